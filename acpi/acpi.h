@@ -1,0 +1,37 @@
+/*
+ * acpi.h - ACPI tables for the guest: what the core and modules call.
+ *
+ * The core calls acpi_build() once, after every module's setup(). It writes
+ * RSDP (at LAYOUT_ACPI, inside the BIOS area Linux scans), XSDT, a
+ * hardware-reduced FADT, MADT, DSDT and any tables modules add, into guest
+ * memory below 1 MiB. Modules contribute through their acpi() hook:
+ * acpi_dsdt() gives the AML builder for the body of Scope(\_SB) in the DSDT;
+ * acpi_add_table() adds a whole table (e.g. NFIT).
+ */
+#ifndef PMVM_ACPI_H
+#define PMVM_ACPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aml.h"
+
+struct vm;
+struct acpi_ctx;
+
+/* AML appended inside Scope (\_SB) of the DSDT. */
+struct aml *acpi_dsdt(struct acpi_ctx *ctx);
+
+/* Add a table: sig is the 4-character signature, body is everything after
+ * the 36-byte standard header (the builder writes the header, OEM fields
+ * and checksum). Returns 0, or -1 if out of memory or space. */
+int acpi_add_table(struct acpi_ctx *ctx, const char sig[4], uint8_t revision,
+		   const void *body, size_t len);
+
+/* Build every table into guest memory. On success stores the RSDP address.
+ * If dump_dir is non-NULL, also writes each table to dump_dir/SIG.dat
+ * (DSDT.dat, FACP.dat, ...; several of one signature get a numeric suffix). */
+int acpi_build(struct vm *vm, const char *dump_dir, uint64_t *rsdp_gpa,
+	       char *err, size_t errlen);
+
+#endif

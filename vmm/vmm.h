@@ -1,0 +1,150 @@
+/*
+ * vmm.h - the contract between the pmvm core and its device modules.
+ *
+ * The core (vmm/) owns KVM, guest memory, vCPU threads, the exit dispatcher,
+ * the main event loop and booting. Device modules (nvdimm/, blk-nvme/, the
+ * legacy devices in vmm/) register themselves with VMM_MODULE(); the core
+ * never names them. A module adds command-line options, claims I/O ports and
+ * MMIO ranges, maps memory, contributes ACPI and the test-guest FDT, and
+ * cleans up at exit. Adding a device touches one new file.
+ *
+ * Threads: vCPU threads call I/O handlers concurrently; a device with state
+ * shared between vCPUs takes its own lock. The main thread runs the event
+ * loop (vm_add_fd) and the module hooks.
+ */
+#ifndef PMVM_VMM_H
+#define PMVM_VMM_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+struct vm;
+struct acpi_ctx;
+
+/* ---- Process exit status ------------------------------------------------
+ * vmm's own statuses are even; the debug-exit device yields (v << 1) | 1,
+ * which is always odd, so the two never collide.                          */
+#define VMM_EXIT_POWEROFF     0   /* guest powered off (ACPI S5) */
+#define VMM_EXIT_USAGE        2   /* bad command line */
+#define VMM_EXIT_ERROR        4   /* host-side failure: file, KVM, device setup */
+#define VMM_EXIT_RESET        6   /* guest asked for a reset; vmm does not reboot it */
+#define VMM_EXIT_TRIPLE_FAULT 8   /* KVM_EXIT_SHUTDOWN */
+#define VMM_EXIT_KVM_ERROR    10  /* internal error, failed entry, unhandled exit */
+#define VMM_EXIT_TIMEOUT      124 /* --timeout expired (as timeout(1)) */
+
+/* ---- Modules ------------------------------------------------------------ */
+
+/* One command-line option. parse() is called once per occurrence, before the
+ * VM exists; on a bad value it writes one line naming the value into err
+ * (the core prefixes the option name) and returns -1. */
+struct vmm_option {
+	const char *name;    /* long name without "--" */
+	const char *metavar; /* shown in --help; NULL: the option takes no value */
+	const char *help;    /* one line */
+	int (*parse)(const char *arg, char *err, size_t errlen);
+};
+
+struct vmm_module {
+	const char *name;
+	const struct vmm_option *options; /* terminated by an entry with name NULL */
+	/* After guest RAM exists and before ACPI is built: open backends, map
+	 * memory, claim ports/ranges/IRQs. Return -1 with err filled to abort. */
+	int (*setup)(struct vm *vm, char *err, size_t errlen);
+	/* Add DSDT AML (acpi_dsdt()) and tables (acpi_add_table()). */
+	int (*acpi)(struct vm *vm, struct acpi_ctx *ctx, char *err, size_t errlen);
+	/* Add nodes to the machine-description FDT given to test guests. */
+	int (*fdt)(struct vm *vm, void *fdt, char *err, size_t errlen);
+	/* Called once when the VM stops (vCPUs are no longer running): make data
+	 * durable, release host resources. Must tolerate a failed setup. */
+	void (*teardown)(struct vm *vm);
+};
+
+#define VMM_MODULE(m)                                                     \
+	static const struct vmm_module *const vmm_module_ptr_##m            \
+		__attribute__((used, section("vmm_modules"), aligned(8))) = &m
+
+/* Iterate over every linked module. */
+extern const struct vmm_module *const __start_vmm_modules[];
+extern const struct vmm_module *const __stop_vmm_modules[];
+#define vmm_for_each_module(mp)                                           \
+	for (const struct vmm_module *const *mp = __start_vmm_modules;        \
+	     mp < __stop_vmm_modules; mp++)
+
+/* ---- Guest memory ------------------------------------------------------- */
+
+#define VM_MEM_READONLY 0x1 /* KVM_MEM_READONLY: guest writes exit as MMIO */
+#define VM_MEM_NO_E820  0x2 /* not RAM for the guest's e820 (pmem, DSM page) */
+#define VM_MEM_PMEM     0x4 /* persistent memory range (e820 stays silent) */
+
+/* Map [host, host+size) at guest physical gpa as one KVM memslot and make it
+ * reachable through vm_gpa(). gpa, size and host must be page aligned.
+ * Returns the slot number, or -1 with errno set. */
+int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
+		  unsigned flags);
+
+/* THE checked accessor for guest-supplied addresses. Returns a host pointer
+ * to [gpa, gpa+len) if that whole range lies inside one memory region (no
+ * overflow, no crossing into a hole), else NULL. vm_gpa_w additionally
+ * refuses read-only regions. len 0 is treated as 1. */
+void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
+void *vm_gpa_w(struct vm *vm, uint64_t gpa, uint64_t len);
+
+uint64_t vm_ram_size(const struct vm *vm);   /* --memory */
+uint64_t vm_ram_end(const struct vm *vm);    /* highest RAM gpa + 1 */
+
+/* Guest-physical address allocator for things placed after RAM (pmem):
+ * returns an address aligned to align, above every region so far, and
+ * reserves size bytes there. */
+uint64_t vm_alloc_gpa(struct vm *vm, uint64_t size, uint64_t align);
+
+/* ---- I/O dispatch ------------------------------------------------------- */
+
+/* addr is the offset from the registered base; data points to len bytes
+ * (1, 2, 4 or 8). For reads the handler fills data; untouched bytes read as
+ * all-ones. Called on vCPU threads. */
+typedef void (*vm_io_fn)(void *opaque, uint64_t addr, void *data,
+			 unsigned len, bool is_write);
+
+int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len,
+		    vm_io_fn fn, void *opaque);
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len,
+		     vm_io_fn fn, void *opaque);
+
+/* ---- Interrupts and event fds -------------------------------------------- */
+
+int vm_alloc_irq(struct vm *vm);                       /* a free GSI, or -1 */
+int vm_set_irq(struct vm *vm, int gsi, int level);     /* KVM_IRQ_LINE */
+int vm_irqfd(struct vm *vm, int gsi, int eventfd);     /* KVM_IRQFD (edge) */
+/* KVM_IOEVENTFD on a port (pio) or MMIO address; datamatch < 0: any value. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
+		 int eventfd, int64_t datamatch);
+
+/* Watch fd in the main thread's event loop (epoll events); cb runs there. */
+int vm_add_fd(struct vm *vm, int fd, uint32_t events,
+	      void (*cb)(void *opaque, uint32_t events), void *opaque);
+int vm_del_fd(struct vm *vm, int fd);
+
+/* ---- Lifecycle ------------------------------------------------------------ */
+
+/* Stop the whole VM with this process exit status; the first call wins. The
+ * message (may be NULL) is printed on stderr by the core as one line.
+ * Safe from any thread, including vCPU threads inside an I/O handler. */
+void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+int vm_vcpu_count(const struct vm *vm);
+int vm_kvm_fd(const struct vm *vm); /* the VM fd, for module-specific ioctls */
+
+/* Log a line to stderr prefixed with "vmm: " (for modules, which are part of
+ * the binary; libraries never print). */
+void vmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Size parsing shared by all options: "64M", "2G", "4096", "1K". Returns 0,
+ * or -1 on a malformed or overflowing value. */
+int vmm_parse_size(const char *s, uint64_t *out);
+
+#endif
