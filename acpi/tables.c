@@ -1,0 +1,576 @@
+/*
+ * tables.c - ACPI table builders, without a VM (see tables.h).
+ *
+ * acpi_tables_build() lays the tables out as one image, in this order:
+ * RSDP (at the image base, which Linux finds by scanning 0xE0000-0xFFFFF),
+ * XSDT, FADT, MADT, DSDT, then every table a module added. Each table is
+ * 16-byte aligned. Field offsets follow ACPI 6.5: 5.2.5.3 (RSDP), 5.2.6
+ * (header), 5.2.8 (XSDT), 5.2.9 (FADT), 5.2.12 (MADT), 5.2.11.1 (DSDT).
+ * Also home of acpi_dsdt() and acpi_add_table(), which only collect.
+ */
+#include "tables.h"
+#include "acpi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+static void put8(uint8_t *p, size_t off, uint8_t v)
+{
+	p[off] = v;
+}
+
+static void put16(uint8_t *p, size_t off, uint16_t v)
+{
+	p[off] = (uint8_t)v;
+	p[off + 1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, size_t off, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[off + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, size_t off, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[off + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+uint8_t acpi_checksum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint8_t sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		sum = (uint8_t)(sum + b[i]);
+	return sum;
+}
+
+/* ---- Collecting module contributions ------------------------------------ */
+
+void acpi_ctx_init(struct acpi_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	aml_init(&ctx->dsdt);
+}
+
+void acpi_ctx_free(struct acpi_ctx *ctx)
+{
+	aml_free(&ctx->dsdt);
+	for (int i = 0; i < ctx->nextra; i++)
+		free(ctx->extra[i].body);
+	memset(ctx, 0, sizeof(*ctx));
+}
+
+struct aml *acpi_dsdt(struct acpi_ctx *ctx)
+{
+	return &ctx->dsdt;
+}
+
+int acpi_add_table(struct acpi_ctx *ctx, const char sig[4], uint8_t revision,
+		   const void *body, size_t len)
+{
+	struct acpi_extra *e;
+
+	if (ctx->nextra == ACPI_MAX_TABLES || len > LAYOUT_ACPI_MAX ||
+	    (len && !body)) {
+		ctx->failed = true;
+		return -1;
+	}
+	for (int i = 0; i < 4; i++) {
+		if (sig[i] < 0x20 || sig[i] > 0x7e) {
+			ctx->failed = true;
+			return -1;
+		}
+	}
+	e = &ctx->extra[ctx->nextra];
+	e->body = malloc(len ? len : 1);
+	if (!e->body) {
+		ctx->failed = true;
+		return -1;
+	}
+	if (len)
+		memcpy(e->body, body, len);
+	memcpy(e->sig, sig, 4);
+	e->revision = revision;
+	e->len = len;
+	ctx->nextra++;
+	return 0;
+}
+
+/* ---- Typed builders ------------------------------------------------------ */
+
+void acpi_machine_default(struct acpi_machine *m, int ncpus)
+{
+	memset(m, 0, sizeof(*m));
+	m->ncpus = ncpus;
+	m->base = LAYOUT_ACPI;
+	m->max = LAYOUT_ACPI_MAX;
+	m->lapic = LAYOUT_LAPIC;
+	m->ioapic = LAYOUT_IOAPIC;
+	m->sleep_ctl = PORT_ACPI_SLEEP_CTL;
+	m->sleep_sts = PORT_ACPI_SLEEP_STS;
+	m->reset_port = PORT_ACPI_RESET;
+	m->reset_value = ACPI_RESET_VALUE;
+	m->com1_port = PORT_COM1;
+	m->com1_irq = IRQ_COM1;
+}
+
+/* The standard 36-byte header; the checksum is set by finish(). */
+static void header(uint8_t *t, const char sig[4], uint32_t len, uint8_t rev)
+{
+	memcpy(t, sig, 4);
+	put32(t, 4, len);
+	put8(t, 8, rev);
+	put8(t, 9, 0);
+	memcpy(t + 10, ACPI_OEM_ID, 6);
+	memcpy(t + 16, ACPI_OEM_TABLE_ID, 8);
+	put32(t, 24, ACPI_OEM_REVISION);
+	memcpy(t + 28, ACPI_CREATOR_ID, 4);
+	put32(t, 32, ACPI_CREATOR_REV);
+}
+
+static void finish(uint8_t *t, size_t len)
+{
+	t[9] = 0;
+	t[9] = (uint8_t)(0x100 - acpi_checksum(t, len));
+}
+
+int acpi_build_table(const char sig[4], uint8_t revision, const void *body,
+		     size_t blen, uint8_t **out, size_t *len)
+{
+	size_t n = ACPI_HEADER_LEN + blen;
+	uint8_t *t;
+
+	if (blen > UINT32_MAX - ACPI_HEADER_LEN)
+		return -1;
+	t = calloc(1, n);
+	if (!t)
+		return -1;
+	header(t, sig, (uint32_t)n, revision);
+	if (blen)
+		memcpy(t + ACPI_HEADER_LEN, body, blen);
+	finish(t, n);
+	*out = t;
+	*len = n;
+	return 0;
+}
+
+void acpi_build_rsdp(uint64_t xsdt, uint8_t out[ACPI_RSDP_LEN])
+{
+	memset(out, 0, ACPI_RSDP_LEN);
+	memcpy(out, "RSD PTR ", 8);
+	memcpy(out + 9, ACPI_OEM_ID, 6);
+	put8(out, 15, 2);             /* revision: ACPI 2.0+ */
+	put32(out, 16, 0);            /* RsdtAddress: no RSDT, XSDT only */
+	put32(out, 20, ACPI_RSDP_LEN);
+	put64(out, 24, xsdt);
+	out[8] = (uint8_t)(0x100 - acpi_checksum(out, 20));
+	out[32] = (uint8_t)(0x100 - acpi_checksum(out, ACPI_RSDP_LEN));
+}
+
+int acpi_build_xsdt(const uint64_t *addrs, int n, uint8_t **out, size_t *len)
+{
+	uint8_t *body;
+	int r;
+
+	if (n < 0)
+		return -1;
+	body = calloc(1, (size_t)n * 8 + 1);
+	if (!body)
+		return -1;
+	for (int i = 0; i < n; i++)
+		put64(body, (size_t)i * 8, addrs[i]);
+	r = acpi_build_table("XSDT", 1, body, (size_t)n * 8, out, len);
+	free(body);
+	return r;
+}
+
+/* A Generic Address Structure for one byte of system I/O space. */
+static void gas_io8(uint8_t *p, size_t off, uint16_t port)
+{
+	put8(p, off, 1);      /* address space: system I/O */
+	put8(p, off + 1, 8);  /* register bit width */
+	put8(p, off + 2, 0);  /* bit offset */
+	put8(p, off + 3, 1);  /* access size: byte */
+	put64(p, off + 4, port);
+}
+
+/* FADT flags (5.2.9, table 5.10) and IA-PC boot architecture flags. */
+#define FADT_WBINVD            (1u << 0)
+#define FADT_PWR_BUTTON        (1u << 4)  /* no fixed-feature power button */
+#define FADT_SLP_BUTTON        (1u << 5)  /* no fixed-feature sleep button */
+#define FADT_RESET_REG_SUP     (1u << 10)
+#define FADT_HW_REDUCED_ACPI   (1u << 20)
+#define BOOT_ARCH_8042         (1u << 1)
+#define BOOT_ARCH_NO_VGA       (1u << 2)
+#define BOOT_ARCH_NO_CMOS_RTC  (1u << 5)
+
+int acpi_build_fadt(const struct acpi_machine *m, uint64_t dsdt,
+		    uint8_t **out, size_t *len)
+{
+	uint8_t *t = calloc(1, ACPI_FADT_LEN);
+
+	if (!t)
+		return -1;
+	header(t, "FACP", ACPI_FADT_LEN, 6);
+	/* 36 FIRMWARE_CTRL, 40 DSDT: 0, the 64-bit fields below are used.
+	 * Hardware-reduced: no SCI, SMI, PM1/PM2/GPE blocks or PM timer. */
+	put8(t, 45, 0);                         /* preferred PM profile */
+	put16(t, 109, BOOT_ARCH_8042 | BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_CMOS_RTC);
+	put32(t, 112, FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
+		      FADT_RESET_REG_SUP | FADT_HW_REDUCED_ACPI);
+	gas_io8(t, 116, m->reset_port);         /* RESET_REG */
+	put8(t, 128, m->reset_value);           /* RESET_VALUE */
+	put8(t, 131, 5);                        /* FADT minor version: 6.5 */
+	put64(t, 140, dsdt);                    /* X_DSDT */
+	gas_io8(t, 244, m->sleep_ctl);          /* SLEEP_CONTROL_REG */
+	gas_io8(t, 256, m->sleep_sts);          /* SLEEP_STATUS_REG */
+	memcpy(t + 268, "PMVM\0\0\0\0", 8);     /* hypervisor vendor identity */
+	finish(t, ACPI_FADT_LEN);
+	*out = t;
+	*len = ACPI_FADT_LEN;
+	return 0;
+}
+
+/* MADT (5.2.12): local APIC address, flags, then interrupt controllers. */
+#define MADT_PCAT_COMPAT       (1u << 0)
+#define MADT_LAPIC             0   /* Processor Local APIC, 8 bytes */
+#define MADT_IOAPIC            1   /* I/O APIC, 12 bytes */
+#define MADT_ISO               2   /* Interrupt Source Override, 10 bytes */
+#define MADT_LAPIC_NMI         4   /* Local APIC NMI, 6 bytes */
+#define MADT_X2APIC            9   /* Processor Local x2APIC, 16 bytes */
+#define MADT_X2APIC_NMI        10  /* Local x2APIC NMI, 12 bytes */
+
+int acpi_build_madt(const struct acpi_machine *m, uint8_t **out, size_t *len)
+{
+	size_t n = ACPI_HEADER_LEN + 8, off;
+	uint8_t *t;
+
+	if (m->ncpus < 1 || m->ncpus > ACPI_MAX_CPUS)
+		return -1;
+	/* xAPIC entries hold 8-bit APIC IDs and UIDs; 255 is the broadcast
+	 * ID, so vCPUs from 255 on are described as x2APICs. */
+	for (int i = 0; i < m->ncpus; i++)
+		n += i < 255 ? 8 : 16;
+	n += 12 + 10 + 6;
+	if (m->ncpus > 255)
+		n += 12;
+	t = calloc(1, n);
+	if (!t)
+		return -1;
+	header(t, "APIC", (uint32_t)n, 5);
+	put32(t, 36, (uint32_t)m->lapic);
+	/* KVM's in-kernel irqchip has the dual 8259 too: say so. */
+	put32(t, 40, MADT_PCAT_COMPAT);
+	off = 44;
+	for (int i = 0; i < m->ncpus; i++) {
+		if (i < 255) {
+			put8(t, off, MADT_LAPIC);
+			put8(t, off + 1, 8);
+			put8(t, off + 2, (uint8_t)i);   /* ACPI processor UID */
+			put8(t, off + 3, (uint8_t)i);   /* APIC ID */
+			put32(t, off + 4, 1);           /* enabled */
+			off += 8;
+		} else {
+			put8(t, off, MADT_X2APIC);
+			put8(t, off + 1, 16);
+			put32(t, off + 4, (uint32_t)i); /* x2APIC ID */
+			put32(t, off + 8, 1);           /* enabled */
+			put32(t, off + 12, (uint32_t)i); /* ACPI processor UID */
+			off += 16;
+		}
+	}
+	put8(t, off, MADT_IOAPIC);
+	put8(t, off + 1, 12);
+	put8(t, off + 2, 0);                    /* I/O APIC ID */
+	put32(t, off + 4, (uint32_t)m->ioapic);
+	put32(t, off + 8, 0);                   /* GSI base */
+	off += 12;
+	put8(t, off, MADT_ISO);
+	put8(t, off + 1, 10);
+	put8(t, off + 2, 0);                    /* bus: ISA */
+	put8(t, off + 3, 0);                    /* source: IRQ0 (PIT) */
+	put32(t, off + 4, 2);                   /* GSI 2 */
+	put16(t, off + 8, 0);                   /* flags: conforms to bus */
+	off += 10;
+	put8(t, off, MADT_LAPIC_NMI);
+	put8(t, off + 1, 6);
+	put8(t, off + 2, 0xff);                 /* all processors */
+	put16(t, off + 3, 0);                   /* flags: conforms to bus */
+	put8(t, off + 5, 1);                    /* LINT1 */
+	off += 6;
+	if (m->ncpus > 255) {
+		put8(t, off, MADT_X2APIC_NMI);
+		put8(t, off + 1, 12);
+		put16(t, off + 2, 0);
+		put32(t, off + 4, 0xffffffffu); /* all processors */
+		put8(t, off + 8, 1);            /* LINT1 */
+		off += 12;
+	}
+	finish(t, n);
+	*out = t;
+	*len = n;
+	return 0;
+}
+
+/* DSDT (DefinitionBlock revision 2: 64-bit integers):
+ *   Name (\_S5, Package (4) { ACPI_S5_SLP_TYP, 0, 0, 0 })
+ *   Scope (\_SB) {
+ *     Device (COM1) { _HID EISAID ("PNP0501"), _UID 1, _CRS IO + IRQ }
+ *     Device (PWRB) { _HID "PNP0C0C", _UID 0 }
+ *     <modules' AML>
+ *   }                                                                    */
+int acpi_build_dsdt(const struct acpi_machine *m, const struct aml *sb_body,
+		    uint8_t **out, size_t *len)
+{
+	struct aml a, r;
+	int ret = -1;
+
+	aml_init(&a);
+	aml_init(&r);
+
+	aml_name_decl(&a, "\\_S5");
+	aml_package(&a, 4);
+	aml_int(&a, ACPI_S5_SLP_TYP);   /* SLP_TYPa */
+	aml_int(&a, 0);                 /* SLP_TYPb */
+	aml_int(&a, 0);                 /* reserved */
+	aml_int(&a, 0);
+	aml_close(&a);
+
+	aml_scope(&a, "\\_SB");
+
+	aml_device(&a, "COM1");
+	aml_name_decl(&a, "_HID");
+	aml_eisaid(&a, "PNP0501");
+	aml_name_decl(&a, "_UID");
+	aml_int(&a, 1);
+	aml_res_io(&r, m->com1_port, 8);
+	aml_res_irq(&r, m->com1_irq);
+	aml_name_decl(&a, "_CRS");
+	aml_restemplate(&a, &r);
+	aml_close(&a);
+
+	aml_device(&a, "PWRB");
+	aml_name_decl(&a, "_HID");
+	aml_string(&a, "PNP0C0C");
+	aml_name_decl(&a, "_UID");
+	aml_int(&a, 0);
+	aml_close(&a);
+
+	if (sb_body)
+		aml_append(&a, sb_body);
+	aml_close(&a);
+
+	if (aml_ok(&a))
+		ret = acpi_build_table("DSDT", 2, a.buf, a.len, out, len);
+	aml_free(&a);
+	aml_free(&r);
+	return ret;
+}
+
+/* ---- The whole image ------------------------------------------------------ */
+
+void acpi_image_free(struct acpi_image *img)
+{
+	free(img->buf);
+	memset(img, 0, sizeof(*img));
+}
+
+#define ALIGN16(x) (((x) + 15) & ~(size_t)15)
+
+int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
+		      struct acpi_image *img, char *err, size_t errlen)
+{
+	/* Tables other than the RSDP, in image order: FADT, MADT, DSDT, extra;
+	 * the XSDT goes first but is built last (it needs the addresses). */
+	enum { FADT, MADT, DSDT, FIXED };
+	uint8_t *tab[FIXED + ACPI_MAX_TABLES] = { 0 };
+	size_t tlen[FIXED + ACPI_MAX_TABLES] = { 0 };
+	char tname[FIXED + ACPI_MAX_TABLES][12];
+	uint64_t taddr[FIXED + ACPI_MAX_TABLES];
+	uint8_t *xsdt = NULL;
+	size_t xlen, off, total;
+	int ntab = 0, ret = -1;
+
+	memset(img, 0, sizeof(*img));
+	if (m->ncpus < 1 || m->ncpus > ACPI_MAX_CPUS) {
+		seterr(err, errlen, "acpi: %d vCPUs: must be 1 to %d", m->ncpus,
+		       ACPI_MAX_CPUS);
+		return -1;
+	}
+	if (ctx && ctx->failed) {
+		seterr(err, errlen, "acpi: a module's acpi_add_table() failed "
+		       "(bad signature, too many tables or out of memory)");
+		return -1;
+	}
+	if (ctx && !aml_ok(&ctx->dsdt)) {
+		seterr(err, errlen, "acpi: the AML modules added to the DSDT is "
+		       "malformed (bad name, unbalanced close or out of memory)");
+		return -1;
+	}
+
+	/* Lengths are known before addresses except for the XSDT's own,
+	 * which only depends on the table count. */
+	xlen = ACPI_HEADER_LEN + 8 * (size_t)(2 + (ctx ? ctx->nextra : 0));
+	off = ALIGN16(ACPI_RSDP_LEN);
+	size_t xsdt_off = off;
+	off = ALIGN16(off + xlen);
+
+	if (acpi_build_madt(m, &tab[MADT], &tlen[MADT]) < 0 ||
+	    acpi_build_dsdt(m, ctx ? &ctx->dsdt : NULL, &tab[DSDT],
+			    &tlen[DSDT]) < 0) {
+		seterr(err, errlen, "acpi: out of memory building MADT/DSDT");
+		goto out;
+	}
+	ntab = FIXED;
+	snprintf(tname[FADT], sizeof(tname[0]), "FACP");
+	snprintf(tname[MADT], sizeof(tname[0]), "APIC");
+	snprintf(tname[DSDT], sizeof(tname[0]), "DSDT");
+	for (int i = 0; ctx && i < ctx->nextra; i++) {
+		const struct acpi_extra *e = &ctx->extra[i];
+		int same = 0;
+
+		if (acpi_build_table(e->sig, e->revision, e->body, e->len,
+				     &tab[ntab], &tlen[ntab]) < 0) {
+			seterr(err, errlen, "acpi: out of memory building %.4s",
+			       e->sig);
+			goto out;
+		}
+		for (int j = 0; j < ntab; j++)
+			if (tab[j] && !memcmp(tab[j], e->sig, 4))
+				same++;
+		if (same)
+			snprintf(tname[ntab], sizeof(tname[0]), "%.4s%u", e->sig,
+				 (unsigned)(uint8_t)same);
+		else
+			snprintf(tname[ntab], sizeof(tname[0]), "%.4s", e->sig);
+		ntab++;
+	}
+
+	/* Place FADT (its length is fixed), MADT, DSDT, extras. */
+	tlen[FADT] = ACPI_FADT_LEN;
+	for (int i = 0; i < ntab; i++) {
+		taddr[i] = m->base + off;
+		if (tlen[i] > m->max || off > m->max - tlen[i])
+			off = m->max + 1;  /* does not fit: reported below */
+		else
+			off = ALIGN16(off + tlen[i]);
+	}
+	total = off;
+	if (total > m->max) {
+		size_t need = ALIGN16(ACPI_RSDP_LEN) + ALIGN16(xlen);
+		for (int i = 0; i < ntab; i++)
+			need += ALIGN16(tlen[i]);
+		seterr(err, errlen, "acpi: tables need %zu bytes, only %llu "
+		       "available at 0x%llx", need, (unsigned long long)m->max,
+		       (unsigned long long)m->base);
+		goto out;
+	}
+	if (acpi_build_fadt(m, taddr[DSDT], &tab[FADT], &tlen[FADT]) < 0) {
+		seterr(err, errlen, "acpi: out of memory building FADT");
+		goto out;
+	}
+	{
+		uint64_t xaddr[2 + ACPI_MAX_TABLES];
+		int nx = 0;
+
+		for (int i = 0; i < ntab; i++)
+			if (i != DSDT)  /* the DSDT is reached through the FADT */
+				xaddr[nx++] = taddr[i];
+		size_t got;
+		if (acpi_build_xsdt(xaddr, nx, &xsdt, &got) < 0 || got != xlen) {
+			seterr(err, errlen, "acpi: out of memory building XSDT");
+			goto out;
+		}
+	}
+
+	img->buf = calloc(1, total);
+	if (!img->buf) {
+		seterr(err, errlen, "acpi: out of memory (%zu bytes)", total);
+		goto out;
+	}
+	img->len = total;
+	img->base = m->base;
+	img->rsdp = m->base;
+	acpi_build_rsdp(m->base + xsdt_off, img->buf);
+	img->t[img->nt++] = (struct acpi_placed){ "RSDP", 0, ACPI_RSDP_LEN };
+	memcpy(img->buf + xsdt_off, xsdt, xlen);
+	img->t[img->nt++] = (struct acpi_placed){ "XSDT", xsdt_off, xlen };
+	for (int i = 0; i < ntab; i++) {
+		size_t o = (size_t)(taddr[i] - m->base);
+		memcpy(img->buf + o, tab[i], tlen[i]);
+		img->t[img->nt] = (struct acpi_placed){ "", o, tlen[i] };
+		memcpy(img->t[img->nt].name, tname[i], sizeof(tname[i]));
+		img->nt++;
+	}
+	ret = 0;
+out:
+	for (int i = 0; i < FIXED + ACPI_MAX_TABLES; i++)
+		free(tab[i]);
+	free(xsdt);
+	if (ret < 0)
+		acpi_image_free(img);
+	return ret;
+}
+
+int acpi_image_dump(const struct acpi_image *img, const char *dir,
+		    char *err, size_t errlen)
+{
+	for (int i = 0; i < img->nt; i++) {
+		char path[4096];
+		const uint8_t *p = img->buf + img->t[i].off;
+		size_t left = img->t[i].len;
+		int fd;
+
+		if (snprintf(path, sizeof(path), "%s/%s.dat", dir,
+			     img->t[i].name) >= (int)sizeof(path)) {
+			seterr(err, errlen, "%s: path too long", dir);
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		while (left) {
+			ssize_t w = write(fd, p, left);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				seterr(err, errlen, "%s: write: %s", path,
+				       w < 0 ? strerror(errno) : "short write");
+				close(fd);
+				return -1;
+			}
+			p += w;
+			left -= (size_t)w;
+		}
+		if (close(fd) < 0) {
+			seterr(err, errlen, "%s: close: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
