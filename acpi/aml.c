@@ -158,8 +158,10 @@ void aml_name(struct aml *a, const char *path)
 			return;
 		}
 		nseg++;
-		if (*p == '.')
-			p++;
+		if (*p == '.' && !*++p) { /* "A." : trailing dot */
+			a->failed = true;
+			return;
+		}
 	}
 	if (nseg == 0) {
 		aml_byte(a, 0x00); /* NullName */

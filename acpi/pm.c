@@ -16,29 +16,26 @@
 #include "tables.h"
 #include "vmm.h"
 
-/* Decode a byte written to the sleep control register: true for S5. */
-static bool sleep_ctl_is_s5(uint8_t v)
-{
-	return (v & ACPI_SLP_EN) &&
-	       ((v & ACPI_SLP_TYP_MASK) >> ACPI_SLP_TYP_SHIFT) == ACPI_S5_SLP_TYP;
-}
-
 static void pm_io(void *opaque, uint64_t addr, void *data, unsigned len,
 		  bool is_write)
 {
 	struct vm *vm = opaque;
-	uint16_t port = (uint16_t)(PORT_ACPI_SLEEP_CTL + addr);
-	uint8_t v;
 
 	if (!is_write) {
 		memset(data, 0, len);
 		return;
 	}
-	v = *(const uint8_t *)data; /* one-byte registers: low byte only */
-	if (port == PORT_ACPI_SLEEP_CTL && sleep_ctl_is_s5(v))
+	/* One-byte registers: a wider access only writes its low byte. */
+	switch (acpi_pm_decode((unsigned)addr, *(const uint8_t *)data)) {
+	case ACPI_PM_POWEROFF:
 		vm_request_exit(vm, VMM_EXIT_POWEROFF, NULL);
-	else if (port == PORT_ACPI_RESET && v == ACPI_RESET_VALUE)
+		break;
+	case ACPI_PM_RESET:
 		vm_request_exit(vm, VMM_EXIT_RESET, "guest requested reset (ACPI)");
+		break;
+	case ACPI_PM_NONE:
+		break;
+	}
 }
 
 static int pm_setup(struct vm *vm, char *err, size_t errlen)

@@ -67,6 +67,16 @@ uint8_t acpi_checksum(const void *p, size_t len)
 	return sum;
 }
 
+enum acpi_pm_action acpi_pm_decode(unsigned reg, uint8_t value)
+{
+	if (reg == 0 && (value & ACPI_SLP_EN) &&
+	    (value & ACPI_SLP_TYP_MASK) >> ACPI_SLP_TYP_SHIFT == ACPI_S5_SLP_TYP)
+		return ACPI_PM_POWEROFF;
+	if (reg == 2 && value == ACPI_RESET_VALUE)
+		return ACPI_PM_RESET;
+	return ACPI_PM_NONE;
+}
+
 /* ---- Collecting module contributions ------------------------------------ */
 
 void acpi_ctx_init(struct acpi_ctx *ctx)

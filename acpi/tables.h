@@ -110,6 +110,11 @@ int acpi_build_table(const char sig[4], uint8_t revision, const void *body,
 		     size_t blen, uint8_t **out, size_t *len);
 void acpi_build_rsdp(uint64_t xsdt, uint8_t out[ACPI_RSDP_LEN]);
 
+/* What a byte written to one of the power-management ports (offset 0:
+ * sleep control, 1: sleep status, 2: reset; see acpi/pm.c) asks for. */
+enum acpi_pm_action { ACPI_PM_NONE, ACPI_PM_POWEROFF, ACPI_PM_RESET };
+enum acpi_pm_action acpi_pm_decode(unsigned reg, uint8_t value);
+
 /* Sum of bytes modulo 256 (0 for a valid table). */
 uint8_t acpi_checksum(const void *p, size_t len);
 
