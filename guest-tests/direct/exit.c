@@ -1,0 +1,31 @@
+/*
+ * exit - the ways a guest ends. Arguments (one of):
+ *   exit=N    write N to the debug-exit port: vmm exits (N << 1) | 1
+ *   poweroff  ACPI S5 through the FADT sleep control register: vmm exits 0
+ *   reset     the FADT reset register: vmm exits 6 (it does not reboot)
+ * The runner checks the status; the TAP point says the guest got there.
+ */
+#include "rt.h"
+
+void rt_main(void)
+{
+	long code = rt_arg_int("exit", -1);
+
+	rt_plan(1);
+	if (rt_has_arg("poweroff")) {
+		rt_ok(rt_acpi_find("FACP") != NULL, "FADT found, powering off");
+		rt_acpi_poweroff();
+		rt_panic("still running after the ACPI power-off write");
+	}
+	if (rt_has_arg("reset")) {
+		rt_ok(rt_acpi_find("FACP") != NULL, "FADT found, resetting");
+		rt_acpi_reset();
+		rt_panic("still running after the ACPI reset write");
+	}
+	if (code < 0) {
+		rt_ok(false, "an exit=N, poweroff or reset argument");
+		rt_done();
+	}
+	rt_ok(true, "exiting with debug-exit value %ld", code);
+	rt_exit((uint32_t)code);
+}

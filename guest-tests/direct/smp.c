@@ -1,0 +1,64 @@
+/*
+ * smp - every vCPU comes up. Argument smp=N. The BSP starts the APs the
+ * MADT lists (INIT-SIPI-SIPI, real-mode trampoline, long mode), each AP
+ * reports in with its APIC ID, then the BSP sends each AP a fixed IPI and
+ * the AP's handler counts it: interrupts work on every CPU.
+ */
+#include "rt.h"
+
+#define IPI_VECTOR 0x50
+
+static volatile int ran[RT_MAX_CPUS];
+static volatile uint32_t apic_of[RT_MAX_CPUS];
+static volatile int ipis[RT_MAX_CPUS];
+
+static void on_ipi(struct rt_frame *f)
+{
+	(void)f;
+	__atomic_add_fetch(&ipis[rt_cpu_index()], 1, __ATOMIC_SEQ_CST);
+}
+
+static void ap_main(int cpu)
+{
+	apic_of[cpu] = rt_lapic_id();
+	ran[cpu] = 1;
+	rt_printf("# cpu %d (APIC ID %u) is up\n", cpu, rt_lapic_id());
+}
+
+void rt_main(void)
+{
+	long smp = rt_arg_int("smp", 1);
+	int fdt_cpus = rt_fdt_cpu_count();
+	int started, nran = 0, nipi = 0;
+	uint64_t t0;
+
+	rt_plan(4);
+	if (fdt_cpus >= 0)
+		rt_ok(fdt_cpus == smp, "FDT says %d vCPUs, expected %ld", fdt_cpus, smp);
+	else
+		rt_skip("no FDT: vCPU count from the command line only");
+	rt_irq_set(IPI_VECTOR, on_ipi);
+	started = rt_smp_start(ap_main, 2000);
+	t0 = rt_rdtsc();
+	while (rt_within_ms(t0, 1000)) {
+		nran = 0;
+		for (int i = 1; i < smp && i < RT_MAX_CPUS; i++)
+			nran += ran[i];
+		if (nran == smp - 1)
+			break;
+	}
+	rt_ok(started == smp - 1 && rt_cpus_online == smp,
+	      "%d of %ld APs started, %d CPUs online", started, smp - 1, rt_cpus_online);
+	rt_ok(nran == smp - 1, "%d APs ran their function in long mode", nran);
+	for (int i = 1; i < rt_cpus_online && i < RT_MAX_CPUS; i++)
+		rt_lapic_ipi(apic_of[i], IPI_VECTOR);
+	t0 = rt_rdtsc();
+	while (rt_within_ms(t0, 1000)) {
+		nipi = 0;
+		for (int i = 1; i < rt_cpus_online && i < RT_MAX_CPUS; i++)
+			nipi += ipis[i] > 0;
+		if (nipi == rt_cpus_online - 1)
+			break;
+	}
+	rt_ok(nipi == rt_cpus_online - 1, "%d APs took an IPI from the BSP", nipi);
+}

@@ -1,0 +1,245 @@
+/*
+ * entry.S - how a test guest gets from the PVH entry to C, and how an
+ * application processor gets from its SIPI to C.
+ *
+ * BSP: the loader enters pvh_start32 in 32-bit protected mode, paging off,
+ * EBX = struct hvm_start_info. We clear .bss, build identity page tables for
+ * the low 4 GiB (2 MiB pages, so the LAPIC and IOAPIC are mapped too), turn
+ * on long mode and call rt_start(start_info) on the boot stack.
+ *
+ * AP: rt_smp_start() copies ap_tramp..ap_tramp_end to the trampoline page
+ * (LAYOUT_AP_TRAMPOLINE, 0x1000) and patches in the GDT descriptor. The SIPI
+ * starts the AP there in real mode; it loads the GDT, enters protected
+ * mode, jumps into the image at ap_start32, which takes the BSP's path to
+ * long mode with the same page tables and calls rt_ap_start() on the stack
+ * the BSP left in rt_ap_stack.
+ *
+ * Also here: the 256 interrupt stubs (vector and a uniform error code are
+ * pushed, then rt_isr_common saves registers and calls rt_isr(frame)).
+ */
+#include "pvh.h"
+
+#define CR0_PE  0x00000001
+#define CR0_PG  0x80000000
+#define CR4_PAE 0x00000020
+#define MSR_EFER 0xc0000080
+#define EFER_LME 0x00000100
+
+	.section .note.pvh, "a", @note
+	.balign 4
+	.long 4                 /* name size: "Xen\0" */
+	.long 4                 /* descriptor size */
+	.long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.balign 4
+	.long pvh_start32
+
+	.section .text.entry, "ax"
+	.code32
+	.globl pvh_start32
+pvh_start32:
+	cli
+	cld
+	mov %ebx, %esi
+	/* Clear .bss (the page tables and stacks live there). */
+	mov $_bss_start, %edi
+	mov $_bss_end, %ecx
+	sub %edi, %ecx
+	xor %eax, %eax
+	rep stosb
+	mov %esi, rt_boot_info
+
+	/* PML4[0] -> PDPT; PDPT[0..3] -> PD[0..3]; 2048 2 MiB pages. */
+	mov $rt_pdpt, %eax
+	or $0x3, %eax
+	mov %eax, rt_pml4
+	mov $rt_pd, %eax
+	or $0x3, %eax
+	xor %ecx, %ecx
+1:	mov %eax, rt_pdpt(,%ecx,8)
+	add $0x1000, %eax
+	inc %ecx
+	cmp $4, %ecx
+	jne 1b
+	xor %ecx, %ecx
+2:	mov %ecx, %eax
+	shl $21, %eax
+	or $0x83, %eax          /* present, writable, 2 MiB page */
+	mov %eax, rt_pd(,%ecx,8)
+	mov %ecx, %eax
+	shr $11, %eax           /* bits 32+ of the address */
+	mov %eax, rt_pd+4(,%ecx,8)
+	inc %ecx
+	cmp $2048, %ecx
+	jne 2b
+	lgdt rt_gdt_desc
+	ljmp $RT_GDT_CODE32, $ap_start32
+
+	/* BSP and APs: our GDT is loaded, CS is our flat 32-bit code. */
+	.globl ap_start32
+ap_start32:
+	mov $RT_GDT_DATA, %ax
+	mov %ax, %ds
+	mov %ax, %es
+	mov %ax, %ss
+	mov %cr4, %eax
+	or $CR4_PAE, %eax
+	mov %eax, %cr4
+	mov $rt_pml4, %eax
+	mov %eax, %cr3
+	mov $MSR_EFER, %ecx
+	rdmsr
+	or $EFER_LME, %eax
+	wrmsr
+	mov %cr0, %eax
+	or $(CR0_PG | CR0_PE), %eax
+	mov %eax, %cr0
+	ljmp $RT_GDT_CODE64, $start64
+
+	.code64
+start64:
+	mov $RT_GDT_DATA, %ax
+	mov %ax, %ds
+	mov %ax, %es
+	mov %ax, %ss
+	xor %eax, %eax
+	mov %ax, %gs
+	mov %ax, %fs
+	/* rt_ap_stack is 0 for the BSP (boot stack), else this AP's stack. */
+	mov rt_ap_stack(%rip), %rsp
+	test %rsp, %rsp
+	jnz 3f
+	lea rt_boot_stack_top(%rip), %rsp
+	mov rt_boot_info(%rip), %edi
+	xor %ebp, %ebp
+	call rt_start
+	jmp rt_halt_forever
+3:	xor %ebp, %ebp
+	call rt_ap_start
+	.globl rt_halt_forever
+rt_halt_forever:
+	cli
+	hlt
+	jmp rt_halt_forever
+
+/* ---- the AP trampoline, copied to LAYOUT_AP_TRAMPOLINE ---- */
+	.section .rodata
+	.code16
+	.globl ap_tramp, ap_tramp_end, ap_tramp_gdt
+	.balign 16
+ap_tramp:
+	cli
+	cld
+	mov %cs, %ax
+	mov %ax, %ds
+	lgdtl ap_tramp_gdt - ap_tramp
+	mov %cr0, %eax
+	or $CR0_PE, %eax
+	mov %eax, %cr0
+	ljmpl $RT_GDT_CODE32, $ap_start32
+	.balign 8
+ap_tramp_gdt:                   /* patched: limit (2 bytes), base (4 bytes) */
+	.word 0
+	.long 0
+ap_tramp_end:
+	.code64
+
+/* ---- interrupt stubs ---- */
+	.text
+	.macro isr_stub vec
+	.balign 16
+	.if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
+	pushq $\vec
+	.else
+	pushq $0
+	pushq $\vec
+	.endif
+	jmp rt_isr_common
+	.endm
+
+	.globl rt_isr_stubs
+	.balign 16
+rt_isr_stubs:
+	.altmacro
+	.set vec, 0
+	.rept 256
+	isr_stub %vec
+	.set vec, vec + 1
+	.endr
+	.noaltmacro
+
+/* Stack on entry: vector, error, rip, cs, rflags, rsp, ss. */
+rt_isr_common:
+	push %rax
+	push %rbx
+	push %rcx
+	push %rdx
+	push %rsi
+	push %rdi
+	push %rbp
+	push %r8
+	push %r9
+	push %r10
+	push %r11
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+	mov %rsp, %rdi
+	mov %rsp, %rbx
+	and $-16, %rsp
+	cld
+	call rt_isr
+	mov %rbx, %rsp
+	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %r11
+	pop %r10
+	pop %r9
+	pop %r8
+	pop %rbp
+	pop %rdi
+	pop %rsi
+	pop %rdx
+	pop %rcx
+	pop %rbx
+	pop %rax
+	add $16, %rsp
+	iretq
+
+/* ---- data the 32-bit code reaches by absolute address ---- */
+	.data
+	.balign 16
+	.globl rt_gdt, rt_gdt_desc, rt_boot_info, rt_ap_stack
+rt_gdt:
+	.quad 0
+	.quad 0x00af9a000000ffff        /* 0x08 64-bit code */
+	.quad 0x00cf92000000ffff        /* 0x10 flat data */
+	.quad 0x00cf9a000000ffff        /* 0x18 flat 32-bit code */
+	.quad 0                         /* 0x20 TLS data, filled by rt_start */
+rt_gdt_end:
+	.balign 8
+rt_gdt_desc:
+	.word rt_gdt_end - rt_gdt - 1
+	.quad rt_gdt
+rt_boot_info:
+	.quad 0
+rt_ap_stack:
+	.quad 0
+
+	.bss
+	.balign 4096
+	.globl rt_pml4, rt_pdpt, rt_pd
+rt_pml4:
+	.skip 4096
+rt_pdpt:
+	.skip 4096
+rt_pd:
+	.skip 4 * 4096
+	.balign 16
+	.skip 16384
+rt_boot_stack_top:
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,323 @@
+/*
+ * start.c - the C side of boot: stack-protector TLS, IDT, COM1, the
+ * machine description (PVH start info, the vmm's FDT, command line), then
+ * rt_main(). Also the interrupt dispatcher, TAP output and the exits.
+ */
+#include <libfdt.h>
+
+#include "pvh.h"
+#include "rt.h"
+
+#define PORT_DEBUG_EXIT 0xf4
+#define LAYOUT_FDT      0x30000
+
+extern uint64_t rt_gdt[];
+extern uint64_t rt_tls[];
+extern const char rt_isr_stubs[];
+void rt_serial_init(void);
+void rt_start(uint32_t info);
+void rt_isr(struct rt_frame *f);
+void rt_cpu_init(void);
+
+const struct hvm_start_info *rt_start_info;
+static const void *fdt;
+static const char *cmdline = "";
+
+struct idt_gate {
+	uint16_t off0, sel;
+	uint8_t ist, type;
+	uint16_t off1;
+	uint32_t off2, zero;
+} __attribute__((packed));
+
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+static struct {
+	uint16_t limit;
+	uint64_t base;
+} __attribute__((packed)) idt_desc;
+static rt_irq_fn irq_fn[256];
+
+/* ---- exits ---- */
+void rt_exit(uint32_t value)
+{
+	outl(PORT_DEBUG_EXIT, value);
+	/* A vmm without the debug-exit device: stop here, loudly. */
+	rt_puts("# debug-exit did not stop the machine\n");
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+void rt_panic(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	rt_vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	rt_printf("Bail out! cpu %d: %s\n", rt_cpu_index(), buf);
+	rt_exit(RT_EXIT_PANIC);
+}
+
+/* ---- interrupts ---- */
+static const char *const exc_name[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO",
+	"#TS", "#NP", "#SS", "#GP", "#PF", "15",  "#MF", "#AC", "#MC", "#XM",
+	"#VE", "#CP", "22",  "23",  "24",  "25",  "26",  "27",  "28",  "29",
+	"#SX", "31",
+};
+
+void rt_isr(struct rt_frame *f)
+{
+	if (f->vector < 32) {
+		uint64_t cr2;
+
+		__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+		rt_panic("exception %s error 0x%lx rip %lx cr2 %lx rsp %lx",
+			 exc_name[f->vector], (unsigned long)f->error,
+			 (unsigned long)f->rip, (unsigned long)cr2,
+			 (unsigned long)f->rsp);
+	}
+	if (irq_fn[f->vector])
+		irq_fn[f->vector](f);
+	if (f->vector != 0xff) /* the spurious vector takes no EOI */
+		rt_lapic_write(LAPIC_EOI, 0);
+}
+
+void rt_irq_set(int vector, rt_irq_fn fn)
+{
+	if (vector >= 32 && vector < 256)
+		irq_fn[vector] = fn;
+}
+
+static void idt_init(void)
+{
+	for (int v = 0; v < 256; v++) {
+		uint64_t a = (uint64_t)(uintptr_t)(rt_isr_stubs + 16 * v);
+
+		idt[v] = (struct idt_gate){
+			.off0 = (uint16_t)a,
+			.sel = 0x08,
+			.type = 0x8e, /* present, DPL 0, interrupt gate */
+			.off1 = (uint16_t)(a >> 16),
+			.off2 = (uint32_t)(a >> 32),
+		};
+	}
+	idt_desc.limit = sizeof(idt) - 1;
+	idt_desc.base = (uint64_t)(uintptr_t)idt;
+}
+
+/* Per-CPU part of the setup, run by the BSP and every AP. */
+void rt_cpu_init(void)
+{
+	__asm__ volatile("lidt %0" ::"m"(idt_desc));
+	__asm__ volatile("mov %0, %%fs" ::"r"(0x20) : "memory");
+}
+
+/* ---- machine description ---- */
+static void find_fdt(void)
+{
+	const struct hvm_start_info *si = rt_start_info;
+
+	if (si && si->nr_modules && si->modlist_paddr) {
+		const struct hvm_modlist_entry *m =
+			(const void *)(uintptr_t)si->modlist_paddr;
+
+		for (uint32_t i = 0; i < si->nr_modules && i < 64; i++) {
+			const char *c = (const char *)(uintptr_t)m[i].cmdline_paddr;
+
+			if (c && !strcmp(c, "pmvm-fdt") &&
+			    fdt_check_header((const void *)(uintptr_t)m[i].paddr) == 0) {
+				fdt = (const void *)(uintptr_t)m[i].paddr;
+				return;
+			}
+		}
+	}
+}
+
+const void *rt_fdt(void)
+{
+	return fdt;
+}
+
+const char *rt_cmdline(void)
+{
+	return cmdline;
+}
+
+int rt_fdt_cpu_count(void)
+{
+	int cpus, node, n = 0;
+
+	if (!fdt)
+		return -1;
+	cpus = fdt_path_offset(fdt, "/cpus");
+	if (cpus < 0)
+		return -1;
+	fdt_for_each_subnode(node, fdt, cpus) {
+		const char *type = fdt_getprop(fdt, node, "device_type", NULL);
+
+		if (type && !strcmp(type, "cpu"))
+			n++;
+	}
+	return n;
+}
+
+bool rt_arg(const char *key, char *buf, size_t len)
+{
+	size_t klen = strlen(key);
+	const char *p = cmdline;
+
+	while (*p) {
+		const char *w = p, *e;
+
+		while (*p && *p != ' ')
+			p++;
+		e = p;
+		while (*p == ' ')
+			p++;
+		if ((size_t)(e - w) < klen || strncmp(w, key, klen))
+			continue;
+		if (w + klen == e) {
+			if (len)
+				buf[0] = '\0';
+			return true;
+		}
+		if (w[klen] == '=') {
+			size_t n = e - (w + klen + 1);
+
+			if (len) {
+				if (n >= len)
+					n = len - 1;
+				memcpy(buf, w + klen + 1, n);
+				buf[n] = '\0';
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+bool rt_has_arg(const char *key)
+{
+	return rt_arg(key, NULL, 0);
+}
+
+long rt_arg_int(const char *key, long dflt)
+{
+	char buf[32], *end;
+	long v;
+
+	if (!rt_arg(key, buf, sizeof(buf)) || !buf[0])
+		return dflt;
+	v = strtol(buf, &end, 0);
+	return *end ? dflt : v;
+}
+
+/* ---- time ---- */
+bool rt_within_ms(uint64_t start, unsigned ms)
+{
+	return rt_rdtsc() - start < (uint64_t)ms * 4000000ULL;
+}
+
+void rt_delay_us(unsigned us)
+{
+	/* At least us microseconds for any TSC from 1 GHz up; more is fine. */
+	uint64_t start = rt_rdtsc();
+
+	while (rt_rdtsc() - start < (uint64_t)us * 1000ULL)
+		rt_pause();
+}
+
+/* ---- TAP ---- */
+static int tap_planned = -1, tap_run, tap_failed;
+
+void rt_plan(int n)
+{
+	tap_planned = n;
+	rt_printf("1..%d\n", n);
+}
+
+static void tap_line(bool cond, const char *suffix, const char *fmt, va_list ap)
+{
+	char name[200];
+
+	rt_vsnprintf(name, sizeof(name), fmt, ap);
+	tap_run++;
+	if (!cond)
+		tap_failed++;
+	rt_printf("%sok %d - %s%s\n", cond ? "" : "not ", tap_run, name, suffix);
+}
+
+bool rt_ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tap_line(cond, "", fmt, ap);
+	va_end(ap);
+	return cond;
+}
+
+void rt_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tap_line(true, " # SKIP", fmt, ap);
+	va_end(ap);
+}
+
+void rt_diag(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	rt_vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	rt_printf("# %s\n", buf);
+}
+
+void rt_done(void)
+{
+	if (tap_planned != tap_run) {
+		rt_diag("planned %d tests but ran %d", tap_planned, tap_run);
+		rt_exit(RT_EXIT_FAIL);
+	}
+	rt_exit(tap_failed ? RT_EXIT_FAIL : RT_EXIT_PASS);
+}
+
+/* ---- boot ---- */
+void rt_start(uint32_t info)
+{
+	uint64_t tls = (uint64_t)(uintptr_t)rt_tls;
+
+	/* GDT entry 0x20: flat data segment based at rt_tls, for the
+	 * stack-protector canary at %fs:0x28 that libfdt.a reads. */
+	rt_gdt[4] = 0x00cf92000000ffffULL | ((tls & 0xffffff) << 16) |
+		    ((tls >> 24) << 56);
+	rt_tls[5] = 0x5a17c0de0ff1ce00ULL ^ rt_rdtsc();
+	idt_init();
+	rt_cpu_init();
+	rt_serial_init();
+
+	rt_start_info = (const void *)(uintptr_t)info;
+	if (rt_start_info && rt_start_info->magic != HVM_START_MAGIC) {
+		rt_diag("bad PVH start info magic 0x%x", rt_start_info->magic);
+		rt_start_info = NULL;
+	}
+	find_fdt();
+	if (fdt) {
+		int chosen = fdt_path_offset(fdt, "/chosen");
+		const char *args = chosen >= 0 ?
+			fdt_getprop(fdt, chosen, "bootargs", NULL) : NULL;
+
+		if (args)
+			cmdline = args;
+	} else if (rt_start_info && rt_start_info->cmdline_paddr) {
+		cmdline = (const char *)(uintptr_t)rt_start_info->cmdline_paddr;
+	}
+	rt_main();
+	rt_done();
+}
