@@ -2,7 +2,8 @@
  * smp - every vCPU comes up. Argument smp=N. The BSP starts the APs the
  * MADT lists (INIT-SIPI-SIPI, real-mode trampoline, long mode), each AP
  * reports in with its APIC ID, then the BSP sends each AP a fixed IPI and
- * the AP's handler counts it: interrupts work on every CPU.
+ * the AP's handler counts it: interrupts work on every CPU. CPUID leaf 1
+ * must report each CPU's own APIC ID (the vmm sets per-vCPU CPUID).
  */
 #include "rt.h"
 
@@ -11,6 +12,15 @@
 static volatile int ran[RT_MAX_CPUS];
 static volatile uint32_t apic_of[RT_MAX_CPUS];
 static volatile int ipis[RT_MAX_CPUS];
+static volatile uint32_t cpuid_apic[RT_MAX_CPUS];
+
+static uint32_t cpuid_initial_apic_id(void)
+{
+	uint32_t a = 1, b, c = 0, d;
+
+	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+	return b >> 24;
+}
 
 static void on_ipi(struct rt_frame *f)
 {
@@ -21,6 +31,7 @@ static void on_ipi(struct rt_frame *f)
 static void ap_main(int cpu)
 {
 	apic_of[cpu] = rt_lapic_id();
+	cpuid_apic[cpu] = cpuid_initial_apic_id();
 	ran[cpu] = 1;
 	rt_printf("# cpu %d (APIC ID %u) is up\n", cpu, rt_lapic_id());
 }
@@ -32,7 +43,9 @@ void rt_main(void)
 	int started, nran = 0, nipi = 0;
 	uint64_t t0;
 
-	rt_plan(4);
+	int cpuid_bad = 0;
+
+	rt_plan(5);
 	if (fdt_cpus >= 0)
 		rt_ok(fdt_cpus == smp, "FDT says %d vCPUs, expected %ld", fdt_cpus, smp);
 	else
@@ -61,4 +74,14 @@ void rt_main(void)
 			break;
 	}
 	rt_ok(nipi == rt_cpus_online - 1, "%d APs took an IPI from the BSP", nipi);
+	apic_of[0] = rt_lapic_id();
+	cpuid_apic[0] = cpuid_initial_apic_id();
+	for (int i = 0; i < rt_cpus_online && i < RT_MAX_CPUS; i++) {
+		if (cpuid_apic[i] != apic_of[i] || apic_of[i] != (uint32_t)i) {
+			rt_diag("cpu %d: LAPIC ID %u, CPUID.1 APIC ID %u", i,
+				apic_of[i], cpuid_apic[i]);
+			cpuid_bad++;
+		}
+	}
+	rt_ok(cpuid_bad == 0, "each CPU's LAPIC ID and CPUID.1 APIC ID equal its index");
 }
