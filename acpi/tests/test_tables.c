@@ -116,6 +116,7 @@ static void check_image(const struct acpi_image *img, int ncpus, int nextra)
 	assert_int_equal(t[128], ACPI_RESET_VALUE);
 	assert_memory_equal(t + 268, "PMVM\0\0\0\0", 8);
 	assert_int_equal(rd(t + 46, 2), 0);               /* no SCI */
+	assert_int_equal(rd(t + 109, 2), 0x26);  /* 8042, no VGA, no CMOS RTC */
 	for (size_t off = 148; off < 244; off++)          /* no fixed blocks */
 		assert_int_equal(t[off], 0);
 
