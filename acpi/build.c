@@ -49,7 +49,7 @@ int acpi_build(struct vm *vm, const char *dump_dir, uint64_t *rsdp_gpa,
 		goto out;
 	dst = vm_gpa_w(vm, img.base, img.len);
 	if (!dst) {
-		snprintf(err, errlen, "acpi: no writable guest RAM for the tables "
+		snprintf(err, errlen, "no writable guest RAM for the tables "
 			 "at 0x%llx-0x%llx", (unsigned long long)img.base,
 			 (unsigned long long)(img.base + img.len - 1));
 		goto out_img;

@@ -426,17 +426,17 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 
 	memset(img, 0, sizeof(*img));
 	if (m->ncpus < 1 || m->ncpus > ACPI_MAX_CPUS) {
-		seterr(err, errlen, "acpi: %d vCPUs: must be 1 to %d", m->ncpus,
+		seterr(err, errlen, "%d vCPUs: must be 1 to %d", m->ncpus,
 		       ACPI_MAX_CPUS);
 		return -1;
 	}
 	if (ctx && ctx->failed) {
-		seterr(err, errlen, "acpi: a module's acpi_add_table() failed "
+		seterr(err, errlen, "a module's acpi_add_table() failed "
 		       "(bad signature, too many tables or out of memory)");
 		return -1;
 	}
 	if (ctx && !aml_ok(&ctx->dsdt)) {
-		seterr(err, errlen, "acpi: the AML modules added to the DSDT is "
+		seterr(err, errlen, "the DSDT AML added by modules is "
 		       "malformed (bad name, unbalanced close or out of memory)");
 		return -1;
 	}
@@ -451,7 +451,7 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 	if (acpi_build_madt(m, &tab[MADT], &tlen[MADT]) < 0 ||
 	    acpi_build_dsdt(m, ctx ? &ctx->dsdt : NULL, &tab[DSDT],
 			    &tlen[DSDT]) < 0) {
-		seterr(err, errlen, "acpi: out of memory building MADT/DSDT");
+		seterr(err, errlen, "out of memory building MADT/DSDT");
 		goto out;
 	}
 	ntab = FIXED;
@@ -464,7 +464,7 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 
 		if (acpi_build_table(e->sig, e->revision, e->body, e->len,
 				     &tab[ntab], &tlen[ntab]) < 0) {
-			seterr(err, errlen, "acpi: out of memory building %.4s",
+			seterr(err, errlen, "out of memory building %.4s",
 			       e->sig);
 			goto out;
 		}
@@ -493,13 +493,13 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 		size_t need = ALIGN16(ACPI_RSDP_LEN) + ALIGN16(xlen);
 		for (int i = 0; i < ntab; i++)
 			need += ALIGN16(tlen[i]);
-		seterr(err, errlen, "acpi: tables need %zu bytes, only %llu "
+		seterr(err, errlen, "tables need %zu bytes, only %llu "
 		       "available at 0x%llx", need, (unsigned long long)m->max,
 		       (unsigned long long)m->base);
 		goto out;
 	}
 	if (acpi_build_fadt(m, taddr[DSDT], &tab[FADT], &tlen[FADT]) < 0) {
-		seterr(err, errlen, "acpi: out of memory building FADT");
+		seterr(err, errlen, "out of memory building FADT");
 		goto out;
 	}
 	{
@@ -511,14 +511,14 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 				xaddr[nx++] = taddr[i];
 		size_t got;
 		if (acpi_build_xsdt(xaddr, nx, &xsdt, &got) < 0 || got != xlen) {
-			seterr(err, errlen, "acpi: out of memory building XSDT");
+			seterr(err, errlen, "out of memory building XSDT");
 			goto out;
 		}
 	}
 
 	img->buf = calloc(1, total);
 	if (!img->buf) {
-		seterr(err, errlen, "acpi: out of memory (%zu bytes)", total);
+		seterr(err, errlen, "out of memory (%zu bytes)", total);
 		goto out;
 	}
 	img->len = total;
