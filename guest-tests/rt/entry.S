@@ -18,6 +18,7 @@
  * pushed, then rt_isr_common saves registers and calls rt_isr(frame)).
  */
 #include "pvh.h"
+#include "rt.h"
 
 #define CR0_PE  0x00000001
 #define CR0_PG  0x80000000
@@ -219,6 +220,7 @@ rt_gdt:
 	.quad 0x00cf92000000ffff        /* 0x10 flat data */
 	.quad 0x00cf9a000000ffff        /* 0x18 flat 32-bit code */
 	.quad 0                         /* 0x20 TLS data, filled by rt_start */
+	.fill 2 * RT_MAX_CPUS, 8, 0     /* 0x28: one 16-byte TSS descriptor per CPU */
 rt_gdt_end:
 	.balign 8
 rt_gdt_desc:

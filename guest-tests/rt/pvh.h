@@ -45,5 +45,6 @@ struct hvm_memmap_table_entry {
 #define RT_GDT_DATA   0x10
 #define RT_GDT_CODE32 0x18
 #define RT_GDT_TLS    0x20
+#define RT_GDT_TSS    0x28 /* + 16 * cpu index */
 
 #endif

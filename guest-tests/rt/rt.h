@@ -11,12 +11,13 @@
 #ifndef PMVM_RT_H
 #define PMVM_RT_H
 
+#define RT_MAX_CPUS 16
+
+#ifndef __ASSEMBLER__
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define RT_MAX_CPUS 16
 
 /* Debug-exit values (vmm exit status = (v << 1) | 1). */
 #define RT_EXIT_PASS  0 /* every TAP point ok: status 1 */
@@ -211,4 +212,5 @@ char *strrchr(const char *s, int c);
 unsigned long strtoul(const char *s, char **end, int base);
 long strtol(const char *s, char **end, int base);
 
+#endif /* __ASSEMBLER__ */
 #endif

@@ -12,7 +12,7 @@
 extern const char ap_tramp[], ap_tramp_end[], ap_tramp_gdt[];
 extern uint64_t rt_gdt[];
 extern volatile uint64_t rt_ap_stack;
-void rt_cpu_init(void);
+void rt_cpu_init(int cpu);
 void rt_ap_start(void);
 
 volatile int rt_cpus_online = 1;
@@ -37,7 +37,7 @@ void rt_ap_start(void)
 {
 	int me = ap_index;
 
-	rt_cpu_init();
+	rt_cpu_init(me);
 	rt_lapic_enable();
 	__atomic_add_fetch(&rt_cpus_online, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&ap_ready, 1, __ATOMIC_RELEASE);
@@ -65,7 +65,8 @@ int rt_smp_start(void (*fn)(int cpu), unsigned timeout_ms)
 	struct {
 		uint16_t limit;
 		uint32_t base;
-	} __attribute__((packed)) gdtr = { 5 * 8 - 1, (uint32_t)(uintptr_t)rt_gdt };
+	} __attribute__((packed)) gdtr = { (5 + 2 * RT_MAX_CPUS) * 8 - 1,
+					    (uint32_t)(uintptr_t)rt_gdt };
 
 	if (n > RT_MAX_CPUS)
 		n = RT_MAX_CPUS;

@@ -17,7 +17,7 @@ extern const char rt_isr_stubs[];
 void rt_serial_init(void);
 void rt_start(uint32_t info);
 void rt_isr(struct rt_frame *f);
-void rt_cpu_init(void);
+void rt_cpu_init(int cpu);
 
 const struct hvm_start_info *rt_start_info;
 static const void *fdt;
@@ -97,7 +97,8 @@ static void idt_init(void)
 
 		idt[v] = (struct idt_gate){
 			.off0 = (uint16_t)a,
-			.sel = 0x08,
+			.sel = RT_GDT_CODE64,
+			.ist = v >= 32 ? 1 : 0,
 			.type = 0x8e, /* present, DPL 0, interrupt gate */
 			.off1 = (uint16_t)(a >> 16),
 			.off2 = (uint32_t)(a >> 32),
@@ -107,11 +108,38 @@ static void idt_init(void)
 	idt_desc.base = (uint64_t)(uintptr_t)idt;
 }
 
+/* Interrupts (not exceptions) run on a per-CPU IST stack: Debian's
+ * libfdt.a uses the red zone, which an interrupt frame pushed on the
+ * current stack would clobber. Interrupt gates keep IF clear, so IRQ
+ * handlers never nest on that stack. */
+struct tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __attribute__((packed));
+
+#define IRQ_STACK 8192
+static struct tss64 tss[RT_MAX_CPUS] __attribute__((aligned(16)));
+static uint8_t irq_stacks[RT_MAX_CPUS][IRQ_STACK] __attribute__((aligned(16)));
+
 /* Per-CPU part of the setup, run by the BSP and every AP. */
-void rt_cpu_init(void)
+void rt_cpu_init(int cpu)
 {
+	uint64_t base = (uint64_t)(uintptr_t)&tss[cpu];
+	uint64_t *d = &rt_gdt[RT_GDT_TSS / 8 + 2 * cpu];
+
+	tss[cpu].ist[0] = (uint64_t)(uintptr_t)(irq_stacks[cpu] + IRQ_STACK);
+	tss[cpu].iomap_base = sizeof(struct tss64);
+	d[0] = (sizeof(struct tss64) - 1) | ((base & 0xffffff) << 16) |
+	       (0x89ULL << 40) | (((base >> 24) & 0xff) << 56);
+	d[1] = base >> 32;
 	__asm__ volatile("lidt %0" ::"m"(idt_desc));
-	__asm__ volatile("mov %0, %%fs" ::"r"(0x20) : "memory");
+	__asm__ volatile("mov %0, %%fs" ::"r"(RT_GDT_TLS) : "memory");
+	__asm__ volatile("ltr %w0" ::"r"(RT_GDT_TSS + 16 * cpu) : "memory");
 }
 
 /* ---- machine description ---- */
@@ -299,7 +327,7 @@ void rt_start(uint32_t info)
 		    ((tls >> 24) << 56);
 	rt_tls[5] = 0x5a17c0de0ff1ce00ULL ^ rt_rdtsc();
 	idt_init();
-	rt_cpu_init();
+	rt_cpu_init(0);
 	rt_serial_init();
 
 	rt_start_info = (const void *)(uintptr_t)info;
