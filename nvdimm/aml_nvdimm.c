@@ -1,0 +1,340 @@
+/*
+ * aml_nvdimm.c - the ACPI namespace of pmvm's NVDIMMs, emitted into the
+ * body of Scope (\_SB) of the DSDT:
+ *
+ *   Device (NVDR) {                  // NVDIMM root, _HID "ACPI0012"
+ *     OperationRegion NPIO (SystemIO, port, 4) / NRAM (SystemMemory, page, 4K)
+ *     Method NCAL (handle, rev, func, Arg3 package)  -> Buffer   (_DSM calls)
+ *     Method NLSR (handle, offset, length)            -> Package  (_LSR)
+ *     Method NLSW (handle, offset, length, data)      -> Integer  (_LSW)
+ *     Method _DSM                                     // root: function 0 only
+ *     Device (NV00) { _ADR = handle; _DSM; _LSI; _LSR; _LSW }   // per DIMM
+ *   }
+ *
+ * NCAL/NLSR/NLSW are Serialized and are the only code touching NRAM, so one
+ * request is in the page at a time. _DSM function 0 and _LSI are answered in
+ * AML (constants); everything else goes through the page and the port (the
+ * protocol is in nvdimm.h and docs/nvdimm.md). Names of the page fields:
+ *   RHDL RREV RFUN RLEN RBUF   request header and input
+ *   ROFF RCNT RDAT             the same input seen as {offset, length, data}
+ *   OLEN OBUF                  response length and bytes
+ *   OSTS ODAT                  the same response seen as {status, data}
+ */
+#include "nvdimm.h"
+#include "aml.h"
+
+#include <stdio.h>
+
+#define UUID_ROOT  "2F10E7A4-9E91-11E4-89D3-123B93F75CBA"
+#define UUID_INTEL "4309AC30-0D11-11E4-9191-0800200C9A66"
+
+#define AML_OBJECTTYPE 0x8e
+#define OBJTYPE_BUFFER  3
+#define OBJTYPE_PACKAGE 4
+
+#define PAGE_BITS(bytes) ((unsigned)(bytes) * 8u)
+
+/* Store (<constant or argument>, <name>) as one complete term. */
+static void store_int(struct aml *a, uint64_t v, const char *dst)
+{
+	aml_op(a, AML_STORE);
+	aml_int(a, v);
+	aml_name(a, dst);
+}
+
+static void store_arg(struct aml *a, int arg, const char *dst)
+{
+	aml_op(a, AML_STORE);
+	aml_arg(a, arg);
+	aml_name(a, dst);
+}
+
+static void notify_vmm(struct aml *a, uint64_t page)
+{
+	store_int(a, page, "NTFY");
+}
+
+static void root_regions(struct aml *a, uint64_t page, uint16_t port)
+{
+	aml_opregion(a, "NPIO", AML_SPACE_IO, port, 4);
+	aml_field(a, "NPIO", AML_FIELD_DWORD | AML_FIELD_PRESERVE);
+	aml_field_entry(a, "NTFY", 32);
+	aml_close(a);
+
+	aml_opregion(a, "NRAM", AML_SPACE_MEMORY, page, NVDIMM_PAGE);
+	aml_field(a, "NRAM", AML_FIELD_DWORD | AML_FIELD_PRESERVE);
+	aml_field_entry(a, "RHDL", 32);
+	aml_field_entry(a, "RREV", 32);
+	aml_field_entry(a, "RFUN", 32);
+	aml_field_entry(a, "RLEN", 32);
+	aml_field_entry(a, "RBUF", PAGE_BITS(NVDIMM_PAGE - 16));
+	aml_close(a);
+	aml_field(a, "NRAM", AML_FIELD_DWORD | AML_FIELD_PRESERVE);
+	aml_field_entry(a, NULL, 128);
+	aml_field_entry(a, "ROFF", 32);
+	aml_field_entry(a, "RCNT", 32);
+	aml_field_entry(a, "RDAT", PAGE_BITS(NVDIMM_PAGE - 24));
+	aml_close(a);
+	aml_field(a, "NRAM", AML_FIELD_DWORD | AML_FIELD_PRESERVE);
+	aml_field_entry(a, "OLEN", 32);
+	aml_field_entry(a, "OBUF", PAGE_BITS(NVDIMM_PAGE - 4));
+	aml_close(a);
+	aml_field(a, "NRAM", AML_FIELD_DWORD | AML_FIELD_PRESERVE);
+	aml_field_entry(a, NULL, 32);
+	aml_field_entry(a, "OSTS", 32);
+	aml_field_entry(a, "ODAT", PAGE_BITS(NVDIMM_PAGE - 8));
+	aml_close(a);
+}
+
+/* Local1 = min(OLEN, max) - sub, never below 0. */
+static void clamp_olen(struct aml *a, uint32_t max, uint32_t sub)
+{
+	aml_op(a, AML_STORE);
+	aml_name(a, "OLEN");
+	aml_local(a, 1);
+	aml_if(a);
+	aml_op(a, AML_LGREATER);
+	aml_local(a, 1);
+	aml_int(a, max);
+	aml_op(a, AML_STORE);
+	aml_int(a, max);
+	aml_local(a, 1);
+	aml_close(a);
+	if (sub) {
+		aml_if(a);
+		aml_op(a, AML_LLESS);
+		aml_local(a, 1);
+		aml_int(a, sub);
+		aml_op(a, AML_STORE);
+		aml_int(a, sub);
+		aml_local(a, 1);
+		aml_close(a);
+		aml_op(a, AML_SUBTRACT);
+		aml_local(a, 1);
+		aml_int(a, sub);
+		aml_local(a, 1);
+	}
+}
+
+static void method_ncal(struct aml *a, uint64_t page)
+{
+	aml_method(a, "NCAL", 4, true);
+	store_arg(a, 0, "RHDL");
+	store_arg(a, 1, "RREV");
+	store_arg(a, 2, "RFUN");
+	store_int(a, 0, "RLEN");
+	/* If (ObjectType (Arg3) == Package && SizeOf (Arg3) > 0) */
+	aml_if(a);
+	aml_op(a, AML_LEQUAL);
+	aml_op(a, AML_OBJECTTYPE);
+	aml_arg(a, 3);
+	aml_int(a, OBJTYPE_PACKAGE);
+	aml_if(a);
+	aml_op(a, AML_LGREATER);
+	aml_op(a, AML_SIZEOF);
+	aml_arg(a, 3);
+	aml_int(a, 0);
+	/* Local0 = DerefOf (Index (Arg3, 0)) */
+	aml_op(a, AML_STORE);
+	aml_op(a, AML_DEREFOF);
+	aml_op(a, AML_INDEX);
+	aml_arg(a, 3);
+	aml_int(a, 0);
+	aml_byte(a, 0x00); /* no target */
+	aml_local(a, 0);
+	/* If (ObjectType (Local0) == Buffer) { RLEN = SizeOf (Local0); RBUF = Local0 } */
+	aml_if(a);
+	aml_op(a, AML_LEQUAL);
+	aml_op(a, AML_OBJECTTYPE);
+	aml_local(a, 0);
+	aml_int(a, OBJTYPE_BUFFER);
+	aml_op(a, AML_STORE);
+	aml_op(a, AML_SIZEOF);
+	aml_local(a, 0);
+	aml_name(a, "RLEN");
+	aml_op(a, AML_STORE);
+	aml_local(a, 0);
+	aml_name(a, "RBUF");
+	aml_close(a);
+	aml_close(a);
+	aml_close(a);
+	notify_vmm(a, page);
+	clamp_olen(a, NVDIMM_DSM_OUT_MAX, 0);
+	/* Return (Mid (OBUF, 0, Local1)) */
+	aml_op(a, AML_RETURN);
+	aml_op(a, AML_MID);
+	aml_name(a, "OBUF");
+	aml_int(a, 0);
+	aml_local(a, 1);
+	aml_byte(a, 0x00);
+	aml_close(a);
+}
+
+static void method_nlsr(struct aml *a, uint64_t page)
+{
+	aml_method(a, "NLSR", 3, true);
+	store_arg(a, 0, "RHDL");
+	store_int(a, 1, "RREV");
+	store_int(a, NVDIMM_FN_LSR, "RFUN");
+	store_int(a, 8, "RLEN");
+	store_arg(a, 1, "ROFF");
+	store_arg(a, 2, "RCNT");
+	notify_vmm(a, page);
+	clamp_olen(a, NVDIMM_DSM_OUT_MAX, 4);
+	/* Local2 = Package (2) { Zero, Zero } */
+	aml_op(a, AML_STORE);
+	aml_package(a, 2);
+	aml_int(a, 0);
+	aml_int(a, 0);
+	aml_close(a);
+	aml_local(a, 2);
+	/* Local2[0] = OSTS; Local2[1] = Mid (ODAT, 0, Local1) */
+	aml_op(a, AML_STORE);
+	aml_name(a, "OSTS");
+	aml_op(a, AML_INDEX);
+	aml_local(a, 2);
+	aml_int(a, 0);
+	aml_byte(a, 0x00);
+	aml_op(a, AML_STORE);
+	aml_op(a, AML_MID);
+	aml_name(a, "ODAT");
+	aml_int(a, 0);
+	aml_local(a, 1);
+	aml_byte(a, 0x00);
+	aml_op(a, AML_INDEX);
+	aml_local(a, 2);
+	aml_int(a, 1);
+	aml_byte(a, 0x00);
+	aml_op(a, AML_RETURN);
+	aml_local(a, 2);
+	aml_close(a);
+}
+
+static void method_nlsw(struct aml *a, uint64_t page)
+{
+	aml_method(a, "NLSW", 4, true);
+	store_arg(a, 0, "RHDL");
+	store_int(a, 1, "RREV");
+	store_int(a, NVDIMM_FN_LSW, "RFUN");
+	store_arg(a, 1, "ROFF");
+	store_arg(a, 2, "RCNT");
+	/* RLEN = 8 + SizeOf (Arg3); an oversized buffer is cut by RDAT and
+	 * refused by the vmm, which sees RLEN beyond the page. */
+	aml_op(a, AML_ADD);
+	aml_int(a, 8);
+	aml_op(a, AML_SIZEOF);
+	aml_arg(a, 3);
+	aml_name(a, "RLEN");
+	store_arg(a, 3, "RDAT");
+	notify_vmm(a, page);
+	aml_op(a, AML_RETURN);
+	aml_name(a, "OSTS");
+	aml_close(a);
+}
+
+/* If (LEqual (Arg0, ToUUID (uuid))) { body...  -- caller closes */
+static void if_uuid(struct aml *a, const char *uuid)
+{
+	aml_if(a);
+	aml_op(a, AML_LEQUAL);
+	aml_arg(a, 0);
+	aml_uuid(a, uuid);
+}
+
+/* If (LEqual (Arg2, 0)) { Return (Buffer (1) { mask }) } */
+static void return_mask_for_query(struct aml *a, uint8_t mask)
+{
+	aml_if(a);
+	aml_op(a, AML_LEQUAL);
+	aml_arg(a, 2);
+	aml_int(a, 0);
+	aml_op(a, AML_RETURN);
+	aml_buffer_bytes(a, &mask, 1);
+	aml_close(a);
+}
+
+static void return_status(struct aml *a, uint32_t status)
+{
+	uint8_t b[4] = { (uint8_t)status, (uint8_t)(status >> 8),
+			 (uint8_t)(status >> 16), (uint8_t)(status >> 24) };
+	aml_op(a, AML_RETURN);
+	aml_buffer_bytes(a, b, sizeof(b));
+}
+
+static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
+{
+	char name[5];
+
+	nvdimm_child_name(i, name);
+	aml_device(a, name);
+	aml_name_decl(a, "_ADR");
+	aml_int(a, d->handle);
+
+	aml_method(a, "_DSM", 4, false);
+	if_uuid(a, UUID_INTEL);
+	return_mask_for_query(a, d->label_size ? 0x71 : 0x01);
+	aml_op(a, AML_RETURN);
+	aml_name(a, "\\_SB.NVDR.NCAL");
+	aml_int(a, d->handle);
+	aml_arg(a, 1);
+	aml_arg(a, 2);
+	aml_arg(a, 3);
+	aml_close(a);
+	return_mask_for_query(a, 0x00);
+	return_status(a, NVDIMM_ST_UNSUPPORTED);
+	aml_close(a);
+
+	if (d->label_size) {
+		aml_method(a, "_LSI", 0, false);
+		aml_op(a, AML_RETURN);
+		aml_package(a, 3);
+		aml_int(a, NVDIMM_LS_OK);
+		aml_int(a, d->label_size);
+		aml_int(a, NVDIMM_MAX_XFER);
+		aml_close(a);
+		aml_close(a);
+
+		aml_method(a, "_LSR", 2, false);
+		aml_op(a, AML_RETURN);
+		aml_name(a, "\\_SB.NVDR.NLSR");
+		aml_int(a, d->handle);
+		aml_arg(a, 0);
+		aml_arg(a, 1);
+		aml_close(a);
+
+		aml_method(a, "_LSW", 3, false);
+		aml_op(a, AML_RETURN);
+		aml_name(a, "\\_SB.NVDR.NLSW");
+		aml_int(a, d->handle);
+		aml_arg(a, 0);
+		aml_arg(a, 1);
+		aml_arg(a, 2);
+		aml_close(a);
+	}
+	aml_close(a);
+}
+
+void nvdimm_aml_build(struct aml *a, const struct nvdimm_desc *d, int n,
+		      uint64_t dsm_page, uint16_t port)
+{
+	aml_device(a, "NVDR");
+	aml_name_decl(a, "_HID");
+	aml_string(a, "ACPI0012");
+	root_regions(a, dsm_page, port);
+	method_ncal(a, dsm_page);
+	method_nlsr(a, dsm_page);
+	method_nlsw(a, dsm_page);
+
+	aml_method(a, "_DSM", 4, false);
+	if_uuid(a, UUID_ROOT);
+	return_mask_for_query(a, 0x00); /* no root functions (no ARS) */
+	return_status(a, NVDIMM_ST_UNSUPPORTED);
+	aml_close(a);
+	return_mask_for_query(a, 0x00);
+	return_status(a, NVDIMM_ST_UNSUPPORTED);
+	aml_close(a);
+
+	for (int i = 0; i < n; i++)
+		dimm_device(a, &d[i], i);
+	aml_close(a);
+}

@@ -1,0 +1,347 @@
+/*
+ * backend.c - the host side of one emulated NVDIMM: a raw file or a device
+ * DAX character device, opened, validated, locked and mapped.
+ *
+ * Layout of the backing store: the guest-visible range first, the label
+ * storage area after it (regular file: bytes [size, size + label_size);
+ * device DAX: the last label_size bytes of the device). The whole store is
+ * one mapping, so a label write and a guest store are made durable the same
+ * way. A writable NVDIMM takes an exclusive flock(2) on its file, a
+ * read-only one a shared lock: any number of vmm processes may serve a file
+ * read-only at once, never while one writes it.
+ *
+ * Device DAX devices are resolved with libdaxctl (when built with it) to
+ * tell the user precisely why one is unusable (system-ram mode, alignment,
+ * size); its size and alignment come from sysfs otherwise.
+ */
+#include "nvdimm.h"
+#include "pmvm-config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBNDCTL
+#include <daxctl/libdaxctl.h>
+#endif
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
+#define MiB_ (1ULL << 20)
+
+static int read_sysfs_u64(unsigned maj, unsigned min, const char *attr, uint64_t *out)
+{
+	char path[128], buf[64];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/%s", maj, min, attr);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -1;
+	*out = strtoull(buf, NULL, 0);
+	return 0;
+}
+
+/* Size and alignment of a device DAX, or -1 with err explaining why the
+ * character device is not a usable one. */
+static int devdax_probe(const char *path, dev_t rdev, uint64_t *size, uint64_t *align,
+			char *err, size_t errlen)
+{
+	unsigned maj = major(rdev), min = minor(rdev);
+	char link[128], target[256];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/sys/dev/char/%u:%u/subsystem", maj, min);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0 || (target[n] = '\0', !strstr(target, "/dax"))) {
+		snprintf(err, errlen, "%s: a character device but not a device DAX "
+			 "(expected /dev/daxX.Y from 'ndctl create-namespace -m devdax')", path);
+		return -1;
+	}
+#ifdef HAVE_LIBNDCTL
+	{
+		struct daxctl_ctx *ctx;
+		struct daxctl_region *region;
+		struct daxctl_dev *dev, *found = NULL;
+
+		if (daxctl_new(&ctx) == 0) {
+			daxctl_region_foreach(ctx, region)
+				daxctl_dev_foreach(region, dev)
+					if ((unsigned)daxctl_dev_get_major(dev) == maj &&
+					    (unsigned)daxctl_dev_get_minor(dev) == min)
+						found = dev;
+			if (found) {
+				struct daxctl_memory *mem = daxctl_dev_get_memory(found);
+
+				if (mem && daxctl_memory_is_online(mem) > 0) {
+					snprintf(err, errlen, "%s: %s is in system-ram mode (onlined "
+						 "as host memory); run 'daxctl reconfigure-device "
+						 "--mode=devdax %s' first", path,
+						 daxctl_dev_get_devname(found),
+						 daxctl_dev_get_devname(found));
+					daxctl_unref(ctx);
+					return -1;
+				}
+				if (!daxctl_dev_is_enabled(found)) {
+					snprintf(err, errlen, "%s: %s is disabled; enable it with "
+						 "'daxctl enable-device'", path,
+						 daxctl_dev_get_devname(found));
+					daxctl_unref(ctx);
+					return -1;
+				}
+				*size = daxctl_dev_get_size(found);
+				*align = daxctl_dev_get_align(found);
+				daxctl_unref(ctx);
+				goto check;
+			}
+			daxctl_unref(ctx);
+		}
+	}
+#endif
+	if (read_sysfs_u64(maj, min, "size", size)) {
+		snprintf(err, errlen, "%s: cannot read the device DAX size from sysfs", path);
+		return -1;
+	}
+	if (read_sysfs_u64(maj, min, "align", align))
+		*align = 2 * MiB_;
+#ifdef HAVE_LIBNDCTL
+check:
+#endif
+	if (*align == 0)
+		*align = 4096;
+	if (*align > NVDIMM_SIZE_ALIGN || NVDIMM_SIZE_ALIGN % *align) {
+		snprintf(err, errlen, "%s: device alignment %" PRIu64 " is not a divisor of "
+			 "16M; recreate it with 'ndctl create-namespace -m devdax -a 2M'",
+			 path, *align);
+		return -1;
+	}
+	return 0;
+}
+
+int nvdimm_backing_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
+			char *err, size_t errlen)
+{
+	struct stat st;
+	uint64_t label = o->label_size, total;
+	int prot, flags;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	b->readonly = o->readonly;
+	b->shared = o->share || o->readonly;
+	b->label_size = label;
+
+	b->fd = open(o->path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0 && errno == ENOENT) {
+		if (!o->size) {
+			snprintf(err, errlen, "%s: does not exist; add size=SIZE to create it",
+				 o->path);
+			return -1;
+		}
+		if (o->readonly) {
+			snprintf(err, errlen, "%s: does not exist (readonly=on never creates "
+				 "a file)", o->path);
+			return -1;
+		}
+		b->fd = open(o->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		b->created = b->fd >= 0;
+	}
+	if (b->fd < 0) {
+		snprintf(err, errlen, "%s: %s", o->path, strerror(errno));
+		return -1;
+	}
+	if (flock(b->fd, (o->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
+		snprintf(err, errlen, "%s: in use by another process (%s)", o->path,
+			 o->readonly ? "it has the file open writable"
+				     : "a writable NVDIMM needs the file to itself");
+		goto fail;
+	}
+	if (fstat(b->fd, &st)) {
+		snprintf(err, errlen, "%s: %s", o->path, strerror(errno));
+		goto fail;
+	}
+
+	if (S_ISCHR(st.st_mode)) {
+		uint64_t devsize, align, avail;
+
+		b->kind = NVDIMM_DEVDAX;
+		if (!o->share) {
+			snprintf(err, errlen, "%s: share=off is not possible with device DAX",
+				 o->path);
+			goto fail;
+		}
+		if (devdax_probe(o->path, st.st_rdev, &devsize, &align, err, errlen))
+			goto fail;
+		if (label % align) {
+			snprintf(err, errlen, "%s: label-size must be a multiple of the "
+				 "device alignment %" PRIu64, o->path, align);
+			goto fail;
+		}
+		if (devsize <= label) {
+			snprintf(err, errlen, "%s: device is %" PRIu64 " bytes, not more than "
+				 "label-size", o->path, devsize);
+			goto fail;
+		}
+		avail = (devsize - label) / NVDIMM_SIZE_ALIGN * NVDIMM_SIZE_ALIGN;
+		if (o->size) {
+			if (o->size > avail) {
+				snprintf(err, errlen, "%s: size=%" PRIu64 " does not fit: the device "
+					 "holds %" PRIu64 " usable bytes besides the labels",
+					 o->path, o->size, avail);
+				goto fail;
+			}
+			avail = o->size;
+		}
+		if (avail == 0) {
+			snprintf(err, errlen, "%s: device too small: need 16M plus label-size",
+				 o->path);
+			goto fail;
+		}
+		b->size = avail;
+		b->map_len = devsize;
+	} else if (S_ISREG(st.st_mode)) {
+		uint64_t len = (uint64_t)st.st_size;
+
+		b->kind = NVDIMM_FILE;
+		if (o->size) {
+			total = o->size + label;
+			if (len == 0 && !o->readonly) {
+				if (ftruncate(b->fd, (off_t)total)) {
+					snprintf(err, errlen, "%s: cannot grow to %" PRIu64 " bytes: %s",
+						 o->path, total, strerror(errno));
+					goto fail;
+				}
+			} else if (len != total) {
+				snprintf(err, errlen, "%s: file is %" PRIu64 " bytes but size=%" PRIu64
+					 " plus label-size=%" PRIu64 " needs %" PRIu64 "; omit size= "
+					 "to use the file as it is", o->path, len, o->size, label, total);
+				goto fail;
+			}
+			b->size = o->size;
+		} else {
+			if (len <= label) {
+				snprintf(err, errlen, "%s: file is %" PRIu64 " bytes, too small for "
+					 "label-size=%" PRIu64 " plus at least 16M", o->path, len, label);
+				goto fail;
+			}
+			b->size = len - label;
+			if (b->size % NVDIMM_SIZE_ALIGN) {
+				snprintf(err, errlen, "%s: file is %" PRIu64 " bytes; minus label-size=%"
+					 PRIu64 " that leaves %" PRIu64 ", not a multiple of 16M "
+					 "(the guest's region alignment)", o->path, len, label, b->size);
+				goto fail;
+			}
+		}
+		b->map_len = b->size + label;
+	} else {
+		snprintf(err, errlen, "%s: not a regular file or a device DAX", o->path);
+		goto fail;
+	}
+
+	prot = o->readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+	flags = b->shared ? MAP_SHARED : MAP_PRIVATE;
+	b->map = MAP_FAILED;
+	if (b->kind == NVDIMM_FILE && b->shared && !o->readonly) {
+		/* On a DAX filesystem MAP_SYNC keeps file metadata durable at
+		 * fault time; elsewhere it fails and we use a plain mapping. */
+		b->map = mmap(NULL, b->map_len, prot, MAP_SHARED_VALIDATE | MAP_SYNC, b->fd, 0);
+		b->map_sync = b->map != MAP_FAILED;
+	}
+	if (b->map == MAP_FAILED)
+		b->map = mmap(NULL, b->map_len, prot, flags, b->fd, 0);
+	if (b->map == MAP_FAILED) {
+		snprintf(err, errlen, "%s: cannot map %" PRIu64 " bytes: %s", o->path,
+			 b->map_len, strerror(errno));
+		b->map = NULL;
+		goto fail;
+	}
+	if (label) {
+		b->label = b->kind == NVDIMM_DEVDAX ? b->map + (b->map_len - label)
+						    : b->map + b->size;
+	}
+	return 0;
+fail:
+	if (b->created)
+		unlink(o->path);
+	close(b->fd);
+	b->fd = -1;
+	return -1;
+}
+
+static void store_fence(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("sfence" ::: "memory");
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+int nvdimm_backing_flush(struct nvdimm_backing *b)
+{
+	if (!b->map || b->readonly || !b->shared)
+		return 0;
+	if (b->kind == NVDIMM_DEVDAX) {
+		store_fence();
+		return 0;
+	}
+	if (fdatasync(b->fd))
+		return -errno;
+	return 0;
+}
+
+int nvdimm_backing_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t len)
+{
+	uint8_t *start, *end;
+
+	if (!b->label || b->readonly || !b->shared || off > b->label_size ||
+	    len > b->label_size - off)
+		return 0;
+	start = b->label + off;
+	end = start + len;
+	if (b->kind == NVDIMM_DEVDAX) {
+#if defined(__x86_64__)
+		for (uintptr_t p = (uintptr_t)start & ~63UL; p < (uintptr_t)end; p += 64)
+			__asm__ __volatile__("clflush %0" : "+m"(*(volatile char *)p));
+#endif
+		store_fence();
+		return 0;
+	}
+	{
+		uintptr_t s = (uintptr_t)start & ~(uintptr_t)(NVDIMM_PAGE - 1);
+
+		if (msync((void *)s, (size_t)((uintptr_t)end - s), MS_SYNC))
+			return -errno;
+	}
+	return 0;
+}
+
+void nvdimm_backing_close(struct nvdimm_backing *b)
+{
+	if (b->map) {
+		nvdimm_backing_flush(b);
+		munmap(b->map, b->map_len);
+		b->map = NULL;
+	}
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}

@@ -1,0 +1,177 @@
+/*
+ * nvdimm.h - the KVM-free core of pmvm's emulated NVDIMMs.
+ *
+ * Everything here works on plain memory and byte buffers so the unit tests
+ * can drive it without a VM:
+ *   - option parsing for --nvdimm (opts.c)
+ *   - opening, validating and mapping the backing file or device DAX (backend.c)
+ *   - the NFIT bytes (nfit.c)
+ *   - the AML of the NVDIMM root device and its children (aml_nvdimm.c)
+ *   - the DSM request decoder and the label store (dsm.c)
+ * module.c is the thin glue that connects these to the VM (vmm.h).
+ * docs/nvdimm.md describes the guest-visible model and the DSM page protocol.
+ *
+ * None of these functions print or exit; errors come back as text in err.
+ */
+#ifndef PMVM_NVDIMM_H
+#define PMVM_NVDIMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct aml;
+
+#define NVDIMM_MAX          64               /* --nvdimm occurrences */
+#define NVDIMM_SIZE_ALIGN   (16ULL << 20)    /* guest range: Linux's region alignment */
+#define NVDIMM_LABEL_MIN    (128ULL << 10)   /* smallest non-zero label area */
+#define NVDIMM_LABEL_MAX    (16ULL << 20)
+#define NVDIMM_LABEL_DEFAULT NVDIMM_LABEL_MIN
+#define NVDIMM_PAGE         4096u            /* DSM shared page and flush hint page */
+
+/* ---- --nvdimm PATH[,size=][,label-size=][,readonly=on][,share=on|off][,unarmed=on] */
+struct nvdimm_opts {
+	char *path;          /* malloc'd */
+	uint64_t size;       /* guest-visible bytes; 0: take it from the existing file */
+	uint64_t label_size; /* bytes of label storage after the guest range */
+	bool readonly;       /* open read-only; guest writes are discarded */
+	bool share;          /* MAP_SHARED (default) vs MAP_PRIVATE */
+	bool unarmed;        /* NFIT "not armed": Linux makes the region read-only */
+};
+
+/* Parse one --nvdimm value. On error returns -1 with one line in err naming
+ * the bad value (the caller adds the option name). */
+int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t errlen);
+void nvdimm_opts_free(struct nvdimm_opts *o);
+/* "64M", "2G", "4096", "1K", "1T": 0, or -1 if malformed or overflowing. */
+int nvdimm_parse_size(const char *s, uint64_t *out);
+
+/* ---- Backing store ------------------------------------------------------ */
+enum nvdimm_kind { NVDIMM_FILE, NVDIMM_DEVDAX };
+
+struct nvdimm_backing {
+	int fd;
+	enum nvdimm_kind kind;
+	uint8_t *map;        /* whole mapping: guest range, then the label area */
+	uint64_t map_len;
+	uint64_t size;       /* guest-visible bytes, at map[0] */
+	uint8_t *label;      /* map + label_off, or NULL when label_size is 0 */
+	uint64_t label_size;
+	bool readonly, shared;
+	bool map_sync;       /* MAP_SYNC mapping (file on a DAX filesystem) */
+	bool created;        /* we created the file */
+};
+
+/* Open (creating a regular file if missing and size= given), validate and
+ * map PATH according to o. A regular file holds size + label_size bytes;
+ * a device DAX holds the guest range first and the label area in its last
+ * label_size bytes. Returns 0, or -1 with a sentence in err saying why the
+ * path is unusable. */
+int nvdimm_backing_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
+			char *err, size_t errlen);
+/* Make every store to the mapping durable: fdatasync for files, a store
+ * fence for device DAX (its stores reach the persistence domain directly).
+ * Does nothing for a private or read-only mapping. Returns 0 or -errno. */
+int nvdimm_backing_flush(struct nvdimm_backing *b);
+/* Make [off, off+len) of the label area durable (msync). */
+int nvdimm_backing_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t len);
+void nvdimm_backing_close(struct nvdimm_backing *b);
+
+/* ---- Guest-visible description ------------------------------------------ */
+struct nvdimm_desc {
+	uint32_t handle;     /* NFIT device handle == _ADR; index + 1 */
+	uint64_t gpa, size;  /* SPA range */
+	uint64_t flush_gpa;  /* flush hint address */
+	uint64_t label_size; /* 0: no label methods */
+	bool unarmed;        /* NFIT memdev flag NOT_ARMED */
+};
+
+#define NVDIMM_NFIT_SPA_LEN   56
+#define NVDIMM_NFIT_MEMDEV_LEN 48
+#define NVDIMM_NFIT_DCR_LEN   80
+#define NVDIMM_NFIT_FLUSH_LEN 24  /* one hint */
+#define NVDIMM_NFIT_CAP_LEN   16
+#define NVDIMM_NFIT_PER_DIMM  (NVDIMM_NFIT_SPA_LEN + NVDIMM_NFIT_MEMDEV_LEN + \
+			       NVDIMM_NFIT_DCR_LEN + NVDIMM_NFIT_FLUSH_LEN)
+/* Bytes of the NFIT after the 36-byte ACPI header (u32 reserved, sub-tables). */
+#define NVDIMM_NFIT_BODY_LEN(n) (4 + (size_t)(n) * NVDIMM_NFIT_PER_DIMM + NVDIMM_NFIT_CAP_LEN)
+
+/* Write the NFIT body for n DIMMs into buf. Returns the length written, or 0
+ * if cap is too small or a description is invalid. */
+size_t nvdimm_nfit_build(const struct nvdimm_desc *d, int n, uint8_t *buf, size_t cap);
+
+/* Append the NVDIMM root device (\_SB.NVDR, ACPI0012) and one child per DIMM
+ * to a, which is inside Scope (\_SB). dsm_page is the guest address of the
+ * shared DSM page, port the 32-bit trigger port. */
+void nvdimm_aml_build(struct aml *a, const struct nvdimm_desc *d, int n,
+		      uint64_t dsm_page, uint16_t port);
+
+/* ---- DSM page protocol (docs/nvdimm.md) ----------------------------------
+ * Request, written by the AML:
+ *   +0 u32 handle (0: the root device) | +4 u32 revision | +8 u32 function
+ *   +12 u32 input length | +16 input bytes (at most NVDIMM_DSM_IN_MAX)
+ * Response, written by the vmm into the same page:
+ *   +0 u32 output length | +4 output bytes (at most NVDIMM_DSM_OUT_MAX)
+ * Intel-family functions keep their layout ({u32 status, ...}); the label
+ * methods use the private functions NVDIMM_FN_LSR/NVDIMM_FN_LSW, whose input
+ * is the Intel layout and whose status is the ACPI 6.2 label status.      */
+#define NVDIMM_DSM_IN_MAX   (NVDIMM_PAGE - 16)
+#define NVDIMM_DSM_OUT_MAX  (NVDIMM_PAGE - 4)
+#define NVDIMM_MAX_XFER     4064u  /* label bytes per call; fits both directions */
+
+enum {
+	NVDIMM_FN_QUERY = 0,
+	NVDIMM_FN_GET_LABEL_SIZE = 4,
+	NVDIMM_FN_GET_LABEL_DATA = 5,
+	NVDIMM_FN_SET_LABEL_DATA = 6,
+	NVDIMM_FN_LSR = 0x1005,     /* pmvm private: _LSR through the page */
+	NVDIMM_FN_LSW = 0x1006,     /* pmvm private: _LSW through the page */
+};
+
+/* Intel DSM status codes. */
+enum {
+	NVDIMM_ST_OK = 0,
+	NVDIMM_ST_UNSUPPORTED = 1,
+	NVDIMM_ST_NO_DEVICE = 2,
+	NVDIMM_ST_INVALID = 3,
+	NVDIMM_ST_HW_ERROR = 4,
+};
+/* ACPI 6.2 _LSR/_LSW status codes. */
+enum {
+	NVDIMM_LS_OK = 0,
+	NVDIMM_LS_INVALID = 1,
+	NVDIMM_LS_LOCKED = 2,
+};
+
+/* One DIMM's label area as the decoder sees it. */
+struct nvdimm_label_area {
+	uint8_t *base;       /* NULL when size is 0 */
+	uint64_t size;
+	bool readonly;       /* writes are refused */
+};
+
+struct nvdimm_dsm {
+	struct nvdimm_label_area *areas; /* indexed by handle - 1 */
+	int n;
+	/* Optional: called after a label write landed in [off, off+len). */
+	int (*label_written)(void *opaque, int idx, uint64_t off, uint64_t len);
+	void *opaque;
+	/* Statistics. */
+	uint64_t calls, errors;
+};
+
+/* Decode the request in page (NVDIMM_PAGE bytes, guest-controlled; read
+ * once into a private copy) and write the response into page. Never touches
+ * memory outside page and the label areas' [base, base+size). Returns the
+ * status placed in the response (for statistics and tests). */
+uint32_t nvdimm_dsm_handle(struct nvdimm_dsm *ctx, uint8_t *page);
+
+/* THE checked accessor for label offsets and lengths: a pointer to
+ * [off, off+len) of the area, or NULL if any byte lies outside it (or the
+ * arithmetic overflows). len 0 is valid for off <= size. */
+uint8_t *nvdimm_label_at(const struct nvdimm_label_area *la, uint64_t off, uint64_t len);
+
+/* AML name of DIMM i ("NV00".."NV3F"). buf gets 5 bytes. */
+void nvdimm_child_name(int i, char buf[5]);
+
+#endif
