@@ -328,6 +328,11 @@ void rt_start(uint32_t info)
 	rt_tls[5] = 0x5a17c0de0ff1ce00ULL ^ rt_rdtsc();
 	idt_init();
 	rt_cpu_init(0);
+	/* Mask both 8259 PICs: KVM's in-kernel irqchip has one, wired to
+	 * LINT0 as ExtINT, and uninitialised it would deliver ISA IRQ n on
+	 * vector n (an exception vector). Interrupts go through the IOAPIC. */
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
 	rt_serial_init();
 
 	rt_start_info = (const void *)(uintptr_t)info;
