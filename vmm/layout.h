@@ -43,6 +43,8 @@
 #define LAYOUT_VIRTIO_MAX     64
 #define LAYOUT_NVDIMM_DSM     0xd8000000ULL /* NVDIMM _DSM shared page (4 KiB RAM) */
 #define LAYOUT_NVDIMM_FLUSH   0xd8100000ULL /* flush hint pages, 4 KiB per DIMM, trapped */
+#define LAYOUT_KVM_IDENTITY_MAP 0xfeffc000ULL /* KVM's EPT identity page (1 page) */
+#define LAYOUT_KVM_TSS        0xfeffd000ULL /* KVM's real-mode TSS (3 pages) */
 #define LAYOUT_IOAPIC         0xfec00000ULL
 #define LAYOUT_LAPIC          0xfee00000ULL
 #define LAYOUT_PMEM_ALIGN     GiB

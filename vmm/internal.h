@@ -1,0 +1,229 @@
+/*
+ * internal.h - what the files of the core share and the modules never see.
+ *
+ * vmm.h is the contract with device modules; this header is the core's own
+ * plumbing: the struct vm, the guest memory-region table, the I/O range
+ * table, the vCPU threads and the pure parsers (sizes, e820, bzImage header,
+ * PVH ELF notes) that unit tests drive without KVM.
+ */
+#ifndef PMVM_INTERNAL_H
+#define PMVM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "vmm.h"
+
+/* ---- Guest memory regions (memmap.c: pure, unit-tested) ----------------- */
+
+#define VM_MAX_REGIONS 64
+
+struct vm_region {
+	uint64_t gpa, size;
+	uint8_t *host;
+	unsigned flags;
+	int slot;
+};
+
+/* Regions sorted by gpa, never overlapping. */
+struct vm_memmap {
+	struct vm_region r[VM_MAX_REGIONS];
+	int n;
+};
+
+/* Insert a region; -1 (EINVAL/ENOSPC/EEXIST in errno) on a bad, overlapping
+ * or excess region. */
+int memmap_add(struct vm_memmap *m, uint64_t gpa, uint64_t size, void *host,
+	       unsigned flags, int slot);
+/* Host pointer for [gpa, gpa+len) inside one region, or NULL. want_write
+ * refuses VM_MEM_READONLY regions. len 0 counts as 1. */
+void *memmap_lookup(const struct vm_memmap *m, uint64_t gpa, uint64_t len,
+		    bool want_write);
+
+/* ---- e820 (e820.c: pure, unit-tested) ------------------------------------ */
+
+#define E820_RAM      1
+#define E820_RESERVED 2
+#define E820_MAX      128
+
+struct e820_entry {
+	uint64_t addr, size;
+	uint32_t type;
+} __attribute__((packed));
+
+/* Build the guest's e820 from the memory map: RAM regions (flags without
+ * VM_MEM_NO_E820, VM_MEM_PMEM or VM_MEM_READONLY) as RAM, with
+ * [LAYOUT_EBDA, 1 MiB) reserved. Sorted, adjacent equal types merged.
+ * Returns the number of entries (<= max), or -1 if they do not fit. */
+int e820_build(const struct vm_memmap *m, struct e820_entry *out, int max);
+
+/* ---- Sizes (size.c) ------------------------------------------------------- */
+/* vmm_parse_size is in vmm.h. */
+
+/* ---- Kernel image parsers (bzimage.c, pvh.c: pure, unit-tested) -------- */
+
+struct bzimage_info {
+	uint32_t setup_size;     /* bytes of real-mode setup incl. boot sector */
+	uint16_t version;        /* boot protocol version */
+	uint8_t loadflags;
+	uint16_t xloadflags;
+	uint32_t initrd_addr_max;
+	uint32_t cmdline_size;   /* max cmdline length, excl. NUL */
+	uint32_t init_size;      /* memory the kernel needs from its load address */
+	uint32_t hdr_end;        /* end offset of the setup_header in the file */
+	uint64_t pref_address;
+	uint32_t kernel_alignment;
+	bool relocatable;
+};
+
+/* Check a bzImage; on failure return -1 with a reason in err. */
+int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi,
+		  char *err, size_t errlen);
+
+#define ELF_MAX_SEGMENTS 16
+
+struct elf_segment {
+	uint64_t offset, filesz, memsz, paddr;
+};
+
+struct pvh_info {
+	uint32_t entry; /* XEN_ELFNOTE_PHYS32_ENTRY */
+	int nseg;
+	struct elf_segment seg[ELF_MAX_SEGMENTS];
+};
+
+/* Is this an ELF file at all (magic)? */
+bool elf_is_elf(const uint8_t *img, size_t len);
+/* Parse an ELF (32- or 64-bit, x86) with a PVH entry note; every offset and
+ * size is checked against len. -1 with a reason in err. */
+int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
+	      char *err, size_t errlen);
+
+/* ---- The VM ------------------------------------------------------------- */
+
+struct pio_range {
+	uint64_t base, len;
+	vm_io_fn fn;
+	void *opaque;
+};
+
+struct io_table {
+	struct pio_range *r;
+	int n, cap;
+};
+
+struct vcpu {
+	struct vm *vm;
+	int index, fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+struct vm_config {
+	const char *kernel, *initrd, *cmdline;
+	uint64_t mem_size;
+	int smp;
+	double timeout;
+	const char *dump_acpi;
+	const char *results;
+};
+
+struct vm_fdwatch {
+	int fd;
+	void (*cb)(void *opaque, uint32_t events);
+	void *opaque;
+	struct vm_fdwatch *next;
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd, vm_fd, run_size;
+	int epoll_fd, wake_fd;
+	uint8_t *ram;
+	uint64_t ram_size, ram_end, alloc_next;
+	int next_slot;
+
+	pthread_rwlock_t mem_lock;
+	struct vm_memmap mem;
+
+	pthread_rwlock_t io_lock;
+	struct io_table pio, mmio;
+
+	uint32_t irq_used; /* bit per GSI */
+
+	struct vcpu *vcpus;
+	int nvcpus;
+	struct kvm_cpuid2 *cpuid;
+
+	struct vm_fdwatch *watches;
+
+	atomic_bool exiting;
+	int exit_status;
+	char exit_reason[32];
+	uint64_t exit_rip;
+	bool have_rip;
+	uint64_t debug_value;
+	bool have_debug_value;
+	char exit_msg[256];
+
+	uint64_t rsdp;
+	uint64_t fdt_gpa, fdt_size;
+	uint64_t initrd_gpa, initrd_size;
+};
+
+/* Record the exit with a machine-readable reason (for --results); the
+ * public vm_request_exit() derives the reason from the status. */
+void vm_exit_detail(struct vm *vm, int status, const char *reason,
+		    const uint64_t *rip, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* vm.c */
+int vm_create(struct vm *vm, char *err, size_t errlen);
+int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
+		   void *data, unsigned len, bool is_write);
+void vm_destroy(struct vm *vm);
+
+/* vcpu.c */
+int vcpus_create(struct vm *vm, char *err, size_t errlen);
+int vcpus_start(struct vm *vm, char *err, size_t errlen);
+void vcpus_stop(struct vm *vm);
+/* Boot vCPU register state. */
+int vcpu_setup_pvh(struct vm *vm, uint32_t entry, uint32_t start_info);
+int vcpu_setup_linux64(struct vm *vm, uint64_t entry, uint64_t boot_params);
+
+/* boot.c */
+struct boot_image {
+	uint8_t *kernel, *initrd;
+	size_t kernel_len, initrd_len;
+	bool is_pvh;
+	struct pvh_info pvh;
+	struct bzimage_info bz;
+};
+
+int boot_read_file(const char *path, uint8_t **buf, size_t *len,
+		   char *err, size_t errlen);
+/* Read and check the kernel (and initrd): errors are about the files. */
+int boot_prepare(struct boot_image *bi, const char *kernel, const char *initrd,
+		 char *err, size_t errlen);
+void boot_free(struct boot_image *bi);
+/* Load into guest memory (after ACPI is built) and set up the boot vCPU. */
+int boot_load(struct vm *vm, const struct boot_image *bi, char *err,
+	      size_t errlen);
+int boot_write_gdt_and_pagetables(struct vm *vm);
+
+/* fdt.c */
+int fdt_build(struct vm *vm, char *err, size_t errlen);
+
+/* vm.c: change the events an fd added with vm_add_fd waits for. */
+int vm_mod_fd(struct vm *vm, int fd, uint32_t events);
+
+/* serial.c: put the terminal back (also registered with atexit). */
+void serial_restore_terminal(void);
+
+#endif

@@ -1,0 +1,479 @@
+/*
+ * main.c - the vmm binary: command line, start-up order, the main thread's
+ * event loop, and the exit (status, message, --results JSON).
+ *
+ * Order: options (core + every module's) -> read and check the kernel ->
+ * VM (KVM, RAM, irqchip) -> vCPUs -> module setup() -> ACPI (module acpi())
+ * -> kernel, initrd, FDT (module fdt()) and boot registers -> vCPU threads
+ * -> event loop until vm_request_exit() -> stop vCPUs -> module teardown()
+ * -> results. The main thread owns signals (signalfd: SIGINT/SIGTERM) and
+ * the --timeout timer (timerfd).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acpi.h"
+#include "internal.h"
+#include "pmvm-config.h"
+
+#define DEFAULT_MEM (256 * MiB)
+#define MIN_MEM     (2 * MiB)
+#define MAX_MEM     (1024 * GiB)
+#define MAX_SMP     255 /* xAPIC IDs in the MADT and CPUID leaf 1 */
+
+static struct vm the_vm;
+
+enum {
+	OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_SMP,
+	OPT_TIMEOUT, OPT_DUMP_ACPI, OPT_RESULTS, OPT_HELP, OPT_VERSION,
+	OPT_MODULE = 2000,
+};
+
+static const struct {
+	const char *name, *metavar, *help;
+	int id;
+} core_opts[] = {
+	{ "kernel", "FILE", "bzImage (64-bit boot protocol) or ELF with a PVH "
+	  "entry note", OPT_KERNEL },
+	{ "initrd", "FILE", "initial ramdisk (a PVH module for ELF kernels)",
+	  OPT_INITRD },
+	{ "cmdline", "STR", "kernel command line (also /chosen/bootargs in "
+	  "the FDT)", OPT_CMDLINE },
+	{ "memory", "SIZE", "guest RAM, K/M/G suffix (default 256M); also -m",
+	  OPT_MEMORY },
+	{ "smp", "N", "number of vCPUs, 1-255 (default 1)", OPT_SMP },
+	{ "timeout", "SECONDS", "stop the guest after this long: exit status 124",
+	  OPT_TIMEOUT },
+	{ "dump-acpi", "DIR", "write every ACPI table to DIR/SIG.dat and exit",
+	  OPT_DUMP_ACPI },
+	{ "results", "FILE", "write a JSON summary of the run at exit (see "
+	  "docs/ci.md)", OPT_RESULTS },
+	{ "help", NULL, "show this help and exit", OPT_HELP },
+	{ "version", NULL, "show the version and exit", OPT_VERSION },
+};
+#define N_CORE_OPTS (sizeof(core_opts) / sizeof(core_opts[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vmm --kernel FILE [options]\n\n"
+		   "pmvm %s: a small KVM virtual machine monitor.\n\n"
+		   "Options:\n", PMVM_VERSION);
+	for (size_t i = 0; i < N_CORE_OPTS; i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s%s%s", core_opts[i].name,
+			 core_opts[i].metavar ? " " : "",
+			 core_opts[i].metavar ? core_opts[i].metavar : "");
+		fprintf(f, "  %-28s %s\n", left, core_opts[i].help);
+	}
+	vmm_for_each_module(mp) {
+		const struct vmm_option *o = (*mp)->options;
+
+		if (!o || !o->name)
+			continue;
+		fprintf(f, "\nModule %s:\n", (*mp)->name);
+		for (; o->name; o++) {
+			char left[96];
+
+			snprintf(left, sizeof(left), "--%s%s%s", o->name,
+				 o->metavar ? " " : "", o->metavar ? o->metavar : "");
+			if (strlen(left) > 28)
+				fprintf(f, "  %s\n  %-28s %s\n", left, "", o->help);
+			else
+				fprintf(f, "  %-28s %s\n", left, o->help);
+		}
+	}
+	fprintf(f, "\nExit status: 0 guest powered off, 2 bad command line, "
+		   "4 host error or signal,\n6 guest reset, 8 triple fault, "
+		   "10 KVM error, 124 timeout,\n(v << 1) | 1 when the guest "
+		   "writes v to the debug-exit port 0x%x.\n", PORT_DEBUG_EXIT);
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+bad_value(const char *opt, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vmm: --%s: %s\n", opt, buf);
+	exit(VMM_EXIT_USAGE);
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The module option for getopt index i (i >= OPT_MODULE). */
+static const struct vmm_option *module_option(int id)
+{
+	int n = OPT_MODULE;
+
+	vmm_for_each_module(mp) {
+		for (const struct vmm_option *o = (*mp)->options; o && o->name; o++)
+			if (n++ == id)
+				return o;
+	}
+	return NULL;
+}
+
+static void parse_args(int argc, char **argv, struct vm_config *cfg)
+{
+	struct option *lo;
+	size_t n = N_CORE_OPTS, k = 0;
+	int id = OPT_MODULE;
+
+	vmm_for_each_module(mp)
+		for (const struct vmm_option *o = (*mp)->options; o && o->name; o++)
+			n++;
+	lo = calloc(n + 1, sizeof(*lo));
+	if (!lo) {
+		fprintf(stderr, "vmm: out of memory\n");
+		exit(VMM_EXIT_ERROR);
+	}
+	for (size_t i = 0; i < N_CORE_OPTS; i++)
+		lo[k++] = (struct option){ core_opts[i].name,
+			core_opts[i].metavar ? required_argument : no_argument,
+			NULL, core_opts[i].id };
+	vmm_for_each_module(mp)
+		for (const struct vmm_option *o = (*mp)->options; o && o->name; o++)
+			lo[k++] = (struct option){ o->name,
+				o->metavar ? required_argument : no_argument,
+				NULL, id++ };
+
+	opterr = 0;
+	for (;;) {
+		int c = getopt_long(argc, argv, ":m:", lo, NULL);
+		const char *name = NULL;
+		long v;
+
+		if (c == -1)
+			break;
+		for (size_t i = 0; i < N_CORE_OPTS; i++)
+			if (core_opts[i].id == c)
+				name = core_opts[i].name;
+		switch (c) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRD: cfg->initrd = optarg; break;
+		case OPT_CMDLINE:
+			if (strlen(optarg) >= LAYOUT_CMDLINE_MAX)
+				bad_value(name, "command line of %zu bytes is "
+					  "too long (max %llu)", strlen(optarg),
+					  LAYOUT_CMDLINE_MAX - 1);
+			cfg->cmdline = optarg;
+			break;
+		case 'm':
+		case OPT_MEMORY:
+			if (vmm_parse_size(optarg, &cfg->mem_size) < 0)
+				bad_value("memory", "invalid size '%s'", optarg);
+			if (cfg->mem_size < MIN_MEM || cfg->mem_size > MAX_MEM ||
+			    (cfg->mem_size & 0xfff))
+				bad_value("memory", "'%s' must be a multiple of 4K "
+					  "between 2M and 1T", optarg);
+			break;
+		case OPT_SMP:
+			if (parse_int(optarg, 1, MAX_SMP, &v) < 0)
+				bad_value(name, "invalid vCPU count '%s' (1-%d)",
+					  optarg, MAX_SMP);
+			cfg->smp = (int)v;
+			break;
+		case OPT_TIMEOUT: {
+			char *end;
+			double t;
+
+			errno = 0;
+			t = strtod(optarg, &end);
+			if (errno || end == optarg || *end != '\0' ||
+			    !isfinite(t) || t <= 0 || t > 1e9)
+				bad_value(name, "invalid number of seconds '%s'",
+					  optarg);
+			cfg->timeout = t;
+			break;
+		}
+		case OPT_DUMP_ACPI: cfg->dump_acpi = optarg; break;
+		case OPT_RESULTS: cfg->results = optarg; break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("vmm (pmvm) %s\n", PMVM_VERSION);
+			exit(0);
+		case ':':
+			fprintf(stderr, "vmm: %s: missing value\n", argv[optind - 1]);
+			exit(VMM_EXIT_USAGE);
+		case '?':
+			fprintf(stderr, "vmm: unknown option '%s' (see --help)\n",
+				argv[optind - 1]);
+			exit(VMM_EXIT_USAGE);
+		default: {
+			const struct vmm_option *o = module_option(c);
+			char err[256] = "";
+
+			if (!o) {
+				fprintf(stderr, "vmm: unknown option '%s'\n",
+					argv[optind - 1]);
+				exit(VMM_EXIT_USAGE);
+			}
+			if (o->parse && o->parse(optarg, err, sizeof(err)) < 0)
+				bad_value(o->name, "%s", err[0] ? err :
+					  "invalid value");
+		}
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmm: unexpected argument '%s' (see --help)\n",
+			argv[optind]);
+		exit(VMM_EXIT_USAGE);
+	}
+	free(lo);
+}
+
+/* ---- Event loop callbacks ---------------------------------------------- */
+
+static void on_wake(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t v;
+
+	if (read(vm->wake_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: already drained */
+	}
+}
+
+static int sig_fd = -1, timer_fd = -1;
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	struct signalfd_siginfo si;
+
+	if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	vm_exit_detail(vm, VMM_EXIT_ERROR, "signal", NULL, "stopped by %s",
+		       si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_timeout(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t n;
+
+	if (read(timer_fd, &n, sizeof(n)) < 0)
+		return;
+	vm_exit_detail(vm, VMM_EXIT_TIMEOUT, "timeout", NULL,
+		       "timeout after %g s", vm->cfg.timeout);
+}
+
+static void run_loop(struct vm *vm)
+{
+	struct epoll_event ev[16];
+
+	while (!atomic_load(&vm->exiting)) {
+		int n = epoll_wait(vm->epoll_fd, ev, 16, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vm_exit_detail(vm, VMM_EXIT_ERROR, "error", NULL,
+				       "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct vm_fdwatch *w = ev[i].data.ptr;
+
+			if (w->cb)
+				w->cb(w->opaque, ev[i].events);
+		}
+	}
+}
+
+/* ---- Exit ---------------------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double t_start;
+static bool modules_set_up;
+static FILE *results_file;
+
+static void write_results(struct vm *vm, int status, const char *reason)
+{
+	json_object *o;
+	const char *s;
+
+	if (!results_file)
+		return;
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_int(status));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	if (vm->have_debug_value)
+		json_object_object_add(o, "debug_exit_value",
+				       json_object_new_int64((int64_t)vm->debug_value));
+	if (vm->have_rip) {
+		char rip[32];
+
+		snprintf(rip, sizeof(rip), "0x%llx",
+			 (unsigned long long)vm->exit_rip);
+		json_object_object_add(o, "rip", json_object_new_string(rip));
+	}
+	if (vm->exit_msg[0])
+		json_object_object_add(o, "message",
+				       json_object_new_string(vm->exit_msg));
+	json_object_object_add(o, "wall_seconds",
+			       json_object_new_double(now() - t_start));
+	json_object_object_add(o, "vcpus", json_object_new_int(vm->cfg.smp));
+	json_object_object_add(o, "memory_bytes",
+			       json_object_new_int64((int64_t)vm->cfg.mem_size));
+	json_object_object_add(o, "kernel", vm->cfg.kernel ?
+			       json_object_new_string(vm->cfg.kernel) : NULL);
+	json_object_object_add(o, "version", json_object_new_string(PMVM_VERSION));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+					   JSON_C_TO_STRING_NOSLASHESCAPE);
+	fprintf(results_file, "%s\n", s);
+	if (fclose(results_file) != 0)
+		fprintf(stderr, "vmm: --results: write failed: %s\n",
+			strerror(errno));
+	results_file = NULL;
+	json_object_put(o);
+}
+
+/* Tear everything down and exit with status; reason is for --results. */
+static void __attribute__((noreturn))
+finish(struct vm *vm, int status, const char *reason, const char *msg)
+{
+	vcpus_stop(vm);
+	if (msg && msg[0])
+		fprintf(stderr, "vmm: %s\n", msg);
+	if (modules_set_up) {
+		vmm_for_each_module(mp)
+			if ((*mp)->teardown)
+				(*mp)->teardown(vm);
+	}
+	if (!vm->exit_msg[0] && msg)
+		snprintf(vm->exit_msg, sizeof(vm->exit_msg), "%s", msg);
+	write_results(vm, status, reason);
+	vm_destroy(vm);
+	exit(status);
+}
+
+static void __attribute__((noreturn))
+fail_setup(struct vm *vm, const char *what, const char *err)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "%s%s%s", what, what[0] ? ": " : "", err);
+	finish(vm, VMM_EXIT_ERROR, "error", msg);
+}
+
+int main(int argc, char **argv)
+{
+	struct vm *vm = &the_vm;
+	struct boot_image bi = { 0 };
+	char err[512] = "";
+	sigset_t mask;
+
+	t_start = now();
+	vm->cfg = (struct vm_config){ .mem_size = DEFAULT_MEM, .smp = 1 };
+	parse_args(argc, argv, &vm->cfg);
+	if (!vm->cfg.kernel && !vm->cfg.dump_acpi) {
+		fprintf(stderr, "vmm: --kernel FILE is required (see --help)\n");
+		return VMM_EXIT_USAGE;
+	}
+	if (vm->cfg.kernel &&
+	    boot_prepare(&bi, vm->cfg.kernel, vm->cfg.initrd, err,
+			 sizeof(err)) < 0) {
+		fprintf(stderr, "vmm: --%s: %s\n",
+			strstr(err, vm->cfg.kernel) ? "kernel" : "initrd", err);
+		return VMM_EXIT_USAGE;
+	}
+	if (vm->cfg.results) {
+		results_file = fopen(vm->cfg.results, "w");
+		if (!results_file) {
+			fprintf(stderr, "vmm: --results: cannot write '%s': %s\n",
+				vm->cfg.results, strerror(errno));
+			return VMM_EXIT_USAGE;
+		}
+	}
+
+	/* Signals: SIGINT/SIGTERM through signalfd in the main loop; SIGUSR1
+	 * kicks vCPU threads out of KVM_RUN (they unblock it). */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGUSR1);
+
+	if (vm_create(vm, err, sizeof(err)) < 0)
+		fail_setup(vm, "", err);
+	if (vm_add_fd(vm, vm->wake_fd, EPOLLIN, on_wake, vm) < 0)
+		fail_setup(vm, "event loop", strerror(errno));
+	sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sig_fd < 0 || vm_add_fd(vm, sig_fd, EPOLLIN, on_signal, vm) < 0)
+		fail_setup(vm, "signalfd", strerror(errno));
+	if (vcpus_create(vm, err, sizeof(err)) < 0)
+		fail_setup(vm, "", err);
+
+	modules_set_up = true;
+	vmm_for_each_module(mp) {
+		err[0] = '\0';
+		if ((*mp)->setup && (*mp)->setup(vm, err, sizeof(err)) < 0)
+			fail_setup(vm, (*mp)->name, err[0] ? err : "setup failed");
+	}
+	if (acpi_build(vm, vm->cfg.dump_acpi, &vm->rsdp, err, sizeof(err)) < 0)
+		fail_setup(vm, "acpi", err);
+	if (!vm->cfg.kernel)
+		finish(vm, 0, "dump-acpi", NULL);
+	if (boot_load(vm, &bi, err, sizeof(err)) < 0)
+		fail_setup(vm, vm->cfg.kernel, err);
+	boot_free(&bi);
+
+	if (vm->cfg.timeout > 0) {
+		double whole = floor(vm->cfg.timeout);
+		struct itimerspec its = {
+			.it_value.tv_sec = (time_t)whole,
+			.it_value.tv_nsec = (long)((vm->cfg.timeout - whole) * 1e9),
+		};
+
+		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+			its.it_value.tv_nsec = 1;
+		timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (timer_fd < 0 || timerfd_settime(timer_fd, 0, &its, NULL) < 0 ||
+		    vm_add_fd(vm, timer_fd, EPOLLIN, on_timeout, vm) < 0)
+			fail_setup(vm, "timerfd", strerror(errno));
+	}
+	if (vcpus_start(vm, err, sizeof(err)) < 0)
+		fail_setup(vm, "", err);
+	run_loop(vm);
+	finish(vm, vm->exit_status, vm->exit_reason[0] ? vm->exit_reason : "error",
+	       vm->exit_msg);
+}

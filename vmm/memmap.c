@@ -1,0 +1,76 @@
+/*
+ * memmap.c - the table of guest memory regions and the checked lookup that
+ * every guest-supplied address goes through (vm_gpa()/vm_gpa_w() wrap it).
+ *
+ * Pure code with no KVM: the unit tests drive it directly. Regions are kept
+ * sorted by guest physical address and never overlap, so a lookup is a
+ * binary search followed by an overflow-safe bounds check.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+int memmap_add(struct vm_memmap *m, uint64_t gpa, uint64_t size, void *host,
+	       unsigned flags, int slot)
+{
+	int i;
+
+	if (size == 0 || host == NULL || gpa + size < gpa) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (m->n >= VM_MAX_REGIONS) {
+		errno = ENOSPC;
+		return -1;
+	}
+	/* First region that starts above gpa. */
+	for (i = 0; i < m->n && m->r[i].gpa <= gpa; i++)
+		;
+	/* The one before must end at or below gpa, the one at i must start at
+	 * or after gpa + size. End is exclusive and may be 2^64 only when
+	 * gpa + size overflows, which was refused above. */
+	if (i > 0 && m->r[i - 1].gpa + m->r[i - 1].size > gpa) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (i < m->n && m->r[i].gpa < gpa + size) {
+		errno = EEXIST;
+		return -1;
+	}
+	for (int j = m->n; j > i; j--)
+		m->r[j] = m->r[j - 1];
+	m->r[i] = (struct vm_region){ .gpa = gpa, .size = size,
+				      .host = host, .flags = flags,
+				      .slot = slot };
+	m->n++;
+	return 0;
+}
+
+void *memmap_lookup(const struct vm_memmap *m, uint64_t gpa, uint64_t len,
+		    bool want_write)
+{
+	int lo = 0, hi = m->n - 1;
+
+	if (len == 0)
+		len = 1;
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+		const struct vm_region *r = &m->r[mid];
+
+		if (gpa < r->gpa) {
+			hi = mid - 1;
+		} else if (gpa - r->gpa >= r->size) {
+			lo = mid + 1;
+		} else {
+			uint64_t off = gpa - r->gpa;
+
+			/* off < size here, so size - off cannot wrap. */
+			if (len > r->size - off)
+				return NULL;
+			if (want_write && (r->flags & VM_MEM_READONLY))
+				return NULL;
+			return r->host + off;
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,503 @@
+/*
+ * vcpu.c - vCPUs: creation, CPUID (KVM_GET_SUPPORTED_CPUID with a
+ * consistent one-package topology: APIC ID = vCPU index), MSRs and FPU at
+ * reset, the boot register state (PVH 32-bit protected mode, Linux 64-bit
+ * long mode), and one thread per vCPU running KVM_RUN and dispatching exits.
+ *
+ * Application processors are created up front; the in-kernel LAPIC keeps
+ * them waiting for INIT/SIPI, so KVM_RUN blocks in the kernel until the
+ * guest starts them. vm_request_exit() stops every thread with
+ * immediate_exit plus SIGUSR1.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MSR_IA32_SYSENTER_CS    0x174
+#define MSR_IA32_SYSENTER_ESP   0x175
+#define MSR_IA32_SYSENTER_EIP   0x176
+#define MSR_IA32_MISC_ENABLE    0x1a0
+#define MSR_MTRR_DEF_TYPE       0x2ff
+#define MSR_STAR                0xc0000081
+#define MSR_LSTAR               0xc0000082
+#define MSR_CSTAR               0xc0000083
+#define MSR_SYSCALL_MASK        0xc0000084
+#define MSR_KERNEL_GS_BASE      0xc0000102
+
+#define APIC_LVT_LINT0          0x350
+#define APIC_LVT_LINT1          0x360
+#define APIC_MODE_NMI           0x4
+#define APIC_MODE_EXTINT        0x7
+
+/* Boot GDT selectors (see boot_write_gdt_and_pagetables). */
+#define SEL_CODE32 0x08
+#define SEL_CODE64 0x10 /* Linux __BOOT_CS */
+#define SEL_DATA   0x18 /* Linux __BOOT_DS */
+#define SEL_TSS    0x20
+
+static unsigned topo_shift(int n)
+{
+	unsigned s = 0;
+
+	while ((1 << s) < n)
+		s++;
+	return s;
+}
+
+static int cpuid_init(struct vm *vm, char *err, size_t errlen)
+{
+	int nent = 256;
+	struct kvm_cpuid2 *c;
+
+	for (;;) {
+		c = calloc(1, sizeof(*c) + (size_t)nent * sizeof(c->entries[0]));
+		if (!c) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		c->nent = (uint32_t)nent;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			break;
+		free(c);
+		if (errno != E2BIG || nent >= 4096) {
+			snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s",
+				 strerror(errno));
+			return -1;
+		}
+		nent *= 2;
+	}
+	/* Room for topology leaves we may add. */
+	vm->cpuid = realloc(c, sizeof(*c) + (c->nent + 8) * sizeof(c->entries[0]));
+	if (!vm->cpuid) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Per-vCPU CPUID: a copy of the supported list with the topology of
+ * vm->cfg.smp cores in one package, one thread each. */
+static struct kvm_cpuid2 *cpuid_for(struct vm *vm, int idx)
+{
+	const struct kvm_cpuid2 *src = vm->cpuid;
+	size_t sz = sizeof(*src) + (src->nent + 8) * sizeof(src->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	int n = vm->cfg.smp;
+	unsigned shift = topo_shift(n);
+	uint32_t max_basic = 0, apic = (uint32_t)idx;
+	bool has_1f = false;
+	uint32_t out = 0;
+
+	if (!c)
+		return NULL;
+	memcpy(c, src, sz);
+	for (uint32_t i = 0; i < c->nent; i++) {
+		if (c->entries[i].function == 0)
+			max_basic = c->entries[i].eax;
+		if (c->entries[i].function == 0x1f)
+			has_1f = true;
+	}
+	/* Drop the extended-topology leaves; we write our own below. */
+	for (uint32_t i = 0; i < c->nent; i++) {
+		uint32_t f = c->entries[i].function;
+
+		if (f == 0xb || f == 0x1f)
+			continue;
+		c->entries[out++] = c->entries[i];
+	}
+	c->nent = out;
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx &= 0x0000ffff;
+			e->ebx |= apic << 24;
+			e->ebx |= (uint32_t)(1 << shift) << 16;
+			e->edx |= 1u << 28; /* HTT: the count field is valid */
+			break;
+		case 4: {
+			uint32_t level = (e->eax >> 5) & 7;
+			uint32_t sharing = level >= 3 ? (uint32_t)n - 1 : 0;
+
+			if ((e->eax & 0x1f) == 0)
+				break; /* no more caches */
+			e->eax &= 0x00003fff;
+			e->eax |= ((uint32_t)(1 << shift) - 1) << 26;
+			e->eax |= (sharing & 0xfff) << 14;
+			break;
+		}
+		case 0x80000008:
+			e->ecx &= ~0xf0ffu;
+			e->ecx |= ((uint32_t)n - 1) & 0xff;
+			e->ecx |= (shift & 0xf) << 12;
+			break;
+		case 0x8000001e:
+			e->eax = apic;
+			e->ebx = (e->ebx & ~0xffffu) | (apic & 0xff);
+			e->ecx &= ~0xffu;
+			break;
+		}
+	}
+	if (max_basic >= 0xb) {
+		for (uint32_t leaf = 0xb; leaf != 0; leaf = (leaf == 0xb && has_1f) ? 0x1f : 0) {
+			struct kvm_cpuid_entry2 *e = &c->entries[c->nent];
+
+			/* subleaf 0: SMT level, one thread per core */
+			e[0] = (struct kvm_cpuid_entry2){
+				.function = leaf, .index = 0,
+				.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+				.eax = 0, .ebx = 1, .ecx = (1 << 8) | 0, .edx = apic };
+			/* subleaf 1: core level, n cores */
+			e[1] = (struct kvm_cpuid_entry2){
+				.function = leaf, .index = 1,
+				.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+				.eax = shift, .ebx = (uint32_t)n,
+				.ecx = (2 << 8) | 1, .edx = apic };
+			/* subleaf 2: invalid, ends the enumeration */
+			e[2] = (struct kvm_cpuid_entry2){
+				.function = leaf, .index = 2,
+				.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+				.eax = 0, .ebx = 0, .ecx = 2, .edx = apic };
+			c->nent += 3;
+		}
+	}
+	return c;
+}
+
+static void set_msrs(struct vcpu *v)
+{
+	static const struct { uint32_t idx; uint64_t val; } init[] = {
+		{ MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 },
+		{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_LSTAR, 0 },
+		{ MSR_CSTAR, 0 }, { MSR_SYSCALL_MASK, 0 },
+		{ MSR_KERNEL_GS_BASE, 0 },
+		{ MSR_IA32_MISC_ENABLE, 1 },       /* fast strings */
+		{ MSR_MTRR_DEF_TYPE, 0x806 },      /* MTRRs on, default WB */
+	};
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[1];
+	} m;
+
+	/* One at a time: a backend that refuses one MSR must not keep the
+	 * rest from being set. */
+	for (size_t i = 0; i < sizeof(init) / sizeof(init[0]); i++) {
+		memset(&m, 0, sizeof(m));
+		m.h.nmsrs = 1;
+		m.e[0].index = init[i].idx;
+		m.e[0].data = init[i].val;
+		ioctl(v->fd, KVM_SET_MSRS, &m);
+	}
+}
+
+static int set_lapic(struct vcpu *v)
+{
+	struct kvm_lapic_state l;
+	uint32_t r;
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
+		return -1;
+	memcpy(&r, &l.regs[APIC_LVT_LINT0], 4);
+	r = (r & ~0x700u) | (APIC_MODE_EXTINT << 8);
+	memcpy(&l.regs[APIC_LVT_LINT0], &r, 4);
+	memcpy(&r, &l.regs[APIC_LVT_LINT1], 4);
+	r = (r & ~0x700u) | (APIC_MODE_NMI << 8);
+	memcpy(&l.regs[APIC_LVT_LINT1], &r, 4);
+	return ioctl(v->fd, KVM_SET_LAPIC, &l);
+}
+
+int vcpus_create(struct vm *vm, char *err, size_t errlen)
+{
+	int n = vm->cfg.smp;
+
+	if (cpuid_init(vm, err, errlen) < 0)
+		return -1;
+	vm->vcpus = calloc((size_t)n, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		vm->vcpus[i].fd = -1;
+	vm->nvcpus = n;
+	for (int i = 0; i < n; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+		struct kvm_cpuid2 *c;
+		void *run;
+
+		v->vm = vm;
+		v->index = i;
+		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (v->fd < 0) {
+			snprintf(err, errlen, "KVM_CREATE_VCPU %d: %s", i,
+				 strerror(errno));
+			return -1;
+		}
+		run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED, v->fd, 0);
+		if (run == MAP_FAILED) {
+			snprintf(err, errlen, "mmap kvm_run %d: %s", i,
+				 strerror(errno));
+			return -1;
+		}
+		v->run = run;
+		c = cpuid_for(vm, i);
+		if (!c) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+			snprintf(err, errlen, "KVM_SET_CPUID2 %d: %s", i,
+				 strerror(errno));
+			free(c);
+			return -1;
+		}
+		free(c);
+		set_msrs(v);
+		if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0) {
+			snprintf(err, errlen, "KVM_SET_FPU %d: %s", i,
+				 strerror(errno));
+			return -1;
+		}
+		/* The BSP's LINT0 takes the PIC (virtual wire), LINT1 NMI, as
+		 * firmware leaves them; APs keep KVM's reset state (masked). */
+		if (i == 0 && set_lapic(v) < 0) {
+			snprintf(err, errlen, "LAPIC setup %d: %s", i,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- Boot register state ------------------------------------------------ */
+
+static struct kvm_segment seg(uint16_t sel, uint8_t type, bool code64)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
+		.present = 1, .dpl = 0, .db = code64 ? 0 : 1, .s = 1,
+		.l = code64 ? 1 : 0, .g = 1,
+	};
+}
+
+static void boot_sregs(struct kvm_sregs *s, bool long_mode)
+{
+	s->cs = long_mode ? seg(SEL_CODE64, 0xb, true) : seg(SEL_CODE32, 0xb, false);
+	s->ds = s->es = s->fs = s->gs = s->ss = seg(SEL_DATA, 0x3, false);
+	s->tr = (struct kvm_segment){ .base = 0, .limit = 0x67,
+				      .selector = SEL_TSS, .type = 0xb,
+				      .present = 1 };
+	s->ldt = (struct kvm_segment){ .selector = 0, .type = 0x2,
+				       .present = 1, .limit = 0xffff };
+	s->gdt.base = LAYOUT_GDT;
+	s->gdt.limit = 6 * 8 - 1;
+	s->idt.base = 0;
+	s->idt.limit = 0;
+}
+
+int vcpu_setup_pvh(struct vm *vm, uint32_t entry, uint32_t start_info)
+{
+	struct vcpu *v = &vm->vcpus[0];
+	struct kvm_sregs s;
+	struct kvm_regs r = { .rip = entry, .rbx = start_info, .rflags = 0x2 };
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	boot_sregs(&s, false);
+	s.cr0 = 0x11; /* PE | ET, paging off */
+	s.cr3 = 0;
+	s.cr4 = 0;
+	s.efer = 0;
+	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
+		return -1;
+	return ioctl(v->fd, KVM_SET_REGS, &r);
+}
+
+int vcpu_setup_linux64(struct vm *vm, uint64_t entry, uint64_t boot_params)
+{
+	struct vcpu *v = &vm->vcpus[0];
+	struct kvm_sregs s;
+	struct kvm_regs r = { .rip = entry, .rsi = boot_params, .rflags = 0x2,
+			      .rsp = LAYOUT_BOOT_STACK, .rbp = LAYOUT_BOOT_STACK };
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	boot_sregs(&s, true);
+	s.cr0 = 0x80050033; /* PG | AM | WP | NE | ET | MP | PE */
+	s.cr3 = LAYOUT_PML4;
+	s.cr4 = 0x20;       /* PAE */
+	s.efer = 0x500;     /* LME | LMA */
+	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
+		return -1;
+	return ioctl(v->fd, KVM_SET_REGS, &r);
+}
+
+/* ---- Running ------------------------------------------------------------ */
+
+static uint64_t vcpu_rip(struct vcpu *v)
+{
+	struct kvm_regs r;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+		return 0;
+	return r.rip;
+}
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	unsigned size = run->io.size;
+	uint64_t total = (uint64_t)run->io.count * size;
+
+	if (run->io.data_offset > (uint64_t)v->vm->run_size ||
+	    total > (uint64_t)v->vm->run_size - run->io.data_offset)
+		return;
+	for (uint32_t i = 0; i < run->io.count; i++)
+		vm_dispatch_io(v->vm, &v->vm->pio, run->io.port,
+			       data + (size_t)i * size, size,
+			       run->io.direction == KVM_EXIT_IO_OUT);
+}
+
+static void kvm_error(struct vcpu *v, const char *what, unsigned long long code)
+{
+	uint64_t rip = vcpu_rip(v);
+
+	vm_exit_detail(v->vm, VMM_EXIT_KVM_ERROR, "kvm-error", &rip,
+		       "vCPU %d: %s %llu at RIP 0x%llx", v->index, what, code,
+		       (unsigned long long)rip);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	struct kvm_run *run = v->run;
+	char name[16];
+	sigset_t set;
+
+	snprintf(name, sizeof(name), "vcpu%d", v->index);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!atomic_load(&vm->exiting)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			uint64_t rip = vcpu_rip(v);
+
+			vm_exit_detail(vm, VMM_EXIT_KVM_ERROR, "kvm-error", &rip,
+				       "vCPU %d: KVM_RUN: %s at RIP 0x%llx",
+				       v->index, strerror(errno),
+				       (unsigned long long)rip);
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(v);
+			break;
+		case KVM_EXIT_MMIO:
+			vm_dispatch_io(vm, &vm->mmio, run->mmio.phys_addr,
+				       run->mmio.data,
+				       run->mmio.len <= 8 ? run->mmio.len : 8,
+				       run->mmio.is_write);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_HLT:
+			/* Only without an in-kernel LAPIC; nothing can wake
+			 * the vCPU then, so this is the end. */
+			vm_exit_detail(vm, VMM_EXIT_KVM_ERROR, "kvm-error", NULL,
+				       "vCPU %d halted with no irqchip", v->index);
+			break;
+		case KVM_EXIT_SHUTDOWN: {
+			uint64_t rip = vcpu_rip(v);
+
+			vm_exit_detail(vm, VMM_EXIT_TRIPLE_FAULT, "triple-fault",
+				       &rip, "vCPU %d: triple fault "
+				       "(KVM_EXIT_SHUTDOWN) at RIP 0x%llx",
+				       v->index, (unsigned long long)rip);
+			break;
+		}
+		case KVM_EXIT_SYSTEM_EVENT:
+			switch (run->system_event.type) {
+			case KVM_SYSTEM_EVENT_SHUTDOWN:
+				vm_request_exit(vm, VMM_EXIT_POWEROFF, NULL);
+				break;
+			case KVM_SYSTEM_EVENT_RESET:
+				vm_request_exit(vm, VMM_EXIT_RESET,
+						"guest requested a reset");
+				break;
+			case KVM_SYSTEM_EVENT_WAKEUP:
+				break;
+			default:
+				kvm_error(v, "system event",
+					  run->system_event.type);
+			}
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			kvm_error(v, "KVM_EXIT_FAIL_ENTRY, hardware reason",
+				  (unsigned long long)run->fail_entry
+					  .hardware_entry_failure_reason);
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			kvm_error(v, "KVM_EXIT_INTERNAL_ERROR, suberror",
+				  run->internal.suberror);
+			break;
+		default:
+			kvm_error(v, "unhandled exit reason", run->exit_reason);
+		}
+	}
+	return NULL;
+}
+
+static void kick(int sig) { (void)sig; }
+
+int vcpus_start(struct vm *vm, char *err, size_t errlen)
+{
+	struct sigaction sa = { .sa_handler = kick };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: KVM_RUN gets EINTR */
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
+
+		if (e) {
+			snprintf(err, errlen, "cannot start vCPU thread %d: %s", i,
+				 strerror(e));
+			return -1;
+		}
+		v->started = true;
+	}
+	return 0;
+}
+
+void vcpus_stop(struct vm *vm)
+{
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->started)
+			continue;
+		if (v->run)
+			__atomic_store_n(&v->run->immediate_exit, 1,
+					 __ATOMIC_SEQ_CST);
+		pthread_kill(v->thread, SIGUSR1);
+		pthread_join(v->thread, NULL);
+		v->started = false;
+	}
+}

@@ -1,0 +1,542 @@
+/*
+ * vm.c - the VM object: KVM setup (irqchip, PIT, TSS), guest RAM and memory
+ * slots, the checked guest-address accessor, I/O range registration and
+ * dispatch, interrupts, event-loop fds and the exit request. Everything in
+ * vmm.h except vCPUs, boot and option parsing is implemented here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The vm is a singleton per process; the signal path and atexit need it. */
+
+void vmm_log(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	/* One write, so lines from vCPU threads do not interleave. */
+	dprintf(STDERR_FILENO, "vmm: %s\n", buf);
+}
+
+/* ---- Memory ---------------------------------------------------------- */
+
+int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
+		  unsigned flags)
+{
+	struct kvm_userspace_memory_region reg;
+	int slot, ret;
+
+	if ((gpa | size | (uintptr_t)host) & 0xfff || size == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_rwlock_wrlock(&vm->mem_lock);
+	slot = vm->next_slot;
+	ret = memmap_add(&vm->mem, gpa, size, host, flags, slot);
+	if (ret == 0) {
+		reg = (struct kvm_userspace_memory_region){
+			.slot = (uint32_t)slot,
+			.flags = (flags & VM_MEM_READONLY) ? KVM_MEM_READONLY : 0,
+			.guest_phys_addr = gpa,
+			.memory_size = size,
+			.userspace_addr = (uintptr_t)host,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
+			int e = errno;
+
+			/* Take the region out again: it is the one at gpa. */
+			for (int i = 0; i < vm->mem.n; i++) {
+				if (vm->mem.r[i].gpa == gpa) {
+					memmove(&vm->mem.r[i], &vm->mem.r[i + 1],
+						(size_t)(vm->mem.n - i - 1) *
+						sizeof(vm->mem.r[0]));
+					vm->mem.n--;
+					break;
+				}
+			}
+			errno = e;
+			ret = -1;
+		} else {
+			vm->next_slot++;
+			if (gpa + size > vm->alloc_next)
+				vm->alloc_next = gpa + size;
+		}
+	}
+	pthread_rwlock_unlock(&vm->mem_lock);
+	return ret < 0 ? -1 : slot;
+}
+
+void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	void *p;
+
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	p = memmap_lookup(&vm->mem, gpa, len, false);
+	pthread_rwlock_unlock(&vm->mem_lock);
+	return p;
+}
+
+void *vm_gpa_w(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	void *p;
+
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	p = memmap_lookup(&vm->mem, gpa, len, true);
+	pthread_rwlock_unlock(&vm->mem_lock);
+	return p;
+}
+
+uint64_t vm_ram_size(const struct vm *vm) { return vm->ram_size; }
+uint64_t vm_ram_end(const struct vm *vm) { return vm->ram_end; }
+
+uint64_t vm_alloc_gpa(struct vm *vm, uint64_t size, uint64_t align)
+{
+	uint64_t a;
+
+	if (align == 0 || (align & (align - 1)))
+		align = 4096;
+	pthread_rwlock_wrlock(&vm->mem_lock);
+	a = (vm->alloc_next + align - 1) & ~(align - 1);
+	if (a < vm->alloc_next || a + size < a) {
+		a = 0;
+	} else {
+		vm->alloc_next = a + size;
+	}
+	pthread_rwlock_unlock(&vm->mem_lock);
+	return a;
+}
+
+static int ram_setup(struct vm *vm, char *err, size_t errlen)
+{
+	uint64_t size = vm->cfg.mem_size;
+	uint64_t low = size < LAYOUT_LOW_RAM_MAX ? size : LAYOUT_LOW_RAM_MAX;
+
+	vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		vm->ram = NULL;
+		snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
+			 (unsigned long long)size, strerror(errno));
+		return -1;
+	}
+	madvise(vm->ram, size, MADV_HUGEPAGE);
+	vm->ram_size = size;
+	vm->alloc_next = 0;
+	if (vm_add_memory(vm, 0, low, vm->ram, 0) < 0) {
+		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (low RAM): %s",
+			 strerror(errno));
+		return -1;
+	}
+	vm->ram_end = low;
+	if (size > low) {
+		if (vm_add_memory(vm, LAYOUT_HIGH_RAM, size - low, vm->ram + low,
+				  0) < 0) {
+			snprintf(err, errlen,
+				 "KVM_SET_USER_MEMORY_REGION (high RAM): %s",
+				 strerror(errno));
+			return -1;
+		}
+		vm->ram_end = LAYOUT_HIGH_RAM + size - low;
+	}
+	/* Things placed after RAM (pmem) never go below 4 GiB. */
+	if (vm->alloc_next < LAYOUT_HIGH_RAM)
+		vm->alloc_next = LAYOUT_HIGH_RAM;
+	return 0;
+}
+
+/* ---- KVM --------------------------------------------------------------- */
+
+/* Leave the 8259 PICs as firmware does: vectors 0x08/0x70, every line
+ * masked but the cascade. Guests that use the PIC (Linux) reprogram it;
+ * guests that use only the IOAPIC never see ISA lines through LINT0. */
+static int pic_mask_all(struct vm *vm)
+{
+	for (uint32_t chip = KVM_IRQCHIP_PIC_MASTER; chip <= KVM_IRQCHIP_PIC_SLAVE;
+	     chip++) {
+		struct kvm_irqchip c = { .chip_id = chip };
+
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &c) < 0)
+			return -1;
+		c.chip.pic.imr = chip == KVM_IRQCHIP_PIC_MASTER ? 0xfb : 0xff;
+		c.chip.pic.irq_base = chip == KVM_IRQCHIP_PIC_MASTER ? 0x08 : 0x70;
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+	int v;
+
+	pthread_rwlock_init(&vm->mem_lock, NULL);
+	pthread_rwlock_init(&vm->io_lock, NULL);
+	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = -1;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
+		return -1;
+	}
+	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		snprintf(err, errlen, "/dev/kvm API version %d, want %d", v,
+			 KVM_API_VERSION);
+		return -1;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		return -1;
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -1;
+	}
+	/* Needed by VMX for real-mode emulation; harmless elsewhere. Both sit
+	 * in the MMIO hole below the IOAPIC. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0) {
+		snprintf(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+		return -1;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0 &&
+	    errno != EINVAL) {
+		snprintf(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR: %s",
+			 strerror(errno));
+		return -1;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		snprintf(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -1;
+	}
+	if (pic_mask_all(vm) < 0) {
+		snprintf(err, errlen, "KVM_SET_IRQCHIP (PIC): %s", strerror(errno));
+		return -1;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		snprintf(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+		return -1;
+	}
+	vm->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->epoll_fd < 0 || vm->wake_fd < 0) {
+		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
+		return -1;
+	}
+	/* GSIs below IRQ_DEVICE_FIRST and 8 (RTC) are legacy ISA lines. */
+	vm->irq_used = (1u << IRQ_DEVICE_FIRST) - 1;
+	vm->irq_used |= 1u << 8 | 1u << 12 | 1u << 1 | 1u << IRQ_COM1;
+	return ram_setup(vm, err, errlen);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	struct vm_fdwatch *w, *next;
+
+	for (w = vm->watches; w; w = next) {
+		next = w->next;
+		free(w);
+	}
+	vm->watches = NULL;
+	free(vm->pio.r);
+	free(vm->mmio.r);
+	free(vm->cpuid);
+	if (vm->vcpus) {
+		for (int i = 0; i < vm->nvcpus; i++) {
+			if (vm->vcpus[i].run)
+				munmap(vm->vcpus[i].run, (size_t)vm->run_size);
+			if (vm->vcpus[i].fd >= 0)
+				close(vm->vcpus[i].fd);
+		}
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+	}
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	vm->ram = NULL;
+	if (vm->wake_fd >= 0)
+		close(vm->wake_fd);
+	if (vm->epoll_fd >= 0)
+		close(vm->epoll_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->wake_fd = vm->epoll_fd = vm->vm_fd = vm->kvm_fd = -1;
+}
+
+int vm_vcpu_count(const struct vm *vm) { return vm->cfg.smp; }
+int vm_kvm_fd(const struct vm *vm) { return vm->vm_fd; }
+
+/* ---- I/O dispatch ------------------------------------------------------ */
+
+static int io_register(struct vm *vm, struct io_table *t, uint64_t base,
+		       uint64_t len, vm_io_fn fn, void *opaque)
+{
+	int i, ret = 0;
+
+	if (len == 0 || base + len < base || fn == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_rwlock_wrlock(&vm->io_lock);
+	for (i = 0; i < t->n && t->r[i].base < base; i++)
+		;
+	if ((i > 0 && t->r[i - 1].base + t->r[i - 1].len > base) ||
+	    (i < t->n && t->r[i].base < base + len)) {
+		errno = EEXIST;
+		ret = -1;
+		goto out;
+	}
+	if (t->n == t->cap) {
+		int cap = t->cap ? t->cap * 2 : 16;
+		struct pio_range *r = realloc(t->r, (size_t)cap * sizeof(*r));
+
+		if (!r) {
+			ret = -1;
+			goto out;
+		}
+		t->r = r;
+		t->cap = cap;
+	}
+	memmove(&t->r[i + 1], &t->r[i], (size_t)(t->n - i) * sizeof(t->r[0]));
+	t->r[i] = (struct pio_range){ base, len, fn, opaque };
+	t->n++;
+out:
+	pthread_rwlock_unlock(&vm->io_lock);
+	return ret;
+}
+
+int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len,
+		    vm_io_fn fn, void *opaque)
+{
+	if ((uint32_t)base + len > 0x10000) {
+		errno = EINVAL;
+		return -1;
+	}
+	return io_register(vm, &vm->pio, base, len, fn, opaque);
+}
+
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len,
+		     vm_io_fn fn, void *opaque)
+{
+	return io_register(vm, &vm->mmio, base, len, fn, opaque);
+}
+
+/* Find the handler for [addr, addr+len) and call it. Returns 0 if handled,
+ * -1 if no range covers the access (reads then see all-ones). */
+int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
+		   void *data, unsigned len, bool is_write)
+{
+	int lo = 0, hi;
+	const struct pio_range *hit = NULL;
+	struct pio_range r;
+
+	if (!is_write)
+		memset(data, 0xff, len);
+	pthread_rwlock_rdlock(&vm->io_lock);
+	hi = t->n - 1;
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (addr < t->r[mid].base)
+			hi = mid - 1;
+		else if (addr - t->r[mid].base >= t->r[mid].len)
+			lo = mid + 1;
+		else {
+			hit = &t->r[mid];
+			break;
+		}
+	}
+	if (hit)
+		r = *hit;
+	pthread_rwlock_unlock(&vm->io_lock);
+	if (!hit)
+		return -1;
+	r.fn(r.opaque, addr - r.base, data, len, is_write);
+	return 0;
+}
+
+/* ---- Interrupts -------------------------------------------------------- */
+
+int vm_alloc_irq(struct vm *vm)
+{
+	for (int g = IRQ_DEVICE_FIRST; g <= IRQ_DEVICE_LAST; g++) {
+		if (!(vm->irq_used & (1u << g))) {
+			vm->irq_used |= 1u << g;
+			return g;
+		}
+	}
+	return -1;
+}
+
+int vm_set_irq(struct vm *vm, int gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = (uint32_t)gsi, .level = level ? 1 : 0 };
+
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+int vm_irqfd(struct vm *vm, int gsi, int efd)
+{
+	struct kvm_irqfd f = { .fd = (uint32_t)efd, .gsi = (uint32_t)gsi };
+
+	return ioctl(vm->vm_fd, KVM_IRQFD, &f);
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
+		 int efd, int64_t datamatch)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr, .len = len, .fd = efd,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (datamatch >= 0 ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0),
+		.datamatch = datamatch >= 0 ? (uint64_t)datamatch : 0,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io);
+}
+
+/* ---- Event loop fds ------------------------------------------------------ */
+
+int vm_add_fd(struct vm *vm, int fd, uint32_t events,
+	      void (*cb)(void *opaque, uint32_t events), void *opaque)
+{
+	struct vm_fdwatch *w = calloc(1, sizeof(*w));
+	struct epoll_event ev = { .events = events };
+
+	if (!w)
+		return -1;
+	w->fd = fd;
+	w->cb = cb;
+	w->opaque = opaque;
+	ev.data.ptr = w;
+	if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int e = errno;
+
+		free(w);
+		errno = e;
+		return -1;
+	}
+	w->next = vm->watches;
+	vm->watches = w;
+	return 0;
+}
+
+int vm_del_fd(struct vm *vm, int fd)
+{
+	for (struct vm_fdwatch **pp = &vm->watches; *pp; pp = &(*pp)->next) {
+		if ((*pp)->fd == fd) {
+			struct vm_fdwatch *w = *pp;
+
+			epoll_ctl(vm->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+			/* Keep the struct: an epoll batch in flight may still
+			 * point at it. Mark it dead; vm_destroy frees it. */
+			w->fd = -1;
+			w->cb = NULL;
+			return 0;
+		}
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+/* ---- Exit -------------------------------------------------------------- */
+
+static void vm_exit_v(struct vm *vm, int status, const char *reason,
+		      const uint64_t *rip, const char *fmt, va_list ap)
+{
+	bool expected = false;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&vm->exiting, &expected, true))
+		return;
+	vm->exit_status = status;
+	snprintf(vm->exit_reason, sizeof(vm->exit_reason), "%s", reason);
+	if (rip) {
+		vm->exit_rip = *rip;
+		vm->have_rip = true;
+	}
+	if (fmt)
+		vsnprintf(vm->exit_msg, sizeof(vm->exit_msg), fmt, ap);
+	/* Publish, then stop every vCPU and wake the main loop. */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *c = &vm->vcpus[i];
+
+		if (c->run)
+			__atomic_store_n(&c->run->immediate_exit, 1,
+					 __ATOMIC_SEQ_CST);
+		if (c->started && !pthread_equal(c->thread, pthread_self()))
+			pthread_kill(c->thread, SIGUSR1);
+	}
+	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow here; nothing to do. */
+	}
+}
+
+void vm_exit_detail(struct vm *vm, int status, const char *reason,
+		    const uint64_t *rip, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_exit_v(vm, status, reason, rip, fmt, ap);
+	va_end(ap);
+}
+
+static const char *reason_for(int status)
+{
+	switch (status) {
+	case VMM_EXIT_POWEROFF: return "poweroff";
+	case VMM_EXIT_ERROR: return "error";
+	case VMM_EXIT_RESET: return "reset";
+	case VMM_EXIT_TRIPLE_FAULT: return "triple-fault";
+	case VMM_EXIT_KVM_ERROR: return "kvm-error";
+	case VMM_EXIT_TIMEOUT: return "timeout";
+	default: return (status & 1) ? "debug-exit" : "error";
+	}
+}
+
+void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_exit_v(vm, status, reason_for(status), NULL, fmt, ap);
+	va_end(ap);
+}
+
+int vm_mod_fd(struct vm *vm, int fd, uint32_t events)
+{
+	for (struct vm_fdwatch *w = vm->watches; w; w = w->next) {
+		if (w->fd == fd) {
+			struct epoll_event ev = { .events = events, .data.ptr = w };
+
+			return epoll_ctl(vm->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+		}
+	}
+	errno = ENOENT;
+	return -1;
+}
