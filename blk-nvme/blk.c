@@ -1,0 +1,235 @@
+/*
+ * blk.c - the vmm module for block devices: --disk FILE and --nvme BDF.
+ *
+ * Each option occurrence becomes one virtio-blk device on its own
+ * virtio-mmio slot, described in the DSDT. --disk uses the io_uring file
+ * backend, --nvme the userspace NVMe driver through VFIO; for the latter
+ * all guest RAM is mapped into the controller's IOVA space once, at
+ * IOVA = guest physical address, before the guest runs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acpi.h"
+#include "backend-nvme.h"
+#include "nvme-vfio.h"
+#include "virtio-blk.h"
+#include "vmm.h"
+
+#define MAX_DISKS 16
+
+struct disk_cfg {
+	bool nvme;
+	char path[256];   /* file, or BDF */
+	bool readonly;
+	uint32_t nsid;
+	unsigned queues;
+	char serial[21];
+	bool has_serial;
+	struct vblk *dev;
+};
+
+static struct disk_cfg disks[MAX_DISKS];
+static unsigned ndisks;
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 0);
+	if (errno || *end || end == v || n == 0 || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int parse_disk(const char *arg, bool nvme, char *err, size_t errlen)
+{
+	struct disk_cfg *d;
+	char buf[512], *save = NULL, *tok;
+
+	if (ndisks >= MAX_DISKS) {
+		snprintf(err, errlen, "'%s': at most %d disks", arg, MAX_DISKS);
+		return -1;
+	}
+	if (strlen(arg) >= sizeof(buf) || !*arg || *arg == ',') {
+		snprintf(err, errlen, "'%s': expected %s[,option=value...]", arg,
+			 nvme ? "BDF" : "FILE");
+		return -1;
+	}
+	d = &disks[ndisks];
+	memset(d, 0, sizeof(*d));
+	d->nvme = nvme;
+	d->nsid = 1;
+	strcpy(buf, arg);
+	tok = strtok_r(buf, ",", &save);
+	if (strlen(tok) >= sizeof(d->path)) {
+		snprintf(err, errlen, "'%s': path too long", arg);
+		return -1;
+	}
+	strcpy(d->path, tok);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *eq = strchr(tok, '=');
+		const char *k = tok, *v = eq ? eq + 1 : "";
+		bool bad;
+
+		if (eq)
+			*eq = 0;
+		if (!strcmp(k, "readonly"))
+			bad = parse_bool(v, &d->readonly);
+		else if (!strcmp(k, "queues"))
+			bad = parse_uint(v, 16, &d->queues);
+		else if (!strcmp(k, "ns") && nvme)
+			bad = parse_uint(v, 0xfffffffe, &d->nsid);
+		else if (!strcmp(k, "serial")) {
+			bad = strlen(v) > 20;
+			snprintf(d->serial, sizeof(d->serial), "%s", v);
+			d->has_serial = true;
+		} else {
+			snprintf(err, errlen, "'%s': unknown option '%s'", arg, k);
+			return -1;
+		}
+		if (bad) {
+			snprintf(err, errlen, "'%s': bad value '%s' for %s", arg, v, k);
+			return -1;
+		}
+	}
+	ndisks++;
+	return 0;
+}
+
+static int parse_disk_file(const char *arg, char *err, size_t errlen)
+{
+	return parse_disk(arg, false, err, errlen);
+}
+
+static int parse_disk_nvme(const char *arg, char *err, size_t errlen)
+{
+	return parse_disk(arg, true, err, errlen);
+}
+
+/* Map guest RAM at IOVA = GPA, coalescing host-contiguous 2 MiB steps. */
+static int map_guest_ram(struct vm *vm, struct nvme_ctrl *c, char *err, size_t errlen)
+{
+	uint64_t size = vm_ram_size(vm);
+	uint64_t low = size < LAYOUT_LOW_RAM_MAX ? size : LAYOUT_LOW_RAM_MAX;
+	struct {
+		uint64_t gpa, len;
+	} part[2] = { { 0, low }, { LAYOUT_HIGH_RAM, size - low } };
+
+	for (int p = 0; p < 2; p++) {
+		uint64_t gpa = part[p].gpa, end = part[p].gpa + part[p].len;
+		uint64_t run_gpa = 0, run_len = 0;
+		uint8_t *run_host = NULL;
+
+		while (gpa < end) {
+			uint64_t step = 2 * MiB - (gpa & (2 * MiB - 1));
+			uint8_t *h;
+
+			if (step > end - gpa)
+				step = end - gpa;
+			h = vm_gpa(vm, gpa, step);
+			while (!h && step > 4096) {
+				step /= 2;
+				h = vm_gpa(vm, gpa, step);
+			}
+			if (h && run_len && run_host + run_len == h && run_gpa + run_len == gpa) {
+				run_len += step;
+			} else {
+				if (run_len && nvme_dma_map(c, run_host, run_gpa, run_len, err, errlen))
+					return -1;
+				run_len = h ? step : 0;
+				run_host = h;
+				run_gpa = gpa;
+			}
+			gpa += step;
+		}
+		if (run_len && nvme_dma_map(c, run_host, run_gpa, run_len, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+static int blk_setup(struct vm *vm, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < ndisks; i++) {
+		struct disk_cfg *d = &disks[i];
+		unsigned nq = d->queues;
+		struct vblk_opts o = { 0 };
+		struct blk_backend *be;
+
+		if (!nq) {
+			nq = vm_vcpu_count(vm);
+			if (nq < 1)
+				nq = 1;
+			if (nq > 4)
+				nq = 4;
+		}
+		if (d->nvme) {
+			be = blk_nvme_open(d->path, d->nsid, nq, d->readonly, err, errlen);
+			if (be && map_guest_ram(vm, blk_nvme_ctrl(be), err, errlen)) {
+				be->ops->close(be);
+				be = NULL;
+			}
+		} else {
+			be = blk_file_open(d->path, d->readonly, nq, err, errlen);
+		}
+		if (!be)
+			return -1;
+		o.queues = nq;
+		o.serial = d->has_serial ? d->serial : NULL;
+		d->dev = vblk_create(vm, be, &o, err, errlen);
+		if (!d->dev)
+			return -1;
+	}
+	return 0;
+}
+
+static int blk_acpi(struct vm *vm, struct acpi_ctx *ctx, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < ndisks; i++)
+		if (disks[i].dev)
+			vblk_acpi(disks[i].dev, acpi_dsdt(ctx));
+	return 0;
+}
+
+static void blk_teardown(struct vm *vm)
+{
+	for (unsigned i = 0; i < ndisks; i++) {
+		vblk_destroy(disks[i].dev);
+		disks[i].dev = NULL;
+	}
+}
+
+static const struct vmm_option blk_options[] = {
+	{ "disk", "FILE[,readonly=on][,serial=S][,queues=N]",
+	  "virtio block disk on a file or block device (io_uring)", parse_disk_file },
+	{ "nvme", "BDF[,ns=N][,readonly=on][,serial=S][,queues=N]",
+	  "virtio block disk on a host NVMe namespace via VFIO", parse_disk_nvme },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const struct vmm_module blk_module = {
+	.name = "blk",
+	.options = blk_options,
+	.setup = blk_setup,
+	.acpi = blk_acpi,
+	.teardown = blk_teardown,
+};
+
+VMM_MODULE(blk_module);

@@ -1,0 +1,387 @@
+/*
+ * virtio-mmio.c - virtio-mmio transport, version 2 (modern) only.
+ *
+ * Register semantics follow the virtio 1.x specification, section 4.2.2.
+ * Queue notifications are ioeventfds on QueueNotify (datamatch = queue
+ * index) so a guest kick costs no exit to userspace on the vCPU thread;
+ * the main loop reads the eventfd and calls the device's queue_notify().
+ * If the ioeventfd cannot be registered the MMIO handler signals the same
+ * eventfd itself, so the device code sees one path either way.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+
+#include "aml.h"
+#include "virtio-mmio.h"
+#include "vmm.h"
+
+static int next_slot;
+
+static void set_irq_line(struct virtio_mmio *d)
+{
+	bool level = d->isr != 0;
+
+	if (level != d->irq_level) {
+		d->irq_level = level;
+		vm_set_irq(d->vm, d->gsi, level);
+	}
+}
+
+void virtio_mmio_notify_used(struct virtio_mmio *d, unsigned q)
+{
+	if (q >= d->nq || !virtq_should_notify(&d->vq[q]))
+		return;
+	d->isr |= VIRTIO_MMIO_INT_VRING;
+	set_irq_line(d);
+}
+
+void virtio_mmio_needs_reset(struct virtio_mmio *d)
+{
+	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+		d->isr |= VIRTIO_MMIO_INT_CONFIG;
+		set_irq_line(d);
+	}
+}
+
+static void device_reset(struct virtio_mmio *d)
+{
+	if (d->ops->reset)
+		d->ops->reset(d->opaque);
+	for (unsigned i = 0; i < d->nq; i++)
+		virtq_reset(&d->vq[i]);
+	d->status = 0;
+	d->guest_features = 0;
+	d->dev_features_sel = d->drv_features_sel = 0;
+	d->queue_sel = 0;
+	d->isr = 0;
+	set_irq_line(d);
+}
+
+static struct virtq *cur_q(struct virtio_mmio *d)
+{
+	return d->queue_sel < d->nq ? &d->vq[d->queue_sel] : NULL;
+}
+
+static uint32_t reg_read(struct virtio_mmio *d, uint64_t addr)
+{
+	struct virtq *q = cur_q(d);
+
+	switch (addr) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return 0x74726976; /* "virt" */
+	case VIRTIO_MMIO_VERSION:
+		return 2;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return d->device_id;
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_MMIO_VENDOR;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		if (d->dev_features_sel > 1)
+			return 0;
+		return (uint32_t)(d->host_features >> (32 * d->dev_features_sel));
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		return q ? VIRTQ_MAX_SIZE : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return q ? q->ready : 0;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return d->isr;
+	case VIRTIO_MMIO_STATUS:
+		return d->status;
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return d->config_gen;
+	case VIRTIO_MMIO_QUEUE_NUM:
+		return q ? q->size : 0;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+		return q ? (uint32_t)q->desc_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		return q ? (uint32_t)(q->desc_gpa >> 32) : 0;
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+		return q ? (uint32_t)q->avail_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+		return q ? (uint32_t)(q->avail_gpa >> 32) : 0;
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
+		return q ? (uint32_t)q->used_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
+		return q ? (uint32_t)(q->used_gpa >> 32) : 0;
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+		return 0xffffffff; /* no shared memory regions */
+	default:
+		return 0;
+	}
+}
+
+static void set_addr(uint64_t *a, bool high, uint32_t v)
+{
+	if (high)
+		*a = (*a & 0xffffffffULL) | ((uint64_t)v << 32);
+	else
+		*a = (*a & ~0xffffffffULL) | v;
+}
+
+static void write_status(struct virtio_mmio *d, uint32_t v)
+{
+	v &= 0xff;
+	if (v == 0) {
+		device_reset(d);
+		return;
+	}
+	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    !(d->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		/* Modern only; and only features we offered. */
+		bool ok = (d->guest_features & (1ULL << VIRTIO_F_VERSION_1)) &&
+			  !(d->guest_features & ~d->host_features);
+
+		if (ok && d->ops->features_ok)
+			ok = d->ops->features_ok(d->opaque, d->guest_features);
+		if (!ok)
+			v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+	}
+	d->status = v | (d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void kick(struct virtio_mmio *d, uint32_t qi)
+{
+	if (qi >= d->nq || d->kick_fd[qi] < 0)
+		return;
+	/* Reached only when the ioeventfd is not registered. */
+	eventfd_write(d->kick_fd[qi], 1);
+}
+
+static void reg_write(struct virtio_mmio *d, uint64_t addr, uint32_t v)
+{
+	struct virtq *q = cur_q(d);
+	/* Queue configuration may change only while the queue is not ready. */
+	bool qcfg = q && !q->ready;
+
+	switch (addr) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		d->dev_features_sel = v;
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		if (d->status & VIRTIO_CONFIG_S_FEATURES_OK)
+			break;
+		if (d->drv_features_sel == 0)
+			d->guest_features = (d->guest_features & ~0xffffffffULL) | v;
+		else if (d->drv_features_sel == 1)
+			d->guest_features = (d->guest_features & 0xffffffffULL) |
+					    ((uint64_t)v << 32);
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		d->drv_features_sel = v;
+		break;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		d->queue_sel = v;
+		break;
+	case VIRTIO_MMIO_QUEUE_NUM:
+		if (qcfg)
+			q->size = v > 0xffff ? 0 : (uint16_t)v;
+		break;
+	case VIRTIO_MMIO_QUEUE_READY:
+		if (!q)
+			break;
+		if (v == 0) {
+			uint16_t size = q->size;
+			uint64_t a = q->desc_gpa, b = q->avail_gpa, c = q->used_gpa;
+
+			virtq_reset(q);
+			q->size = size;
+			q->desc_gpa = a;
+			q->avail_gpa = b;
+			q->used_gpa = c;
+		} else if (!q->ready) {
+			if (!(d->status & VIRTIO_CONFIG_S_FEATURES_OK) ||
+			    !virtq_enable(q))
+				virtio_mmio_needs_reset(d);
+		}
+		break;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		kick(d, v);
+		break;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		d->isr &= ~v;
+		set_irq_line(d);
+		break;
+	case VIRTIO_MMIO_STATUS:
+		write_status(d, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		if (qcfg)
+			set_addr(&q->desc_gpa, addr == VIRTIO_MMIO_QUEUE_DESC_HIGH, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+		if (qcfg)
+			set_addr(&q->avail_gpa, addr == VIRTIO_MMIO_QUEUE_AVAIL_HIGH, v);
+		break;
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
+		if (qcfg)
+			set_addr(&q->used_gpa, addr == VIRTIO_MMIO_QUEUE_USED_HIGH, v);
+		break;
+	default:
+		break; /* read-only or unknown: ignored */
+	}
+}
+
+void virtio_mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
+			bool is_write)
+{
+	struct virtio_mmio *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	if (addr >= VIRTIO_MMIO_CONFIG) {
+		unsigned off = addr - VIRTIO_MMIO_CONFIG;
+
+		if (off < d->config_len && len <= d->config_len - off) {
+			if (is_write) {
+				if (d->ops->config_write)
+					d->ops->config_write(d->opaque, off, data, len);
+			} else if (d->ops->config_read) {
+				d->ops->config_read(d->opaque, off, data, len);
+			}
+		}
+	} else if (len == 4 && !(addr & 3)) {
+		/* Registers are 32-bit; other widths are ignored. */
+		if (is_write) {
+			uint32_t v;
+
+			memcpy(&v, data, 4);
+			reg_write(d, addr, v);
+		} else {
+			uint32_t v = reg_read(d, addr);
+
+			memcpy(data, &v, 4);
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+struct kick_ctx {
+	struct virtio_mmio *d;
+	unsigned q;
+};
+
+static struct kick_ctx kick_ctx[LAYOUT_VIRTIO_MAX][VIRTIO_MMIO_MAX_QUEUES];
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct kick_ctx *k = opaque;
+	struct virtio_mmio *d = k->d;
+	eventfd_t v;
+
+	if (eventfd_read(d->kick_fd[k->q], &v) < 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if ((d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->vq[k->q].ready)
+		d->ops->queue_notify(d->opaque, k->q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_mmio_init(struct virtio_mmio *d, struct vm *vm, uint32_t device_id,
+		     uint64_t features, unsigned nq, unsigned config_len,
+		     const struct virtio_dev_ops *ops, void *opaque,
+		     char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+		d->kick_fd[i] = -1;
+	if (nq == 0 || nq > VIRTIO_MMIO_MAX_QUEUES) {
+		snprintf(err, errlen, "virtio-mmio: %u queues (1..%d)", nq,
+			 VIRTIO_MMIO_MAX_QUEUES);
+		return -1;
+	}
+	if (config_len > VIRTIO_MMIO_REG_SIZE - VIRTIO_MMIO_CONFIG) {
+		snprintf(err, errlen, "virtio-mmio: config space too large");
+		return -1;
+	}
+	if (next_slot >= LAYOUT_VIRTIO_MAX) {
+		snprintf(err, errlen, "virtio-mmio: all %d slots in use",
+			 LAYOUT_VIRTIO_MAX);
+		return -1;
+	}
+	d->vm = vm;
+	d->slot = next_slot++;
+	d->base = LAYOUT_VIRTIO_MMIO + (uint64_t)d->slot * LAYOUT_VIRTIO_SLOT;
+	d->device_id = device_id;
+	d->host_features = features | (1ULL << VIRTIO_F_VERSION_1);
+	d->nq = nq;
+	d->config_len = config_len;
+	d->ops = ops;
+	d->opaque = opaque;
+	for (unsigned i = 0; i < nq; i++)
+		virtq_init(&d->vq[i], vm);
+
+	d->gsi = vm_alloc_irq(vm);
+	if (d->gsi < 0) {
+		snprintf(err, errlen, "virtio-mmio: no free interrupt line");
+		return -1;
+	}
+	if (vm_register_mmio(vm, d->base, LAYOUT_VIRTIO_SLOT, virtio_mmio_access, d)) {
+		snprintf(err, errlen, "virtio-mmio: cannot register MMIO at 0x%llx",
+			 (unsigned long long)d->base);
+		return -1;
+	}
+	for (unsigned i = 0; i < nq; i++) {
+		struct kick_ctx *k = &kick_ctx[d->slot][i];
+
+		d->kick_fd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (d->kick_fd[i] < 0) {
+			snprintf(err, errlen, "virtio-mmio: eventfd: %s",
+				 strerror(errno));
+			return -1;
+		}
+		d->kick_is_ioeventfd[i] =
+			vm_ioeventfd(vm, d->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4,
+				     false, d->kick_fd[i], i) == 0;
+		k->d = d;
+		k->q = i;
+		if (vm_add_fd(vm, d->kick_fd[i], EPOLLIN, on_kick, k)) {
+			snprintf(err, errlen, "virtio-mmio: cannot watch queue notifier");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void virtio_mmio_acpi(const struct virtio_mmio *d, struct aml *dsdt)
+{
+	struct aml r;
+	char name[5];
+
+	snprintf(name, sizeof(name), "VR%02X", d->slot & 0xff);
+	aml_device(dsdt, name);
+	aml_name_decl(dsdt, "_HID");
+	aml_string(dsdt, "LNRO0005");
+	aml_name_decl(dsdt, "_UID");
+	aml_int(dsdt, d->slot);
+	aml_init(&r);
+	aml_res_mem32(&r, (uint32_t)d->base, VIRTIO_MMIO_REG_SIZE, true);
+	aml_res_interrupt(&r, d->gsi, true, false);
+	aml_name_decl(dsdt, "_CRS");
+	aml_restemplate(dsdt, &r);
+	aml_free(&r);
+	aml_close(dsdt);
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *d)
+{
+	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+		if (d->kick_fd[i] < 0)
+			continue;
+		vm_del_fd(d->vm, d->kick_fd[i]);
+		close(d->kick_fd[i]);
+		d->kick_fd[i] = -1;
+	}
+}
