@@ -1,0 +1,164 @@
+/*
+ * internal.h - libpcow's private structures and helpers, shared by the
+ * library's files (pcow.c core, meta.c metadata commit, ops.c snapshot /
+ * commit / rebase / resize, check.c). Not installed; not for users.
+ */
+#ifndef PMVM_PCOW_INTERNAL_H
+#define PMVM_PCOW_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "pcow.h"
+
+/* On-disk constants: see docs/pcow-format.md */
+#define PCOW_MAGIC "PCOWimg\n"
+#define PCOW_VERSION 1
+#define PCOW_SLOT_SIZE 4096u
+#define PCOW_HEADER_END (2 * PCOW_SLOT_SIZE)
+#define PCOW_CAT_MAGIC "PCOWcat\n"
+#define PCOW_CAT_HDR 64u
+#define PCOW_LAYER_REC 48u
+#define PCOW_CAT_MAX (64u << 20)
+#define PCOW_CAT_COMMITTING 0x1u
+#define PCOW_LAYER_SNAPSHOT 0x1u
+#define PCOW_NO_PARENT 0xffffffffu
+#define PCOW_MAX_LAYERS 65536u
+#define PCOW_MAX_L1_ENTRIES (1u << 22)
+#define PCOW_INCOMPAT_KNOWN 0ULL
+#define PCOW_ENTRY_ZERO 0x1u	/* entry flag: reads as zeros */
+
+/* in-memory L2 value: host byte offset of the cluster, or 1 for ZERO */
+#define MEM_ZERO 1ULL
+
+struct layer {
+	uint64_t l1_off;	/* on disk (0: not written yet) */
+	uint64_t vsize;
+	uint64_t ctime_ns;
+	uint32_t l1_entries;
+	uint32_t l1_disk_n;	/* entries of the L1 at l1_off */
+	uint32_t parent;	/* PCOW_NO_PARENT or index */
+	uint32_t flags;
+	char *name;
+	uint64_t *l1;		/* host offsets of L2 tables */
+	uint64_t **l2;		/* decoded tables, NULL where l1 is 0 */
+	uint8_t *l2_state;	/* per table: T_CLEAN, T_DIRTY, T_NEW */
+	bool rewrite;		/* whole layer goes to new places at commit */
+	bool l1_dirty;
+};
+enum { T_CLEAN = 0, T_DIRTY = 1, T_NEW = 2 };
+
+struct pcow {
+	char *path;		/* as opened */
+	char *dir;		/* directory for relative base paths */
+	const struct pcow_io_ops *io;
+	void *ioctx;
+	bool rw, raw, broken, bumped, lenient;
+	unsigned flags;
+	struct pcow_error err;
+
+	unsigned cbits;
+	uint64_t csize;
+	uint32_t l2_entries;
+	uint64_t vsize;
+	uint8_t uuid[16];
+	uint64_t gen, data_gen, incompat, compat;
+	int slot;		/* slot holding the current root */
+	uint64_t cat_off;
+	uint32_t cat_len;
+	uint32_t cat_flags;
+
+	char *base_path;
+	int base_fmt;		/* 0 none, PCOW_FMT_RAW, PCOW_FMT_PCOW */
+	uint64_t base_size, base_data_gen;
+	uint8_t base_uuid[16];
+	struct pcow *base;
+	unsigned depth;
+
+	unsigned nlayers, active;
+	struct layer *layers;
+
+	/* allocation */
+	pthread_mutex_t lock;
+	uint8_t *refc;		/* per file cluster; 255 = reserved/pinned */
+	uint64_t nclusters;	/* clusters tracked (file end in clusters) */
+	uint64_t refc_cap;
+	uint64_t hint;
+	uint64_t first_data;	/* first cluster after the header */
+	uint64_t *reserve;
+	unsigned nreserve, reserve_cap;
+	uint64_t *pfree;	/* clusters to release after next commit */
+	size_t npfree, pfree_cap;
+	uint8_t *zbuf;		/* one zeroed cluster */
+
+	/* check support: problems found while loading leniently */
+	uint64_t load_corrupt;
+	void (*report)(void *ctx, const char *msg);
+	void *report_ctx;
+};
+
+#define REFC_PIN 255
+#define REFC_META 254
+
+int pcow_set_err(struct pcow *img, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int pcow_err_fill(struct pcow_error *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void pcow_problem(struct pcow *img, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* little-endian helpers */
+uint64_t get_le64(const uint8_t *p);
+uint32_t get_le32(const uint8_t *p);
+uint16_t get_le16(const uint8_t *p);
+void put_le64(uint8_t *p, uint64_t v);
+void put_le32(uint8_t *p, uint32_t v);
+void put_le16(uint8_t *p, uint16_t v);
+uint32_t pcow_crc32(const void *buf, size_t len);
+
+uint64_t entry_encode(uint64_t host_off, unsigned cbits, uint64_t pos, unsigned flags);
+/* returns 0, or -1 if the check bits or reserved bits are wrong */
+int entry_decode(uint64_t raw, unsigned cbits, uint64_t pos, uint64_t *host_off,
+		 unsigned *flags);
+uint32_t l1_entries_for(uint64_t vsize, unsigned cbits);
+
+/* I/O with context in errors */
+int img_pread(struct pcow *img, void *buf, size_t len, uint64_t off);
+int img_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off);
+int img_flush(struct pcow *img);
+
+/* allocation (pcow.c) */
+int refc_track(struct pcow *img, uint64_t nclusters);
+int alloc_cluster(struct pcow *img, uint64_t *host_off);
+int alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off);
+int defer_free(struct pcow *img, uint64_t host_off);
+int release_deferred(struct pcow *img);
+void refc_inc(struct pcow *img, uint64_t host_off);
+
+/* metadata (meta.c) */
+int meta_commit(struct pcow *img);	/* flush + rewrite + root switch */
+int root_write(struct pcow *img, uint64_t gen);
+int data_flush(struct pcow *img);	/* pcow_flush body */
+int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *len);
+int bump_data_gen(struct pcow *img);
+void layer_free_tables(struct layer *l);
+void layer_free(struct layer *l);
+int layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize);
+int meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries);
+/* defer-free every cluster a layer references (tables, L1, data) */
+int layer_drop(struct pcow *img, struct layer *l);
+
+/* mapping helpers (pcow.c) */
+uint64_t *entry_slot(struct pcow *img, struct layer *l, uint64_t vcluster);
+int entry_set(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t val);
+int read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off);
+int open_base(struct pcow *img, unsigned flags);
+
+/* open helpers */
+struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o,
+				unsigned depth, bool lenient,
+				void (*report)(void *, const char *), void *rctx,
+				struct pcow_error *err);
+int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
+
+#endif

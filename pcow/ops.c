@@ -1,0 +1,561 @@
+/*
+ * ops.c - libpcow's image operations built on the metadata commit in
+ * meta.c: named snapshots (create, list, apply, delete), grow, commit into
+ * the base, and rebase. Each changes the in-memory layer tree, then makes
+ * it durable with one meta_commit() (one root switch), so a crash leaves
+ * either the old or the new tree. Commit and safe rebase copy data first,
+ * in ways that keep the image's visible contents unchanged at every point.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int find_snapshot(struct pcow *img, const char *name)
+{
+	for (unsigned i = 0; i < img->nlayers; i++)
+		if ((img->layers[i].flags & PCOW_LAYER_SNAPSHOT) &&
+		    !strcmp(img->layers[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static int check_rw(struct pcow *img)
+{
+	if (img->broken)
+		return pcow_set_err(img, PCOW_EIO, "%s: an earlier update failed; reopen",
+				    img->path);
+	if (!img->rw || img->raw)
+		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
+				    img->path);
+	return bump_data_gen(img);
+}
+
+int layer_drop(struct pcow *img, struct layer *l)
+{
+	int r = 0;
+
+	for (uint32_t j = 0; j < l->l1_entries && !r; j++) {
+		if (!l->l2[j])
+			continue;
+		for (uint32_t k = 0; k < img->l2_entries && !r; k++)
+			r = defer_free(img, l->l2[j][k]);
+		if (!r)
+			r = defer_free(img, l->l1[j]);
+	}
+	if (!r)
+		r = meta_free_l1(img, l, l->l1_disk_n);
+	return r;
+}
+
+/* Remove layer k from the array (already dropped), fixing indices. */
+static void layer_remove(struct pcow *img, unsigned k)
+{
+	layer_free(&img->layers[k]);
+	memmove(&img->layers[k], &img->layers[k + 1],
+		(img->nlayers - k - 1) * sizeof(struct layer));
+	img->nlayers--;
+	for (unsigned i = 0; i < img->nlayers; i++)
+		if (img->layers[i].parent != PCOW_NO_PARENT && img->layers[i].parent > k)
+			img->layers[i].parent--;
+	if (img->active > k)
+		img->active--;
+}
+
+static int layer_append(struct pcow *img, uint32_t parent, uint64_t vsize)
+{
+	struct layer *nl = realloc(img->layers, (img->nlayers + 1) * sizeof(*nl));
+	struct layer *l;
+	int r;
+
+	if (!nl)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	img->layers = nl;
+	l = &img->layers[img->nlayers];
+	memset(l, 0, sizeof(*l));
+	l->parent = parent;
+	l->ctime_ns = now_ns();
+	l->name = strdup("");
+	if (!l->name)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	r = layer_alloc_l1(img, l, vsize);
+	if (r) {
+		free(l->name);
+		return r;
+	}
+	l->rewrite = true;
+	img->nlayers++;
+	return 0;
+}
+
+static int valid_name(struct pcow *img, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > PCOW_MAX_NAME)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: snapshot name must be 1 to %d "
+				    "bytes", img->path, PCOW_MAX_NAME);
+	return 0;
+}
+
+int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max)
+{
+	unsigned n = 0;
+
+	if (img->raw)
+		return 0;
+	for (unsigned i = 0; i < img->nlayers; i++) {
+		struct layer *l = &img->layers[i];
+		if (!(l->flags & PCOW_LAYER_SNAPSHOT))
+			continue;
+		if (n < max) {
+			struct pcow_snapshot *s = &out[n];
+			memset(s, 0, sizeof(*s));
+			snprintf(s->name, sizeof(s->name), "%s", l->name);
+			s->ctime_ns = l->ctime_ns;
+			s->virtual_size = l->vsize;
+			s->layer = i;
+			s->parent = l->parent == PCOW_NO_PARENT ? -1 : (int)l->parent;
+			s->current = img->layers[img->active].parent == i;
+			for (uint32_t j = 0; j < l->l1_entries; j++)
+				for (uint32_t k = 0; l->l2[j] && k < img->l2_entries; k++)
+					if (l->l2[j][k] && l->l2[j][k] != MEM_ZERO)
+						s->clusters++;
+		}
+		n++;
+	}
+	return (int)n;
+}
+
+int pcow_snapshot_create(struct pcow *img, const char *name)
+{
+	struct layer *a;
+	char *nm;
+	int r;
+
+	r = valid_name(img, name);
+	if (r)
+		return r;
+	if (find_snapshot(img, name) >= 0)
+		return pcow_set_err(img, PCOW_EEXIST, "%s: snapshot '%s' already exists",
+				    img->path, name);
+	r = check_rw(img);
+	if (r)
+		return r;
+	r = data_flush(img);
+	if (r)
+		return r;
+	nm = strdup(name);
+	if (!nm)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	r = layer_append(img, img->active, img->vsize);
+	if (r) {
+		free(nm);
+		return r;
+	}
+	a = &img->layers[img->active];
+	free(a->name);
+	a->name = nm;
+	a->flags |= PCOW_LAYER_SNAPSHOT;
+	a->ctime_ns = now_ns();
+	img->active = img->nlayers - 1;
+	return meta_commit(img);
+}
+
+int pcow_snapshot_apply(struct pcow *img, const char *name)
+{
+	int s = find_snapshot(img, name), r;
+	unsigned old;
+
+	if (s < 0)
+		return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'",
+				    img->path, name);
+	r = check_rw(img);
+	if (r)
+		return r;
+	r = data_flush(img);
+	if (r)
+		return r;
+	old = img->active;
+	r = layer_append(img, (uint32_t)s, img->layers[s].vsize);
+	if (r)
+		return r;
+	img->active = img->nlayers - 1;
+	r = layer_drop(img, &img->layers[old]);
+	if (r) {
+		img->broken = true;
+		return r;
+	}
+	layer_remove(img, old);
+	img->vsize = img->layers[img->active].vsize;
+	return meta_commit(img);
+}
+
+int pcow_snapshot_delete(struct pcow *img, const char *name)
+{
+	int s = find_snapshot(img, name), r;
+	struct layer *sl;
+
+	if (s < 0)
+		return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'",
+				    img->path, name);
+	r = check_rw(img);
+	if (r)
+		return r;
+	r = data_flush(img);
+	if (r)
+		return r;
+	sl = &img->layers[s];
+	for (unsigned c = (unsigned)s + 1; c < img->nlayers; c++) {
+		struct layer *cl = &img->layers[c];
+		if (cl->parent != (uint32_t)s)
+			continue;
+		/* child takes every mapping of S it does not override */
+		for (uint32_t j = 0; j < sl->l1_entries; j++) {
+			if (!sl->l2[j])
+				continue;
+			for (uint32_t k = 0; k < img->l2_entries; k++) {
+				uint64_t v = sl->l2[j][k];
+				uint64_t vc = (uint64_t)j * img->l2_entries + k;
+				if (!v || (vc << img->cbits) >= cl->vsize)
+					continue;
+				uint64_t *e = entry_slot(img, cl, vc);
+				if (e && *e)
+					continue;
+				r = entry_set(img, c, vc, v);
+				if (r)
+					goto broken;
+				if (v != MEM_ZERO)
+					refc_inc(img, v);
+			}
+		}
+		cl->rewrite = true;
+		cl->parent = sl->parent;
+	}
+	r = layer_drop(img, sl);
+	if (r)
+		goto broken;
+	layer_remove(img, (unsigned)s);
+	return meta_commit(img);
+broken:
+	img->broken = true;
+	return r;
+}
+
+int pcow_resize(struct pcow *img, uint64_t nsize)
+{
+	struct layer *a;
+	uint32_t n, old;
+	int r;
+
+	if (img->raw)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: resize of raw bases not supported",
+				    img->path);
+	if (nsize < img->vsize)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: shrinking (%llu to %llu) is not "
+				    "supported", img->path, (unsigned long long)img->vsize,
+				    (unsigned long long)nsize);
+	if (nsize > PCOW_MAX_VIRTUAL_SIZE)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: size %llu too large", img->path,
+				    (unsigned long long)nsize);
+	n = l1_entries_for(nsize, img->cbits);
+	if (n > PCOW_MAX_L1_ENTRIES)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: size %llu too large for "
+				    "%llu-byte clusters", img->path,
+				    (unsigned long long)nsize, (unsigned long long)img->csize);
+	if (nsize == img->vsize)
+		return 0;
+	r = check_rw(img);
+	if (r)
+		return r;
+	r = data_flush(img);
+	if (r)
+		return r;
+	a = &img->layers[img->active];
+	old = a->l1_entries;
+	if (n > old) {
+		uint64_t *l1 = realloc(a->l1, n * sizeof(*l1));
+		if (l1)
+			a->l1 = l1;
+		uint64_t **l2 = realloc(a->l2, n * sizeof(*l2));
+		if (l2)
+			a->l2 = l2;
+		uint8_t *st = realloc(a->l2_state, n);
+		if (st)
+			a->l2_state = st;
+		if (!l1 || !l2 || !st)
+			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+		memset(a->l1 + old, 0, (n - old) * sizeof(*l1));
+		memset(a->l2 + old, 0, (n - old) * sizeof(*l2));
+		memset(a->l2_state + old, 0, n - old);
+		a->l1_entries = n;
+	}
+	/* the layer's L1 moves: old L1 freed after the commit */
+	if (!a->rewrite) {
+		r = meta_free_l1(img, a, a->l1_disk_n);
+		if (r)
+			return r;
+		a->l1_off = 0;
+	}
+	a->rewrite = true;
+	a->vsize = nsize;
+	img->vsize = nsize;
+	return meta_commit(img);
+}
+
+/* ---- commit ---- */
+
+static int set_base_identity(struct pcow *img)
+{
+	struct pcow *b = img->base;
+
+	img->base_size = b->vsize;
+	if (!b->raw) {
+		memcpy(img->base_uuid, b->uuid, 16);
+		img->base_data_gen = b->data_gen;
+	} else {
+		memset(img->base_uuid, 0, 16);
+		img->base_data_gen = 0;
+	}
+	return 0;
+}
+
+int pcow_commit(struct pcow *img)
+{
+	struct layer *a;
+	uint8_t *buf = NULL;
+	int r;
+
+	if (!img->base_fmt)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: image has no base to commit to",
+				    img->path);
+	if (img->nlayers != 1)
+		return pcow_set_err(img, PCOW_EBUSY, "%s: commit with snapshots is not "
+				    "supported; delete them first", img->path);
+	r = check_rw(img);
+	if (r)
+		return r;
+	/* the base, writable */
+	if (img->base) {
+		pcow_close(img->base);
+		img->base = NULL;
+	}
+	r = open_base(img, PCOW_RDWR | ((img->cat_flags & PCOW_CAT_COMMITTING) ?
+					PCOW_FORCE_BASE : 0));
+	if (r)
+		return r;
+	/* 1: mark the commit, so a crash in 2 leaves an image that opens */
+	if (!(img->cat_flags & PCOW_CAT_COMMITTING)) {
+		img->cat_flags |= PCOW_CAT_COMMITTING;
+		r = meta_commit(img);
+		if (r)
+			return r;
+	}
+	/* 2: copy this image's clusters into the base */
+	struct pcow *b = img->base;
+	if (b->vsize < img->vsize) {
+		if (b->raw) {
+			int e = b->io->truncate(b->ioctx, img->vsize);
+			if (e)
+				return pcow_set_err(img, PCOW_EIO, "%s: growing base: %s",
+						    b->path, strerror(-e));
+			b->vsize = img->vsize;
+		} else {
+			r = pcow_resize(b, img->vsize);
+			if (r)
+				return pcow_set_err(img, -r, "%s", b->err.msg);
+		}
+	}
+	buf = malloc(img->csize);
+	if (!buf)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	a = &img->layers[img->active];
+	for (uint32_t j = 0; j < a->l1_entries && !r; j++) {
+		if (!a->l2[j])
+			continue;
+		for (uint32_t k = 0; k < img->l2_entries && !r; k++) {
+			uint64_t v = a->l2[j][k];
+			uint64_t off = ((uint64_t)j * img->l2_entries + k) << img->cbits;
+			size_t n = img->csize;
+			if (!v || off >= img->vsize)
+				continue;
+			if (n > img->vsize - off)
+				n = (size_t)(img->vsize - off);
+			if (v == MEM_ZERO)
+				memset(buf, 0, n);
+			else
+				r = img_pread(img, buf, n, v);
+			if (!r && pcow_write(b, buf, n, off))
+				r = pcow_set_err(img, b->err.code, "%s", b->err.msg);
+		}
+	}
+	free(buf);
+	if (!r && pcow_flush(b))
+		r = pcow_set_err(img, b->err.code, "%s", b->err.msg);
+	if (r)
+		return r;
+	/* 3: empty this image and record the base as it is now */
+	set_base_identity(img);
+	img->cat_flags &= ~PCOW_CAT_COMMITTING;
+	r = layer_append(img, PCOW_NO_PARENT, img->vsize);
+	if (r)
+		return r;
+	r = layer_drop(img, &img->layers[img->active]);
+	if (r) {
+		img->broken = true;
+		return r;
+	}
+	layer_remove(img, img->active);
+	img->active = img->nlayers - 1;
+	return meta_commit(img);
+}
+
+/* ---- rebase ---- */
+
+static int open_new_base(struct pcow *img, const char *path, int fmt,
+			 struct pcow **out)
+{
+	struct pcow save = { 0 };
+	int r;
+
+	/* borrow open_base() with the new reference in place */
+	save.base = img->base;
+	save.base_path = img->base_path;
+	save.base_fmt = img->base_fmt;
+	img->base = NULL;
+	img->base_path = strdup(path);
+	if (!img->base_path) {
+		img->base_path = save.base_path;
+		img->base = save.base;
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	}
+	if (fmt == PCOW_FMT_AUTO) {
+		char *p = img->base_path[0] == '/' ? strdup(img->base_path) : NULL;
+		if (!p && asprintf(&p, "%s/%s", img->dir, img->base_path) < 0)
+			p = NULL;
+		int pr = p ? pcow_probe(p) : -PCOW_ENOMEM;
+		free(p);
+		if (pr < 0) {
+			r = pcow_set_err(img, PCOW_EBASE, "%s: new base %s: not found",
+					 img->path, path);
+			goto restore;
+		}
+		fmt = pr ? PCOW_FMT_PCOW : PCOW_FMT_RAW;
+	}
+	img->base_fmt = fmt;
+	r = open_base(img, PCOW_FORCE_BASE);
+	if (r)
+		goto restore;
+	*out = img->base;
+	free(img->base_path);
+	img->base_path = save.base_path;
+	img->base_fmt = save.base_fmt;
+	img->base = save.base;
+	return fmt;
+restore:
+	free(img->base_path);
+	img->base_path = save.base_path;
+	img->base_fmt = save.base_fmt;
+	img->base = save.base;
+	return r;
+}
+
+int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
+{
+	struct pcow *nb = NULL;
+	uint8_t *b1 = NULL, *b2 = NULL;
+	char *np = NULL;
+	int r;
+
+	if (img->raw)
+		return pcow_set_err(img, PCOW_EINVAL, "rebase of a raw image");
+	if (!unsafe && img->nlayers != 1)
+		return pcow_set_err(img, PCOW_EBUSY, "%s: safe rebase with snapshots is not "
+				    "supported (use -u, or delete them)", img->path);
+	if (!unsafe && img->base_fmt && !img->base)
+		return pcow_set_err(img, PCOW_EBASE, "%s: old base is not open; safe rebase "
+				    "needs it", img->path);
+	r = check_rw(img);
+	if (r)
+		return r;
+	if (new_base) {
+		np = strdup(new_base);
+		if (!np)
+			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+		r = open_new_base(img, new_base, fmt, &nb);
+		if (r < 0) {
+			free(np);
+			return r;
+		}
+		fmt = r;
+		r = 0;
+	}
+	if (!unsafe) {
+		struct layer *a = &img->layers[img->active];
+		b1 = malloc(img->csize);
+		b2 = malloc(img->csize);
+		if (!b1 || !b2) {
+			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+			goto out;
+		}
+		uint64_t nvc = (img->vsize + img->csize - 1) >> img->cbits;
+		for (uint64_t vc = 0; vc < nvc && !r; vc++) {
+			uint64_t *e = entry_slot(img, a, vc);
+			uint64_t off = vc << img->cbits;
+			size_t n = img->csize;
+			if (e && *e)
+				continue;
+			if (n > img->vsize - off)
+				n = (size_t)(img->vsize - off);
+			r = read_layer(img, (int)img->active, b1, n, off);
+			if (r)
+				break;
+			memset(b2, 0, n);
+			if (nb && off < nb->vsize) {
+				size_t m = nb->vsize - off < n ? (size_t)(nb->vsize - off) : n;
+				if (pcow_read(nb, b2, m, off)) {
+					r = pcow_set_err(img, nb->err.code, "%s", nb->err.msg);
+					break;
+				}
+			}
+			if (memcmp(b1, b2, n))
+				r = pcow_write(img, b1, n, off);
+		}
+		if (r)
+			goto out;
+	}
+	if (img->base)
+		pcow_close(img->base);
+	img->base = nb;
+	nb = NULL;
+	free(img->base_path);
+	img->base_path = np;
+	np = NULL;
+	img->base_fmt = img->base ? fmt : 0;
+	img->cat_flags &= ~PCOW_CAT_COMMITTING;
+	if (img->base)
+		set_base_identity(img);
+	else {
+		img->base_size = 0;
+		img->base_data_gen = 0;
+		memset(img->base_uuid, 0, 16);
+	}
+	r = meta_commit(img);
+out:
+	if (nb)
+		pcow_close(nb);
+	free(np);
+	free(b1);
+	free(b2);
+	return r;
+}

@@ -1,0 +1,1110 @@
+/*
+ * pcow-img.c - the pcow image tool: create, info, check, snapshot, convert,
+ * commit, rebase, map, resize, measure, compare. A thin front end over
+ * libpcow (pcow.h); this file decides what users see and the exit status:
+ *
+ *   0  success (check: image clean; compare: images identical)
+ *   1  the operation failed (missing file, not a pcow image, corrupt or
+ *      truncated image, base problem, name clash...; compare: images differ;
+ *      check: the check itself could not run)
+ *   2  bad command line (unknown option, bad size...); check: corruption
+ *      found; compare: an error
+ *   3  check: leaked clusters found (no corruption)
+ *
+ * On any failure the image is left as it was: operations validate their
+ * arguments before the library changes anything.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pcow.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static const char *prog = "pcow-img";
+
+static void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_USAGE);
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+static uint64_t size_arg(const char *opt, const char *v)
+{
+	uint64_t s;
+
+	if (pcow_parse_size(v, &s))
+		die_usage("invalid size '%s' for %s", v, opt);
+	return s;
+}
+
+static unsigned cluster_bits_arg(const char *opt, const char *v)
+{
+	uint64_t s = size_arg(opt, v);
+
+	for (unsigned b = PCOW_MIN_CLUSTER_BITS; b <= PCOW_MAX_CLUSTER_BITS; b++)
+		if (s == 1ULL << b)
+			return b;
+	die_usage("invalid cluster size '%s' for %s (a power of two from 4K to 2M)", v, opt);
+}
+
+static int fmt_arg(const char *opt, const char *v)
+{
+	if (!strcmp(v, "pcow"))
+		return PCOW_FMT_PCOW;
+	if (!strcmp(v, "raw"))
+		return PCOW_FMT_RAW;
+	die_usage("invalid format '%s' for %s (pcow or raw)", v, opt);
+}
+
+static void human_size(uint64_t v, char *buf, size_t n)
+{
+	static const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double d = (double)v;
+	int i = 0;
+
+	while (d >= 1024 && i < 6) {
+		d /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, n, "%" PRIu64 " B", v);
+	else
+		snprintf(buf, n, "%.3g %s", d, u[i]);
+}
+
+/* ---- a source/target that is either pcow or raw ---- */
+
+struct img {
+	struct pcow *p;
+	int fd;
+	uint64_t size;
+	const char *path;
+};
+
+static int img_open(struct img *im, const char *path, int fmt, bool rw)
+{
+	struct pcow_error e;
+
+	memset(im, 0, sizeof(*im));
+	im->fd = -1;
+	im->path = path;
+	if (fmt == PCOW_FMT_AUTO) {
+		int pr = pcow_probe(path);
+		if (pr < 0)
+			return fail("%s: %s", path, strerror(ENOENT));
+		fmt = pr ? PCOW_FMT_PCOW : PCOW_FMT_RAW;
+	}
+	if (fmt == PCOW_FMT_PCOW) {
+		struct pcow_open_opts o = { .flags = rw ? PCOW_RDWR : 0 };
+		struct pcow_info in;
+		im->p = pcow_open(path, &o, &e);
+		if (!im->p)
+			return fail("%s", e.msg);
+		pcow_get_info(im->p, &in);
+		im->size = in.virtual_size;
+		return 0;
+	}
+	im->fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (im->fd < 0)
+		return fail("%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(im->fd, &st))
+		return fail("%s: %s", path, strerror(errno));
+	im->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int img_read(struct img *im, void *buf, size_t len, uint64_t off)
+{
+	if (im->p) {
+		if (pcow_read(im->p, buf, len, off))
+			return fail("%s", pcow_errmsg(im->p));
+		return 0;
+	}
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = pread(im->fd, (char *)buf + got, len - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return fail("%s: read: %s", im->path, strerror(errno));
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	memset((char *)buf + got, 0, len - got);
+	return 0;
+}
+
+static int img_close(struct img *im)
+{
+	int r = 0;
+
+	if (im->p && pcow_close(im->p))
+		r = fail("%s: close failed", im->path);
+	if (im->fd >= 0 && close(im->fd))
+		r = fail("%s: close: %s", im->path, strerror(errno));
+	im->p = NULL;
+	im->fd = -1;
+	return r;
+}
+
+static bool is_zero(const void *b, size_t n)
+{
+	const uint8_t *p = b;
+
+	if (n == 0)
+		return true;
+	if (p[0])
+		return false;
+	return !memcmp(p, p + 1, n - 1);
+}
+
+/* next data extent of a raw file at or after off: [*ds, *de) */
+static void raw_extent(int fd, uint64_t off, uint64_t size, uint64_t *ds, uint64_t *de)
+{
+	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+
+	if (d < 0) {
+		if (errno == ENXIO) {
+			*ds = *de = size;
+			return;
+		}
+		*ds = off;
+		*de = size;
+		return;
+	}
+	off_t h = lseek(fd, d, SEEK_HOLE);
+	*ds = (uint64_t)d;
+	*de = h < 0 ? size : (uint64_t)h;
+}
+
+/* ---- progress ---- */
+
+static bool progress_on;
+static void progress(uint64_t done, uint64_t total)
+{
+	static int last = -1;
+	int pct;
+
+	if (!progress_on)
+		return;
+	pct = total ? (int)(done * 10000 / total) : 10000;
+	if (pct == last)
+		return;
+	last = pct;
+	fprintf(stderr, "\r    (%d.%02d/100%%)", pct / 100, pct % 100);
+	if (done >= total)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* ---- commands ---- */
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+};
+
+static const struct cmd *cur_cmd;
+static char **cur_argv;
+
+static void help_exit(void) __attribute__((noreturn));
+static void help_exit(void)
+{
+	printf("usage: %s %s\n", prog, cur_cmd->usage);
+	exit(0);
+}
+
+#define COMMON_LONG { "help", no_argument, NULL, 'h' }
+
+static void need_args(int argc, int min, int max)
+{
+	if (argc - optind < min)
+		die_usage("%s: missing argument (usage: %s %s)", cur_cmd->name, prog,
+			  cur_cmd->usage);
+	if (argc - optind > max)
+		die_usage("%s: unexpected argument '%s'", cur_cmd->name,
+			  cur_argv[optind + max]);
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "base", required_argument, NULL, 'b' },
+		{ "base-format", required_argument, NULL, 'F' },
+		{ "cluster-size", required_argument, NULL, 'c' },
+		{ "format", required_argument, NULL, 'f' },
+		COMMON_LONG, { 0 }
+	};
+	struct pcow_create_opts co = { 0 };
+	struct pcow_error e;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+b:F:c:f:o:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'b': co.base = optarg; break;
+		case 'F': co.base_format = fmt_arg("-F", optarg); break;
+		case 'c': co.cluster_bits = cluster_bits_arg("-c", optarg); break;
+		case 'f':
+			if (strcmp(optarg, "pcow"))
+				die_usage("invalid format '%s' for -f (only pcow)", optarg);
+			break;
+		case 'o':
+			if (!strncmp(optarg, "cluster_size=", 13))
+				co.cluster_bits = cluster_bits_arg("-o cluster_size", optarg + 13);
+			else
+				die_usage("invalid option '%s' for -o", optarg);
+			break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
+	}
+	int n = argc - optind;
+	const char *path;
+	if (n == 3 && all_digits(argv[optind]) && all_digits(argv[optind + 1])) {
+		/* the reference tool's form: create <cluster KB> <size GB> <img> */
+		char b[64];
+		snprintf(b, sizeof(b), "%sK", argv[optind]);
+		co.cluster_bits = cluster_bits_arg("cluster KB", b);
+		uint64_t g = size_arg("size GB", argv[optind + 1]);
+		if (g == 0 || g > (PCOW_MAX_VIRTUAL_SIZE >> 30))
+			die_usage("invalid size '%s' for size GB", argv[optind + 1]);
+		co.virtual_size = g << 30;
+		path = argv[optind + 2];
+	} else {
+		need_args(argc, 1, 2);
+		path = argv[optind];
+		if (n == 2)
+			co.virtual_size = size_arg("size", argv[optind + 1]);
+		else if (!co.base)
+			die_usage("create: a size is needed without -b BASE");
+	}
+	if (co.virtual_size > PCOW_MAX_VIRTUAL_SIZE)
+		die_usage("invalid size %" PRIu64 " (at most %llu)", co.virtual_size,
+			  PCOW_MAX_VIRTUAL_SIZE);
+	if (pcow_create(path, &co, &e))
+		return fail("%s", e.msg);
+	return 0;
+}
+
+static const char *fmt_name(int f)
+{
+	return f == PCOW_FMT_PCOW ? "pcow" : f == PCOW_FMT_RAW ? "raw" : "none";
+}
+
+static void uuid_str(const uint8_t *u, char *s)
+{
+	static const int dash[] = { 4, 6, 8, 10 };
+	int k = 0;
+
+	for (int i = 0; i < 16; i++) {
+		for (int d = 0; d < 4; d++)
+			if (dash[d] == i)
+				s[k++] = '-';
+		sprintf(s + k, "%02x", u[i]);
+		k += 2;
+	}
+	s[k] = 0;
+}
+
+static bool json_out(const char *v)
+{
+	if (!strcmp(v, "json"))
+		return true;
+	if (!strcmp(v, "human"))
+		return false;
+	die_usage("invalid output format '%s' for --output (human or json)", v);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' }, COMMON_LONG, { 0 }
+	};
+	bool json = false;
+	struct img im;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+		if (c == 'O')
+			json = json_out(optarg);
+		else if (c == 'h')
+			help_exit();
+		else
+			exit(EXIT_USAGE);
+	}
+	need_args(argc, 1, 1);
+	if (img_open(&im, argv[optind], PCOW_FMT_AUTO, false))
+		return EXIT_FAIL;
+	struct stat st;
+	uint64_t disk = 0;
+	if (!stat(im.path, &st))
+		disk = (uint64_t)st.st_blocks * 512;
+	struct pcow_info in = { .virtual_size = im.size };
+	struct pcow_snapshot *snaps = NULL;
+	int ns = 0;
+	if (im.p) {
+		pcow_get_info(im.p, &in);
+		ns = pcow_snapshot_list(im.p, NULL, 0);
+		snaps = calloc((size_t)ns + 1, sizeof(*snaps));
+		if (!snaps)
+			return fail("out of memory");
+		ns = pcow_snapshot_list(im.p, snaps, (unsigned)ns);
+	}
+	char uu[40];
+	uuid_str(in.uuid, uu);
+	if (json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "filename", json_object_new_string(im.path));
+		json_object_object_add(o, "format", json_object_new_string(im.p ? "pcow" : "raw"));
+		json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)in.virtual_size));
+		json_object_object_add(o, "actual-size", json_object_new_int64((int64_t)disk));
+		if (im.p) {
+			json_object_object_add(o, "cluster-size", json_object_new_int64((int64_t)in.cluster_size));
+			json_object_object_add(o, "file-size", json_object_new_int64((int64_t)in.file_size));
+			json_object_object_add(o, "uuid", json_object_new_string(uu));
+			json_object_object_add(o, "generation", json_object_new_int64((int64_t)in.generation));
+			json_object_object_add(o, "data-generation", json_object_new_int64((int64_t)in.data_gen));
+			json_object_object_add(o, "allocated-clusters", json_object_new_int64((int64_t)in.allocated_clusters));
+			json_object_object_add(o, "metadata-clusters", json_object_new_int64((int64_t)in.metadata_clusters));
+			if (in.base) {
+				json_object_object_add(o, "backing-filename", json_object_new_string(in.base));
+				json_object_object_add(o, "backing-filename-format", json_object_new_string(fmt_name(in.base_format)));
+				json_object_object_add(o, "backing-depth", json_object_new_int((int)in.base_depth));
+			}
+			json_object *a = json_object_new_array();
+			for (int i = 0; i < ns; i++) {
+				json_object *s = json_object_new_object();
+				json_object_object_add(s, "name", json_object_new_string(snaps[i].name));
+				json_object_object_add(s, "date-sec", json_object_new_int64((int64_t)(snaps[i].ctime_ns / 1000000000ULL)));
+				json_object_object_add(s, "date-nsec", json_object_new_int64((int64_t)(snaps[i].ctime_ns % 1000000000ULL)));
+				json_object_object_add(s, "virtual-size", json_object_new_int64((int64_t)snaps[i].virtual_size));
+				json_object_object_add(s, "clusters", json_object_new_int64((int64_t)snaps[i].clusters));
+				json_object_object_add(s, "current", json_object_new_boolean(snaps[i].current));
+				json_object_array_add(a, s);
+			}
+			json_object_object_add(o, "snapshots", a);
+		}
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		char h[32], d[32];
+		human_size(in.virtual_size, h, sizeof(h));
+		human_size(disk, d, sizeof(d));
+		printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\n"
+		       "disk size: %s\n", im.path, im.p ? "pcow" : "raw", h, in.virtual_size, d);
+		if (im.p) {
+			printf("cluster_size: %" PRIu64 "\nuuid: %s\ngeneration: %" PRIu64
+			       "\nallocated clusters: %" PRIu64 "\n", in.cluster_size, uu,
+			       in.generation, in.allocated_clusters);
+			if (in.base)
+				printf("backing file: %s\nbacking file format: %s\n", in.base,
+				       fmt_name(in.base_format));
+			if (ns) {
+				printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
+				       "DATE", "CLUSTERS");
+				for (int i = 0; i < ns; i++) {
+					char ds[32];
+					time_t t = (time_t)(snaps[i].ctime_ns / 1000000000ULL);
+					struct tm tm;
+					gmtime_r(&t, &tm);
+					strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
+					human_size(snaps[i].virtual_size, h, sizeof(h));
+					printf("%-20s %-12s %-20s %" PRIu64 "%s\n", snaps[i].name, h, ds,
+					       snaps[i].clusters, snaps[i].current ? " (current)" : "");
+				}
+			}
+		}
+	}
+	free(snaps);
+	return img_close(&im);
+}
+
+static void print_problem(void *ctx, const char *msg)
+{
+	if (!*(bool *)ctx)
+		fprintf(stderr, "%s\n", msg);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' },
+		{ "repair", required_argument, NULL, 'r' }, COMMON_LONG, { 0 }
+	};
+	struct pcow_check_result res = { 0 };
+	struct pcow_error e;
+	bool json = false;
+	unsigned rep = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+r:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'O': json = json_out(optarg); break;
+		case 'r':
+			if (!strcmp(optarg, "leaks"))
+				rep = PCOW_REPAIR_LEAKS;
+			else if (!strcmp(optarg, "all"))
+				rep = PCOW_REPAIR_ALL;
+			else
+				die_usage("invalid value '%s' for -r (leaks or all)", optarg);
+			break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
+	}
+	need_args(argc, 1, 1);
+	const char *path = argv[optind];
+	res.report = print_problem;
+	res.report_ctx = &json;
+	int r = pcow_check(path, NULL, rep, &res, &e);
+	if (r) {
+		if (-r == PCOW_ECORRUPT) {
+			fprintf(stderr, "%s: %s\n", prog, e.msg);
+			if (json)
+				printf("{ \"filename\": \"%s\", \"corruptions\": 1, "
+				       "\"check-errors\": 0 }\n", path);
+			else
+				printf("1 errors were found on the image.\nThe image cannot be "
+				       "opened; metadata is damaged beyond the tables.\n");
+			return 2;
+		}
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return EXIT_FAIL;
+	}
+	uint64_t corrupt = res.corruptions - res.corruptions_fixed;
+	uint64_t leaks = res.leaks - res.leaks_fixed;
+	if (json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "filename", json_object_new_string(path));
+		json_object_object_add(o, "format", json_object_new_string("pcow"));
+		json_object_object_add(o, "check-errors", json_object_new_int(0));
+		json_object_object_add(o, "corruptions", json_object_new_int64((int64_t)corrupt));
+		json_object_object_add(o, "leaks", json_object_new_int64((int64_t)leaks));
+		json_object_object_add(o, "corruptions-fixed", json_object_new_int64((int64_t)res.corruptions_fixed));
+		json_object_object_add(o, "leaks-fixed", json_object_new_int64((int64_t)res.leaks_fixed));
+		json_object_object_add(o, "allocated-clusters", json_object_new_int64((int64_t)res.allocated_clusters));
+		json_object_object_add(o, "total-clusters", json_object_new_int64((int64_t)res.total_clusters));
+		json_object_object_add(o, "image-end-offset", json_object_new_int64((int64_t)res.image_end_offset));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		if (res.leaks_fixed || res.corruptions_fixed)
+			printf("The following inconsistencies were found and repaired:\n\n"
+			       "    %" PRIu64 " leaked clusters\n    %" PRIu64 " corruptions\n\n",
+			       res.leaks_fixed, res.corruptions_fixed);
+		if (!corrupt && !leaks)
+			printf("No errors were found on the image.\n");
+		if (corrupt)
+			printf("%" PRIu64 " errors were found on the image.\nData may be "
+			       "corrupted, or further writes to the image may corrupt it.\n",
+			       corrupt);
+		if (leaks)
+			printf("%" PRIu64 " leaked clusters were found on the image.\nThis "
+			       "means waste of disk space, but no harm to data.\n", leaks);
+		if (res.total_clusters)
+			printf("%" PRIu64 "/%" PRIu64 " = %.2f%% allocated\n",
+			       res.allocated_clusters, res.total_clusters,
+			       100.0 * (double)res.allocated_clusters / (double)res.total_clusters);
+		printf("Image end offset: %" PRIu64 "\n", res.image_end_offset);
+	}
+	return corrupt ? 2 : leaks ? 3 : 0;
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	char op = 0;
+	const char *name = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+c:a:d:lh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': case 'a': case 'd': case 'l':
+			if (op)
+				die_usage("snapshot: only one of -c, -l, -a, -d");
+			op = (char)c;
+			name = optarg;
+			break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (!op)
+		die_usage("snapshot: one of -c, -l, -a, -d is needed");
+	need_args(argc, 1, 1);
+	if (name && (!*name || strlen(name) > PCOW_MAX_NAME))
+		die_usage("invalid snapshot name '%s' (1 to %d bytes)", name, PCOW_MAX_NAME);
+	struct img im;
+	int fmt = pcow_probe(argv[optind]);
+	if (fmt == 0)
+		return fail("%s: not a pcow image (wrong magic)", argv[optind]);
+	if (img_open(&im, argv[optind], PCOW_FMT_PCOW, op != 'l'))
+		return EXIT_FAIL;
+	int r = 0;
+	if (op == 'l') {
+		int n = pcow_snapshot_list(im.p, NULL, 0);
+		struct pcow_snapshot *s = calloc((size_t)n + 1, sizeof(*s));
+		if (!s)
+			return fail("out of memory");
+		n = pcow_snapshot_list(im.p, s, (unsigned)n);
+		if (n)
+			printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
+			       "DATE", "CLUSTERS");
+		for (int i = 0; i < n; i++) {
+			char ds[32], h[32];
+			time_t t = (time_t)(s[i].ctime_ns / 1000000000ULL);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
+			human_size(s[i].virtual_size, h, sizeof(h));
+			printf("%-20s %-12s %-20s %" PRIu64 "%s\n", s[i].name, h, ds,
+			       s[i].clusters, s[i].current ? " (current)" : "");
+		}
+		free(s);
+	} else {
+		int e = op == 'c' ? pcow_snapshot_create(im.p, name) :
+			op == 'a' ? pcow_snapshot_apply(im.p, name) :
+			pcow_snapshot_delete(im.p, name);
+		if (e)
+			r = fail("%s", pcow_errmsg(im.p));
+	}
+	if (img_close(&im))
+		r = EXIT_FAIL;
+	return r;
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "cluster-size", required_argument, NULL, 'c' }, COMMON_LONG, { 0 }
+	};
+	int sfmt = PCOW_FMT_AUTO, dfmt = PCOW_FMT_PCOW, c;
+	unsigned cbits = 0;
+	bool quiet = false, prog_forced = false;
+
+	while ((c = getopt_long(argc, argv, "+f:O:c:pqh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': sfmt = fmt_arg("-f", optarg); break;
+		case 'O': dfmt = fmt_arg("-O", optarg); break;
+		case 'c': cbits = cluster_bits_arg("-c", optarg); break;
+		case 'p': prog_forced = true; break;
+		case 'q': quiet = true; break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
+	}
+	need_args(argc, 2, 2);
+	const char *src = argv[optind], *dst = argv[optind + 1];
+	struct img in, out = { .fd = -1 };
+	if (img_open(&in, src, sfmt, false))
+		return EXIT_FAIL;
+	progress_on = !quiet && (prog_forced || isatty(2));
+	if (dfmt == PCOW_FMT_PCOW) {
+		struct pcow_create_opts co = { .virtual_size = in.size, .cluster_bits = cbits };
+		struct pcow_error e;
+		if (pcow_create(dst, &co, &e)) {
+			img_close(&in);
+			return fail("%s", e.msg);
+		}
+		if (img_open(&out, dst, PCOW_FMT_PCOW, true)) {
+			img_close(&in);
+			unlink(dst);
+			return EXIT_FAIL;
+		}
+	} else {
+		out.path = dst;
+		out.fd = open(dst, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (out.fd < 0) {
+			img_close(&in);
+			return fail("%s: %s", dst, strerror(errno));
+		}
+		if (ftruncate(out.fd, (off_t)in.size)) {
+			int e = errno;
+			img_close(&in);
+			img_close(&out);
+			unlink(dst);
+			return fail("%s: %s", dst, strerror(e));
+		}
+	}
+	const size_t chunk = 2u << 20;
+	uint64_t cs = cbits ? 1ULL << cbits : 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
+	if (cs > chunk)
+		cs = chunk;
+	uint8_t *buf = malloc(chunk);
+	int r = buf ? 0 : fail("out of memory");
+	uint64_t off = 0;
+	progress(0, in.size);
+	while (!r && off < in.size) {
+		uint64_t end = in.size;
+		if (in.p) {
+			struct pcow_map m;
+			if (pcow_translate(in.p, off, chunk, &m)) {
+				r = fail("%s", pcow_errmsg(in.p));
+				break;
+			}
+			if (m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO) {
+				off += m.len;
+				progress(off, in.size);
+				continue;
+			}
+			end = off + m.len;
+		} else {
+			uint64_t ds, de;
+			raw_extent(in.fd, off, in.size, &ds, &de);
+			if (ds > off) {
+				off = ds < in.size ? ds : in.size;
+				progress(off, in.size);
+				continue;
+			}
+			end = de;
+		}
+		size_t n = end - off < chunk ? (size_t)(end - off) : chunk;
+		r = img_read(&in, buf, n, off);
+		if (r)
+			break;
+		/* write the non-zero pieces, cluster by cluster, coalesced */
+		size_t i = 0;
+		while (!r && i < n) {
+			size_t step = cs - ((off + i) & (cs - 1));
+			if (step > n - i)
+				step = n - i;
+			if (is_zero(buf + i, step)) {
+				i += step;
+				continue;
+			}
+			size_t j = i + step;
+			while (j < n) {
+				size_t s2 = cs < n - j ? cs : n - j;
+				if (is_zero(buf + j, s2))
+					break;
+				j += s2;
+			}
+			if (out.p) {
+				if (pcow_write(out.p, buf + i, j - i, off + i))
+					r = fail("%s", pcow_errmsg(out.p));
+			} else {
+				ssize_t w = pwrite(out.fd, buf + i, j - i, (off_t)(off + i));
+				if (w != (ssize_t)(j - i))
+					r = fail("%s: write: %s", dst, w < 0 ? strerror(errno) : "short");
+			}
+			i = j;
+		}
+		off += n;
+		progress(off, in.size);
+	}
+	free(buf);
+	if (!r && out.fd >= 0 && fdatasync(out.fd))
+		r = fail("%s: sync: %s", dst, strerror(errno));
+	if (img_close(&out))
+		r = EXIT_FAIL;
+	img_close(&in);
+	if (r)
+		unlink(dst);
+	return r;
+}
+
+static int cmd_commit(int argc, char **argv)
+{
+	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+qh", lo, NULL)) != -1)
+		if (c == 'h')
+			help_exit();
+		else if (c != 'q')
+			exit(EXIT_USAGE);
+	need_args(argc, 1, 1);
+	struct img im;
+	if (pcow_probe(argv[optind]) == 0)
+		return fail("%s: not a pcow image (wrong magic)", argv[optind]);
+	if (img_open(&im, argv[optind], PCOW_FMT_PCOW, true))
+		return EXIT_FAIL;
+	int r = 0;
+	if (pcow_commit(im.p))
+		r = fail("%s", pcow_errmsg(im.p));
+	else
+		printf("Image committed.\n");
+	if (img_close(&im))
+		r = EXIT_FAIL;
+	return r;
+}
+
+static int cmd_rebase(int argc, char **argv)
+{
+	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	const char *base = NULL;
+	int bfmt = PCOW_FMT_AUTO, c;
+	bool unsafe = false, have_b = false;
+
+	while ((c = getopt_long(argc, argv, "+b:F:uh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'b': base = optarg; have_b = true; break;
+		case 'F': bfmt = fmt_arg("-F", optarg); break;
+		case 'u': unsafe = true; break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (!have_b)
+		die_usage("rebase: -b BASE is needed (-b \"\" for none)");
+	need_args(argc, 1, 1);
+	const char *path = argv[optind];
+	if (pcow_probe(path) == 0)
+		return fail("%s: not a pcow image (wrong magic)", path);
+	struct pcow_open_opts o = { .flags = PCOW_RDWR | (unsafe ? PCOW_NO_BASE : 0) };
+	struct pcow_error e;
+	struct pcow *p = pcow_open(path, &o, &e);
+	if (!p)
+		return fail("%s", e.msg);
+	int r = 0;
+	if (pcow_rebase(p, base && *base ? base : NULL, bfmt, unsafe))
+		r = fail("%s", pcow_errmsg(p));
+	if (pcow_close(p))
+		r = EXIT_FAIL;
+	return r;
+}
+
+static const char *kind_name(enum pcow_map_kind k)
+{
+	switch (k) {
+	case PCOW_MAP_DATA: return "data";
+	case PCOW_MAP_LOWER: return "snapshot";
+	case PCOW_MAP_BASE: return "base";
+	case PCOW_MAP_ZERO: return "zero";
+	default: return "hole";
+	}
+}
+
+static int cmd_map(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' }, COMMON_LONG, { 0 }
+	};
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+		if (c == 'O')
+			json = json_out(optarg);
+		else if (c == 'h')
+			help_exit();
+		else
+			exit(EXIT_USAGE);
+	}
+	need_args(argc, 1, 1);
+	if (pcow_probe(argv[optind]) == 0)
+		return fail("%s: not a pcow image (wrong magic)", argv[optind]);
+	struct img im;
+	if (img_open(&im, argv[optind], PCOW_FMT_PCOW, false))
+		return EXIT_FAIL;
+	if (json)
+		printf("[");
+	else
+		printf("%-20s %-20s %-20s %-9s %s\n", "Offset", "Length", "Mapped to",
+		       "Kind", "Layer");
+	bool first = true;
+	for (uint64_t off = 0; off < im.size;) {
+		struct pcow_map m;
+		if (pcow_translate(im.p, off, 0, &m)) {
+			img_close(&im);
+			return fail("%s", pcow_errmsg(im.p));
+		}
+		if (json) {
+			printf("%s\n{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+			       ", \"kind\": \"%s\", \"data\": %s, \"zero\": %s", first ? "" : ",",
+			       off, m.len, kind_name(m.kind),
+			       m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO ? "false" : "true",
+			       m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO ? "true" : "false");
+			if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER)
+				printf(", \"offset\": %" PRIu64 ", \"layer\": %u", m.host_off,
+				       m.layer);
+			printf(" }");
+		} else if (m.kind != PCOW_MAP_HOLE && m.kind != PCOW_MAP_ZERO) {
+			printf("%#-20" PRIx64 " %#-20" PRIx64 " ", off, m.len);
+			if (m.kind == PCOW_MAP_BASE)
+				printf("%-20s %-9s -\n", "(base)", kind_name(m.kind));
+			else
+				printf("%#-20" PRIx64 " %-9s %u\n", m.host_off, kind_name(m.kind),
+				       m.layer);
+		}
+		first = false;
+		off += m.len;
+	}
+	if (json)
+		printf("]\n");
+	return img_close(&im);
+}
+
+static int cmd_resize(int argc, char **argv)
+{
+	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1)
+		if (c == 'h')
+			help_exit();
+		else
+			exit(EXIT_USAGE);
+	need_args(argc, 2, 2);
+	const char *path = argv[optind], *sz = argv[optind + 1];
+	bool rel = sz[0] == '+';
+	if (sz[0] == '-')
+		die_usage("invalid size '%s': shrinking is not supported", sz);
+	uint64_t s = size_arg("size", rel ? sz + 1 : sz);
+	if (pcow_probe(path) == 0)
+		return fail("%s: not a pcow image (wrong magic)", path);
+	struct img im;
+	if (img_open(&im, path, PCOW_FMT_PCOW, true))
+		return EXIT_FAIL;
+	if (rel)
+		s += im.size;
+	int r = 0;
+	if (pcow_resize(im.p, s))
+		r = fail("%s", pcow_errmsg(im.p));
+	else
+		printf("Image resized.\n");
+	if (img_close(&im))
+		r = EXIT_FAIL;
+	return r;
+}
+
+static int cmd_measure(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "cluster-size", required_argument, NULL, 'c' }, COMMON_LONG, { 0 }
+	};
+	uint64_t vsize = 0, data = 0;
+	bool have_size = false, json = false;
+	unsigned cbits = PCOW_DEFAULT_CLUSTER_BITS;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+O:f:c:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': vsize = size_arg("--size", optarg); have_size = true; break;
+		case 'o': json = json_out(optarg); break;
+		case 'O':
+			if (strcmp(optarg, "pcow"))
+				die_usage("invalid format '%s' for -O (only pcow)", optarg);
+			break;
+		case 'f': fmt_arg("-f", optarg); break;
+		case 'c': cbits = cluster_bits_arg("-c", optarg); break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
+	}
+	if (have_size) {
+		need_args(argc, 0, 0);
+		if (vsize > PCOW_MAX_VIRTUAL_SIZE)
+			die_usage("invalid size %" PRIu64 " for --size", vsize);
+	} else {
+		need_args(argc, 1, 1);
+		struct img im;
+		if (img_open(&im, argv[optind], PCOW_FMT_AUTO, false))
+			return EXIT_FAIL;
+		vsize = im.size;
+		uint64_t cs = 1ULL << cbits;
+		uint8_t *b = malloc(cs);
+		if (!b)
+			return fail("out of memory");
+		for (uint64_t off = 0; off < vsize;) {
+			size_t n = vsize - off < cs ? (size_t)(vsize - off) : cs;
+			if (!im.p) {
+				uint64_t ds, de;
+				raw_extent(im.fd, off, vsize, &ds, &de);
+				if (ds >= off + cs) {
+					off = ds & ~(cs - 1);
+					continue;
+				}
+			} else {
+				struct pcow_map m;
+				if (!pcow_translate(im.p, off, cs, &m) &&
+				    (m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO)) {
+					off += n;
+					continue;
+				}
+			}
+			if (img_read(&im, b, n, off)) {
+				free(b);
+				img_close(&im);
+				return EXIT_FAIL;
+			}
+			if (!is_zero(b, n))
+				data++;
+			off += n;
+		}
+		free(b);
+		img_close(&im);
+	}
+	uint64_t req, full;
+	pcow_measure(vsize, cbits, data, &req, &full);
+	if (json)
+		printf("{\n    \"required\": %" PRIu64 ",\n    \"fully-allocated\": %" PRIu64
+		       "\n}\n", req, full);
+	else
+		printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n",
+		       req, full);
+	return 0;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	int fa = PCOW_FMT_AUTO, fb = PCOW_FMT_AUTO, c;
+	bool strict = false;
+
+	while ((c = getopt_long(argc, argv, "+f:F:sh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': fa = fmt_arg("-f", optarg); break;
+		case 'F': fb = fmt_arg("-F", optarg); break;
+		case 's': strict = true; break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
+	}
+	need_args(argc, 2, 2);
+	struct img a, b;
+	if (img_open(&a, argv[optind], fa, false))
+		return 2;
+	if (img_open(&b, argv[optind + 1], fb, false)) {
+		img_close(&a);
+		return 2;
+	}
+	int r = 0;
+	if (strict && a.size != b.size) {
+		printf("Strict mode: Image size mismatch!\n");
+		r = 1;
+	}
+	const size_t chunk = 1u << 20;
+	uint8_t *x = malloc(chunk), *y = malloc(chunk);
+	uint64_t max = a.size > b.size ? a.size : b.size;
+	if (!x || !y)
+		r = 2;
+	for (uint64_t off = 0; !r && off < max; off += chunk) {
+		size_t n = max - off < chunk ? (size_t)(max - off) : chunk;
+		size_t na = off >= a.size ? 0 : a.size - off < n ? (size_t)(a.size - off) : n;
+		size_t nb = off >= b.size ? 0 : b.size - off < n ? (size_t)(b.size - off) : n;
+		memset(x, 0, n);
+		memset(y, 0, n);
+		if ((na && img_read(&a, x, na, off)) || (nb && img_read(&b, y, nb, off))) {
+			r = 2;
+			break;
+		}
+		if (memcmp(x, y, n)) {
+			size_t i = 0;
+			while (x[i] == y[i])
+				i++;
+			printf("Content mismatch at offset %" PRIu64 "!\n", off + i);
+			r = 1;
+		}
+	}
+	if (!r)
+		printf("Images are identical.\n");
+	free(x);
+	free(y);
+	img_close(&a);
+	img_close(&b);
+	return r;
+}
+
+static const struct cmd cmds[] = {
+	{ "create", cmd_create, "create [-b BASE [-F raw|pcow]] [-c CLUSTER] IMG [SIZE]\n"
+	  "       pcow-img create <cluster KB> <size GB> IMG    (the reference tool's form)\n"
+	  "  SIZE and CLUSTER take K/M/G/T suffixes; CLUSTER is 4K..2M (default 64K);\n"
+	  "  without SIZE the base's size is used." },
+	{ "info", cmd_info, "info [--output=human|json] IMG" },
+	{ "check", cmd_check, "check [-r leaks|all] [--output=human|json] IMG\n"
+	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
+	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l | -a NAME | -d NAME IMG\n"
+	  "  -c create, -l list, -a apply (revert to NAME; later snapshots stay), -d delete" },
+	{ "convert", cmd_convert, "convert [-f raw|pcow] [-O pcow|raw] [-c CLUSTER] [-p] [-q] SRC DST\n"
+	  "  progress is shown on a terminal (-p forces it, -q hides it); DST must not exist" },
+	{ "commit", cmd_commit, "commit IMG\n"
+	  "  copy IMG's data into its base image, then empty IMG" },
+	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"
+	  "  safe mode keeps IMG's contents (copies what differs); -u only rewrites the\n"
+	  "  reference; -b \"\" removes the base. BASE is relative to IMG's directory." },
+	{ "map", cmd_map, "map [--output=human|json] IMG" },
+	{ "resize", cmd_resize, "resize IMG [+]SIZE   (grow only)" },
+	{ "measure", cmd_measure, "measure [--output=human|json] [-c CLUSTER] (--size SIZE | [-f FMT] SRC)" },
+	{ "compare", cmd_compare, "compare [-f FMT] [-F FMT] [-s] IMG1 IMG2\n"
+	  "  exit status: 0 identical, 1 different, 2 error" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: %s COMMAND [options]\n\ncommands:\n", prog);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %s\n", cmds[i].usage);
+	fprintf(f, "\n'%s COMMAND --help' shows one command. Exit status: 0 success, 1 "
+		"failure,\n2 bad command line (see each command for check and compare).\n",
+		prog);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		die_usage("no command (try --help)");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		cur_cmd = &cmds[i];
+		optind = 1;
+		cur_argv = argv + 1;
+		return cmds[i].fn(argc - 1, argv + 1);
+	}
+	die_usage("unknown command '%s' (try --help)", argv[1]);
+}
