@@ -1,11 +1,15 @@
 /*
  * test_iasl.c - pmvm's ACPI tables as ACPICA sees them.
  *
- * usage: test_iasl IASL ACPIEXEC   (meson passes the found programs; an
- * empty path means "not installed": SKIP, exit 77)
+ * usage: test_iasl IASL ACPIEXEC [VMM]
+ * (meson passes the found programs; an empty path, or a VMM that was not
+ * built or no usable /dev/kvm, means SKIP, exit 77)
  *
- * For 1, 2 and 64 vCPUs (the last two with a fake module adding DSDT AML,
- * an NFIT and two SSDTs), builds the tables, dumps them as SIG.dat and:
+ * Without VMM: for 1, 2 and 64 vCPUs (the last two with a fake module
+ * adding DSDT AML, an NFIT and two SSDTs), builds the tables with the
+ * vm-free builders and dumps them as SIG.dat. With VMM: runs
+ * `vmm --dump-acpi DIR` for 1, 4 and 255 vCPUs and with an --nvdimm, so the
+ * real modules contribute through their acpi() hooks. Then, on every dump:
  *  - runs iasl -d on every table: exit 0 and no warning, error or remark;
  *    the DSDT again with the SSDTs as -e externals;
  *  - compiles each disassembly back with iasl (-oa: no optimisation) and
@@ -17,6 +21,9 @@
  * read an RSDP from a file ("does not contain a valid ACPI table").
  */
 #include <ctype.h>
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +98,18 @@ static const char *trouble(const char *text)
 	return NULL;
 }
 
+static const char *dsl_trouble(const char *text)
+{
+	static const char *const bad[] = {
+		"warning", "error", "invalid", "****", "unknown opcode",
+		"unknown subtable", "unknown table", "unknown object",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (strcasestr(text, bad[i]))
+			return bad[i];
+	return NULL;
+}
+
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -118,7 +137,7 @@ static char *slurp(const char *path, size_t *len)
 /* iasl -d NAME.dat, then compile NAME.dsl back and compare. */
 static void disassemble(const char *dir, const char *name, bool aml)
 {
-	char *out, path[512], *dsl, *orig, *back;
+	char *out, path[1200], *dsl, *orig, *back;
 	size_t dlen, olen, blen;
 	int st;
 
@@ -133,8 +152,10 @@ static void disassemble(const char *dir, const char *name, bool aml)
 	CHECK(dsl, "%s: not written", path);
 	if (!dsl)
 		return;
-	/* Data tables: "[Signature]" lines must name a known table. */
-	CHECK(!trouble(dsl), "%s.dsl contains \"%s\"", name, trouble(dsl));
+	/* Problems iasl found show up as comments in the output. Field names
+	 * ("Save to device failed") and "Unknown UUID" (a _DSM UUID iasl has
+	 * no name for) are not problems. */
+	CHECK(!dsl_trouble(dsl), "%s.dsl contains \"%s\"", name, dsl_trouble(dsl));
 	free(dsl);
 
 	st = run(&out, "cd '%s' && '%s' %s -p rt-%s %s.dsl", dir, iasl,
@@ -169,13 +190,148 @@ static void expect_in(const char *out, const char *what, const char *ctx)
 	CHECK(strstr(out, what), "%s: expected \"%s\" in:\n%s", ctx, what, out);
 }
 
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The table names (file names without .dat) in dir, sorted. */
+static int list_tables(const char *dir, char names[][16], int max)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *ptr[64];
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max && n < 64) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && l < 16 && !strcmp(e->d_name + l - 4, ".dat") &&
+		    strncmp(e->d_name, "rt-", 3)) {
+			memcpy(names[n], e->d_name, l - 4);
+			names[n][l - 4] = '\0';
+			n++;
+		}
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		ptr[i] = strdup(names[i]);
+	qsort(ptr, (size_t)n, sizeof(ptr[0]), cmp_str);
+	for (int i = 0; i < n; i++) {
+		snprintf(names[i], 16, "%s", ptr[i]);
+		free(ptr[i]);
+	}
+	return n;
+}
+
+/* Everything ACPICA can tell about a directory of dumped tables. extra_eval
+ * is appended to acpiexec's batch commands; expect are strings its output
+ * must contain. */
+static void check_dir(const char *dir, const char *extra_eval,
+		      const char *const *expect)
+{
+	char names[64][16], path[600], ssdts[1024] = "", tables[2048] = "";
+	char *out, *buf;
+	size_t len;
+	int n = list_tables(dir, names, 64), ntab = 0, st;
+
+	/* RSDP (in C), XSDT entry count, every checksum. */
+	snprintf(path, sizeof(path), "%s/RSDP.dat", dir);
+	buf = slurp(path, &len);
+	CHECK(buf && len == ACPI_RSDP_LEN, "RSDP.dat missing or not 36 bytes");
+	if (buf && len == ACPI_RSDP_LEN) {
+		CHECK(!memcmp(buf, "RSD PTR ", 8), "RSDP signature");
+		CHECK(acpi_checksum(buf, 20) == 0, "RSDP checksum");
+		CHECK(acpi_checksum(buf, ACPI_RSDP_LEN) == 0, "RSDP extended checksum");
+		CHECK(buf[15] == 2, "RSDP revision %d", buf[15]);
+	}
+	free(buf);
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(names[i], "RSDP"))
+			continue;
+		snprintf(path, sizeof(path), "%.500s/%.15s.dat", dir, names[i]);
+		buf = slurp(path, &len);
+		CHECK(buf && len >= ACPI_HEADER_LEN && rd((uint8_t *)buf + 4, 4) == len &&
+		      acpi_checksum(buf, len) == 0,
+		      "%s.dat: length or checksum wrong", names[i]);
+		if (buf && !strcmp(names[i], "XSDT"))
+			ntab = (int)(len - ACPI_HEADER_LEN) / 8;
+		free(buf);
+	}
+	/* The XSDT lists everything but RSDP, XSDT and DSDT. */
+	CHECK(ntab == n - 3, "XSDT lists %d tables, %d dumped besides RSDP, XSDT, "
+	      "DSDT", ntab, n - 3);
+
+	for (int i = 0; i < n; i++) {
+		const char *nm = names[i];
+		if (!strcmp(nm, "RSDP"))
+			continue;
+		disassemble(dir, nm, !strncmp(nm, "DSDT", 4) || !strncmp(nm, "SSDT", 4));
+		if (!strncmp(nm, "SSDT", 4)) {
+			strncat(ssdts, " ", sizeof(ssdts) - strlen(ssdts) - 1);
+			strncat(ssdts, nm, sizeof(ssdts) - strlen(ssdts) - 1);
+			strncat(ssdts, ".dat", sizeof(ssdts) - strlen(ssdts) - 1);
+		}
+		if (strcmp(nm, "XSDT")) {
+			strncat(tables, " ", sizeof(tables) - strlen(tables) - 1);
+			strncat(tables, nm, sizeof(tables) - strlen(tables) - 1);
+			strncat(tables, ".dat", sizeof(tables) - strlen(tables) - 1);
+		}
+	}
+	if (ssdts[0]) {
+		st = run(&out, "cd '%s' && '%s' -e%s -d DSDT.dat", dir, iasl, ssdts);
+		CHECK(st == 0 && !trouble(out), "iasl -e%s -d DSDT.dat: exit %d\n%s",
+		      ssdts, st, out);
+		free(out);
+	}
+
+	/* acpiexec: ACPICA's table manager takes our FADT (hardware-reduced,
+	 * sleep registers) and runs the AML. */
+	st = run(&out, "cd '%s' && '%s' -b '"
+		 "evaluate \\_S5; evaluate \\_SB.COM1._HID; "
+		 "evaluate \\_SB.COM1._UID; evaluate \\_SB.COM1._CRS; "
+		 "evaluate \\_SB.PWRB._HID%s'%s", dir, acpiexec,
+		 extra_eval ? extra_eval : "", tables);
+	CHECK(st == 0, "acpiexec: exit %d\n%s", st, out);
+	CHECK(!trouble(out), "acpiexec says \"%s\":\n%s", trouble(out), out);
+	expect_in(out, "ACPI: FACP", "acpiexec");
+	expect_in(out, "(v06 PMVM   PMVMACPI", "acpiexec");
+	expect_in(out, "[Package] Contains 4 Elements:\n"
+		  "    [Integer] = 0000000000000005", "\\_S5");
+	expect_in(out, "[Integer] = 000000000105D041", "COM1._HID");
+	expect_in(out, "47 01 F8 03 F8 03 01 08 22 10 00 79 00", "COM1._CRS");
+	expect_in(out, "[String] Length 07 = \"PNP0C0C\"", "PWRB._HID");
+	for (int i = 0; expect && expect[i]; i++)
+		expect_in(out, expect[i], "acpiexec");
+	expect_in(out, "ACPI: No outstanding allocations", "acpiexec");
+	free(out);
+}
+
+static void cleanup(const char *dir)
+{
+	char *rm;
+
+	if (failures) {
+		fprintf(stderr, "tables kept in %s\n", dir);
+		return;
+	}
+	run(&rm, "rm -rf '%s'", dir);
+	free(rm);
+}
+
 static void one_machine(int ncpus, bool module)
 {
+	static const char *const fake_expect[] = {
+		"[Integer] = 000000000000002A",          /* TST0.ADD2 (40) */
+		"[String] Length 08 = \"PMVM0002\"",     /* TST1._HID */
+		NULL,
+	};
 	struct acpi_machine m;
 	struct acpi_ctx ctx;
 	struct acpi_image img;
-	char dir[] = "/tmp/pmvm-acpi-iasl-XXXXXX", err[256] = "", *out;
-	int st;
+	char dir[] = "/tmp/pmvm-acpi-iasl-XXXXXX", err[256] = "";
 
 	printf("# %d vCPUs%s\n", ncpus, module ? ", fake module" : "");
 	if (!mkdtemp(dir)) {
@@ -194,70 +350,75 @@ static void one_machine(int ncpus, bool module)
 		exit(1);
 	}
 	acpi_ctx_free(&ctx);
-
-	/* RSDP in C; every table's checksum. */
-	CHECK(acpi_checksum(img.buf, 20) == 0, "RSDP checksum");
-	CHECK(acpi_checksum(img.buf, ACPI_RSDP_LEN) == 0, "RSDP extended checksum");
-	for (int i = 1; i < img.nt; i++)
-		CHECK(acpi_checksum(img.buf + img.t[i].off, img.t[i].len) == 0,
-		      "%s checksum", img.t[i].name);
-
-	for (int i = 1; i < img.nt; i++) {
-		const char *n = img.t[i].name;
-		disassemble(dir, n, !strncmp(n, "DSDT", 4) || !strncmp(n, "SSDT", 4));
-	}
-
-	if (module) {
-		st = run(&out, "cd '%s' && '%s' -e SSDT.dat SSDT1.dat -d DSDT.dat",
-			 dir, iasl);
-		CHECK(st == 0 && !trouble(out),
-		      "iasl -e SSDT.dat SSDT1.dat -d DSDT.dat: exit %d\n%s", st, out);
-		free(out);
-	}
-
-	/* acpiexec: ACPICA's table manager takes our FADT (hardware-reduced,
-	 * sleep registers) and runs the AML. */
-	if (acpiexec) {
-		st = run(&out, "cd '%s' && '%s' -b '"
-			 "evaluate \\_S5; evaluate \\_SB.COM1._HID; "
-			 "evaluate \\_SB.COM1._UID; evaluate \\_SB.COM1._CRS; "
-			 "evaluate \\_SB.PWRB._HID%s' FACP.dat APIC.dat DSDT.dat%s",
-			 dir, acpiexec,
-			 module ? "; evaluate \\_SB.TST0.ADD2 40; "
-				  "evaluate \\_SB.NVDR.NV00._ADR; "
-				  "evaluate \\_SB.TST1._HID" : "",
-			 module ? " SSDT.dat SSDT1.dat NFIT.dat" : "");
-		CHECK(st == 0, "acpiexec: exit %d\n%s", st, out);
-		CHECK(!trouble(out), "acpiexec says \"%s\":\n%s", trouble(out), out);
-		expect_in(out, "ACPI: FACP", "acpiexec");
-		expect_in(out, "(v06 PMVM   PMVMACPI", "acpiexec");
-		expect_in(out, "[Package] Contains 4 Elements:\n"
-			  "    [Integer] = 0000000000000005", "\\_S5");
-		expect_in(out, "[Integer] = 000000000105D041", "COM1._HID");
-		expect_in(out, "47 01 F8 03 F8 03 01 08 22 10 00 79 00", "COM1._CRS");
-		expect_in(out, "[String] Length 07 = \"PNP0C0C\"", "PWRB._HID");
-		if (module) {
-			expect_in(out, "[Integer] = 000000000000002A", "TST0.ADD2(40)");
-			expect_in(out, "[String] Length 08 = \"PMVM0002\"", "TST1._HID");
-		}
-		expect_in(out, "ACPI: No outstanding allocations", "acpiexec");
-		free(out);
-	}
-
-	if (!failures) {
-		char *rm;
-		run(&rm, "rm -rf '%s'", dir);
-		free(rm);
-	} else {
-		fprintf(stderr, "tables kept in %s\n", dir);
-	}
 	acpi_image_free(&img);
+	check_dir(dir, module ? "; evaluate \\_SB.TST0.ADD2 40; "
+				"evaluate \\_SB.NVDR.NV00._ADR; "
+				"evaluate \\_SB.TST1._HID" : NULL,
+		  module ? fake_expect : NULL);
+	cleanup(dir);
+}
+
+/* vmm --dump-acpi DIR --smp N [--nvdimm FILE]; the MADT must list N CPUs. */
+static void one_vmm(const char *vmm, int ncpus, bool nvdimm)
+{
+	static const char *const nv_expect[] = {
+		"[String] Length 08 = \"ACPI0012\"",
+		NULL,
+	};
+	char dir[] = "/tmp/pmvm-acpi-vmm-XXXXXX", img[600] = "", path[600];
+	char *out, *buf;
+	size_t len;
+	int st;
+
+	printf("# vmm --smp %d%s\n", ncpus, nvdimm ? " --nvdimm" : "");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	if (nvdimm) {
+		/* 16 MiB of data plus the default 128 KiB label area. */
+		snprintf(img, sizeof(img), "%s/nv.img", dir);
+		int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		CHECK(fd >= 0 && ftruncate(fd, (16 << 20) + (128 << 10)) == 0,
+		      "cannot create %s", img);
+		if (fd >= 0)
+			close(fd);
+	}
+	st = run(&out, "'%s' --dump-acpi '%s' --smp %d%s%s", vmm, dir, ncpus,
+		 nvdimm ? " --nvdimm " : "", img);
+	CHECK(st == 0, "vmm --dump-acpi: exit %d\n%s", st, out);
+	free(out);
+	if (nvdimm)
+		unlink(img);
+	if (st == 0) {
+		check_dir(dir, nvdimm ? "; evaluate \\_SB.NVDR._HID" : NULL,
+			  nvdimm ? nv_expect : NULL);
+		snprintf(path, sizeof(path), "%s/APIC.dat", dir);
+		buf = slurp(path, &len);
+		int lapics = 0;
+		for (size_t off = 44; buf && off + 8 <= len; off += (uint8_t)buf[off + 1]) {
+			if (buf[off] == 0 && (buf[off + 4] & 1))
+				lapics++;
+			if (!buf[off + 1])
+				break;
+		}
+		CHECK(lapics == ncpus, "MADT from vmm --smp %d lists %d CPUs",
+		      ncpus, lapics);
+		free(buf);
+		if (nvdimm) {
+			snprintf(path, sizeof(path), "%s/NFIT.dat", dir);
+			CHECK(access(path, F_OK) == 0, "no NFIT.dat with --nvdimm");
+		}
+	}
+	cleanup(dir);
 }
 
 int main(int argc, char **argv)
 {
+	const char *vmm = argc > 3 ? argv[3] : NULL;
+
 	if (argc < 3) {
-		fprintf(stderr, "usage: test_iasl IASL ACPIEXEC\n");
+		fprintf(stderr, "usage: test_iasl IASL ACPIEXEC [VMM]\n");
 		return 2;
 	}
 	iasl = argv[1][0] ? argv[1] : NULL;
@@ -266,9 +427,26 @@ int main(int argc, char **argv)
 		printf("SKIP: iasl/acpiexec not found (Debian package acpica-tools)\n");
 		return 77;
 	}
-	one_machine(1, false);
-	one_machine(2, true);
-	one_machine(64, true);
+	if (vmm) {
+		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (access(vmm, X_OK) != 0) {
+			printf("SKIP: %s not built\n", vmm);
+			return 77;
+		}
+		if (fd < 0) {
+			printf("SKIP: /dev/kvm: %s\n", strerror(errno));
+			return 77;
+		}
+		close(fd);
+		one_vmm(vmm, 1, false);
+		one_vmm(vmm, 4, false);
+		one_vmm(vmm, 255, false);
+		one_vmm(vmm, 2, true);
+	} else {
+		one_machine(1, false);
+		one_machine(2, true);
+		one_machine(64, true);
+	}
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;
