@@ -24,7 +24,10 @@ struct aml *acpi_dsdt(struct acpi_ctx *ctx);
 
 /* Add a table: sig is the 4-character signature, body is everything after
  * the 36-byte standard header (the builder writes the header, OEM fields
- * and checksum). Returns 0, or -1 if out of memory or space. */
+ * and checksum). Returns 0, or -1 if out of memory, out of table slots
+ * (32), or sig is not 4 printable characters or is one acpi/ writes
+ * itself (RSDT, XSDT, FACP, FACS, DSDT, APIC). A failure also makes
+ * acpi_build() fail, naming the module. */
 int acpi_add_table(struct acpi_ctx *ctx, const char sig[4], uint8_t revision,
 		   const void *body, size_t len);
 

@@ -114,6 +114,15 @@ int acpi_add_table(struct acpi_ctx *ctx, const char sig[4], uint8_t revision,
 			return -1;
 		}
 	}
+	/* acpi/ writes these itself; a second one would confuse the guest. */
+	static const char reserved[][4] = { "RSD ", "RSDT", "XSDT", "FACP",
+					    "FACS", "DSDT", "APIC" };
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		if (!memcmp(sig, reserved[i], 4)) {
+			ctx->failed = true;
+			return -1;
+		}
+	}
 	e = &ctx->extra[ctx->nextra];
 	e->body = malloc(len ? len : 1);
 	if (!e->body) {

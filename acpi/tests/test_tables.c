@@ -309,6 +309,11 @@ static void test_bad_input(void **state)
 	/* Bad signatures and too many tables. */
 	acpi_ctx_init(&ctx);
 	assert_int_equal(acpi_add_table(&ctx, "AB\0D", 1, "x", 1), -1);
+	static const char *const reserved[] = { "RSDT", "XSDT", "FACP", "FACS",
+						"DSDT", "APIC", "RSD " };
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		assert_int_equal(acpi_add_table(&ctx, reserved[i], 1, "x", 1), -1);
+	assert_true(ctx.failed);
 	acpi_ctx_free(&ctx);
 	acpi_ctx_init(&ctx);
 	for (int i = 0; i < ACPI_MAX_TABLES; i++)
