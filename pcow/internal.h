@@ -56,6 +56,8 @@ struct pcow {
 	bool rw, raw, broken, bumped, lenient;
 	unsigned flags;
 	struct pcow_error err;
+	pcow_io_open_fn open_io;
+	void *open_ctx;
 
 	unsigned cbits;
 	uint64_t csize;
@@ -139,6 +141,7 @@ void refc_inc(struct pcow *img, uint64_t host_off);
 int meta_commit(struct pcow *img);	/* flush + rewrite + root switch */
 int root_write(struct pcow *img, uint64_t gen);
 int data_flush(struct pcow *img);	/* pcow_flush body */
+int data_flush_opt(struct pcow *img, bool release);
 int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *len);
 int bump_data_gen(struct pcow *img);
 void layer_free_tables(struct layer *l);

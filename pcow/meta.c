@@ -57,7 +57,7 @@ static int write_l1_range(struct pcow *img, struct layer *l, uint32_t lo, uint32
 	return r;
 }
 
-int data_flush(struct pcow *img)
+int data_flush_opt(struct pcow *img, bool release)
 {
 	bool second = false;
 	int r;
@@ -109,10 +109,15 @@ int data_flush(struct pcow *img)
 		if (r)
 			goto broken;
 	}
-	return release_deferred(img);
+	return release ? release_deferred(img) : 0;
 broken:
 	img->broken = true;
 	return r;
+}
+
+int data_flush(struct pcow *img)
+{
+	return data_flush_opt(img, true);
 }
 
 int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *lenp)
@@ -294,7 +299,8 @@ int meta_commit(struct pcow *img)
 	uint64_t off, old_off = img->cat_off, old_len = img->cat_len;
 	int r;
 
-	r = data_flush(img);
+	/* frees deferred by the caller's change wait for the root switch */
+	r = data_flush_opt(img, false);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < img->nlayers; i++) {

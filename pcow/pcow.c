@@ -1084,19 +1084,30 @@ int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
 	b->raw = true;
 	b->rw = flags & PCOW_RDWR;
 	b->path = strdup(path);
-	fd = open(path, (b->rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		pcow_close(b);
-		return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-				    path, strerror(e));
-	}
-	b->io = &pcow_fd_io_ops;
-	b->ioctx = pcow_fd_io_new(fd);
-	if (!b->ioctx) {
-		close(fd);
-		pcow_close(b);
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	b->open_io = img->open_io;
+	b->open_ctx = img->open_ctx;
+	if (img->open_io) {
+		int e = img->open_io(img->open_ctx, path, b->rw, false, &b->io, &b->ioctx);
+		if (e) {
+			pcow_close(b);
+			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
+					    path, strerror(-e));
+		}
+	} else {
+		fd = open(path, (b->rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			pcow_close(b);
+			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
+					    path, strerror(e));
+		}
+		b->io = &pcow_fd_io_ops;
+		b->ioctx = pcow_fd_io_new(fd);
+		if (!b->ioctx) {
+			close(fd);
+			pcow_close(b);
+			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+		}
 	}
 	b->io->size(b->ioctx, &b->vsize);
 	b->csize = 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
@@ -1139,7 +1150,8 @@ int open_base(struct pcow *img, unsigned flags)
 					 (unsigned long long)img->base->vsize,
 					 (unsigned long long)img->base_size);
 	} else {
-		struct pcow_open_opts o = { .flags = flags & (PCOW_RDWR | PCOW_FORCE_BASE) };
+		struct pcow_open_opts o = { .flags = flags & (PCOW_RDWR | PCOW_FORCE_BASE),
+					    .open_io = img->open_io, .open_ctx = img->open_ctx };
 		struct pcow *b = pcow_open_internal(p, &o, img->depth + 1, false, NULL,
 						    NULL, &e);
 		if (!b) {
@@ -1213,9 +1225,18 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 	img->lenient = lenient;
 	img->report = report;
 	img->report_ctx = rctx;
+	img->open_io = o->open_io;
+	img->open_ctx = o->open_ctx;
 	if (o->io) {
 		img->io = o->io;
 		img->ioctx = o->io_ctx;
+	} else if (o->open_io) {
+		int e = o->open_io(o->open_ctx, path, img->rw, false, &img->io, &img->ioctx);
+		if (e) {
+			pcow_set_err(img, e == -ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
+				     path, strerror(-e));
+			goto fail;
+		}
 	} else {
 		int fd = open(path, (img->rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		if (fd < 0) {
@@ -1521,6 +1542,8 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	img->l2_entries = (uint32_t)(img->csize / 8);
 	img->first_data = (PCOW_HEADER_END + img->csize - 1) >> cbits;
 	img->zbuf = calloc(1, img->csize);
+	img->open_io = o->open_io;
+	img->open_ctx = o->open_ctx;
 	if (!img->path || !img->dir || !img->zbuf) {
 		r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 		goto out;
@@ -1547,7 +1570,9 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 		if (fmt == PCOW_FMT_RAW) {
 			r = pcow_open_raw_base(img, p, 0);
 		} else {
-			struct pcow *b = pcow_open(p, NULL, &e);
+			struct pcow_open_opts bo = { .open_io = o->open_io,
+						     .open_ctx = o->open_ctx };
+			struct pcow *b = pcow_open(p, &bo, &e);
 			if (!b)
 				r = pcow_set_err(img, PCOW_EBASE, "base image: %s", e.msg);
 			else {
@@ -1598,6 +1623,13 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	if (o->io) {
 		img->io = o->io;
 		img->ioctx = o->io_ctx;
+	} else if (o->open_io) {
+		int en = o->open_io(o->open_ctx, path, true, true, &img->io, &img->ioctx);
+		if (en) {
+			r = pcow_set_err(img, en == -EEXIST ? PCOW_EEXIST : PCOW_EIO, "%s: %s",
+					 path, strerror(-en));
+			goto out;
+		}
 	} else {
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC |
 			  (o->overwrite ? O_TRUNC : O_EXCL), 0644);

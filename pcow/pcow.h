@@ -95,6 +95,14 @@ void pcow_mem_io_free(void *ctx);
 
 struct pcow;
 
+/*
+ * Optional opener used instead of open(2) for an image and every file it
+ * leads to (base images): fills *ops and *ctx for path. create is set when
+ * the file must be created (empty). Returns 0 or a negative errno.
+ */
+typedef int (*pcow_io_open_fn)(void *opener_ctx, const char *path, bool rw,
+			       bool create, const struct pcow_io_ops **ops, void **ctx);
+
 /* Open flags. */
 #define PCOW_RDWR	0x1	/* open for writing */
 #define PCOW_NO_BASE	0x2	/* do not open the base image (reads through
@@ -106,6 +114,8 @@ struct pcow_open_opts {
 	unsigned flags;
 	const struct pcow_io_ops *io;	/* NULL: open the path */
 	void *io_ctx;			/* taken over by the image (closed with it) */
+	pcow_io_open_fn open_io;	/* NULL: open(2) */
+	void *open_ctx;
 };
 
 struct pcow *pcow_open(const char *path, const struct pcow_open_opts *o,
@@ -121,6 +131,8 @@ struct pcow_create_opts {
 	const struct pcow_io_ops *io;	/* NULL: create the path (O_EXCL unless
 					 * overwrite) */
 	void *io_ctx;
+	pcow_io_open_fn open_io;	/* NULL: open(2) */
+	void *open_ctx;
 	bool overwrite;
 };
 enum { PCOW_FMT_AUTO = 0, PCOW_FMT_RAW = 1, PCOW_FMT_PCOW = 2 };
