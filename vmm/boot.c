@@ -92,11 +92,16 @@ int boot_read_file(const char *path, uint8_t **buf, size_t *len,
 }
 
 int boot_prepare(struct boot_image *bi, const char *kernel, const char *initrd,
-		 char *err, size_t errlen)
+		 const char **bad_opt, char *err, size_t errlen)
 {
 	char why[200];
 
 	memset(bi, 0, sizeof(*bi));
+	*bad_opt = "initrd";
+	if (initrd && boot_read_file(initrd, &bi->initrd, &bi->initrd_len,
+				     err, errlen) < 0)
+		return -1;
+	*bad_opt = "kernel";
 	if (boot_read_file(kernel, &bi->kernel, &bi->kernel_len, err, errlen) < 0)
 		return -1;
 	if (elf_is_elf(bi->kernel, bi->kernel_len)) {
@@ -111,9 +116,6 @@ int boot_prepare(struct boot_image *bi, const char *kernel, const char *initrd,
 		snprintf(err, errlen, "'%s': %s", kernel, why);
 		return -1;
 	}
-	if (initrd && boot_read_file(initrd, &bi->initrd, &bi->initrd_len,
-				     err, errlen) < 0)
-		return -1;
 	return 0;
 }
 

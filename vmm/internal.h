@@ -210,7 +210,7 @@ int boot_read_file(const char *path, uint8_t **buf, size_t *len,
 		   char *err, size_t errlen);
 /* Read and check the kernel (and initrd): errors are about the files. */
 int boot_prepare(struct boot_image *bi, const char *kernel, const char *initrd,
-		 char *err, size_t errlen);
+		 const char **bad_opt, char *err, size_t errlen);
 void boot_free(struct boot_image *bi);
 /* Load into guest memory (after ACPI is built) and set up the boot vCPU. */
 int boot_load(struct vm *vm, const struct boot_image *bi, char *err,

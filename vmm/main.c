@@ -398,6 +398,7 @@ int main(int argc, char **argv)
 	struct vm *vm = &the_vm;
 	struct boot_image bi = { 0 };
 	char err[512] = "";
+	const char *bad_opt = "kernel";
 	sigset_t mask;
 
 	t_start = now();
@@ -407,13 +408,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm: --kernel FILE is required (see --help)\n");
 		return VMM_EXIT_USAGE;
 	}
-	if (vm->cfg.kernel &&
-	    boot_prepare(&bi, vm->cfg.kernel, vm->cfg.initrd, err,
-			 sizeof(err)) < 0) {
-		fprintf(stderr, "vmm: --%s: %s\n",
-			strstr(err, vm->cfg.kernel) ? "kernel" : "initrd", err);
-		return VMM_EXIT_USAGE;
-	}
 	if (vm->cfg.results) {
 		results_file = fopen(vm->cfg.results, "w");
 		if (!results_file) {
@@ -421,6 +415,12 @@ int main(int argc, char **argv)
 				vm->cfg.results, strerror(errno));
 			return VMM_EXIT_USAGE;
 		}
+	}
+	if (vm->cfg.kernel &&
+	    boot_prepare(&bi, vm->cfg.kernel, vm->cfg.initrd, &bad_opt, err,
+			 sizeof(err)) < 0) {
+		fprintf(stderr, "vmm: --%s: %s\n", bad_opt, err);
+		return VMM_EXIT_USAGE;
 	}
 
 	/* Signals: SIGINT/SIGTERM through signalfd in the main loop; SIGUSR1

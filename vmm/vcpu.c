@@ -123,6 +123,9 @@ static struct kvm_cpuid2 *cpuid_for(struct vm *vm, int idx)
 			e->ebx |= apic << 24;
 			e->ebx |= (uint32_t)(1 << shift) << 16;
 			e->edx |= 1u << 28; /* HTT: the count field is valid */
+			/* Hypervisor present: Linux only looks for the KVM
+			 * leaves (0x40000000, kvm-clock) when this is set. */
+			e->ecx |= 1u << 31;
 			break;
 		case 4: {
 			uint32_t level = (e->eax >> 5) & 7;

@@ -1,0 +1,100 @@
+/*
+ * smoke-pvh.S - the smallest PVH guest: vmm's own direct-tier smoke test.
+ * Entered in 32-bit protected mode with paging off and EBX = hvm_start_info.
+ * Checks the start-info magic and that a "pmvm-fdt" module is present,
+ * prints a line on COM1, and writes the result to the debug-exit port:
+ * 0x21 (exit status 67) when everything holds, 0x30 + n on check n failing.
+ * The first command-line character picks another ending, for the exit
+ * paths: 'h' hang (cli; hlt), 'r' i8042 reset,
+ * 'u' read unclaimed ports (all-ones expected, then the normal ending),
+ * 'w' a 2-byte debug-exit write of 0x1234.
+ */
+#define COM1 0x3f8
+#define DEBUG_EXIT 0xf4
+
+	.section .note.pvh, "a", @note
+	.balign 4
+	.long 4, 4, 18          /* namesz, descsz, XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.long start32
+
+	.text
+	.code32
+	.globl start32
+start32:
+	mov $0x31, %al
+	cmpl $0x336ec578, (%ebx)        /* hvm_start_info.magic */
+	jne fail
+	mov $0x32, %al
+	mov 12(%ebx), %ecx              /* nr_modules */
+	test %ecx, %ecx
+	jz fail
+	mov 16(%ebx), %esi              /* modlist_paddr (low 32 bits) */
+1:	mov 16(%esi), %edi              /* module cmdline_paddr */
+	test %edi, %edi
+	jz 2f
+	cmpl $0x6d766d70, (%edi)        /* "pmvm" */
+	jne 2f
+	cmpl $0x7464662d, 4(%edi)       /* "-fdt" */
+	jne 2f
+	mov (%esi), %edi                /* FDT address: magic d00dfeed (BE) */
+	mov $0x33, %al
+	cmpl $0xedfe0dd0, (%edi)
+	jne fail
+	jmp ok
+2:	add $32, %esi
+	dec %ecx
+	jnz 1b
+	jmp fail
+ok:
+	mov 24(%ebx), %edi              /* cmdline_paddr */
+	movzbl (%edi), %eax
+	cmp $'h', %al
+	je hang
+	cmp $'r', %al
+	je kbd_reset
+	cmp $'w', %al
+	je wide
+	cmp $'u', %al
+	jne print
+	mov $0x34, %al
+	mov $0x1234, %dx
+	in %dx, %al
+	cmp $0xff, %al
+	mov $0x34, %al
+	jne fail
+	mov $0x5678, %dx
+	in %dx, %eax
+	cmp $0xffffffff, %eax
+	mov $0x35, %al
+	jne fail
+print:
+	mov $msg, %esi
+	mov $COM1, %dx
+3:	lodsb
+	test %al, %al
+	jz 4f
+	out %al, %dx
+	jmp 3b
+4:	mov $0x21, %al
+fail:
+	out %al, $DEBUG_EXIT
+	hlt
+	jmp fail
+
+hang:
+	cli
+	hlt
+	jmp hang
+kbd_reset:
+	mov $0xfe, %al
+	out %al, $0x64
+	jmp hang
+wide:
+	mov $0x1234, %ax
+	out %ax, $DEBUG_EXIT
+	jmp hang
+
+	.section .rodata
+
+msg:	.asciz "pmvm smoke: PVH guest ran\n"
