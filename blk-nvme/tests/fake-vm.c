@@ -13,7 +13,9 @@ struct vm *fake_vm_new(void)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 
-	vm->mem = calloc(1, FAKE_RAM + FAKE_ROM);
+	/* Page aligned, so it can be DMA-mapped for the NVMe backend. */
+	vm->mem = aligned_alloc(4096, FAKE_RAM + FAKE_ROM);
+	memset(vm->mem, 0, FAKE_RAM + FAKE_ROM);
 	vm->next_irq = IRQ_DEVICE_FIRST;
 	return vm;
 }

@@ -11,7 +11,7 @@
 
 #include "vmm.h"
 
-#define FAKE_RAM (1u << 20)
+#define FAKE_RAM (4u << 20)
 #define FAKE_ROM (64u << 10)
 
 struct fake_fd {
