@@ -3,9 +3,11 @@
  * application processor gets from its SIPI to C.
  *
  * BSP: the loader enters pvh_start32 in 32-bit protected mode, paging off,
- * EBX = struct hvm_start_info. We clear .bss, build identity page tables for
+ * EBX = struct hvm_start_info. We load prebuilt identity page tables for
  * the low 4 GiB (2 MiB pages, so the LAPIC and IOAPIC are mapped too), turn
- * on long mode and call rt_start(start_info) on the boot stack.
+ * on long mode, clear .bss and call rt_start(start_info) on the boot stack.
+ * Boot code stays short: kvm_pvm emulates every instruction of a guest
+ * like this one (not PVM-aware), at roughly 40 us each.
  *
  * AP: rt_smp_start() copies ap_tramp..ap_tramp_end to the trampoline page
  * (LAYOUT_AP_TRAMPOLINE, 0x1000) and patches in the GDT descriptor. The SIPI
@@ -41,38 +43,9 @@
 pvh_start32:
 	cli
 	cld
-	mov %ebx, %esi
-	/* Clear .bss (the page tables and stacks live there). */
-	mov $_bss_start, %edi
-	mov $_bss_end, %ecx
-	sub %edi, %ecx
-	xor %eax, %eax
-	rep stosb
-	mov %esi, rt_boot_info
-
-	/* PML4[0] -> PDPT; PDPT[0..3] -> PD[0..3]; 2048 2 MiB pages. */
-	mov $rt_pdpt, %eax
-	or $0x3, %eax
-	mov %eax, rt_pml4
-	mov $rt_pd, %eax
-	or $0x3, %eax
-	xor %ecx, %ecx
-1:	mov %eax, rt_pdpt(,%ecx,8)
-	add $0x1000, %eax
-	inc %ecx
-	cmp $4, %ecx
-	jne 1b
-	xor %ecx, %ecx
-2:	mov %ecx, %eax
-	shl $21, %eax
-	or $0x83, %eax          /* present, writable, 2 MiB page */
-	mov %eax, rt_pd(,%ecx,8)
-	mov %ecx, %eax
-	shr $11, %eax           /* bits 32+ of the address */
-	mov %eax, rt_pd+4(,%ecx,8)
-	inc %ecx
-	cmp $2048, %ecx
-	jne 2b
+	/* Keep boot work minimal: on kvm_pvm every guest instruction is
+	 * emulated (~40 us each). Page tables and IDT are prebuilt. */
+	mov %ebx, rt_boot_info
 	lgdt rt_gdt_desc
 	ljmp $RT_GDT_CODE32, $ap_start32
 
@@ -111,6 +84,13 @@ start64:
 	test %rsp, %rsp
 	jnz 3f
 	lea rt_boot_stack_top(%rip), %rsp
+	/* Clear .bss (loaders zero it too; this is cheap as rep stosq). */
+	lea _bss_start(%rip), %rdi
+	lea _bss_end(%rip), %rcx
+	sub %rdi, %rcx
+	shr $3, %rcx
+	xor %eax, %eax
+	rep stosq
 	mov rt_boot_info(%rip), %edi
 	xor %ebp, %ebp
 	call rt_start
@@ -145,8 +125,12 @@ ap_tramp_gdt:                   /* patched: limit (2 bytes), base (4 bytes) */
 ap_tramp_end:
 	.code64
 
-/* ---- interrupt stubs ---- */
-	.text
+/* ---- interrupt stubs ----
+ * 16 bytes each, at the fixed address RT_ISR_BASE (guest.ld puts them
+ * there and checks), so the IDT below is a table of assembly-time
+ * constants: nothing to compute at boot, where every instruction is
+ * emulated on kvm_pvm. */
+	.section .text.isr, "ax"
 	.macro isr_stub vec
 	.balign 16
 	.if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
@@ -231,15 +215,45 @@ rt_boot_info:
 rt_ap_stack:
 	.quad 0
 
-	.bss
+	/* Identity map of the low 4 GiB with 2 MiB pages (the LAPIC and
+	 * IOAPIC included), prebuilt so the 32-bit entry does no loops. */
+	.section .data.idt, "aw"
+	.balign 16
+	.globl rt_idt
+rt_idt:
+	.set vec, 0
+	.rept 256
+	.word (RT_ISR_BASE + 16 * vec) & 0xffff         /* offset 15:0 */
+	.word RT_GDT_CODE64
+	.byte (vec >= 32) & 1    /* IST1 for interrupts (gas: true is -1) */
+	.byte 0x8e                                      /* present interrupt gate */
+	.word (RT_ISR_BASE + 16 * vec) >> 16            /* offset 31:16 */
+	.long 0, 0                                      /* offset 63:32, reserved */
+	.set vec, vec + 1
+	.endr
+
+	.section .data.pagetables, "aw"
 	.balign 4096
 	.globl rt_pml4, rt_pdpt, rt_pd
 rt_pml4:
-	.skip 4096
+	.quad rt_pdpt + 0x3
+	.fill 511, 8, 0
 rt_pdpt:
-	.skip 4096
+	.quad rt_pd + 0x3
+	.quad rt_pd + 0x1000 + 0x3
+	.quad rt_pd + 0x2000 + 0x3
+	.quad rt_pd + 0x3000 + 0x3
+	.fill 508, 8, 0
 rt_pd:
-	.skip 4 * 4096
+	.set page, 0
+	.rept 2048
+	.quad (page << 21) | 0x83       /* present, writable, 2 MiB */
+	.set page, page + 1
+	.endr
+
+	/* The boot stack is in .bss but must not be cleared while in use:
+	 * it is only used after the clearing loop above. */
+	.bss
 	.balign 16
 	.skip 16384
 rt_boot_stack_top:

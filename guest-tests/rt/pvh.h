@@ -46,5 +46,6 @@ struct hvm_memmap_table_entry {
 #define RT_GDT_CODE32 0x18
 #define RT_GDT_TLS    0x20
 #define RT_GDT_TSS    0x28 /* + 16 * cpu index */
+#define RT_ISR_BASE   0x101000 /* the 256 interrupt stubs (guest.ld) */
 
 #endif

@@ -1,0 +1,454 @@
+/*
+ * pmem - direct-tier NVDIMM guest. It finds the NVDIMMs the way an OS
+ * does, by parsing the NFIT (SPA ranges, region mappings, flush hints),
+ * checks them against the vmm's FDT (/pmvm/nvdimm@N), maps the ranges
+ * (above 4 GiB, so it extends the runtime's identity page tables) and then,
+ * depending on phase=:
+ *   write     fill every DIMM with a pattern derived from seed=, then write
+ *             each DIMM's flush hint flushes= times; the flush counter the
+ *             vmm exposes (flush page +8) must match
+ *   verify    the pattern is there (a second vmm run on the same files),
+ *             then one flush per DIMM
+ *   readonly  the pattern is there, guest stores to the DIMM are dropped
+ *   hostile   malformed DSM requests through the shared page and the port:
+ *             every one gets an error status, the label area bounds hold,
+ *             and the vmm keeps answering
+ *   bench     streaming write/read bandwidth (TSC cycles) and flush cost
+ * Other arguments: dimms=N (expected count), sparse (touch only the first
+ * and last 64 KiB of each DIMM, for many DIMMs), mib=N (bench size),
+ * hold=MS (stay alive that long before exiting, to overlap two vmms).
+ * The flush page layout and DSM protocol are in docs/nvdimm.md.
+ */
+#include <libfdt.h>
+
+#include "rt.h"
+
+#define MAX_DIMMS 64
+#define DSM_PAGE  0xd8000000ULL
+#define DSM_PORT  0x0a18
+
+extern uint64_t rt_pdpt[512];
+
+static const uint8_t pm_guid[16] = {
+	0x79, 0xd3, 0xf0, 0x66, 0xf3, 0xb4, 0x74, 0x40,
+	0xac, 0x43, 0x0d, 0x33, 0x18, 0xb7, 0x8c, 0xdb,
+};
+
+struct dimm {
+	uint32_t handle;
+	uint16_t spa_index;
+	uint64_t base, size, flush;
+	uint16_t flags;
+};
+
+static struct dimm dimms[MAX_DIMMS];
+static int ndimms;
+
+static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Returns false if the NFIT is malformed. */
+static bool parse_nfit(const struct acpi_sdt *t)
+{
+	const uint8_t *p = (const uint8_t *)t + 40, *end = (const uint8_t *)t + t->length;
+	struct { uint16_t idx; uint64_t base, size; } spa[MAX_DIMMS];
+	int nspa = 0;
+	struct { uint32_t handle; uint64_t addr; } fl[MAX_DIMMS];
+	int nfl = 0;
+
+	while (p + 4 <= end) {
+		uint16_t type = rd16(p), len = rd16(p + 2);
+
+		if (len < 4 || p + len > end)
+			return false;
+		if (type == 0 && len == 56 && !memcmp(p + 16, pm_guid, 16) && nspa < MAX_DIMMS) {
+			spa[nspa].idx = rd16(p + 4);
+			spa[nspa].base = rd64(p + 32);
+			spa[nspa].size = rd64(p + 40);
+			nspa++;
+		} else if (type == 1 && len == 48 && ndimms < MAX_DIMMS) {
+			dimms[ndimms].handle = rd32(p + 4);
+			dimms[ndimms].spa_index = rd16(p + 12);
+			dimms[ndimms].flags = rd16(p + 44);
+			ndimms++;
+		} else if (type == 6 && len >= 24 && rd16(p + 8) >= 1 && nfl < MAX_DIMMS) {
+			fl[nfl].handle = rd32(p + 4);
+			fl[nfl].addr = rd64(p + 16);
+			nfl++;
+		}
+		p += len;
+	}
+	for (int i = 0; i < ndimms; i++) {
+		for (int j = 0; j < nspa; j++)
+			if (spa[j].idx == dimms[i].spa_index) {
+				dimms[i].base = spa[j].base;
+				dimms[i].size = spa[j].size;
+			}
+		for (int j = 0; j < nfl; j++)
+			if (fl[j].handle == dimms[i].handle)
+				dimms[i].flush = fl[j].addr;
+		if (!dimms[i].size || !dimms[i].flush)
+			return false;
+	}
+	return nspa == ndimms && nfl == ndimms;
+}
+
+static bool fdt_agrees(void)
+{
+	const void *fdt = rt_fdt();
+
+	for (int i = 0; i < ndimms; i++) {
+		char path[32];
+		const fdt64_t *reg, *fh;
+		int node, len;
+
+		rt_snprintf(path, sizeof(path), "/pmvm/nvdimm@%x", i);
+		node = fdt_path_offset(fdt, path);
+		if (node < 0)
+			return false;
+		reg = fdt_getprop(fdt, node, "reg", &len);
+		if (!reg || len != 16 || fdt64_to_cpu(reg[0]) != dimms[i].base ||
+		    fdt64_to_cpu(reg[1]) != dimms[i].size)
+			return false;
+		fh = fdt_getprop(fdt, node, "flush-hint", &len);
+		if (!fh || len != 8 || fdt64_to_cpu(fh[0]) != dimms[i].flush)
+			return false;
+	}
+	return true;
+}
+
+/* Identity-map [base, base+size) with 2 MiB pages: one page directory per
+ * GiB, taken from a static pool and hung into the runtime's PDPT. */
+static uint64_t pds[40][512] __attribute__((aligned(4096)));
+static int npds;
+
+static bool map_range(uint64_t base, uint64_t size)
+{
+	for (uint64_t gib = base >> 30; gib <= (base + size - 1) >> 30; gib++) {
+		if (gib >= 512)
+			return false;
+		if (rt_pdpt[gib] & 1)
+			continue;
+		if (npds == 40)
+			return false;
+		for (int i = 0; i < 512; i++)
+			pds[npds][i] = (gib << 30) + ((uint64_t)i << 21) + 0x83;
+		rt_pdpt[gib] = (uint64_t)(uintptr_t)pds[npds] | 0x3;
+		npds++;
+	}
+	return true;
+}
+
+static void reload_cr3(void)
+{
+	uint64_t cr3;
+
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	__asm__ volatile("mov %0, %%cr3" ::"r"(cr3) : "memory");
+}
+
+static inline uint64_t pattern(uint64_t seed, int dimm, uint64_t off)
+{
+	uint64_t x = seed ^ ((uint64_t)dimm << 56) ^ off;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Offsets this run touches: everything, or (sparse) 64 KiB at each end. */
+static bool touched(const struct dimm *d, bool sparse, uint64_t off)
+{
+	return !sparse || off < 65536 || off >= d->size - 65536;
+}
+
+static uint64_t next_off(const struct dimm *d, bool sparse, uint64_t off)
+{
+	off += 8;
+	if (sparse && off == 65536 && d->size > 131072)
+		off = d->size - 65536;
+	return off;
+}
+
+static void fill(int i, uint64_t seed, bool sparse)
+{
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)dimms[i].base;
+
+	for (uint64_t off = 0; off < dimms[i].size; off = next_off(&dimms[i], sparse, off))
+		p[off / 8] = pattern(seed, i, off);
+}
+
+static uint64_t check(int i, uint64_t seed, bool sparse)
+{
+	volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)dimms[i].base;
+	uint64_t bad = 0;
+
+	for (uint64_t off = 0; off < dimms[i].size; off = next_off(&dimms[i], sparse, off))
+		if (touched(&dimms[i], sparse, off) && p[off / 8] != pattern(seed, i, off))
+			bad++;
+	return bad;
+}
+
+static void flush(int i)
+{
+	__asm__ volatile("sfence" ::: "memory");
+	*(volatile uint64_t *)(uintptr_t)dimms[i].flush = 1;
+}
+
+static uint64_t flush_reg(int i, unsigned off)
+{
+	return *(volatile uint64_t *)(uintptr_t)(dimms[i].flush + off);
+}
+
+/* ---- DSM page ------------------------------------------------------------- */
+
+static volatile uint8_t *const page = (volatile uint8_t *)(uintptr_t)DSM_PAGE;
+
+static void wr32(unsigned off, uint32_t v)
+{
+	*(volatile uint32_t *)(page + off) = v;
+}
+
+static uint32_t pg32(unsigned off)
+{
+	return *(volatile uint32_t *)(page + off);
+}
+
+/* One request: returns the status word (or 0xdeadbeef if no reply). */
+static uint32_t dsm(uint32_t handle, uint32_t rev, uint32_t fn, uint32_t inlen,
+		    uint32_t off, uint32_t len)
+{
+	wr32(0, handle);
+	wr32(4, rev);
+	wr32(8, fn);
+	wr32(12, inlen);
+	wr32(16, off);
+	wr32(20, len);
+	outl(DSM_PORT, (uint32_t)DSM_PAGE);
+	if (pg32(0) < 4 || pg32(0) > 4092)
+		return 0xdeadbeef;
+	return pg32(4);
+}
+
+static void hostile(void)
+{
+	uint64_t errors0 = flush_reg(0, 0x18), calls0 = flush_reg(0, 0x10);
+	uint32_t st;
+	int nerr = 0, ncalls = 0;
+
+	/* A valid label size query first. */
+	st = dsm(1, 1, 4, 0, 0, 0); ncalls++;
+	rt_ok(st == 0 && pg32(0) == 12 && pg32(8) == 128 * 1024 && pg32(12) > 0,
+	      "DSM get label size: status %u, size %u, max transfer %u", st, pg32(8), pg32(12));
+	/* Label write then read through the page (function 6 then 5). */
+	wr32(24, 0x4c424c50); /* "PLBL" */
+	st = dsm(1, 1, 6, 12, 128 * 1024 - 4, 4); ncalls++;
+	rt_ok(st == 0, "DSM set label data at the last 4 bytes: status %u", st);
+	st = dsm(1, 1, 5, 8, 128 * 1024 - 4, 4); ncalls++;
+	rt_ok(st == 0 && pg32(0) == 8 && pg32(8) == 0x4c424c50,
+	      "DSM get label data reads it back");
+
+	static const struct { uint32_t h, rev, fn, inlen, off, len, want; const char *what; } bad[] = {
+		{ 9, 1, 5, 8, 0, 4, 2, "no such DIMM handle" },
+		{ 0xffffffff, 1, 6, 12, 0, 4, 2, "handle 0xffffffff" },
+		{ 1, 1, 5, 8, 128 * 1024, 1, 3, "read one byte past the label area" },
+		{ 1, 1, 5, 8, 0xffffffff, 2, 3, "read at offset 0xffffffff (wraps)" },
+		{ 1, 1, 5, 8, 0, 0xffffffff, 3, "read length 0xffffffff" },
+		{ 1, 1, 5, 8, 0, 4093, 3, "read longer than a page" },
+		{ 1, 1, 6, 12, 128 * 1024 - 2, 4, 3, "write straddling the end" },
+		{ 1, 1, 6, 12, 0xfffffffc, 8, 3, "write at 0xfffffffc" },
+		{ 1, 1, 6, 12, 0, 64, 3, "write longer than the data sent" },
+		{ 1, 1, 6, 0xffffffff, 0, 4, 3, "input length 0xffffffff" },
+		{ 1, 1, 5, 4, 0, 4, 3, "input shorter than offset+length" },
+		{ 1, 2, 5, 8, 0, 4, 1, "unsupported revision" },
+		{ 1, 1, 3, 0, 0, 0, 1, "unsupported function 3" },
+		{ 1, 1, 0x80000000u, 0, 0, 0, 1, "function 0x80000000" },
+		{ 0, 1, 2, 0, 0, 0, 1, "root function 2 (ARS)" },
+		{ 1, 1, 0x1005, 8, 200000, 4, 1, "_LSR beyond the area (ACPI status 1)" },
+		{ 1, 1, 0x1006, 12, 0, 8, 1, "_LSW with too little data (ACPI status 1)" },
+	};
+	int bad_ok = 0;
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		st = dsm(bad[i].h, bad[i].rev, bad[i].fn, bad[i].inlen, bad[i].off, bad[i].len);
+		ncalls++;
+		nerr++;
+		if (st == bad[i].want)
+			bad_ok++;
+		else
+			rt_diag("%s: status %u, expected %u", bad[i].what, st, bad[i].want);
+	}
+	rt_ok(bad_ok == (int)(sizeof(bad) / sizeof(bad[0])),
+	      "%d malformed DSM requests all got their error status", bad_ok);
+
+	/* Trigger writes the vmm must ignore: page outside guest memory,
+	 * crossing the end of the DSM page's slot, wrong widths. */
+	wr32(0, 0x11111111);
+	outl(DSM_PORT, 0xfffff000u); ncalls++; nerr++;
+	outl(DSM_PORT, (uint32_t)DSM_PAGE + 0x800); ncalls++; nerr++;
+	outb(DSM_PORT, 0x12);
+	__asm__ volatile("outw %0, %1" ::"a"((uint16_t)0x3456), "Nd"((uint16_t)DSM_PORT));
+	rt_ok(pg32(0) == 0x11111111, "bad page addresses and odd widths leave the page alone");
+
+	/* Label bounds held: the last 4 bytes are still ours. */
+	st = dsm(1, 1, 5, 8, 128 * 1024 - 4, 4); ncalls++;
+	rt_ok(st == 0 && pg32(8) == 0x4c424c50, "label data intact, vmm still answers");
+	rt_ok(flush_reg(0, 0x10) - calls0 == (uint64_t)ncalls &&
+	      flush_reg(0, 0x18) - errors0 == (uint64_t)nerr,
+	      "vmm counted %lu calls, %lu errors (expected %d, %d)",
+	      (unsigned long)(flush_reg(0, 0x10) - calls0),
+	      (unsigned long)(flush_reg(0, 0x18) - errors0), ncalls, nerr);
+}
+
+/* ---- bench ------------------------------------------------------------------ */
+
+static void copy_rep(void *d, const void *s, uint64_t n)
+{
+	__asm__ volatile("rep movsq" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+}
+
+/* Guest RAM from 64 MiB up is free (the image and its .bss sit near
+ * 1 MiB); the vmm must give --memory >= 64M + mib=. */
+#define BENCH_BUF ((uint8_t *)(uintptr_t)(64ULL << 20))
+
+static void bench(long mib)
+{
+	uint64_t n = (uint64_t)mib << 20, best_w = ~0ULL, best_r = ~0ULL, t;
+	void *pm = (void *)(uintptr_t)dimms[0].base;
+
+	uint8_t *bench_buf = BENCH_BUF;
+
+	if (n == 0 || (64ULL << 20) + n > 3ULL << 30 || n > dimms[0].size) {
+		rt_ok(false, "bench size %ld MiB fits in RAM and the DIMM", mib);
+		return;
+	}
+	memset(bench_buf, 0x5a, n);
+	copy_rep(pm, bench_buf, n / 8);  /* warm: fault everything in */
+	copy_rep(bench_buf, pm, n / 8);
+	for (int r = 0; r < 5; r++) {
+		t = rt_rdtsc();
+		copy_rep(pm, bench_buf, n / 8);
+		t = rt_rdtsc() - t;
+		if (t < best_w)
+			best_w = t;
+		t = rt_rdtsc();
+		copy_rep(bench_buf, pm, n / 8);
+		t = rt_rdtsc() - t;
+		if (t < best_r)
+			best_r = t;
+	}
+	rt_printf("BENCH bytes=%lu write_cycles=%lu read_cycles=%lu\n", (unsigned long)n,
+		  (unsigned long)best_w, (unsigned long)best_r);
+	/* Flush cost: dirty one page, flush; best and total over 200. */
+	uint64_t total = 0, best = ~0ULL;
+	for (int r = 0; r < 200; r++) {
+		((volatile uint64_t *)pm)[(r * 512) % (n / 8)] = (uint64_t)r;
+		t = rt_rdtsc();
+		flush(0);
+		t = rt_rdtsc() - t;
+		total += t;
+		if (t < best)
+			best = t;
+	}
+	rt_printf("BENCH flushes=200 flush_cycles_total=%lu flush_cycles_best=%lu\n",
+		  (unsigned long)total, (unsigned long)best);
+	rt_ok(true, "bench ran");
+}
+
+void rt_main(void)
+{
+	char phase[16] = "";
+	long want = rt_arg_int("dimms", 1), flushes = rt_arg_int("flushes", 1);
+	uint64_t seed = (uint64_t)rt_arg_int("seed", 1);
+	bool sparse = rt_has_arg("sparse");
+	const struct acpi_sdt *nfit = rt_acpi_find("NFIT");
+	bool ok;
+
+	rt_arg("phase", phase, sizeof(phase));
+	if (!strcmp(phase, "hostile"))
+		rt_plan(11);
+	else if (!strcmp(phase, "bench"))
+		rt_plan(5);
+	else
+		rt_plan(8);
+
+	rt_ok(nfit != NULL, "NFIT present with a valid checksum");
+	ok = nfit && parse_nfit(nfit);
+	rt_ok(ok && ndimms == want, "NFIT describes %d DIMMs (SPA, memdev, flush hint each), "
+	      "expected %ld", ndimms, want);
+	if (!ok || ndimms != want)
+		rt_done();
+	for (int i = 0; i < ndimms && i < 4; i++)
+		rt_diag("DIMM handle %u: [0x%lx, +0x%lx) flush hint 0x%lx flags 0x%x",
+			dimms[i].handle, (unsigned long)dimms[i].base,
+			(unsigned long)dimms[i].size, (unsigned long)dimms[i].flush,
+			dimms[i].flags);
+	rt_ok(rt_fdt() && fdt_agrees(), "FDT /pmvm/nvdimm@N nodes agree with the NFIT");
+	ok = true;
+	for (int i = 0; i < ndimms; i++)
+		ok = ok && (dimms[i].base % (1ULL << 30)) == 0 && dimms[i].size % (16 << 20) == 0 &&
+		     map_range(dimms[i].base, dimms[i].size);
+	reload_cr3();
+	rt_ok(ok, "every range is 1 GiB aligned, 16 MiB sized, and mapped");
+	if (!ok)
+		rt_done();
+
+	if (!strcmp(phase, "write")) {
+		for (int i = 0; i < ndimms; i++)
+			fill(i, seed, sparse);
+		uint64_t bad = 0;
+		for (int i = 0; i < ndimms; i++)
+			bad += check(i, seed, sparse);
+		rt_ok(bad == 0, "pattern written to every DIMM reads back (%lu bad words)",
+		      (unsigned long)bad);
+		bool zero = true;
+		for (int i = 0; i < ndimms; i++)
+			zero = zero && flush_reg(i, 8) == 0;
+		rt_ok(zero, "flush counters start at 0");
+		for (int i = 0; i < ndimms; i++)
+			for (long k = 0; k < flushes; k++)
+				flush(i);
+		bool counted = true;
+		for (int i = 0; i < ndimms; i++)
+			counted = counted && flush_reg(i, 8) == (uint64_t)flushes;
+		rt_ok(counted, "each DIMM's host flush counter is %ld", flushes);
+		rt_ok(flush_reg(0, 0) == 0, "flush hint reads 0 at offset 0");
+	} else if (!strcmp(phase, "verify") || !strcmp(phase, "readonly")) {
+		uint64_t bad = 0;
+		for (int i = 0; i < ndimms; i++)
+			bad += check(i, seed, sparse);
+		rt_ok(bad == 0, "the pattern of the earlier run is there (%lu bad words)",
+		      (unsigned long)bad);
+		bool zero = true;
+		for (int i = 0; i < ndimms; i++)
+			zero = zero && flush_reg(i, 8) == 0;
+		rt_ok(zero, "flush counters start at 0 in this run");
+		if (!strcmp(phase, "readonly")) {
+			volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)dimms[0].base;
+			uint64_t old = p[0];
+			p[0] = ~old;
+			p[1] = 0;
+			rt_ok(p[0] == old && p[1] == pattern(seed, 0, 8),
+			      "stores to a read-only DIMM are dropped");
+			rt_ok((dimms[0].flags & 0x8) != 0, "NFIT marks it not armed (read-only)");
+		} else {
+			for (int i = 0; i < ndimms; i++)
+				flush(i);
+			bool counted = true;
+			for (int i = 0; i < ndimms; i++)
+				counted = counted && flush_reg(i, 8) == 1;
+			rt_ok(counted, "one flush per DIMM counted");
+			rt_ok((dimms[0].flags & 0x8) == 0, "NFIT marks it armed");
+		}
+	} else if (!strcmp(phase, "hostile")) {
+		hostile();
+	} else if (!strcmp(phase, "bench")) {
+		bench(rt_arg_int("mib", 64));
+	} else {
+		rt_ok(false, "phase=write|verify|readonly|hostile|bench given");
+	}
+	if (rt_arg_int("hold", 0) > 0)          /* keep the files open a while */
+		rt_delay_us((unsigned)rt_arg_int("hold", 0) * 1000);
+	rt_done();
+}
