@@ -5,7 +5,8 @@
  * BSP: the loader enters pvh_start32 in 32-bit protected mode, paging off,
  * EBX = struct hvm_start_info. We load prebuilt identity page tables for
  * the low 4 GiB (2 MiB pages, so the LAPIC and IOAPIC are mapped too), turn
- * on long mode, clear .bss and call rt_start(start_info) on the boot stack.
+ * on long mode and call rt_start(start_info) on the boot stack (.bss is
+ * zero as loaded: see start64).
  * Boot code stays short: kvm_pvm emulates every instruction of a guest
  * like this one (not PVM-aware), at roughly 40 us each.
  *
@@ -84,13 +85,9 @@ start64:
 	test %rsp, %rsp
 	jnz 3f
 	lea rt_boot_stack_top(%rip), %rsp
-	/* Clear .bss (loaders zero it too; this is cheap as rep stosq). */
-	lea _bss_start(%rip), %rdi
-	lea _bss_end(%rip), %rcx
-	sub %rdi, %rcx
-	shr $3, %rcx
-	xor %eax, %eax
-	rep stosq
+	/* .bss is not cleared here: PVH loaders zero an ELF segment's memory
+	 * beyond its file size (vmm's RAM is fresh anonymous memory; QEMU
+	 * clears it), and on kvm_pvm a rep stosq over it costs ~100 ms. */
 	mov rt_boot_info(%rip), %edi
 	xor %ebp, %ebp
 	call rt_start
