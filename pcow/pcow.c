@@ -642,6 +642,20 @@ static void classify(struct pcow *img, uint64_t vc, enum pcow_map_kind *kind,
 		PCOW_MAP_BASE : PCOW_MAP_HOLE;
 }
 
+/* Clusters from vc to the end of its L2 span if no layer of the active
+ * chain has a table there, else 0. */
+static uint64_t table_gap(struct pcow *img, uint64_t vc)
+{
+	uint64_t idx = vc / img->l2_entries;
+
+	for (unsigned li = img->active; li != PCOW_NO_PARENT; li = img->layers[li].parent) {
+		struct layer *l = &img->layers[li];
+		if (idx < l->l1_entries && l->l2[idx])
+			return 0;
+	}
+	return img->l2_entries - vc % img->l2_entries;
+}
+
 int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m)
 {
 	enum pcow_map_kind k, k2;
@@ -664,6 +678,22 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 	classify(img, vc, &k, &host, &layer);
 	end = (vc + 1) << img->cbits;
 	while (end - off < limit) {
+		uint64_t span = table_gap(img, end >> img->cbits);
+		if (span && (k == PCOW_MAP_HOLE || k == PCOW_MAP_BASE)) {
+			/* no layer has a table here: same kind to the table's end,
+			 * unless the base's size or a layer's size ends inside */
+			uint64_t te = ((end >> img->cbits) + span) << img->cbits;
+			classify(img, end >> img->cbits, &k2, &host2, &layer2);
+			uint64_t last = te - img->csize;
+			enum pcow_map_kind k3;
+			uint64_t h3;
+			unsigned l3;
+			classify(img, last >> img->cbits, &k3, &h3, &l3);
+			if (k2 == k && k3 == k) {
+				end = te;
+				continue;
+			}
+		}
 		classify(img, end >> img->cbits, &k2, &host2, &layer2);
 		if (k2 != k || layer2 != layer)
 			break;
@@ -961,23 +991,24 @@ static int load_tables(struct pcow *img)
 	/* pass 1: L1 tables, mark L1 and L2 clusters as metadata */
 	for (unsigned i = 0; i < img->nlayers && !r; i++) {
 		struct layer *l = &img->layers[i];
+		uint64_t bytes = (uint64_t)l->l1_entries * 8;
+		uint64_t ncl = (bytes + csz - 1) >> img->cbits;
+		/* the table must fit in the file before memory is spent on it */
+		if (ncl)
+			r = mark_meta(img, l->l1_off, ncl, "L1 table");
+		else if (l->l1_off)
+			r = pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: table for "
+					 "empty layer", img->path, i);
+		if (r)
+			break;
 		uint64_t vs = l->vsize;
 		l->vsize = 0;
 		r = layer_alloc_l1(img, l, vs);
 		if (r)
 			break;
 		l->l1_disk_n = l->l1_entries;
-		uint64_t bytes = (uint64_t)l->l1_entries * 8;
-		uint64_t ncl = (bytes + csz - 1) >> img->cbits;
-		if (!ncl) {
-			if (l->l1_off)
-				r = pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: table for "
-						 "empty layer", img->path, i);
+		if (!ncl)
 			continue;
-		}
-		r = mark_meta(img, l->l1_off, ncl, "L1 table");
-		if (r)
-			break;
 		uint8_t *raw = malloc(bytes);
 		if (!raw) {
 			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");

@@ -23,7 +23,7 @@
 
 #include "pcow.h"
 
-#define CAP (4u << 20)
+#define CAP (2u << 20)
 #define MAXF 4
 #define CB 12			/* 4 KiB clusters */
 #define CS (1u << CB)
