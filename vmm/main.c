@@ -396,7 +396,7 @@ fail_setup(struct vm *vm, const char *what, const char *err)
 int main(int argc, char **argv)
 {
 	struct vm *vm = &the_vm;
-	struct boot_image bi = { 0 };
+	static struct boot_image bi; /* static: reachable at exit() for LSan */
 	char err[512] = "";
 	const char *bad_opt = "kernel";
 	sigset_t mask;
@@ -420,6 +420,7 @@ int main(int argc, char **argv)
 	    boot_prepare(&bi, vm->cfg.kernel, vm->cfg.initrd, &bad_opt, err,
 			 sizeof(err)) < 0) {
 		fprintf(stderr, "vmm: --%s: %s\n", bad_opt, err);
+		boot_free(&bi);
 		return VMM_EXIT_USAGE;
 	}
 

@@ -186,9 +186,9 @@ static void set_msrs(struct vcpu *v)
 		{ MSR_IA32_MISC_ENABLE, 1 },       /* fast strings */
 		{ MSR_MTRR_DEF_TYPE, 0x806 },      /* MTRRs on, default WB */
 	};
-	struct {
+	union {
 		struct kvm_msrs h;
-		struct kvm_msr_entry e[1];
+		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
 	} m;
 
 	/* One at a time: a backend that refuses one MSR must not keep the
@@ -196,8 +196,8 @@ static void set_msrs(struct vcpu *v)
 	for (size_t i = 0; i < sizeof(init) / sizeof(init[0]); i++) {
 		memset(&m, 0, sizeof(m));
 		m.h.nmsrs = 1;
-		m.e[0].index = init[i].idx;
-		m.e[0].data = init[i].val;
+		m.h.entries[0].index = init[i].idx;
+		m.h.entries[0].data = init[i].val;
 		ioctl(v->fd, KVM_SET_MSRS, &m);
 	}
 }
