@@ -8,7 +8,7 @@
  * on long mode and call rt_start(start_info) on the boot stack (.bss is
  * zero as loaded: see start64).
  * Boot code stays short: kvm_pvm emulates every instruction of a guest
- * like this one (not PVM-aware), at roughly 40 us each.
+ * like this one (not PVM-aware), at roughly 5 us each.
  *
  * AP: rt_smp_start() copies ap_tramp..ap_tramp_end to the trampoline page
  * (LAYOUT_AP_TRAMPOLINE, 0x1000) and patches in the GDT descriptor. The SIPI
@@ -45,7 +45,7 @@ pvh_start32:
 	cli
 	cld
 	/* Keep boot work minimal: on kvm_pvm every guest instruction is
-	 * emulated (~40 us each). Page tables and IDT are prebuilt. */
+	 * emulated (~5 us each). Page tables and IDT are prebuilt. */
 	mov %ebx, rt_boot_info
 	lgdt rt_gdt_desc
 	ljmp $RT_GDT_CODE32, $ap_start32
@@ -248,8 +248,7 @@ rt_pd:
 	.set page, page + 1
 	.endr
 
-	/* The boot stack is in .bss but must not be cleared while in use:
-	 * it is only used after the clearing loop above. */
+	/* The BSP's boot stack. */
 	.bss
 	.balign 16
 	.skip 16384

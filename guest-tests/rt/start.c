@@ -253,7 +253,7 @@ void rt_delay_us(unsigned us)
 static int tap_planned = -1, tap_run, tap_failed;
 
 /* TAP lines are assembled from pieces instead of going through printf
- * twice: on kvm_pvm each guest instruction costs ~40 us. */
+ * twice: on kvm_pvm each guest instruction costs ~5 us. */
 static void put_uint(unsigned v)
 {
 	char buf[12];
