@@ -15,7 +15,7 @@
  *             and the vmm keeps answering
  *   bench     streaming write/read bandwidth (TSC cycles) and flush cost
  * Other arguments: dimms=N (expected count), sparse (touch only the first
- * and last 64 KiB of each DIMM, for many DIMMs), mib=N (bench size),
+ * and last touch=KiB (default 64) of each DIMM), mib=N (bench size),
  * hold=MS (stay alive that long before exiting, to overlap two vmms).
  * The flush page layout and DSM protocol are in docs/nvdimm.md.
  */
@@ -158,17 +158,20 @@ static inline uint64_t pattern(uint64_t seed, int dimm, uint64_t off)
 	return x;
 }
 
-/* Offsets this run touches: everything, or (sparse) 64 KiB at each end. */
+/* Offsets this run touches: everything, or (sparse) touch= KiB (default
+ * 64) at each end. */
+static uint64_t window = 65536;
+
 static bool touched(const struct dimm *d, bool sparse, uint64_t off)
 {
-	return !sparse || off < 65536 || off >= d->size - 65536;
+	return !sparse || off < window || off >= d->size - window;
 }
 
 static uint64_t next_off(const struct dimm *d, bool sparse, uint64_t off)
 {
 	off += 8;
-	if (sparse && off == 65536 && d->size > 131072)
-		off = d->size - 65536;
+	if (sparse && off == window && d->size > 2 * window)
+		off = d->size - window;
 	return off;
 }
 
@@ -366,6 +369,8 @@ void rt_main(void)
 	bool ok;
 
 	rt_arg("phase", phase, sizeof(phase));
+	if (rt_arg_int("touch", 64) > 0 && rt_arg_int("touch", 64) <= 8192)
+		window = (uint64_t)rt_arg_int("touch", 64) << 10;
 	if (!strcmp(phase, "hostile"))
 		rt_plan(11);
 	else if (!strcmp(phase, "bench"))
