@@ -154,6 +154,9 @@ void acpi_machine_default(struct acpi_machine *m, int ncpus)
 	m->reset_value = ACPI_RESET_VALUE;
 	m->com1_port = PORT_COM1;
 	m->com1_irq = IRQ_COM1;
+	m->kbd_data = PORT_I8042_DATA;
+	m->kbd_cmd = PORT_I8042_CMD;
+	m->kbd_irq = 1; /* ISA keyboard IRQ */
 }
 
 /* The standard 36-byte header; the checksum is set by finish(). */
@@ -358,6 +361,7 @@ int acpi_build_madt(const struct acpi_machine *m, uint8_t **out, size_t *len)
  *   Name (\_S5, Package (4) { ACPI_S5_SLP_TYP, 0, 0, 0 })
  *   Scope (\_SB) {
  *     Device (COM1) { _HID EISAID ("PNP0501"), _UID 1, _CRS IO + IRQ }
+ *     Device (PS2K) { _HID EISAID ("PNP0303"), _CRS IO 0x60, IO 0x64, IRQ 1 }
  *     Device (PWRB) { _HID "PNP0C0C", _UID 0 }
  *     <modules' AML>
  *   }                                                                    */
@@ -387,6 +391,23 @@ int acpi_build_dsdt(const struct acpi_machine *m, const struct aml *sb_body,
 	aml_int(&a, 1);
 	aml_res_io(&r, m->com1_port, 8);
 	aml_res_irq(&r, m->com1_irq);
+	aml_name_decl(&a, "_CRS");
+	aml_restemplate(&a, &r);
+	aml_close(&a);
+
+	/* The i8042 (vmm/i8042.c) as a PS/2 keyboard controller: the FADT
+	 * says an 8042 exists, and a hardware-reduced Linux has no ISA IRQ
+	 * mapping, so its i8042 driver needs the IRQ from here (without it,
+	 * request_irq(1) fails with -EINVAL). No PNP0F13: no mouse port. */
+	aml_free(&r);
+	aml_device(&a, "PS2K");
+	aml_name_decl(&a, "_HID");
+	aml_eisaid(&a, "PNP0303");
+	aml_name_decl(&a, "_UID");
+	aml_int(&a, 0);
+	aml_res_io(&r, m->kbd_data, 1);
+	aml_res_io(&r, m->kbd_cmd, 1);
+	aml_res_irq(&r, m->kbd_irq);
 	aml_name_decl(&a, "_CRS");
 	aml_restemplate(&a, &r);
 	aml_close(&a);

@@ -67,6 +67,8 @@ struct acpi_machine {
 	uint8_t reset_value;
 	uint16_t com1_port;
 	uint8_t com1_irq;
+	uint16_t kbd_data, kbd_cmd;  /* i8042 */
+	uint8_t kbd_irq;
 };
 #define ACPI_MAX_CPUS 4096
 
