@@ -15,7 +15,7 @@
  *             and the vmm keeps answering
  *   bench     streaming write/read bandwidth (TSC cycles) and flush cost
  * Other arguments: dimms=N (expected count), sparse (touch only the first
- * and last touch=KiB (default 64) of each DIMM), mib=N (bench size),
+ * and last touch=KiB (default 64) of each DIMM), kib=N (bench size, default 1024),
  * hold=MS (stay alive that long before exiting, to overlap two vmms).
  * The flush page layout and DSM protocol are in docs/nvdimm.md.
  */
@@ -312,18 +312,18 @@ static void copy_rep(void *d, const void *s, uint64_t n)
 }
 
 /* Guest RAM from 64 MiB up is free (the image and its .bss sit near
- * 1 MiB); the vmm must give --memory >= 64M + mib=. */
+ * 1 MiB); the vmm must give --memory >= 64M + kib=. */
 #define BENCH_BUF ((uint8_t *)(uintptr_t)(64ULL << 20))
 
-static void bench(long mib)
+static void bench(long kib)
 {
-	uint64_t n = (uint64_t)mib << 20, best_w = ~0ULL, best_r = ~0ULL, t;
+	uint64_t n = (uint64_t)kib << 10, best_w = ~0ULL, best_r = ~0ULL, t;
 	void *pm = (void *)(uintptr_t)dimms[0].base;
 
 	uint8_t *bench_buf = BENCH_BUF;
 
 	if (n == 0 || (64ULL << 20) + n > 3ULL << 30 || n > dimms[0].size) {
-		rt_ok(false, "bench size %ld MiB fits in RAM and the DIMM", mib);
+		rt_ok(false, "bench size %ld KiB fits in RAM and the DIMM", kib);
 		return;
 	}
 	memset(bench_buf, 0x5a, n);
@@ -449,7 +449,7 @@ void rt_main(void)
 	} else if (!strcmp(phase, "hostile")) {
 		hostile();
 	} else if (!strcmp(phase, "bench")) {
-		bench(rt_arg_int("mib", 64));
+		bench(rt_arg_int("kib", 1024));
 	} else {
 		rt_ok(false, "phase=write|verify|readonly|hostile|bench given");
 	}
