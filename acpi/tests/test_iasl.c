@@ -5,7 +5,7 @@
  * (meson passes the found programs; an empty path, or a VMM that was not
  * built or no usable /dev/kvm, means SKIP, exit 77)
  *
- * Without VMM: for 1, 2 and 64 vCPUs (the last two with a fake module
+ * Without VMM: for 1, 2, 64 and 300 vCPUs (2 and 64 with a fake module
  * adding DSDT AML, an NFIT and two SSDTs), builds the tables with the
  * vm-free builders and dumps them as SIG.dat. With VMM: runs
  * `vmm --dump-acpi DIR` for 1, 4 and 255 vCPUs and with an --nvdimm, so the
@@ -446,6 +446,7 @@ int main(int argc, char **argv)
 		one_machine(1, false);
 		one_machine(2, true);
 		one_machine(64, true);
+		one_machine(300, false); /* x2APIC entries from vCPU 255 on */
 	}
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);

@@ -210,6 +210,16 @@ static void test_vcpu_counts(void **state)
 	}
 }
 
+static void test_every_vcpu_count(void **state)
+{
+	for (int n = 1; n <= 300; n++) {
+		struct acpi_image img;
+		build(n, n % 7 == 0, &img);
+		check_image(&img, n, n % 7 == 0 ? 3 : 0);
+		acpi_image_free(&img);
+	}
+}
+
 static void test_module_contribution(void **state)
 {
 	struct acpi_image img;
@@ -403,6 +413,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vcpu_counts),
+		cmocka_unit_test(test_every_vcpu_count),
 		cmocka_unit_test(test_module_contribution),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_does_not_fit),
