@@ -171,12 +171,23 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
 		r = scan_leaks(img, res, true, &n);
 		if (r)
 			goto out;
-		res->leaks_fixed = n;
-		pthread_mutex_lock(&img->lock);
-		pthread_mutex_unlock(&img->lock);
+		trim_tail(img);
 		r = img_flush(img);
 		if (r)
 			goto out;
+	}
+	if (repair) {
+		/* what is left (a corruption fix may free or reuse clusters) */
+		void (*rep)(void *, const char *) = res->report;
+		uint64_t left;
+		res->report = NULL;
+		r = scan_leaks(img, res, false, &left);
+		res->report = rep;
+		if (r)
+			goto out;
+		if (left > res->leaks)	/* clusters of dropped entries */
+			res->leaks = left;
+		res->leaks_fixed = res->leaks - left;
 	}
 	tally(img, res);
 out:

@@ -135,6 +135,7 @@ int alloc_cluster(struct pcow *img, uint64_t *host_off);
 int alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off);
 int defer_free(struct pcow *img, uint64_t host_off);
 int release_deferred(struct pcow *img);
+void trim_tail(struct pcow *img);	/* drop free clusters at the end */
 void refc_inc(struct pcow *img, uint64_t host_off);
 
 /* metadata (meta.c) */

@@ -485,9 +485,8 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 	if (!unsafe && img->base_fmt && !img->base)
 		return pcow_set_err(img, PCOW_EBASE, "%s: old base is not open; safe rebase "
 				    "needs it", img->path);
-	r = check_rw(img);
-	if (r)
-		return r;
+	if (img->broken || !img->rw)
+		return check_rw(img);
 	if (new_base) {
 		np = strdup(new_base);
 		if (!np)
@@ -500,6 +499,9 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 		fmt = r;
 		r = 0;
 	}
+	r = check_rw(img);	/* only now: a bad new base changes nothing */
+	if (r)
+		goto out;
 	if (!unsafe) {
 		struct layer *a = &img->layers[img->active];
 		b1 = malloc(img->csize);

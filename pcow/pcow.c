@@ -358,6 +358,13 @@ static void trim_tail_locked(struct pcow *img)
 		img->hint = n;
 }
 
+void trim_tail(struct pcow *img)
+{
+	pthread_mutex_lock(&img->lock);
+	trim_tail_locked(img);
+	pthread_mutex_unlock(&img->lock);
+}
+
 /* Called once the metadata that dropped these references is durable. */
 int release_deferred(struct pcow *img)
 {
@@ -1425,7 +1432,9 @@ int pcow_close(struct pcow *img)
 
 	if (!img)
 		return 0;
-	if (img->rw && !img->raw && !img->broken && img->layers) {
+	/* an image nothing was done to is left exactly as it was */
+	if (img->rw && !img->raw && !img->broken && img->layers &&
+	    (img->bumped || img->reserve_cap)) {
 		r = data_flush(img);
 		pthread_mutex_lock(&img->lock);
 		while (img->nreserve)

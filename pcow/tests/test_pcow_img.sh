@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# test_pcow_img.sh - pcow-img's command-line behaviour: every command's
+# --help, the create forms, round trips through convert, snapshots, commit,
+# rebase, resize, map, measure, compare, and check's exit statuses. Every
+# bad input must give a clear message, the documented exit status, and
+# leave the image byte-for-byte unchanged (sha256 before/after).
+# Usage: test_pcow_img.sh PATH/TO/pcow-img
+set -uo pipefail
+IMG=$(realpath "$1")
+T=$(mktemp -d /tmp/pcow-img-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+fails=0 n=0
+
+ok() { n=$((n + 1)); }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "FAIL: $*"; }
+
+# expect STATUS PATTERN -- command...: exit status and a message (stdout+stderr)
+expect() {
+	local want=$1 pat=$2; shift 3
+	local out st
+	out=$("$@" 2>&1); st=$?
+	if [ "$st" -ne "$want" ]; then
+		bad "'$*' exited $st, expected $want: $out"; return
+	fi
+	if [ -n "$pat" ] && ! grep -qiE -- "$pat" <<<"$out"; then
+		bad "'$*' output lacks /$pat/: $out"; return
+	fi
+	ok
+}
+
+# unchanged FILE STATUS PATTERN -- command...: as expect, and FILE untouched
+unchanged() {
+	local f=$1; shift
+	local before after
+	before=$(sha256sum "$f" | cut -d' ' -f1)
+	expect "$@"
+	after=$(sha256sum "$f" | cut -d' ' -f1)
+	[ "$before" = "$after" ] && ok || bad "$f changed by: ${*:3}"
+}
+
+# --help everywhere
+expect 0 "usage" -- "$IMG" --help
+for c in create info check snapshot convert commit rebase map resize measure compare; do
+	expect 0 "usage: pcow-img $c" -- "$IMG" "$c" --help
+done
+expect 2 "unknown command" -- "$IMG" frobnicate
+expect 2 "no command" -- "$IMG"
+
+# create
+expect 0 "" -- "$IMG" create a.pcow 1G
+expect 0 '"virtual-size":1073741824' -- "$IMG" info --output=json a.pcow
+expect 0 '"cluster-size":65536' -- "$IMG" info --output=json a.pcow
+expect 0 "" -- "$IMG" create 4 2 ref.pcow		# reference form: 4 KB clusters, 2 GB
+expect 0 '"cluster-size":4096' -- "$IMG" info --output=json ref.pcow
+expect 0 '"virtual-size":2147483648' -- "$IMG" info --output=json ref.pcow
+expect 0 "" -- "$IMG" create -c 2M big.pcow 1T
+expect 0 "No errors" -- "$IMG" check big.pcow
+expect 2 "invalid cluster size '3K'" -- "$IMG" create -c 3K x.pcow 1G
+expect 2 "invalid cluster size '4M'" -- "$IMG" create -c 4M x.pcow 1G
+expect 2 "invalid size '1Q'" -- "$IMG" create x.pcow 1Q
+expect 2 "invalid size '-5'" -- "$IMG" create x.pcow -5
+expect 2 "size is needed" -- "$IMG" create x.pcow
+[ -e x.pcow ] && bad "failed create left x.pcow" || ok
+unchanged a.pcow 1 "exists" -- "$IMG" create a.pcow 2G
+expect 1 "base image.*No such file" -- "$IMG" create -b missing.pcow x.pcow
+[ -e x.pcow ] && bad "failed create left x.pcow" || ok
+expect 2 "invalid size" -- "$IMG" create x.pcow 100000P
+
+# missing, wrong magic, truncated
+expect 1 "missing.pcow: No such file" -- "$IMG" info missing.pcow
+expect 1 "No such file" -- "$IMG" check missing.pcow
+head -c 100000 /dev/urandom > junk.bin
+unchanged junk.bin 1 "not a pcow image" -- "$IMG" snapshot -c s junk.bin
+unchanged junk.bin 1 "not a pcow image" -- "$IMG" check junk.bin
+unchanged junk.bin 1 "not a pcow image" -- "$IMG" commit junk.bin
+unchanged junk.bin 1 "not a pcow image" -- "$IMG" resize junk.bin 2G
+unchanged junk.bin 1 "not a pcow image" -- "$IMG" rebase -u -b a.pcow junk.bin
+expect 0 "file format: raw" -- "$IMG" info junk.bin
+head -c 5000 a.pcow > trunc.pcow
+unchanged trunc.pcow 1 "truncated" -- "$IMG" info trunc.pcow
+unchanged trunc.pcow 2 "truncated" -- "$IMG" check trunc.pcow
+unchanged trunc.pcow 1 "truncated" -- "$IMG" snapshot -c s trunc.pcow
+
+# convert round trips (half sparse, half data)
+head -c 300000 /dev/urandom > r.raw
+truncate -s 1M r.raw
+dd if=/dev/urandom of=r.raw bs=64K seek=12 count=2 conv=notrunc status=none
+expect 0 "" -- "$IMG" convert -q r.raw r.pcow
+expect 0 "identical" -- "$IMG" compare r.raw r.pcow
+expect 0 "No errors" -- "$IMG" check r.pcow
+expect 0 "" -- "$IMG" convert -q -O raw r.pcow back.raw
+cmp -s r.raw back.raw && ok || bad "raw -> pcow -> raw differs"
+expect 0 "" -- "$IMG" convert -q -c 4K r.raw r4.pcow
+expect 0 "identical" -- "$IMG" compare r4.pcow r.raw
+expect 0 "100.00/100%" -- "$IMG" convert -p r.raw rp.pcow
+unchanged r.pcow 1 "exists" -- "$IMG" convert -q r.raw r.pcow
+expect 1 "No such file" -- "$IMG" convert -q nothere.raw y.pcow
+[ -e y.pcow ] && bad "failed convert left y.pcow" || ok
+expect 2 "invalid format" -- "$IMG" convert -O qcow2 r.raw y.pcow
+dd if=/dev/zero of=r2.raw bs=1 seek=500000 count=1 conv=notrunc status=none
+expect 1 "mismatch" -- "$IMG" compare r.pcow r2.raw
+expect 2 "No such file" -- "$IMG" compare r.pcow nothere
+
+# map and measure
+expect 0 '"kind": "data"' -- "$IMG" map --output=json r.pcow
+expect 0 '"kind": "hole"' -- "$IMG" map --output=json r.pcow
+expect 0 "Mapped to" -- "$IMG" map r.pcow
+expect 0 "required size: [0-9]+" -- "$IMG" measure --size 1G
+expect 0 "fully allocated size: [0-9]+" -- "$IMG" measure r.raw
+expect 0 '"required"' -- "$IMG" measure --output=json r.raw
+expect 2 "invalid size" -- "$IMG" measure --size lots
+
+# snapshots
+cp r.pcow s.pcow
+expect 0 "" -- "$IMG" snapshot -c first s.pcow
+expect 0 "" -- "$IMG" snapshot -c second s.pcow
+expect 0 "first.*second|second.*first" -- bash -c "'$IMG' snapshot -l s.pcow | tr '\n' ' '"
+unchanged s.pcow 1 "already exists" -- "$IMG" snapshot -c first s.pcow
+unchanged s.pcow 1 "no snapshot named 'nope'" -- "$IMG" snapshot -a nope s.pcow
+unchanged s.pcow 1 "no snapshot named 'nope'" -- "$IMG" snapshot -d nope s.pcow
+unchanged s.pcow 2 "invalid snapshot name" -- "$IMG" snapshot -c "" s.pcow
+unchanged s.pcow 2 "only one of" -- "$IMG" snapshot -c x -d y s.pcow
+expect 0 "" -- "$IMG" snapshot -a first s.pcow
+expect 0 "second" -- "$IMG" snapshot -l s.pcow		# later snapshot kept
+expect 0 "identical" -- "$IMG" compare s.pcow r.raw
+expect 0 "" -- "$IMG" snapshot -d first s.pcow
+expect 0 "" -- "$IMG" snapshot -d second s.pcow
+expect 0 "No errors" -- "$IMG" check s.pcow
+expect 0 "identical" -- "$IMG" compare s.pcow r.raw
+
+# overlay, commit, rebase
+head -c 1M /dev/urandom > base.raw
+truncate -s 1M top.raw
+head -c 65536 /dev/urandom > piece
+dd if=piece of=top.raw bs=64K seek=2 conv=notrunc status=none
+cp base.raw expect.raw
+dd if=piece of=expect.raw bs=64K seek=2 conv=notrunc status=none
+expect 0 "" -- "$IMG" convert -q base.raw base.pcow
+expect 0 "" -- "$IMG" convert -q top.raw top.pcow
+expect 0 "" -- "$IMG" rebase -u -b base.pcow top.pcow
+expect 0 "backing file: base.pcow" -- "$IMG" info top.pcow
+expect 0 "identical" -- "$IMG" compare top.pcow expect.raw
+expect 0 "" -- "$IMG" create -b top.pcow chain.pcow		# a chain of depth 2
+expect 0 "identical" -- "$IMG" compare chain.pcow expect.raw
+expect 0 '"backing-depth":2' -- "$IMG" info --output=json chain.pcow
+unchanged top.pcow 1 "not found|No such file" -- "$IMG" rebase -b missing.pcow top.pcow
+cp top.pcow top2.pcow
+expect 0 "" -- "$IMG" rebase -b "" top2.pcow			# safe: copies base data in
+expect 0 "identical" -- "$IMG" compare top2.pcow expect.raw
+expect 0 "No errors" -- "$IMG" check top2.pcow
+expect 0 "" -- "$IMG" convert -q r.raw other.pcow
+cp top.pcow top3.pcow
+expect 0 "" -- "$IMG" rebase -b other.pcow top3.pcow
+expect 0 "identical" -- "$IMG" compare top3.pcow expect.raw
+expect 0 "" -- "$IMG" commit top.pcow
+expect 0 "identical" -- "$IMG" compare base.pcow expect.raw
+expect 0 "No errors" -- "$IMG" check base.pcow
+# chain.pcow's base (top.pcow) changed under it: detected
+expect 1 "was modified" -- "$IMG" info chain.pcow
+unchanged a.pcow 1 "no base" -- "$IMG" commit a.pcow
+expect 0 "identical" -- "$IMG" compare top.pcow expect.raw	# reads through its base
+
+# resize
+cp r.pcow g.pcow
+expect 0 "resized" -- "$IMG" resize g.pcow 3M
+expect 0 '"virtual-size":3145728' -- "$IMG" info --output=json g.pcow
+expect 0 "resized" -- "$IMG" resize g.pcow +1M
+expect 0 '"virtual-size":4194304' -- "$IMG" info --output=json g.pcow
+unchanged g.pcow 1 "shrinking" -- "$IMG" resize g.pcow 1M
+unchanged g.pcow 2 "shrinking" -- "$IMG" resize g.pcow -1M
+unchanged g.pcow 2 "invalid size" -- "$IMG" resize g.pcow 12X
+expect 0 "No errors" -- "$IMG" check g.pcow
+expect 0 "" -- "$IMG" convert -q -O raw g.pcow g.raw
+cmp -s -n 1048576 g.raw r.raw && ok || bad "grown image lost data"
+
+# check: leaks (exit 3) and corruption (exit 2), and their repair
+cp r.pcow l.pcow
+head -c 65536 /dev/urandom >> l.pcow
+expect 3 "1 leaked clusters" -- "$IMG" check l.pcow
+expect 0 '"leaks":1' -- bash -c "'$IMG' check --output=json l.pcow; true"
+expect 0 "1 leaked clusters" -- "$IMG" check -r leaks l.pcow
+expect 0 "No errors" -- "$IMG" check l.pcow
+expect 0 "identical" -- "$IMG" compare l.pcow r.raw
+cp r.pcow c.pcow
+# flip a byte of the first L2 table's first entry: the L1 (its entry 0 at
+# the active layer's L1, cluster 1 here) gives the table's cluster number
+l1e=$(od -An -t u8 -j 65536 -N 8 c.pcow | tr -d ' ')
+l2=$(( (l1e >> 20) << 16 ))
+[ "$l2" -gt 0 ] && ok || bad "no L2 table found in c.pcow"
+printf '\x5a' | dd of=c.pcow bs=1 seek=$((l2 + 2)) conv=notrunc status=none
+unchanged c.pcow 2 "errors were found|corrupt" -- "$IMG" check c.pcow
+expect 0 "" -- "$IMG" check -r all c.pcow
+expect 0 "No errors" -- "$IMG" check c.pcow
+unchanged c.pcow 2 "invalid value 'some'" -- "$IMG" check -r some c.pcow
+cp r.pcow z.pcow
+# one root slot damaged: the other (older generation) is used
+printf '\xff\xff' | dd of=z.pcow bs=1 seek=100 conv=notrunc status=none
+expect 0 "No errors" -- "$IMG" check z.pcow
+printf '\xff\xff' | dd of=z.pcow bs=1 seek=4196 conv=notrunc status=none
+unchanged z.pcow 2 "no valid root slot" -- "$IMG" check z.pcow
+unchanged z.pcow 1 "no valid root slot" -- "$IMG" info z.pcow
+dd if=/dev/zero of=z.pcow bs=1 count=8 conv=notrunc status=none
+dd if=/dev/zero of=z.pcow bs=1 seek=4096 count=8 conv=notrunc status=none
+unchanged z.pcow 1 "not a pcow image" -- "$IMG" check z.pcow
+
+echo "$n checks, $fails failed"
+[ "$fails" -eq 0 ]
