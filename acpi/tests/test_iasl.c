@@ -8,8 +8,8 @@
  * Without VMM: for 1, 2, 64 and 300 vCPUs (2 and 64 with a fake module
  * adding DSDT AML, an NFIT and two SSDTs), builds the tables with the
  * vm-free builders and dumps them as SIG.dat. With VMM: runs
- * `vmm --dump-acpi DIR` for 1, 4 and 255 vCPUs and with an --nvdimm, so the
- * real modules contribute through their acpi() hooks. Then, on every dump:
+ * `vmm --dump-acpi DIR` for 1, 4 and 255 vCPUs and with an --nvdimm and a
+ * --disk, so the real modules contribute through their acpi() hooks. Then, on every dump:
  *  - runs iasl -d on every table: exit 0 and no warning, error or remark;
  *    the DSDT again with the SSDTs as -e externals;
  *  - compiles each disassembly back with iasl (-oa: no optimisation) and
@@ -358,41 +358,52 @@ static void one_machine(int ncpus, bool module)
 	cleanup(dir);
 }
 
-/* vmm --dump-acpi DIR --smp N [--nvdimm FILE]; the MADT must list N CPUs. */
-static void one_vmm(const char *vmm, int ncpus, bool nvdimm)
+enum vmm_dev { DEV_NONE, DEV_NVDIMM, DEV_DISK };
+
+/* vmm --dump-acpi DIR --smp N [--nvdimm FILE | --disk FILE]; the MADT must
+ * list N CPUs, the modules' devices must be in the namespace. */
+static void one_vmm(const char *vmm, int ncpus, enum vmm_dev dev)
 {
 	static const char *const nv_expect[] = {
 		"[String] Length 08 = \"ACPI0012\"",
 		NULL,
 	};
+	static const char *const disk_expect[] = {
+		"[String] Length 08 = \"LNRO0005\"",  /* virtio-mmio */
+		NULL,
+	};
+	static const char *const opt[] = { "", " --nvdimm ", " --disk " };
+	/* nvdimm: 16 MiB of data plus the default 128 KiB label area. */
+	static const off_t size[] = { 0, (16 << 20) + (128 << 10), 1 << 20 };
 	char dir[] = "/tmp/pmvm-acpi-vmm-XXXXXX", img[600] = "", path[600];
 	char *out, *buf;
 	size_t len;
 	int st;
 
-	printf("# vmm --smp %d%s\n", ncpus, nvdimm ? " --nvdimm" : "");
+	printf("# vmm --smp %d%s\n", ncpus, opt[dev]);
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		exit(1);
 	}
-	if (nvdimm) {
-		/* 16 MiB of data plus the default 128 KiB label area. */
-		snprintf(img, sizeof(img), "%s/nv.img", dir);
+	if (dev != DEV_NONE) {
+		snprintf(img, sizeof(img), "%s/dev.img", dir);
 		int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		CHECK(fd >= 0 && ftruncate(fd, (16 << 20) + (128 << 10)) == 0,
+		CHECK(fd >= 0 && ftruncate(fd, size[dev]) == 0,
 		      "cannot create %s", img);
 		if (fd >= 0)
 			close(fd);
 	}
 	st = run(&out, "'%s' --dump-acpi '%s' --smp %d%s%s", vmm, dir, ncpus,
-		 nvdimm ? " --nvdimm " : "", img);
+		 opt[dev], img);
 	CHECK(st == 0, "vmm --dump-acpi: exit %d\n%s", st, out);
 	free(out);
-	if (nvdimm)
+	if (dev != DEV_NONE)
 		unlink(img);
 	if (st == 0) {
-		check_dir(dir, nvdimm ? "; evaluate \\_SB.NVDR._HID" : NULL,
-			  nvdimm ? nv_expect : NULL);
+		check_dir(dir, dev == DEV_NVDIMM ? "; evaluate \\_SB.NVDR._HID" :
+			       dev == DEV_DISK ? "; evaluate \\_SB.VR00._HID" : NULL,
+			  dev == DEV_NVDIMM ? nv_expect :
+			  dev == DEV_DISK ? disk_expect : NULL);
 		snprintf(path, sizeof(path), "%s/APIC.dat", dir);
 		buf = slurp(path, &len);
 		int lapics = 0;
@@ -405,7 +416,7 @@ static void one_vmm(const char *vmm, int ncpus, bool nvdimm)
 		CHECK(lapics == ncpus, "MADT from vmm --smp %d lists %d CPUs",
 		      ncpus, lapics);
 		free(buf);
-		if (nvdimm) {
+		if (dev == DEV_NVDIMM) {
 			snprintf(path, sizeof(path), "%s/NFIT.dat", dir);
 			CHECK(access(path, F_OK) == 0, "no NFIT.dat with --nvdimm");
 		}
@@ -438,10 +449,11 @@ int main(int argc, char **argv)
 			return 77;
 		}
 		close(fd);
-		one_vmm(vmm, 1, false);
-		one_vmm(vmm, 4, false);
-		one_vmm(vmm, 255, false);
-		one_vmm(vmm, 2, true);
+		one_vmm(vmm, 1, DEV_NONE);
+		one_vmm(vmm, 4, DEV_NONE);
+		one_vmm(vmm, 255, DEV_NONE);
+		one_vmm(vmm, 2, DEV_NVDIMM);
+		one_vmm(vmm, 2, DEV_DISK);
 	} else {
 		one_machine(1, false);
 		one_machine(2, true);
