@@ -190,11 +190,6 @@ int nvdimm_backing_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		}
 		if (devdax_probe(o->path, st.st_rdev, &devsize, &align, err, errlen))
 			goto fail;
-		if (label % align) {
-			snprintf(err, errlen, "%s: label-size must be a multiple of the "
-				 "device alignment %" PRIu64, o->path, align);
-			goto fail;
-		}
 		if (devsize <= label) {
 			snprintf(err, errlen, "%s: device is %" PRIu64 " bytes, not more than "
 				 "label-size", o->path, devsize);
