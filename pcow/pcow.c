@@ -453,34 +453,47 @@ uint64_t *entry_slot(struct pcow *img, struct layer *l, uint64_t vc)
 	return &l->l2[idx][vc % img->l2_entries];
 }
 
+/* Make sure layer li has the L2 table covering vc (a new one is written at
+ * the next flush or commit). */
+static int ensure_table(struct pcow *img, unsigned li, uint64_t vc)
+{
+	struct layer *l = &img->layers[li];
+	uint64_t idx = vc / img->l2_entries, t;
+	int r;
+
+	if (idx >= l->l1_entries)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: cluster %llu beyond layer size",
+				    img->path, (unsigned long long)vc);
+	if (l->l2[idx])
+		return 0;
+	l->l2[idx] = calloc(img->l2_entries, sizeof(uint64_t));
+	if (!l->l2[idx])
+		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	r = alloc_kind(img, REFC_META, &t);
+	if (r) {
+		free(l->l2[idx]);
+		l->l2[idx] = NULL;
+		return r;
+	}
+	l->l1[idx] = t;
+	l->l2_state[idx] = T_NEW;
+	l->l1_dirty = true;
+	return 0;
+}
+
 int entry_set(struct pcow *img, unsigned li, uint64_t vc, uint64_t val)
 {
 	struct layer *l = &img->layers[li];
 	uint64_t idx = vc / img->l2_entries;
 	int r;
 
-	if (idx >= l->l1_entries)
-		return pcow_set_err(img, PCOW_EINVAL, "%s: cluster %llu beyond layer size",
-				    img->path, (unsigned long long)vc);
-	if (!l->l2[idx]) {
-		uint64_t t;
-		if (!val)
-			return 0;
-		l->l2[idx] = calloc(img->l2_entries, sizeof(uint64_t));
-		if (!l->l2[idx])
-			return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
-		r = alloc_kind(img, REFC_META, &t);
-		if (r) {
-			free(l->l2[idx]);
-			l->l2[idx] = NULL;
-			return r;
-		}
-		l->l1[idx] = t;
-		l->l2_state[idx] = T_NEW;
-		l->l1_dirty = true;
-	} else if (l->l2_state[idx] == T_CLEAN) {
+	if (idx < l->l1_entries && !l->l2[idx] && !val)
+		return 0;
+	r = ensure_table(img, li, vc);
+	if (r)
+		return r;
+	if (l->l2_state[idx] == T_CLEAN)
 		l->l2_state[idx] = T_DIRTY;
-	}
 	l->l2[idx][vc % img->l2_entries] = val;
 	return 0;
 }
@@ -749,6 +762,10 @@ static int cow_cluster(struct pcow *img, uint64_t vc, const void *data,
 			return img_pwrite(img, data, dlen, old + doff);
 		return 0;
 	}
+	/* the table first, so consecutive data clusters stay contiguous */
+	r = ensure_table(img, img->active, vc);
+	if (r)
+		return r;
 	r = alloc_cluster(img, &nh);
 	if (r)
 		return r;

@@ -1,0 +1,497 @@
+/*
+ * test_pcow.c - cmocka unit tests of libpcow's API: sizes, create/open
+ * errors, holes that stay holes, read/write/translate, reservation and
+ * prepare_write (the VMM's fault path), snapshots (including deleting one
+ * with two children, whose clusters are then shared), base chains with a
+ * raw bottom, wrong/changed base detection, grow, and check/repair on
+ * damaged images. Files go to a fresh directory under /tmp.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "pcow.h"
+
+static char dir[64];
+
+static const char *p(const char *name)
+{
+	static char buf[4][128];
+	static int k;
+
+	k = (k + 1) & 3;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
+	return buf[k];
+}
+
+static struct pcow *mk(const char *name, uint64_t size, unsigned cbits, const char *base)
+{
+	struct pcow_create_opts co = { .virtual_size = size, .cluster_bits = cbits,
+				       .base = base, .overwrite = true };
+	struct pcow_open_opts o = { .flags = PCOW_RDWR };
+	struct pcow_error e;
+	struct pcow *img;
+
+	if (pcow_create(p(name), &co, &e))
+		fail_msg("create %s: %s", name, e.msg);
+	img = pcow_open(p(name), &o, &e);
+	if (!img)
+		fail_msg("open %s: %s", name, e.msg);
+	return img;
+}
+
+static void fillb(uint8_t *b, size_t n, int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed + i * 13 + (i >> 8));
+}
+
+static void test_parse_size(void **st)
+{
+	uint64_t v;
+
+	assert_int_equal(pcow_parse_size("512", &v), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(pcow_parse_size("64K", &v), 0);
+	assert_int_equal(v, 65536);
+	assert_int_equal(pcow_parse_size("2M", &v), 0);
+	assert_int_equal(v, 2u << 20);
+	assert_int_equal(pcow_parse_size("1GiB", &v), 0);
+	assert_int_equal(v, 1ULL << 30);
+	assert_int_equal(pcow_parse_size("1T", &v), 0);
+	assert_int_equal(v, 1ULL << 40);
+	assert_int_not_equal(pcow_parse_size("", &v), 0);
+	assert_int_not_equal(pcow_parse_size("-1", &v), 0);
+	assert_int_not_equal(pcow_parse_size("1X", &v), 0);
+	assert_int_not_equal(pcow_parse_size("99999999999P", &v), 0);
+}
+
+static void test_create_errors(void **st)
+{
+	struct pcow_create_opts co = { .virtual_size = 1 << 20, .cluster_bits = 11 };
+	struct pcow_error e;
+
+	assert_int_equal(pcow_create(p("e.pcow"), &co, &e), -PCOW_EINVAL);
+	assert_non_null(strstr(e.msg, "cluster size"));
+	assert_int_not_equal(access(p("e.pcow"), F_OK), 0);
+	co.cluster_bits = 22;
+	assert_int_equal(pcow_create(p("e.pcow"), &co, &e), -PCOW_EINVAL);
+	co.cluster_bits = 12;
+	co.virtual_size = PCOW_MAX_VIRTUAL_SIZE + 1;
+	assert_int_equal(pcow_create(p("e.pcow"), &co, &e), -PCOW_EINVAL);
+	co.virtual_size = 1 << 20;
+	assert_int_equal(pcow_create(p("e.pcow"), &co, &e), 0);
+	assert_int_equal(pcow_create(p("e.pcow"), &co, &e), -PCOW_EEXIST);
+	co.base = "nonexistent.pcow";
+	assert_int_equal(pcow_create(p("f.pcow"), &co, &e), -PCOW_EBASE);
+	assert_int_not_equal(access(p("f.pcow"), F_OK), 0);
+}
+
+static void test_open_errors(void **st)
+{
+	struct pcow_error e;
+	FILE *f;
+
+	assert_null(pcow_open(p("missing.pcow"), NULL, &e));
+	assert_int_equal(e.code, PCOW_ENOENT);
+	assert_non_null(strstr(e.msg, "missing.pcow"));
+	f = fopen(p("junk"), "w");
+	for (int i = 0; i < 10000; i++)
+		fputc(i * 7, f);
+	fclose(f);
+	assert_null(pcow_open(p("junk"), NULL, &e));
+	assert_int_equal(e.code, PCOW_ENOTPCOW);
+	assert_int_equal(pcow_probe(p("junk")), 0);
+	/* in memory: too short, zero length */
+	void *io = pcow_mem_io_new("PCOWimg\n", 8, 8);
+	struct pcow_open_opts o = { .io = &pcow_mem_io_ops, .io_ctx = io };
+	assert_null(pcow_open("m", &o, &e));
+	assert_int_equal(e.code, PCOW_ECORRUPT);
+	pcow_mem_io_free(io);
+	io = pcow_mem_io_new(NULL, 0, 0);
+	o.io_ctx = io;
+	assert_null(pcow_open("m", &o, &e));
+	assert_int_equal(e.code, PCOW_ENOTPCOW);
+	pcow_mem_io_free(io);
+}
+
+static void test_holes_rw(void **st)
+{
+	struct pcow *img = mk("h.pcow", (1 << 20) + 1000, 12, NULL);
+	static uint8_t b[1 << 20], w[20000];
+	struct pcow_info in;
+	struct pcow_map m;
+
+	assert_int_equal(pcow_read(img, b, sizeof(b), 0), 0);
+	for (size_t i = 0; i < sizeof(b); i++)
+		assert_int_equal(b[i], 0);
+	pcow_get_info(img, &in);
+	assert_int_equal(in.allocated_clusters, 0);	/* reads do not allocate */
+	assert_int_equal(pcow_translate(img, 5000, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_HOLE);
+	assert_int_equal(m.len, (1 << 20) + 1000 - 5000);
+	fillb(w, sizeof(w), 1);
+	assert_int_equal(pcow_write(img, w, sizeof(w), 3000), 0);
+	assert_int_equal(pcow_write(img, w, 1000, 1 << 20), 0);	/* the tail */
+	assert_int_equal(pcow_write(img, w, 1001, 1 << 20), -PCOW_EINVAL);
+	assert_int_equal(pcow_read(img, b, 20000, 3000), 0);
+	assert_memory_equal(b, w, 20000);
+	assert_int_equal(pcow_read(img, b, 3000, 0), 0);
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(b[i], 0);
+	assert_int_equal(pcow_translate(img, 4096, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_int_equal(m.host_off & 4095, 0);	/* cluster-aligned */
+	assert_int_equal(pcow_close(img), 0);
+	/* reopen read-only: same data, writes refused */
+	struct pcow_error e;
+	img = pcow_open(p("h.pcow"), NULL, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_read(img, b, 20000, 3000), 0);
+	assert_memory_equal(b, w, 20000);
+	assert_int_equal(pcow_write(img, w, 10, 0), -PCOW_ERDONLY);
+	assert_int_equal(pcow_read(img, b, 10, (1 << 20) + 995), -PCOW_EINVAL);
+	pcow_close(img);
+	struct pcow_check_result res = { 0 };
+	assert_int_equal(pcow_check(p("h.pcow"), NULL, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+}
+
+static void test_reserve_prepare(void **st)
+{
+	struct pcow *img = mk("v.pcow", 1 << 20, 16, NULL);
+	struct pcow_info in;
+	uint64_t h1, h2, h3;
+	uint8_t b[16];
+
+	pcow_get_info(img, &in);
+	uint64_t end = in.file_size;
+	assert_int_equal(pcow_reserve(img, 8), 8);
+	assert_int_equal(pcow_reserved(img), 8);
+	assert_int_equal(pcow_prepare_write(img, 70000, &h1), 0);
+	assert_int_equal(pcow_prepare_write(img, 70001, &h2), 0);	/* same cluster */
+	assert_int_equal(h2, h1 + 1);
+	assert_true(h1 - (70000 - 65536) >= end);	/* from the reserve */
+	assert_int_equal((h1 - 4464) % 65536, 0);
+	assert_int_equal(pcow_reserved(img), 6);	/* L2 table + data cluster */
+	assert_int_equal(pcow_prepare_write(img, 0, &h3), 0);
+	assert_int_equal(h3, h1 - 4464 + 65536);	/* the next reserved cluster */
+	assert_int_equal(pcow_reserved(img), 5);
+	assert_int_equal(pcow_flush(img), 0);
+	assert_int_equal(pcow_close(img), 0);
+	struct pcow_error e;
+	struct pcow_check_result res = { 0 };
+	assert_int_equal(pcow_check(p("v.pcow"), NULL, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(res.leaks, 0);	/* unused reserve is zeros, then trimmed */
+	img = pcow_open(p("v.pcow"), NULL, &e);
+	struct pcow_map m;
+	assert_int_equal(pcow_translate(img, 70000, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_int_equal(pcow_read(img, b, 16, 70000), 0);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(b[i], 0);
+	pcow_close(img);
+}
+
+static void read_all(struct pcow *img, uint8_t *b, size_t n)
+{
+	assert_int_equal(pcow_read(img, b, n, 0), 0);
+}
+
+static void test_snapshots(void **st)
+{
+	enum { N = 256 << 10 };
+	static uint8_t v0[N], v1[N], v2[N], got[N];
+	struct pcow *img = mk("s.pcow", N, 12, NULL);
+	struct pcow_snapshot sn[8];
+	struct pcow_map m;
+
+	fillb(v0, N, 1);
+	assert_int_equal(pcow_write(img, v0, N, 0), 0);
+	assert_int_equal(pcow_snapshot_create(img, "zero"), 0);
+	assert_int_equal(pcow_snapshot_create(img, "zero"), -PCOW_EEXIST);
+	assert_int_equal(pcow_snapshot_create(img, ""), -PCOW_EINVAL);
+	assert_int_equal(pcow_translate(img, 0, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_LOWER);
+	memcpy(v1, v0, N);
+	fillb(v1 + 5000, 9000, 2);
+	assert_int_equal(pcow_write(img, v1 + 5000, 9000, 5000), 0);
+	assert_int_equal(pcow_translate(img, 8192, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_int_equal(pcow_snapshot_create(img, "one"), 0);
+	memcpy(v2, v1, N);
+	fillb(v2, 100, 3);
+	assert_int_equal(pcow_write(img, v2, 100, 0), 0);
+	assert_int_equal(pcow_snapshot_list(img, sn, 8), 2);
+	assert_string_equal(sn[0].name, "zero");
+	assert_string_equal(sn[1].name, "one");
+	assert_true(sn[1].current);
+	/* apply an older one: the later one stays */
+	assert_int_equal(pcow_snapshot_apply(img, "zero"), 0);
+	read_all(img, got, N);
+	assert_memory_equal(got, v0, N);
+	assert_int_equal(pcow_snapshot_list(img, sn, 8), 2);
+	assert_int_equal(pcow_snapshot_apply(img, "nope"), -PCOW_ENOENT);
+	/* write on the new branch, then delete "zero": it has two children */
+	fillb(got, 4096, 4);
+	assert_int_equal(pcow_write(img, got, 4096, 40960), 0);
+	memcpy(v2, v0, N);
+	memcpy(v2 + 40960, got, 4096);
+	assert_int_equal(pcow_snapshot_delete(img, "zero"), 0);
+	read_all(img, got, N);
+	assert_memory_equal(got, v2, N);
+	/* shared clusters: writes copy, "one" keeps its data */
+	assert_int_equal(pcow_translate(img, 100000, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_true(m.shared);
+	fillb(got, 3000, 5);
+	assert_int_equal(pcow_write(img, got, 3000, 100000), 0);
+	memcpy(v2 + 100000, got, 3000);
+	assert_int_equal(pcow_close(img), 0);
+	struct pcow_error e;
+	struct pcow_open_opts o = { .flags = PCOW_RDWR };
+	img = pcow_open(p("s.pcow"), &o, &e);
+	assert_non_null(img);
+	read_all(img, got, N);
+	assert_memory_equal(got, v2, N);
+	assert_int_equal(pcow_snapshot_apply(img, "one"), 0);
+	read_all(img, got, N);
+	assert_memory_equal(got, v1, N);
+	assert_int_equal(pcow_snapshot_delete(img, "one"), 0);
+	assert_int_equal(pcow_snapshot_list(img, sn, 8), 0);
+	read_all(img, got, N);
+	assert_memory_equal(got, v1, N);
+	assert_int_equal(pcow_close(img), 0);
+	struct pcow_check_result res = { 0 };
+	assert_int_equal(pcow_check(p("s.pcow"), NULL, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+}
+
+static void test_base_chain(void **st)
+{
+	enum { N = 128 << 10 };
+	static uint8_t raw[N], want[N], got[N], x[N];
+	struct pcow_error e;
+	FILE *f = fopen(p("bottom.raw"), "w");
+
+	fillb(raw, N, 7);
+	fwrite(raw, 1, N, f);
+	fclose(f);
+	struct pcow *a = mk("mid.pcow", 0, 12, "bottom.raw");	/* size from base */
+	struct pcow_info in;
+	pcow_get_info(a, &in);
+	assert_int_equal(in.virtual_size, N);
+	assert_int_equal(in.base_format, PCOW_FMT_RAW);
+	fillb(x, 5000, 8);
+	assert_int_equal(pcow_write(a, x, 5000, 10000), 0);
+	memcpy(want, raw, N);
+	memcpy(want + 10000, x, 5000);
+	assert_int_equal(pcow_close(a), 0);
+	struct pcow *b = mk("top.pcow", 2 * N, 13, "mid.pcow");	/* bigger than base */
+	fillb(x, 100, 9);
+	assert_int_equal(pcow_write(b, x, 100, 50000), 0);
+	memcpy(want + 50000, x, 100);
+	read_all(b, got, N);
+	assert_memory_equal(got, want, N);
+	assert_int_equal(pcow_read(b, got, N, N), 0);	/* beyond the base: zeros */
+	for (int i = 0; i < N; i++)
+		assert_int_equal(got[i], 0);
+	struct pcow_map m;
+	assert_int_equal(pcow_translate(b, 70000, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_BASE);
+	assert_non_null(pcow_base(b));
+	assert_non_null(pcow_base(pcow_base(b)));
+	pcow_get_info(b, &in);
+	assert_int_equal(in.base_depth, 2);
+	assert_int_equal(pcow_close(b), 0);
+
+	/* the base changes under top: detected */
+	struct pcow_open_opts o = { .flags = PCOW_RDWR };
+	a = pcow_open(p("mid.pcow"), &o, &e);
+	assert_int_equal(pcow_write(a, x, 1, 0), 0);
+	pcow_close(a);
+	assert_null(pcow_open(p("top.pcow"), NULL, &e));
+	assert_int_equal(e.code, PCOW_EBASE);
+	assert_non_null(strstr(e.msg, "modified"));
+	/* a different image in the base's place: detected */
+	struct pcow_create_opts co = { .virtual_size = N, .overwrite = true };
+	assert_int_equal(pcow_create(p("mid.pcow"), &co, &e), 0);
+	assert_null(pcow_open(p("top.pcow"), NULL, &e));
+	assert_int_equal(e.code, PCOW_EBASE);
+	assert_non_null(strstr(e.msg, "uuid"));
+	/* unsafe rebase onto it makes it open again */
+	o.flags = PCOW_RDWR | PCOW_NO_BASE;
+	b = pcow_open(p("top.pcow"), &o, &e);
+	assert_non_null(b);
+	assert_int_equal(pcow_rebase(b, "mid.pcow", PCOW_FMT_PCOW, true), 0);
+	pcow_close(b);
+	b = pcow_open(p("top.pcow"), NULL, &e);
+	assert_non_null(b);
+	pcow_close(b);
+}
+
+static void test_commit_rebase(void **st)
+{
+	enum { N = 64 << 10 };
+	static uint8_t x[N], want[N], got[N];
+	struct pcow *base = mk("cb.pcow", N, 12, NULL);
+	struct pcow_error e;
+
+	fillb(x, N, 3);
+	assert_int_equal(pcow_write(base, x, N / 2, 0), 0);
+	memcpy(want, x, N / 2);
+	assert_int_equal(pcow_close(base), 0);
+	struct pcow *t = mk("ct.pcow", 0, 12, "cb.pcow");
+	fillb(x, 10000, 4);
+	assert_int_equal(pcow_write(t, x, 10000, 20000), 0);
+	memcpy(want + 20000, x, 10000);
+	/* safe rebase to nothing keeps the contents */
+	assert_int_equal(pcow_rebase(t, NULL, 0, false), 0);
+	read_all(t, got, N);
+	assert_memory_equal(got, want, N);
+	assert_int_equal(pcow_close(t), 0);
+	/* back onto cb.pcow (safe: copies nothing that is equal), then commit */
+	struct pcow_open_opts o = { .flags = PCOW_RDWR };
+	t = pcow_open(p("ct.pcow"), &o, &e);
+	assert_int_equal(pcow_rebase(t, "cb.pcow", PCOW_FMT_PCOW, false), 0);
+	assert_int_equal(pcow_snapshot_create(t, "s"), 0);
+	assert_int_equal(pcow_commit(t), -PCOW_EBUSY);
+	assert_int_equal(pcow_snapshot_delete(t, "s"), 0);
+	assert_int_equal(pcow_commit(t), 0);
+	struct pcow_info in;
+	pcow_get_info(t, &in);
+	assert_int_equal(in.allocated_clusters, 0);	/* emptied */
+	read_all(t, got, N);
+	assert_memory_equal(got, want, N);
+	assert_int_equal(pcow_close(t), 0);
+	base = pcow_open(p("cb.pcow"), NULL, &e);
+	read_all(base, got, N);
+	assert_memory_equal(got, want, N);
+	pcow_close(base);
+	t = pcow_open(p("ct.pcow"), NULL, &e);	/* still opens: identity updated */
+	assert_non_null(t);
+	pcow_close(t);
+}
+
+static void test_resize(void **st)
+{
+	struct pcow *img = mk("g.pcow", 100000, 12, NULL);
+	uint8_t x[5000], got[5000];
+
+	fillb(x, sizeof(x), 5);
+	assert_int_equal(pcow_write(img, x, sizeof(x), 95000), 0);
+	assert_int_equal(pcow_resize(img, 50000), -PCOW_EINVAL);
+	assert_int_equal(pcow_resize(img, 10 << 20), 0);
+	assert_int_equal(pcow_write(img, x, sizeof(x), (10 << 20) - 5000), 0);
+	assert_int_equal(pcow_close(img), 0);
+	struct pcow_error e;
+	img = pcow_open(p("g.pcow"), NULL, &e);
+	assert_int_equal(pcow_read(img, got, sizeof(got), 95000), 0);
+	assert_memory_equal(got, x, sizeof(x));
+	assert_int_equal(pcow_read(img, got, sizeof(got), (10 << 20) - 5000), 0);
+	assert_memory_equal(got, x, sizeof(x));
+	pcow_close(img);
+}
+
+/* damaged images, in memory */
+static uint8_t *image_bytes(const char *name, size_t *len)
+{
+	FILE *f = fopen(p(name), "rb");
+	uint8_t *b = malloc(4 << 20);
+
+	*len = fread(b, 1, 4 << 20, f);
+	fclose(f);
+	return b;
+}
+
+static void test_check_damage(void **st)
+{
+	struct pcow *img = mk("d.pcow", 1 << 20, 12, NULL);
+	uint8_t x[8192];
+	struct pcow_error e;
+	struct pcow_check_result res = { 0 };
+	size_t len;
+
+	fillb(x, sizeof(x), 6);
+	assert_int_equal(pcow_write(img, x, sizeof(x), 0), 0);
+	assert_int_equal(pcow_close(img), 0);
+	uint8_t *b = image_bytes("d.pcow", &len);
+
+	/* an L2 entry pointing past the end of the file */
+	uint64_t l1e = 0;
+	memcpy(&l1e, b + 8192, 8);	/* L1 at cluster 2 for 4K clusters */
+	uint64_t l2 = (l1e >> 20) << 12;
+	assert_true(l2 > 0 && l2 < len);
+	b[l2 + 5] ^= 0x40;
+	void *io = pcow_mem_io_new(b, len, len + (1 << 20));
+	struct pcow_open_opts o = { .io = &pcow_mem_io_ops, .io_ctx = io };
+	assert_null(pcow_open("d", &o, &e));
+	assert_int_equal(e.code, PCOW_ECORRUPT);
+	assert_int_equal(pcow_check("d", &o, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions, 1);
+	assert_int_equal(pcow_check("d", &o, PCOW_REPAIR_ALL, &res, &e), 0);
+	assert_int_equal(res.corruptions_fixed, 1);
+	assert_int_equal(pcow_check("d", &o, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+	struct pcow *r = pcow_open("d", &o, &e);
+	assert_non_null(r);
+	uint8_t got[8192];
+	assert_int_equal(pcow_read(r, got, sizeof(got), 0), 0);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(got[i], 0);	/* the dropped cluster reads as a hole */
+	assert_memory_equal(got + 4096, x + 4096, 4096);
+	pcow_close(r);
+	pcow_mem_io_free(io);
+
+	/* a catalog checksum mismatch is fatal and reported as corruption */
+	free(b);
+	b = image_bytes("d.pcow", &len);
+	uint64_t cat = 0;
+	int slot = 0;
+	uint64_t g0, g1;
+	memcpy(&g0, b + 32, 8);
+	memcpy(&g1, b + 4096 + 32, 8);
+	slot = g1 > g0 ? 1 : 0;
+	memcpy(&cat, b + slot * 4096 + 80, 8);
+	b[cat + 20] ^= 1;
+	io = pcow_mem_io_new(b, len, len);
+	o.io_ctx = io;
+	assert_int_equal(pcow_check("d", &o, 0, &res, &e), -PCOW_ECORRUPT);
+	assert_non_null(strstr(e.msg, "catalog"));
+	pcow_mem_io_free(io);
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_holes_rw),
+		cmocka_unit_test(test_reserve_prepare),
+		cmocka_unit_test(test_snapshots),
+		cmocka_unit_test(test_base_chain),
+		cmocka_unit_test(test_commit_rebase),
+		cmocka_unit_test(test_resize),
+		cmocka_unit_test(test_check_damage),
+	};
+	char cmd[128];
+	int r;
+
+	snprintf(dir, sizeof(dir), "/tmp/pcow-unit.XXXXXX");
+	if (!mkdtemp(dir))
+		return 1;
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		r |= 1;
+	return r;
+}
