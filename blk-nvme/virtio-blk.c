@@ -199,6 +199,10 @@ static void finish(struct vblk_req *r, uint8_t status)
 
 	r->in_use = false;
 	b->inflight--;
+	if (virtio_trace)
+		vmm_log("virtio-blk: q%u head %u type %u sector %llu len %llu -> status %u%s",
+			r->q, r->head, r->type, (unsigned long long)r->sector,
+			(unsigned long long)r->data_len, status, current ? "" : " (dropped)");
 	if (!current || b->destroyed)
 		return;
 	*r->status = status;
@@ -340,9 +344,15 @@ static void vblk_queue_notify(void *opaque, unsigned q)
 	struct vblk *b = opaque;
 	struct virtq *vq = &b->mmio.vq[q];
 
-	for (unsigned budget = 0; budget < 4 * VIRTQ_MAX_SIZE; budget++) {
-		int ret = virtq_pop(vq, &b->chain);
+	for (unsigned budget = 0;; budget++) {
+		int ret;
 
+		if (budget == 4 * VIRTQ_MAX_SIZE) {
+			/* Let other fds run; come back to this queue. */
+			virtio_mmio_kick_later(&b->mmio, q);
+			break;
+		}
+		ret = virtq_pop(vq, &b->chain);
 		if (ret == 0)
 			break;
 		if (ret == VIRTQ_ERR_BROKEN) {
@@ -350,6 +360,8 @@ static void vblk_queue_notify(void *opaque, unsigned q)
 			break;
 		}
 		if (ret == VIRTQ_ERR_BAD_CHAIN) {
+			if (virtio_trace)
+				vmm_log("virtio-blk: q%u head %u: bad chain", q, b->chain.head);
 			virtq_push(vq, b->chain.head, 0);
 			virtio_mmio_notify_used(&b->mmio, q);
 			continue;

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -23,6 +24,8 @@
 #include "vmm.h"
 
 static int next_slot;
+/* PMVM_VIRTIO_TRACE=1: one stderr line per kick, interrupt change, reset. */
+bool virtio_trace;
 
 static void set_irq_line(struct virtio_mmio *d)
 {
@@ -30,6 +33,9 @@ static void set_irq_line(struct virtio_mmio *d)
 
 	if (level != d->irq_level) {
 		d->irq_level = level;
+		if (virtio_trace)
+			vmm_log("virtio@%llx: irq %d -> %d (isr %x)", (unsigned long long)d->base,
+				d->gsi, level, d->isr);
 		vm_set_irq(d->vm, d->gsi, level);
 	}
 }
@@ -53,6 +59,8 @@ void virtio_mmio_needs_reset(struct virtio_mmio *d)
 
 static void device_reset(struct virtio_mmio *d)
 {
+	if (virtio_trace)
+		vmm_log("virtio@%llx: reset", (unsigned long long)d->base);
 	if (d->ops->reset)
 		d->ops->reset(d->opaque);
 	for (unsigned i = 0; i < d->nq; i++)
@@ -154,6 +162,12 @@ static void kick(struct virtio_mmio *d, uint32_t qi)
 		return;
 	/* Reached only when the ioeventfd is not registered. */
 	eventfd_write(d->kick_fd[qi], 1);
+}
+
+void virtio_mmio_kick_later(struct virtio_mmio *d, unsigned q)
+{
+	if (q < d->nq && d->kick_fd[q] >= 0)
+		eventfd_write(d->kick_fd[q], 1);
 }
 
 static void reg_write(struct virtio_mmio *d, uint64_t addr, uint32_t v)
@@ -282,6 +296,9 @@ static void on_kick(void *opaque, uint32_t events)
 	if (eventfd_read(d->kick_fd[k->q], &v) < 0)
 		return;
 	pthread_mutex_lock(&d->lock);
+	if (virtio_trace)
+		vmm_log("virtio@%llx: kick q%u status %x ready %d", (unsigned long long)d->base,
+			k->q, d->status, d->vq[k->q].ready);
 	if ((d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 	    !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET) && d->vq[k->q].ready)
 		d->ops->queue_notify(d->opaque, k->q);
@@ -295,6 +312,7 @@ int virtio_mmio_init(struct virtio_mmio *d, struct vm *vm, uint32_t device_id,
 {
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
+	virtio_trace = getenv("PMVM_VIRTIO_TRACE") != NULL;
 	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		d->kick_fd[i] = -1;
 	if (nq == 0 || nq > VIRTIO_MMIO_MAX_QUEUES) {

@@ -28,6 +28,8 @@ struct aml;
 
 struct virtio_mmio;
 
+extern bool virtio_trace; /* PMVM_VIRTIO_TRACE set: trace to stderr */
+
 struct virtio_dev_ops {
 	/* Queue q has work (guest notify); main thread. */
 	void (*queue_notify)(void *opaque, unsigned q);
@@ -72,6 +74,8 @@ void virtio_mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
 			bool is_write);
 /* Raise the used-buffer interrupt if queue q wants one; lock held. */
 void virtio_mmio_notify_used(struct virtio_mmio *d, unsigned q);
+/* Have queue_notify(q) called again from the event loop. */
+void virtio_mmio_kick_later(struct virtio_mmio *d, unsigned q);
 /* Mark the device broken (DEVICE_NEEDS_RESET + config interrupt); lock held. */
 void virtio_mmio_needs_reset(struct virtio_mmio *d);
 /* Append Device (VRxx) { _HID, _UID, _CRS } to the DSDT body. */

@@ -106,6 +106,7 @@ void vmm_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
+	fputc('\n', stderr);
 }
 
 void fake_vm_poll(struct vm *vm, int timeout_ms)

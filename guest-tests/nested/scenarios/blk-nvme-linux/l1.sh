@@ -1,6 +1,7 @@
 # L1 side of blk-nvme-linux.
 nvme_vfio_bind
 note "NVMe $NVME_BDF bound to vfio-pci, group $VFIO_GROUP"
+L2_TIMEOUT=240
 L2_APPEND="pmvm.arg=write"
 l2_boot --nvme "$NVME_BDF"
 cat "$L2_ERR"
