@@ -10,7 +10,7 @@ VMM=${VMM:-/pmvm/bin/vmm}
 L2_KERNEL=/pmvm/l2/vmlinuz
 L2_MEM=${L2_MEM:-256M}
 L2_SMP=${L2_SMP:-2}
-L2_TIMEOUT=${L2_TIMEOUT:-90}
+L2_TIMEOUT=${L2_TIMEOUT:-120}
 # Kernel command line of L2. pmvm.scenario=NAME selects the l2.sh to run.
 L2_CMDLINE_BASE="console=ttyS0 panic=-1"
 [ "${PMVM_VERBOSE:-0}" = 1 ] || L2_CMDLINE_BASE="$L2_CMDLINE_BASE quiet"

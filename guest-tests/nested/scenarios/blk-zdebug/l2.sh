@@ -1,6 +1,5 @@
-cat /proc/interrupts
-(kmod_load virtio_blk; echo LOADED) &
-sleep 15
-cat /proc/interrupts
-dmesg | tail -20
+(insmod /vblk.ko; echo LOADED) &
+sleep 12
+cat /proc/interrupts | grep -v ' 0 *0 '
+dmesg | grep -i virt
 ls /sys/block
