@@ -31,6 +31,14 @@ struct aml *acpi_dsdt(struct acpi_ctx *ctx);
 int acpi_add_table(struct acpi_ctx *ctx, const char sig[4], uint8_t revision,
 		   const void *body, size_t len);
 
+/* Press the guest's ACPI power button (for the core, e.g. on SIGTERM, to
+ * ask the guest to shut down cleanly): an edge on the GSI of the Generic
+ * Event Device in the DSDT, whose _EVT notifies \_SB.PWRB (0x80). What
+ * happens next is up to the guest (Linux reports KEY_POWER; systemd-logind
+ * or acpid power off). Safe from the main thread after setup. Returns 0,
+ * or -1 if the machine has no such GSI or KVM_IRQ_LINE failed. */
+int acpi_power_button(struct vm *vm);
+
 /* Build every table into guest memory. On success stores the RSDP address.
  * If dump_dir is non-NULL, also writes each table to dump_dir/SIG.dat
  * (DSDT.dat, FACP.dat, ...; several of one signature get a numeric suffix). */

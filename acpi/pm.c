@@ -7,14 +7,26 @@
  *                        (VMM_EXIT_POWEROFF). Other sleep types are ignored.
  *   PORT_ACPI_SLEEP_STS  reads 0; writes (clearing WAK_STS) are ignored.
  *   PORT_ACPI_RESET      write ACPI_RESET_VALUE: VMM_EXIT_RESET.
- * Reads of the control and reset registers return 0. Stateless, so safe on
- * any vCPU thread without a lock.
+ * Reads of the control and reset registers return 0. The port handler is
+ * stateless, so safe on any vCPU thread without a lock.
+ *
+ * The power button: hardware-reduced ACPI has no fixed-feature button, so
+ * the module takes one GSI (vm_alloc_irq) and adds a Generic Event Device
+ * (GED0, ACPI0013) to the DSDT whose _EVT notifies \_SB.PWRB. The core
+ * calls acpi_power_button() (acpi.h) to press it: an edge on that GSI. If
+ * no GSI is free the machine simply has no button event.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "acpi.h"
 #include "tables.h"
 #include "vmm.h"
+
+static struct {
+	struct vm *vm;
+	int gsi;          /* the GED's interrupt, -1: none */
+} pm = { .gsi = -1 };
 
 static void pm_io(void *opaque, uint64_t addr, void *data, unsigned len,
 		  bool is_write)
@@ -48,11 +60,40 @@ static int pm_setup(struct vm *vm, char *err, size_t errlen)
 			 PORT_ACPI_SLEEP_CTL, PORT_ACPI_RESET);
 		return -1;
 	}
+	pm.vm = vm;
+	pm.gsi = vm_alloc_irq(vm);
+	if (pm.gsi < 0)
+		vmm_log("acpi-pm: no free GSI: the guest gets no power button events");
 	return 0;
+}
+
+static int pm_acpi(struct vm *vm, struct acpi_ctx *ctx, char *err,
+		   size_t errlen)
+{
+	if (pm.gsi >= 0)
+		acpi_aml_ged(acpi_dsdt(ctx), (uint32_t)pm.gsi);
+	return 0;
+}
+
+int acpi_power_button(struct vm *vm)
+{
+	if (pm.gsi < 0 || pm.vm != vm)
+		return -1;
+	if (vm_set_irq(vm, pm.gsi, 1) < 0 || vm_set_irq(vm, pm.gsi, 0) < 0)
+		return -1;
+	return 0;
+}
+
+static void pm_teardown(struct vm *vm)
+{
+	pm.vm = NULL;
+	pm.gsi = -1;
 }
 
 static const struct vmm_module acpi_pm = {
 	.name = "acpi-pm",
 	.setup = pm_setup,
+	.acpi = pm_acpi,
+	.teardown = pm_teardown,
 };
 VMM_MODULE(acpi_pm);

@@ -430,6 +430,33 @@ int acpi_build_dsdt(const struct acpi_machine *m, const struct aml *sb_body,
 	return ret;
 }
 
+void acpi_aml_ged(struct aml *a, uint32_t gsi)
+{
+	struct aml r;
+
+	aml_init(&r);
+	aml_device(a, "GED0");
+	aml_name_decl(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name_decl(a, "_UID");
+	aml_int(a, 0);
+	aml_res_interrupt(&r, gsi, false, false);
+	aml_name_decl(a, "_CRS");
+	aml_restemplate(a, &r);
+	aml_free(&r);
+	aml_method(a, "_EVT", 1, false);
+	aml_if(a);
+	aml_op(a, AML_LEQUAL);
+	aml_arg(a, 0);
+	aml_int(a, gsi);
+	aml_op(a, AML_NOTIFY);
+	aml_name(a, "\\_SB.PWRB");
+	aml_int(a, 0x80);  /* power button pressed */
+	aml_close(a);
+	aml_close(a);
+	aml_close(a);
+}
+
 /* ---- The whole image ------------------------------------------------------ */
 
 void acpi_image_free(struct acpi_image *img)

@@ -112,6 +112,13 @@ int acpi_build_table(const char sig[4], uint8_t revision, const void *body,
 		     size_t blen, uint8_t **out, size_t *len);
 void acpi_build_rsdp(uint64_t xsdt, uint8_t out[ACPI_RSDP_LEN]);
 
+/* Append the Generic Event Device that turns an edge on gsi into a power
+ * button press (acpi/pm.c adds it to the DSDT body):
+ *   Device (GED0) { _HID "ACPI0013", _UID 0,
+ *     _CRS { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi} }
+ *     Method (_EVT, 1) { If (Arg0 == gsi) { Notify (\_SB.PWRB, 0x80) } } } */
+void acpi_aml_ged(struct aml *a, uint32_t gsi);
+
 /* What a byte written to one of the power-management ports (offset 0:
  * sleep control, 1: sleep status, 2: reset; see acpi/pm.c) asks for. */
 enum acpi_pm_action { ACPI_PM_NONE, ACPI_PM_POWEROFF, ACPI_PM_RESET };

@@ -1,9 +1,9 @@
 /*
  * test_build.c - the vm glue of acpi/ (build.c: acpi_build(); pm.c: the
  * acpi-pm module) against test doubles of the core: a fake guest memory
- * behind vm_gpa_w(), a vCPU count, vm_register_pio() and vm_request_exit()
- * that record what they were given, and modules registered with
- * VMM_MODULE() in this executable.
+ * behind vm_gpa_w(), a vCPU count, vm_register_pio(), vm_alloc_irq(),
+ * vm_set_irq() and vm_request_exit() that record what they were given, and
+ * modules registered with VMM_MODULE() in this executable.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +33,9 @@ struct vm {
 	vm_io_fn pio_fn;
 	void *pio_opaque;
 	int exit_status, exits;
+	int free_irq;             /* what vm_alloc_irq() hands out, -1: none */
+	int irq_log[8][2];        /* vm_set_irq() calls: gsi, level */
+	int nirq;
 };
 
 static struct vm *the_vm;
@@ -58,6 +61,28 @@ int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, vm_io_fn fn,
 	vm->pio_fn = fn;
 	vm->pio_opaque = opaque;
 	return 0;
+}
+
+int vm_alloc_irq(struct vm *vm)
+{
+	int g = vm->free_irq;
+
+	vm->free_irq = -1;
+	return g;
+}
+
+int vm_set_irq(struct vm *vm, int gsi, int level)
+{
+	if (vm->nirq < 8) {
+		vm->irq_log[vm->nirq][0] = gsi;
+		vm->irq_log[vm->nirq][1] = level;
+		vm->nirq++;
+	}
+	return 0;
+}
+
+void vmm_log(const char *fmt, ...)
+{
 }
 
 void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
@@ -99,16 +124,28 @@ static const struct vmm_module no_acpi = {
 };
 VMM_MODULE(no_acpi);
 
+static const struct vmm_module *find_module(const char *name)
+{
+	vmm_for_each_module(mp)
+		if (!strcmp((*mp)->name, name))
+			return *mp;
+	return NULL;
+}
+
 static int setup(void **state)
 {
 	the_vm = calloc(1, sizeof(*the_vm));
+	if (!the_vm)
+		return -1;
 	the_vm->ncpus = 2;
+	the_vm->free_irq = 9;
 	mode = MOD_OK;
-	return the_vm ? 0 : -1;
+	return 0;
 }
 
 static int teardown(void **state)
 {
+	find_module("acpi-pm")->teardown(the_vm);
 	free(the_vm);
 	return 0;
 }
@@ -246,11 +283,8 @@ static void test_pm_module(void **state)
 	uint8_t v;
 	uint32_t wide;
 
-	vmm_for_each_module(mp)
-		if (!strcmp((*mp)->name, "acpi-pm"))
-			pm = *mp;
+	pm = find_module("acpi-pm");
 	assert_non_null(pm);
-	assert_null(pm->acpi);
 	assert_int_equal(pm->setup(vm, err, sizeof(err)), 0);
 	assert_int_equal(vm->pio_base, PORT_ACPI_SLEEP_CTL);
 	assert_int_equal(vm->pio_len, 3);
@@ -293,6 +327,82 @@ static void test_pm_module(void **state)
 	assert_int_equal(wide, 0);
 }
 
+static const uint8_t *find_bytes(const uint8_t *hay, size_t n,
+				 const uint8_t *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (!memcmp(hay + i, needle, m))
+			return hay + i;
+	return NULL;
+}
+
+/* The power button: pm takes a GSI, the DSDT gets GED0, a press is an edge. */
+static void test_power_button(void **state)
+{
+	struct vm *vm = the_vm;
+	const struct vmm_module *pm = find_module("acpi-pm");
+	static const uint8_t ged_irq[] = { 0x89, 0x06, 0x00, 0x03, 0x01,
+					   0x09, 0x00, 0x00, 0x00 };
+	static const uint8_t notify[] = { 0x86, '\\', 0x2e, '_', 'S', 'B', '_',
+					  'P', 'W', 'R', 'B', 0x0a, 0x80 };
+	char err[256] = "";
+	uint64_t rsdp;
+	size_t len;
+
+	/* Before setup there is no button. */
+	assert_int_equal(acpi_power_button(vm), -1);
+
+	assert_int_equal(pm->setup(vm, err, sizeof(err)), 0);
+	if (acpi_build(vm, NULL, &rsdp, err, sizeof(err)) < 0)
+		fail_msg("acpi_build: %s", err);
+	struct acpi_image g = {
+		.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
+		.base = LAYOUT_ACPI, .rsdp = rsdp,
+	};
+	const uint8_t *dsdt = find_table(&g, "DSDT", 0, &len);
+	assert_non_null(dsdt);
+	const uint8_t *ged = find_bytes(dsdt, len, (const uint8_t *)"GED0", 4);
+	assert_non_null(ged);
+	assert_non_null(find_bytes(dsdt, len, (const uint8_t *)"ACPI0013", 8));
+	assert_non_null(find_bytes(dsdt, len, ged_irq, sizeof(ged_irq)));
+	assert_non_null(find_bytes(dsdt, len, notify, sizeof(notify)));
+	/* After PWRB, which it notifies. */
+	assert_true(ged > find_bytes(dsdt, len, (const uint8_t *)"PWRB", 4));
+
+	assert_int_equal(acpi_power_button(vm), 0);
+	assert_int_equal(vm->nirq, 2);
+	assert_int_equal(vm->irq_log[0][0], 9);
+	assert_int_equal(vm->irq_log[0][1], 1);
+	assert_int_equal(vm->irq_log[1][0], 9);
+	assert_int_equal(vm->irq_log[1][1], 0);
+	assert_int_equal(vm->exits, 0);
+}
+
+/* No free GSI: no GED in the DSDT, no button, but the ports still work. */
+static void test_power_button_no_irq(void **state)
+{
+	struct vm *vm = the_vm;
+	const struct vmm_module *pm = find_module("acpi-pm");
+	char err[256] = "";
+	uint64_t rsdp;
+	size_t len;
+
+	vm->free_irq = -1;
+	assert_int_equal(pm->setup(vm, err, sizeof(err)), 0);
+	if (acpi_build(vm, NULL, &rsdp, err, sizeof(err)) < 0)
+		fail_msg("acpi_build: %s", err);
+	struct acpi_image g = {
+		.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
+		.base = LAYOUT_ACPI, .rsdp = rsdp,
+	};
+	const uint8_t *dsdt = find_table(&g, "DSDT", 0, &len);
+	assert_non_null(dsdt);
+	assert_null(find_bytes(dsdt, len, (const uint8_t *)"GED0", 4));
+	assert_int_equal(acpi_power_button(vm), -1);
+	assert_int_equal(vm->nirq, 0);
+	assert_int_equal(vm->pio_base, PORT_ACPI_SLEEP_CTL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +411,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_build_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_dump, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pm_module, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_power_button, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_power_button_no_irq, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "acpi.h"
 #include "check.h"
 #include "fake_module.h"
 #include "tables.h"
@@ -326,6 +327,7 @@ static void one_machine(int ncpus, bool module)
 	static const char *const fake_expect[] = {
 		"[Integer] = 000000000000002A",          /* TST0.ADD2 (40) */
 		"[String] Length 08 = \"PMVM0002\"",     /* TST1._HID */
+		"Received a Device Notify on [PWRB]",   /* GED0._EVT (9) */
 		NULL,
 	};
 	struct acpi_machine m;
@@ -344,6 +346,8 @@ static void one_machine(int ncpus, bool module)
 		fprintf(stderr, "fake module failed\n");
 		exit(1);
 	}
+	if (module)  /* what acpi/pm.c adds when it has a GSI */
+		acpi_aml_ged(acpi_dsdt(&ctx), 9);
 	if (acpi_tables_build(&m, &ctx, &img, err, sizeof(err)) < 0 ||
 	    acpi_image_dump(&img, dir, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
@@ -353,7 +357,9 @@ static void one_machine(int ncpus, bool module)
 	acpi_image_free(&img);
 	check_dir(dir, module ? "; evaluate \\_SB.TST0.ADD2 40; "
 				"evaluate \\_SB.NVDR.NV00._ADR; "
-				"evaluate \\_SB.TST1._HID" : NULL,
+				"evaluate \\_SB.TST1._HID; "
+				"evaluate \\_SB.GED0._EVT 8; "
+				"evaluate \\_SB.GED0._EVT 9" : NULL,
 		  module ? fake_expect : NULL);
 	cleanup(dir);
 }
@@ -364,11 +370,17 @@ enum vmm_dev { DEV_NONE, DEV_NVDIMM, DEV_DISK };
  * list N CPUs, the modules' devices must be in the namespace. */
 static void one_vmm(const char *vmm, int ncpus, enum vmm_dev dev)
 {
+	static const char *const none_expect[] = {
+		"[String] Length 08 = \"ACPI0013\"",  /* GED0 (acpi-pm) */
+		NULL,
+	};
 	static const char *const nv_expect[] = {
+		"[String] Length 08 = \"ACPI0013\"",
 		"[String] Length 08 = \"ACPI0012\"",
 		NULL,
 	};
 	static const char *const disk_expect[] = {
+		"[String] Length 08 = \"ACPI0013\"",
 		"[String] Length 08 = \"LNRO0005\"",  /* virtio-mmio */
 		NULL,
 	};
@@ -400,10 +412,13 @@ static void one_vmm(const char *vmm, int ncpus, enum vmm_dev dev)
 	if (dev != DEV_NONE)
 		unlink(img);
 	if (st == 0) {
-		check_dir(dir, dev == DEV_NVDIMM ? "; evaluate \\_SB.NVDR._HID" :
-			       dev == DEV_DISK ? "; evaluate \\_SB.VR00._HID" : NULL,
+		check_dir(dir, dev == DEV_NVDIMM ?
+			  "; evaluate \\_SB.GED0._HID; evaluate \\_SB.NVDR._HID" :
+			  dev == DEV_DISK ?
+			  "; evaluate \\_SB.GED0._HID; evaluate \\_SB.VR00._HID" :
+			  "; evaluate \\_SB.GED0._HID",
 			  dev == DEV_NVDIMM ? nv_expect :
-			  dev == DEV_DISK ? disk_expect : NULL);
+			  dev == DEV_DISK ? disk_expect : none_expect);
 		snprintf(path, sizeof(path), "%s/APIC.dat", dir);
 		buf = slurp(path, &len);
 		int lapics = 0;
