@@ -31,7 +31,9 @@
 
 #ifdef HAVE_LIBNDCTL
 #include <daxctl/libdaxctl.h>
+#include <ndctl/libndctl.h>
 #endif
+#include <limits.h>
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -136,6 +138,68 @@ check:
 	return 0;
 }
 
+#ifdef HAVE_LIBNDCTL
+static const char *ns_mode_name(enum ndctl_namespace_mode m)
+{
+	switch (m) {
+	case NDCTL_NS_MODE_FSDAX: return "fsdax";
+	case NDCTL_NS_MODE_SECTOR: return "sector";
+	case NDCTL_NS_MODE_RAW: return "raw";
+	case NDCTL_NS_MODE_DEVDAX: return "devdax";
+	default: return "unknown";
+	}
+}
+#endif
+
+/* A block device was given: say what it is (libndctl knows whether it is
+ * a persistent memory namespace) and what to use instead. */
+static void explain_blockdev(const char *path, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	const char *base = path;
+
+	if (realpath(path, real) && strrchr(real, '/'))
+		base = strrchr(real, '/') + 1;
+#ifdef HAVE_LIBNDCTL
+	{
+		struct ndctl_ctx *ctx;
+		struct ndctl_bus *bus;
+		struct ndctl_region *region;
+		struct ndctl_namespace *ns;
+
+		if (ndctl_new(&ctx) == 0) {
+			ndctl_bus_foreach(ctx, bus)
+			ndctl_region_foreach(bus, region)
+			ndctl_namespace_foreach(region, ns) {
+				struct ndctl_pfn *pfn = ndctl_namespace_get_pfn(ns);
+				struct ndctl_btt *btt = ndctl_namespace_get_btt(ns);
+				const char *bd[3] = {
+					ndctl_namespace_get_block_device(ns),
+					pfn ? ndctl_pfn_get_block_device(pfn) : NULL,
+					btt ? ndctl_btt_get_block_device(btt) : NULL,
+				};
+				for (int i = 0; i < 3; i++) {
+					if (!bd[i] || !*bd[i] || strcmp(bd[i], base))
+						continue;
+					snprintf(err, errlen, "%s: is the block device of %s (%s mode) "
+						 "in %s; use a file on a DAX filesystem on it, or "
+						 "'ndctl create-namespace -f -e %s -m devdax' and "
+						 "/dev/daxX.Y", path, ndctl_namespace_get_devname(ns),
+						 ns_mode_name(ndctl_namespace_get_mode(ns)),
+						 ndctl_region_get_devname(region),
+						 ndctl_namespace_get_devname(ns));
+					ndctl_unref(ctx);
+					return;
+				}
+			}
+			ndctl_unref(ctx);
+		}
+	}
+#endif
+	snprintf(err, errlen, "%s: is a block device (%s); --nvdimm needs a regular file "
+		 "or a device DAX (/dev/daxX.Y)", path, base);
+}
+
 int nvdimm_backing_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 			char *err, size_t errlen)
 {
@@ -149,6 +213,10 @@ int nvdimm_backing_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	b->shared = o->share || o->readonly;
 	b->label_size = label;
 
+	if (stat(o->path, &st) == 0 && S_ISBLK(st.st_mode)) {
+		explain_blockdev(o->path, err, errlen);
+		return -1;
+	}
 	b->fd = open(o->path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0 && errno == ENOENT) {
 		if (!o->size) {

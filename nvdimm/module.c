@@ -143,6 +143,9 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 		if (nvdimm_backing_open(&dm->b, &dm->opts, err, errlen))
 			return -1;
 		dm->open = true;
+		if (dm->b.map_sync)
+			vmm_log("nvdimm %d: %s: on a DAX filesystem: MAP_SYNC mapping", i,
+				dm->opts.path);
 		dm->d.handle = (uint32_t)i + 1;
 		dm->d.size = dm->b.size;
 		dm->d.gpa = vm_alloc_gpa(vm, dm->b.size, LAYOUT_PMEM_ALIGN);
