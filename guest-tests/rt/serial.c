@@ -1,8 +1,9 @@
 /*
  * serial.c - COM1 (16550 at 0x3f8): polled transmit, and receive
  * either polled or interrupt-driven (IER.RDA, MCR.OUT2, IOAPIC pin 4) into
- * a small ring. Output from several CPUs is serialised by a spinlock so
- * TAP lines stay whole.
+ * a small ring. Output from several CPUs is serialised by a spinlock
+ * (taken with interrupts off) so TAP lines stay whole; printing from an
+ * interrupt handler is safe.
  */
 #include "rt.h"
 
@@ -56,30 +57,40 @@ static void tx_byte(char c)
 	outb(COM1 + RBR, (uint8_t)c);
 }
 
-static void lock(void)
+/* The output lock also keeps interrupts off while held, so an interrupt
+ * handler that prints cannot deadlock against its own CPU. */
+static uint64_t lock(void)
 {
+	uint64_t flags;
+
+	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) :: "memory");
 	while (__atomic_exchange_n(&tx_lock, 1, __ATOMIC_ACQUIRE))
 		rt_pause();
+	return flags;
 }
 
-static void unlock(void)
+static void unlock(uint64_t flags)
 {
 	__atomic_store_n(&tx_lock, 0, __ATOMIC_RELEASE);
+	if (flags & 0x200)
+		rt_sti();
 }
 
 void rt_putc(char c)
 {
-	lock();
+	uint64_t flags = lock();
+
 	tx_byte(c);
-	unlock();
+	unlock(flags);
 }
 
 void rt_puts(const char *s)
 {
-	lock();
+	uint64_t flags = lock();
+
 	while (*s)
 		tx_byte(*s++);
-	unlock();
+	unlock(flags);
 }
 
 int rt_serial_rx_polled(void)
