@@ -93,44 +93,6 @@ int pcow_errcode(const struct pcow *img)
 
 /* ---- encodings ---- */
 
-uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
 uint32_t pcow_crc32(const void *buf, size_t len)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
@@ -808,19 +770,62 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 	r = check_writable(img);
 	if (r)
 		return r;
+	/* whole clusters that get new, adjacent host clusters go out in one
+	 * write (convert, first writes); the rest cluster by cluster */
+	const char *bdata = NULL;
+	uint64_t bhost = 0;
+	size_t blen = 0;
 	while (len) {
 		size_t o = off & (img->csize - 1), n = img->csize - o;
-		uint64_t host;
+		uint64_t host, vc = off >> img->cbits;
 		if (n > len)
 			n = len;
-		r = cow_cluster(img, off >> img->cbits, buf, n, o, &host);
+		uint64_t *e = entry_slot(img, &img->layers[img->active], vc);
+		uint64_t old = e ? *e : 0;
+		bool in_place = old && old != MEM_ZERO && img->refc[old >> img->cbits] == 1;
+		if (n == img->csize && !in_place) {
+			r = ensure_table(img, img->active, vc);
+			if (!r)
+				r = alloc_cluster(img, &host);
+			if (r)
+				break;
+			if (blen && (host != bhost + blen || (const char *)buf != bdata + blen)) {
+				r = img_pwrite(img, bdata, blen, bhost);
+				blen = 0;
+				if (r) {
+					defer_free(img, host);
+					break;
+				}
+			}
+			if (!blen) {
+				bhost = host;
+				bdata = buf;
+			}
+			blen += n;
+			r = entry_set(img, img->active, vc, host);
+			if (!r)
+				r = defer_free(img, old);
+		} else {
+			if (blen) {
+				r = img_pwrite(img, bdata, blen, bhost);
+				blen = 0;
+				if (r)
+					break;
+			}
+			r = cow_cluster(img, vc, buf, n, o, &host);
+		}
 		if (r)
-			return r;
+			break;
 		buf = (const char *)buf + n;
 		off += n;
 		len -= n;
 	}
-	return 0;
+	if (blen) {
+		int r2 = img_pwrite(img, bdata, blen, bhost);
+		if (!r)
+			r = r2;
+	}
+	return r;
 }
 
 int pcow_prepare_write(struct pcow *img, uint64_t off, uint64_t *host_off)
