@@ -41,9 +41,11 @@ median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : i
 # bench GUEST LABEL: RUNS interleaved boots of GUEST under each monitor.
 bench() {
 	local g=$1 label=$2 f bad vw qw vr qr
-	local vmm_cmd=("$vmm" --kernel "$g" --timeout 20)
-	local qemu_cmd=(qemu-system-x86_64 -machine microvm,accel=kvm -nodefaults -display none
-			-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$g")
+	# The same guest RAM for both (QEMU microvm's default).
+	local vmm_cmd=("$vmm" --memory 128M --kernel "$g" --timeout 20)
+	local qemu_cmd=(qemu-system-x86_64 -machine microvm,accel=kvm -m 128M -nodefaults
+			-display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4
+			-kernel "$g")
 
 	: >"$out/boot-$label-vmm.txt"
 	: >"$out/boot-$label-qemu.txt"
