@@ -6,7 +6,9 @@
  * XSDT, FADT, MADT, DSDT, then every table a module added. Each table is
  * 16-byte aligned. Field offsets follow ACPI 6.5: 5.2.5.3 (RSDP), 5.2.6
  * (header), 5.2.8 (XSDT), 5.2.9 (FADT), 5.2.12 (MADT), 5.2.11.1 (DSDT).
- * Also home of acpi_dsdt() and acpi_add_table(), which only collect.
+ * Also home of acpi_dsdt() and acpi_add_table(), which only collect, and of
+ * the vm-free halves of acpi/pm.c: acpi_pm_decode() (what a port write
+ * means) and acpi_aml_ged() (the power button's Generic Event Device).
  */
 #include "tables.h"
 #include "acpi.h"
