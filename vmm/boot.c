@@ -366,9 +366,34 @@ static int load_bzimage(struct vm *vm, const struct boot_image *bi, char *err,
 	return 0;
 }
 
+/*
+ * There is no BIOS, but Linux may still jump to the BIOS reset vector: a
+ * hardware-reduced ACPI machine makes it pick reboot=efi, which without EFI
+ * falls through to reboot=bios (machine_real_restart: real mode, ljmp
+ * F000:FFF0). Without code there the guest would run zeros forever. The
+ * stub asks the i8042 for a reset, which ends vmm with VMM_EXIT_RESET.
+ * Written only if the ACPI tables left those 16 bytes unused.
+ */
+static void write_reset_vector(struct vm *vm)
+{
+	static const uint8_t stub[] = {
+		0xfa,             /* cli */
+		0xb0, 0xfe,       /* mov al, 0xfe */
+		0xe6, 0x64,       /* out 0x64, al: i8042 pulse reset */
+		0xf4,             /* hlt */
+		0xeb, 0xfd,       /* jmp hlt */
+	};
+	static const uint8_t zero[16];
+	uint8_t *p = vm_gpa_w(vm, LAYOUT_RESET_VECTOR, 16);
+
+	if (p && memcmp(p, zero, sizeof(zero)) == 0)
+		memcpy(p, stub, sizeof(stub));
+}
+
 int boot_load(struct vm *vm, const struct boot_image *bi, char *err,
 	      size_t errlen)
 {
+	write_reset_vector(vm);
 	return bi->is_pvh ? load_pvh(vm, bi, err, errlen) :
 			    load_bzimage(vm, bi, err, errlen);
 }

@@ -28,6 +28,7 @@
 #define LAYOUT_EBDA           0x0009fc00ULL /* e820: reserved from here to 1 MiB */
 #define LAYOUT_ACPI           0x000e0000ULL /* RSDP first, then the other tables */
 #define LAYOUT_ACPI_MAX       0x00020000ULL /* up to 1 MiB */
+#define LAYOUT_RESET_VECTOR   0x000ffff0ULL /* F000:FFF0: a real-mode stub that resets through the i8042 */
 #define LAYOUT_KERNEL         0x00100000ULL /* bzImage protected-mode code */
 
 /* ---- RAM and the 32-bit hole --------------------------------------------

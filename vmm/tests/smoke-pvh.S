@@ -5,7 +5,8 @@
  * prints a line on COM1, and writes the result to the debug-exit port:
  * 0x21 (exit status 67) when everything holds, 0x30 + n on check n failing.
  * The first command-line character picks another ending, for the exit
- * paths: 'h' hang (cli; hlt), 'r' i8042 reset,
+ * paths: 'h' hang (cli; hlt), 'r' i8042 reset, 'v' jump to the reset
+ * vector at 0xffff0 (its stub is the same bytes in 16- and 32-bit mode),
  * 'u' read unclaimed ports (all-ones expected, then the normal ending),
  * 'w' a 2-byte debug-exit write of 0x1234.
  */
@@ -55,6 +56,8 @@ ok:
 	je kbd_reset
 	cmp $'w', %al
 	je wide
+	cmp $'v', %al
+	je reset_vector
 	cmp $'u', %al
 	jne print
 	mov $0x34, %al
@@ -90,6 +93,9 @@ kbd_reset:
 	mov $0xfe, %al
 	out %al, $0x64
 	jmp hang
+reset_vector:
+	mov $0xffff0, %eax
+	jmp *%eax
 wide:
 	mov $0x1234, %ax
 	out %ax, $DEBUG_EXIT

@@ -57,6 +57,7 @@ exits)
 	grep -q "timeout" "$T/err" || fail "timeout: no message"
 	run 6 --kernel "$PVH" --cmdline r
 	expect_json reason reset
+	run 6 --kernel "$PVH" --cmdline v      # the BIOS reset-vector stub
 	run 8 --kernel "$BZ" --cmdline t
 	expect_json reason triple-fault
 	[ "$(json rip)" != None ] || fail "triple fault: no RIP in the results"
