@@ -182,7 +182,7 @@ static void test_build_into_guest(void **state)
 		.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
 		.base = LAYOUT_ACPI, .rsdp = rsdp,
 	};
-	size_t len;
+	size_t len = 0;
 	assert_non_null(find_table(&g, "NFIT", 0, &len));
 	assert_non_null(find_table(&g, "DSDT", 0, &len));
 	assert_int_equal(acpi_checksum(vm->low + LAYOUT_ACPI, 20), 0);
@@ -203,7 +203,7 @@ static void test_build_vcpus(void **state)
 			.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
 			.base = LAYOUT_ACPI, .rsdp = rsdp,
 		};
-		size_t len;
+		size_t len = 0;
 		const uint8_t *madt = find_table(&g, "APIC", 0, &len);
 		assert_non_null(madt);
 		int n = 0;
@@ -347,7 +347,7 @@ static void test_power_button(void **state)
 					  'P', 'W', 'R', 'B', 0x0a, 0x80 };
 	char err[256] = "";
 	uint64_t rsdp;
-	size_t len;
+	size_t len = 0;
 
 	/* Before setup there is no button. */
 	assert_int_equal(acpi_power_button(vm), -1);
@@ -385,7 +385,7 @@ static void test_power_button_no_irq(void **state)
 	const struct vmm_module *pm = find_module("acpi-pm");
 	char err[256] = "";
 	uint64_t rsdp;
-	size_t len;
+	size_t len = 0;
 
 	vm->free_irq = -1;
 	assert_int_equal(pm->setup(vm, err, sizeof(err)), 0);

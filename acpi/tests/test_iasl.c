@@ -235,7 +235,7 @@ static void check_dir(const char *dir, const char *extra_eval,
 {
 	char names[64][16], path[600], ssdts[1024] = "", tables[2048] = "";
 	char *out, *buf;
-	size_t len;
+	size_t len = 0;
 	int n = list_tables(dir, names, 64), ntab = 0, st;
 
 	/* RSDP (in C), XSDT entry count, every checksum. */
@@ -389,7 +389,7 @@ static void one_vmm(const char *vmm, int ncpus, enum vmm_dev dev)
 	static const off_t size[] = { 0, (16 << 20) + (128 << 10), 1 << 20 };
 	char dir[] = "/tmp/pmvm-acpi-vmm-XXXXXX", img[600] = "", path[600];
 	char *out, *buf;
-	size_t len;
+	size_t len = 0;
 	int st;
 
 	printf("# vmm --smp %d%s\n", ncpus, opt[dev]);

@@ -61,7 +61,7 @@ static void build(int ncpus, bool with_module, struct acpi_image *img)
 /* Everything that must hold for any image. */
 static void check_image(const struct acpi_image *img, int ncpus, int nextra)
 {
-	size_t len;
+	size_t len = 0;
 	const uint8_t *t;
 
 	assert_int_equal(img->base, LAYOUT_ACPI);
@@ -223,7 +223,7 @@ static void test_every_vcpu_count(void **state)
 static void test_module_contribution(void **state)
 {
 	struct acpi_image img;
-	size_t len;
+	size_t len = 0;
 	const uint8_t *t;
 
 	build(2, true, &img);
@@ -350,7 +350,7 @@ static void test_many_tables(void **state)
 	struct acpi_ctx ctx;
 	struct acpi_image img;
 	char err[256] = "";
-	size_t len;
+	size_t len = 0;
 
 	acpi_machine_default(&m, 1);
 	acpi_ctx_init(&ctx);
