@@ -38,8 +38,13 @@ static bool reserve(struct aml *a, size_t n)
 	if (a->len + n <= a->cap)
 		return true;
 	size_t cap = a->cap ? a->cap : 256;
-	while (cap < a->len + n)
+	while (cap < a->len + n) {
+		if (cap > SIZE_MAX / 2) {
+			a->failed = true;
+			return false;
+		}
 		cap *= 2;
+	}
 	uint8_t *p = realloc(a->buf, cap);
 	if (!p) {
 		a->failed = true;
@@ -77,7 +82,7 @@ void aml_extop(struct aml *a, uint8_t op)
 
 void aml_append(struct aml *a, const struct aml *b)
 {
-	if (b->failed || b->depth)
+	if (a == b || b->failed || b->depth) /* a == b: realloc would pull the rug */
 		a->failed = true;
 	else
 		aml_bytes(a, b->buf, b->len);

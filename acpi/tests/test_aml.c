@@ -423,6 +423,23 @@ static void test_sticky_errors(void **state)
 	aml_free(&a);
 	aml_free(&b);
 
+	/* Appending a builder to itself. */
+	aml_init(&a);
+	aml_int(&a, 5);
+	aml_append(&a, &a);
+	assert_false(aml_ok(&a));
+	aml_free(&a);
+
+	/* Appending a finished builder copies its bytes. */
+	aml_init(&a);
+	aml_init(&b);
+	aml_int(&a, 1);
+	aml_name(&b, "_SB");
+	aml_append(&a, &b);
+	EXPECT(&a, 0x01, '_', 'S', 'B', '_');
+	aml_free(&a);
+	aml_free(&b);
+
 	aml_init(&a);
 	aml_method(&a, "M", 8, false);
 	aml_close(&a);
