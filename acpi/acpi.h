@@ -6,7 +6,9 @@
  * hardware-reduced FADT, MADT, DSDT and any tables modules add, into guest
  * memory below 1 MiB. Modules contribute through their acpi() hook:
  * acpi_dsdt() gives the AML builder for the body of Scope(\_SB) in the DSDT;
- * acpi_add_table() adds a whole table (e.g. NFIT).
+ * acpi_add_table() adds a whole table (e.g. NFIT). Later, the core may call
+ * acpi_power_button() to ask the guest to shut down. docs/machine.md
+ * ("## ACPI") describes the tables and the namespace.
  */
 #ifndef PMVM_ACPI_H
 #define PMVM_ACPI_H
