@@ -159,7 +159,7 @@ static inline uint64_t rt_rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 /* true while less than ms (assuming a TSC of at most 4 GHz) have passed
- * since start. */
+ * since start; the argument timeout_scale=N multiplies every such wait. */
 bool rt_within_ms(uint64_t start, unsigned ms);
 void rt_delay_us(unsigned us);
 
