@@ -16,7 +16,7 @@ write)
 	# --map=mem: struct pages in RAM, so a later read-only boot never writes the DIMM
 	$ndctl create-namespace -f -e namespace0.0 -m fsdax -M mem 2>&1 && echo "FSDAX=ok"
 	$ndctl list -N -r region0 2>&1
-	/usr/sbin/mke2fs -q -F -t ext4 /dev/pmem0 || echo "MKFS=fail"
+	/usr/sbin/mke2fs -q -F -t ext4 -b 4096 /dev/pmem0 || echo "MKFS=fail"
 	mount -t ext4 -o dax /dev/pmem0 /mnt || echo "MOUNT=fail"
 	dax_check
 	dd if=/dev/urandom of=/mnt/data bs=65536 count=64 2>/dev/null
