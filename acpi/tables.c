@@ -489,6 +489,12 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 		       ACPI_MAX_CPUS);
 		return -1;
 	}
+	if (m->base % 16 || m->max > UINT64_MAX - m->base || m->max > SIZE_MAX) {
+		seterr(err, errlen, "bad ACPI window 0x%llx+0x%llx (the RSDP must "
+		       "be 16-byte aligned)", (unsigned long long)m->base,
+		       (unsigned long long)m->max);
+		return -1;
+	}
 	if (ctx && ctx->failed) {
 		seterr(err, errlen, "a module's acpi_add_table() failed "
 		       "(bad signature, too many tables or out of memory)");

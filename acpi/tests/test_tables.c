@@ -317,6 +317,16 @@ static void test_bad_input(void **state)
 	m.ncpus = ACPI_MAX_CPUS + 1;
 	assert_int_equal(acpi_tables_build(&m, &ctx, &img, err, sizeof(err)), -1);
 
+	/* The RSDP must be 16-byte aligned. */
+	acpi_machine_default(&m, 1);
+	m.base += 8;
+	err[0] = '\0';
+	assert_int_equal(acpi_tables_build(&m, &ctx, &img, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "16-byte aligned"));
+	acpi_machine_default(&m, 1);
+	m.base = UINT64_MAX - 15;
+	assert_int_equal(acpi_tables_build(&m, &ctx, &img, err, sizeof(err)), -1);
+
 	/* Malformed module AML: an unclosed Device. */
 	acpi_machine_default(&m, 1);
 	aml_device(acpi_dsdt(&ctx), "BAD0");
