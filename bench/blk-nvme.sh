@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/blk-nvme.sh [BUILD_DIR] - 4 KiB random read and write IOPS through
 # pmvm's virtio-blk device, --nvme (userspace NVMe driver over VFIO)
-# against --disk (io_uring on the kernel's /dev/nvme0n1) on the same QEMU
+# against --disk (io_uring on the kernel's /dev/nvme0n1; disk = buffered,
+# disk-direct = direct=on, O_DIRECT) on the same QEMU
 # emulated NVMe controller, measured in one nested-tier L1 boot (scenario
 # guest-tests/nested/scenarios/blk-bench):
 #   src=linux      from a Debian Linux L2 guest booted by vmm (randio:
@@ -31,19 +32,22 @@ if ! grep -q '^ok .*blk-bench' "$out/blk-nvme.log" || [ ! -s "$out/blk-nvme.txt"
 fi
 val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 echo "4 KiB random I/O through virtio-blk on one emulated NVMe controller, nested L1 (TCG):"
-printf '  %-9s %-7s %3s %14s %15s\n' source backend qd randread_iops randwrite_iops
+printf '  %-9s %-11s %3s %14s %15s\n' source backend qd randread_iops randwrite_iops
 while read -r l; do
-	printf '  %-9s %-7s %3s %14s %15s\n' "$(val "$l" src)" "$(val "$l" backend)" \
+	printf '  %-9s %-11s %3s %14s %15s\n' "$(val "$l" src)" "$(val "$l" backend)" \
 		"$(val "$l" qd)" "$(val "$l" randread_iops)" "$(val "$l" randwrite_iops)"
 done <"$out/blk-nvme.txt"
 for src in linux synthetic; do
 	for qd in 1 4 8; do
-		n=$(grep "src=$src backend=nvme .*qd=$qd " "$out/blk-nvme.txt")
-		d=$(grep "src=$src backend=disk .*qd=$qd " "$out/blk-nvme.txt")
-		[ -n "$n" ] && [ -n "$d" ] || continue
-		awk -v s=$src -v q=$qd -v a="$(val "$n" randread_iops)" -v b="$(val "$d" randread_iops)" \
-		    -v c="$(val "$n" randwrite_iops)" -v d="$(val "$d" randwrite_iops)" \
-		    'BEGIN { if (b > 0 && d > 0) printf "  %s qd %d: nvme/disk randread %.2f, randwrite %.2f\n", s, q, a / b, c / d }'
+		for peer in disk disk-direct; do
+			n=$(grep "src=$src backend=nvme .*qd=$qd " "$out/blk-nvme.txt")
+			d=$(grep "src=$src backend=$peer .*qd=$qd " "$out/blk-nvme.txt")
+			[ -n "$n" ] && [ -n "$d" ] || continue
+			awk -v s=$src -v q=$qd -v p=$peer \
+			    -v a="$(val "$n" randread_iops)" -v b="$(val "$d" randread_iops)" \
+			    -v c="$(val "$n" randwrite_iops)" -v d="$(val "$d" randwrite_iops)" \
+			    'BEGIN { if (b > 0 && d > 0) printf "  %s qd %d: nvme/%s randread %.2f, randwrite %.2f\n", s, q, p, a / b, c / d }'
+		done
 	done
 done
 echo "(functional figures: L1 is a software CPU; no assertion)"

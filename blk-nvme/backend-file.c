@@ -8,6 +8,9 @@
  * zeroes is fallocate(ZERO_RANGE) (or a hole with UNMAP), falling back to
  * writing zeroes where the file system cannot. When the submission ring is
  * full, pieces wait in a backlog and go out as completions make room.
+ * With BLK_FILE_DIRECT the file is opened O_DIRECT; guest buffers are then
+ * used only if aligned as the host requires, else that request fails alone
+ * (EINVAL -> VIRTIO_BLK_S_IOERR).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -213,9 +216,11 @@ static const struct blk_backend_ops file_ops = {
 	.close = file_close,
 };
 
-struct blk_backend *blk_file_open(const char *path, bool readonly,
+struct blk_backend *blk_file_open(const char *path, unsigned flags,
 				  unsigned nqueues, char *err, size_t errlen)
 {
+	bool readonly = flags & BLK_FILE_READONLY;
+	unsigned bs = 512;
 	struct file_be *f = calloc(1, sizeof(*f));
 	struct stat st;
 	uint64_t size;
@@ -230,7 +235,8 @@ struct blk_backend *blk_file_open(const char *path, bool readonly,
 	snprintf(f->path, sizeof(f->path), "%s", path);
 	f->be.ops = &file_ops;
 	f->be.name = f->path;
-	f->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	f->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+		     ((flags & BLK_FILE_DIRECT) ? O_DIRECT : 0));
 	if (f->fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
@@ -240,17 +246,24 @@ struct blk_backend *blk_file_open(const char *path, bool readonly,
 		goto fail;
 	}
 	if (S_ISBLK(st.st_mode)) {
+		int ssz = 0;
+
 		if (ioctl(f->fd, BLKGETSIZE64, &size) < 0) {
 			snprintf(err, errlen, "%s: BLKGETSIZE64: %s", path, strerror(errno));
 			goto fail;
 		}
+		/* The guest gets the device's logical block size, so its
+		 * requests stay aligned for it (and for O_DIRECT). */
+		if (ioctl(f->fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 4096 &&
+		    !(ssz & (ssz - 1)))
+			bs = ssz;
 	} else if (S_ISREG(st.st_mode)) {
 		size = st.st_size;
 	} else {
 		snprintf(err, errlen, "%s: not a regular file or block device", path);
 		goto fail;
 	}
-	size &= ~511ULL;
+	size &= ~(uint64_t)(bs - 1);
 	if (size == 0) {
 		snprintf(err, errlen, "%s: empty (size below 512 bytes)", path);
 		goto fail;
@@ -273,7 +286,7 @@ struct blk_backend *blk_file_open(const char *path, bool readonly,
 		goto fail;
 	}
 	f->be.size = size;
-	f->be.block_size = 512;
+	f->be.block_size = bs;
 	f->be.nqueues = nqueues ? nqueues : 1;
 	f->be.readonly = readonly;
 	f->be.volatile_cache = true;

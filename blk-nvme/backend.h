@@ -77,8 +77,10 @@ struct blk_backend {
 	char serial[21];        /* VIRTIO_BLK_ID_BYTES + NUL */
 };
 
-/* backend-file.c: path, read-only or not. NULL with err filled on failure. */
-struct blk_backend *blk_file_open(const char *path, bool readonly,
+/* backend-file.c: open path. NULL with err filled on failure. */
+#define BLK_FILE_READONLY 0x1
+#define BLK_FILE_DIRECT   0x2 /* O_DIRECT: bypass the host page cache */
+struct blk_backend *blk_file_open(const char *path, unsigned flags,
 				  unsigned nqueues, char *err, size_t errlen);
 
 #endif

@@ -24,6 +24,7 @@ struct disk_cfg {
 	bool nvme;
 	char path[256];   /* file, or BDF */
 	bool readonly;
+	bool direct;
 	uint32_t nsid;
 	unsigned queues;
 	char serial[21];
@@ -92,6 +93,8 @@ static int parse_disk(const char *arg, bool nvme, char *err, size_t errlen)
 			*eq = 0;
 		if (!strcmp(k, "readonly"))
 			bad = parse_bool(v, &d->readonly);
+		else if (!strcmp(k, "direct") && !nvme)
+			bad = parse_bool(v, &d->direct);
 		else if (!strcmp(k, "queues"))
 			bad = parse_uint(v, 16, &d->queues);
 		else if (!strcmp(k, "ns") && nvme)
@@ -187,7 +190,8 @@ static int blk_setup(struct vm *vm, char *err, size_t errlen)
 				be = NULL;
 			}
 		} else {
-			be = blk_file_open(d->path, d->readonly, nq, err, errlen);
+			be = blk_file_open(d->path, (d->readonly ? BLK_FILE_READONLY : 0) |
+					   (d->direct ? BLK_FILE_DIRECT : 0), nq, err, errlen);
 		}
 		if (!be)
 			return -1;
@@ -217,7 +221,7 @@ static void blk_teardown(struct vm *vm)
 }
 
 static const struct vmm_option blk_options[] = {
-	{ "disk", "FILE[,readonly=on][,serial=S][,queues=N]",
+	{ "disk", "FILE[,readonly=on][,direct=on][,serial=S][,queues=N]",
 	  "virtio block disk on a file or block device (io_uring)", parse_disk_file },
 	{ "nvme", "BDF[,ns=N][,readonly=on][,serial=S][,queues=N]",
 	  "virtio block disk on a host NVMe namespace via VFIO", parse_disk_nvme },

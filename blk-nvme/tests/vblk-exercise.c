@@ -8,6 +8,7 @@
  *
  *   vblk-exercise (--disk FILE | --nvme BDF) verify
  *   vblk-exercise (--disk FILE | --nvme BDF) bench [--ops N] [--qd N] [--span MiB]
+ *   (--direct: open FILE with O_DIRECT)
  *
  * verify: GET_ID, writes and reads of many shapes (multi-descriptor,
  * larger than one backend piece, unaligned, from memory the IOMMU does not
@@ -423,10 +424,11 @@ int main(int argc, char **argv)
 		{ "ops", required_argument, NULL, 'o' },
 		{ "qd", required_argument, NULL, 'q' },
 		{ "span", required_argument, NULL, 's' },
+		{ "direct", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *disk = NULL, *nvme = NULL, *mode;
-	unsigned ops = 2000, qd = 1, span_mib = 256;
+	unsigned ops = 2000, qd = 1, span_mib = 256, fflags = 0;
 	struct blk_backend *be;
 	struct vblk_opts o = { .queues = 1 };
 	char err[512];
@@ -439,19 +441,20 @@ int main(int argc, char **argv)
 		case 'o': ops = strtoul(optarg, NULL, 0); break;
 		case 'q': qd = strtoul(optarg, NULL, 0); break;
 		case 's': span_mib = strtoul(optarg, NULL, 0); break;
+		case 'D': fflags |= BLK_FILE_DIRECT; break;
 		default: return 2;
 		}
 	}
 	if (optind != argc - 1 || !!disk == !!nvme || qd < 1 || qd > QS / 3 || !ops ||
 	    !span_mib) {
-		fprintf(stderr, "usage: vblk-exercise (--disk FILE | --nvme BDF) "
+		fprintf(stderr, "usage: vblk-exercise (--disk FILE [--direct] | --nvme BDF) "
 				"(verify | bench [--ops N] [--qd 1..%d] [--span MiB])\n", QS / 3);
 		return 2;
 	}
 	mode = argv[optind];
 	vm = fake_vm_new();
 	if (disk)
-		be = blk_file_open(disk, false, 1, err, sizeof(err));
+		be = blk_file_open(disk, fflags, 1, err, sizeof(err));
 	else
 		be = blk_nvme_open(nvme, 1, 1, false, err, sizeof(err));
 	if (!be) {
@@ -480,7 +483,7 @@ int main(int argc, char **argv)
 		double w = bench(true, ops, qd, (uint64_t)span_mib << 20);
 
 		printf("backend=%s ops=%u qd=%u randread_iops=%.0f randwrite_iops=%.0f\n",
-		       disk ? "disk" : "nvme", ops, qd, r, w);
+		       nvme ? "nvme" : fflags ? "disk-direct" : "disk", ops, qd, r, w);
 	} else {
 		fprintf(stderr, "vblk-exercise: unknown mode '%s'\n", mode);
 		return 2;

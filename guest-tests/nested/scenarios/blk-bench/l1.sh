@@ -5,9 +5,9 @@ L2_OPS=${BLK_BENCH_L2_OPS:-1000}
 L2_TIMEOUT=300
 L2_MEM=256M
 
-synthetic() { # backend-option target
+synthetic() { # backend-option target [--direct]
 	for qd in 1 8; do
-		$VX $1 "$2" bench --ops $OPS --qd $qd --span 512 >vx.out 2>&1 ||
+		$VX $1 "$2" $3 bench --ops $OPS --qd $qd --span 512 >vx.out 2>&1 ||
 			{ cat vx.out; fail "vblk-exercise $1 bench failed"; }
 		echo "BENCH src=synthetic $(grep '^backend=' vx.out)"
 	done
@@ -30,4 +30,5 @@ echo "$NVME_BDF" >/sys/bus/pci/drivers_probe
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 1; done
 [ -b /dev/nvme0n1 ] || fail "no /dev/nvme0n1 after binding $NVME_BDF to nvme"
 synthetic --disk /dev/nvme0n1
-linux disk --disk /dev/nvme0n1
+synthetic --disk /dev/nvme0n1 --direct
+linux disk-direct --disk /dev/nvme0n1,direct=on
