@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,8 @@ struct img {
 	const char *path;
 };
 
+static unsigned open_extra;	/* PCOW_NO_FLUSH for convert -t unsafe */
+
 static int img_open(struct img *im, const char *path, int fmt, bool rw)
 {
 	struct pcow_error e;
@@ -127,7 +130,7 @@ static int img_open(struct img *im, const char *path, int fmt, bool rw)
 		fmt = pr ? PCOW_FMT_PCOW : PCOW_FMT_RAW;
 	}
 	if (fmt == PCOW_FMT_PCOW) {
-		struct pcow_open_opts o = { .flags = rw ? PCOW_RDWR : 0 };
+		struct pcow_open_opts o = { .flags = rw ? PCOW_RDWR | open_extra : 0 };
 		struct pcow_info in;
 		im->p = pcow_open(path, &o, &e);
 		if (!im->p)
@@ -620,6 +623,82 @@ static int cmd_snapshot(int argc, char **argv)
 	return r;
 }
 
+#define CONVERT_CHUNK (2u << 20)
+#define RING 4
+
+struct chunk {
+	uint64_t off;
+	size_t n;
+	uint8_t *buf;
+};
+
+/* convert's reader: the source's data extents, in chunks, into a ring */
+struct reader {
+	struct img *in;
+	struct chunk ring[RING];
+	unsigned head, tail;	/* consumer, producer counts */
+	bool done, stop, err;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	struct img *in = rd->in;
+	uint64_t off = 0;
+
+	while (off < in->size) {
+		uint64_t end;
+		if (in->p) {
+			struct pcow_map m;
+			if (pcow_translate(in->p, off, CONVERT_CHUNK, &m)) {
+				fail("%s", pcow_errmsg(in->p));
+				rd->err = true;
+				break;
+			}
+			if (m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO) {
+				off += m.len;
+				continue;
+			}
+			end = off + m.len;
+		} else {
+			uint64_t ds, de;
+			raw_extent(in->fd, off, in->size, &ds, &de);
+			if (ds > off) {
+				off = ds < in->size ? ds : in->size;
+				continue;
+			}
+			end = de;
+		}
+		size_t n = end - off < CONVERT_CHUNK ? (size_t)(end - off) : CONVERT_CHUNK;
+		pthread_mutex_lock(&rd->lock);
+		while (rd->tail - rd->head == RING && !rd->stop)
+			pthread_cond_wait(&rd->cond, &rd->lock);
+		bool stop = rd->stop;
+		pthread_mutex_unlock(&rd->lock);
+		if (stop)
+			break;
+		struct chunk *ck = &rd->ring[rd->tail % RING];
+		if (img_read(in, ck->buf, n, off)) {
+			rd->err = true;
+			break;
+		}
+		ck->off = off;
+		ck->n = n;
+		off += n;
+		pthread_mutex_lock(&rd->lock);
+		rd->tail++;
+		pthread_cond_broadcast(&rd->cond);
+		pthread_mutex_unlock(&rd->lock);
+	}
+	pthread_mutex_lock(&rd->lock);
+	rd->done = true;
+	pthread_cond_broadcast(&rd->cond);
+	pthread_mutex_unlock(&rd->lock);
+	return NULL;
+}
+
 static int cmd_convert(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -627,10 +706,17 @@ static int cmd_convert(int argc, char **argv)
 	};
 	int sfmt = PCOW_FMT_AUTO, dfmt = PCOW_FMT_PCOW, c;
 	unsigned cbits = 0;
-	bool quiet = false, prog_forced = false;
+	bool quiet = false, prog_forced = false, unsafe = false;
 
-	while ((c = getopt_long(argc, argv, "+f:O:c:pqh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:O:c:t:pqh", lo, NULL)) != -1) {
 		switch (c) {
+		case 't':
+			if (!strcmp(optarg, "unsafe"))
+				unsafe = true;
+			else if (strcmp(optarg, "writeback"))
+				die_usage("invalid cache mode '%s' for -t (writeback or unsafe)",
+					  optarg);
+			break;
 		case 'f': sfmt = fmt_arg("-f", optarg); break;
 		case 'O': dfmt = fmt_arg("-O", optarg); break;
 		case 'c': cbits = cluster_bits_arg("-c", optarg); break;
@@ -653,7 +739,10 @@ static int cmd_convert(int argc, char **argv)
 			img_close(&in);
 			return fail("%s", e.msg);
 		}
-		if (img_open(&out, dst, PCOW_FMT_PCOW, true)) {
+		open_extra = unsafe ? PCOW_NO_FLUSH : 0;
+		int orr = img_open(&out, dst, PCOW_FMT_PCOW, true);
+		open_extra = 0;
+		if (orr) {
 			img_close(&in);
 			unlink(dst);
 			return EXIT_FAIL;
@@ -673,42 +762,37 @@ static int cmd_convert(int argc, char **argv)
 			return fail("%s: %s", dst, strerror(e));
 		}
 	}
-	const size_t chunk = 2u << 20;
 	uint64_t cs = cbits ? 1ULL << cbits : 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
-	if (cs > chunk)
-		cs = chunk;
-	uint8_t *buf = malloc(chunk);
-	int r = buf ? 0 : fail("out of memory");
-	uint64_t off = 0;
+	if (cs > CONVERT_CHUNK)
+		cs = CONVERT_CHUNK;
+	/* a reader thread fills chunks while this one writes them */
+	struct reader rd = { .in = &in };
+	pthread_mutex_init(&rd.lock, NULL);
+	pthread_cond_init(&rd.cond, NULL);
+	int r = 0;
+	for (int k = 0; k < RING; k++)
+		if (!(rd.ring[k].buf = malloc(CONVERT_CHUNK)))
+			r = fail("out of memory");
+	pthread_t th;
+	if (!r && pthread_create(&th, NULL, reader_main, &rd))
+		r = fail("cannot start the reader thread");
+	bool started = !r;
 	progress(0, in.size);
-	while (!r && off < in.size) {
-		uint64_t end = in.size;
-		if (in.p) {
-			struct pcow_map m;
-			if (pcow_translate(in.p, off, chunk, &m)) {
-				r = fail("%s", pcow_errmsg(in.p));
-				break;
-			}
-			if (m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO) {
-				off += m.len;
-				progress(off, in.size);
-				continue;
-			}
-			end = off + m.len;
-		} else {
-			uint64_t ds, de;
-			raw_extent(in.fd, off, in.size, &ds, &de);
-			if (ds > off) {
-				off = ds < in.size ? ds : in.size;
-				progress(off, in.size);
-				continue;
-			}
-			end = de;
-		}
-		size_t n = end - off < chunk ? (size_t)(end - off) : chunk;
-		r = img_read(&in, buf, n, off);
-		if (r)
+	while (!r) {
+		pthread_mutex_lock(&rd.lock);
+		while (rd.head == rd.tail && !rd.done)
+			pthread_cond_wait(&rd.cond, &rd.lock);
+		bool empty = rd.head == rd.tail;
+		pthread_mutex_unlock(&rd.lock);
+		if (empty) {
+			if (rd.err)
+				r = EXIT_FAIL;
 			break;
+		}
+		struct chunk *ck = &rd.ring[rd.head % RING];
+		uint8_t *buf = ck->buf;
+		uint64_t off = ck->off;
+		size_t n = ck->n;
 		/* write the non-zero pieces, cluster by cluster, coalesced */
 		size_t i = 0;
 		while (!r && i < n) {
@@ -736,11 +820,26 @@ static int cmd_convert(int argc, char **argv)
 			}
 			i = j;
 		}
-		off += n;
-		progress(off, in.size);
+		progress(off + n, in.size);
+		pthread_mutex_lock(&rd.lock);
+		rd.head++;
+		pthread_cond_broadcast(&rd.cond);
+		pthread_mutex_unlock(&rd.lock);
 	}
-	free(buf);
-	if (!r && out.fd >= 0 && fdatasync(out.fd))
+	if (started) {
+		pthread_mutex_lock(&rd.lock);
+		rd.stop = true;
+		pthread_cond_broadcast(&rd.cond);
+		pthread_mutex_unlock(&rd.lock);
+		pthread_join(th, NULL);
+	}
+	if (!r)
+		progress(in.size, in.size);
+	for (int k = 0; k < RING; k++)
+		free(rd.ring[k].buf);
+	pthread_mutex_destroy(&rd.lock);
+	pthread_cond_destroy(&rd.cond);
+	if (!r && out.fd >= 0 && !unsafe && fdatasync(out.fd))
 		r = fail("%s: sync: %s", dst, strerror(errno));
 	if (img_close(&out))
 		r = EXIT_FAIL;
@@ -1065,8 +1164,9 @@ static const struct cmd cmds[] = {
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
 	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l | -a NAME | -d NAME IMG\n"
 	  "  -c create, -l list, -a apply (revert to NAME; later snapshots stay), -d delete" },
-	{ "convert", cmd_convert, "convert [-f raw|pcow] [-O pcow|raw] [-c CLUSTER] [-p] [-q] SRC DST\n"
-	  "  progress is shown on a terminal (-p forces it, -q hides it); DST must not exist" },
+	{ "convert", cmd_convert, "convert [-f raw|pcow] [-O pcow|raw] [-c CLUSTER] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
+	  "  progress is shown on a terminal (-p forces it, -q hides it); DST must not exist;\n"
+	  "  -t unsafe skips flushing DST (a crash may lose or damage it; qemu-img's default)" },
 	{ "commit", cmd_commit, "commit IMG\n"
 	  "  copy IMG's data into its base image, then empty IMG" },
 	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"

@@ -185,6 +185,8 @@ int img_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off)
 
 int img_flush(struct pcow *img)
 {
+	if (img->flags & PCOW_NO_FLUSH)
+		return 0;
 	int r = img->io->flush(img->ioctx);
 
 	if (r)
@@ -223,8 +225,24 @@ void refc_inc(struct pcow *img, uint64_t host_off)
 {
 	uint64_t c = host_off >> img->cbits;
 
+	pthread_mutex_lock(&img->lock);
 	if (c < img->nclusters && img->refc[c] < 250)
 		img->refc[c]++;
+	pthread_mutex_unlock(&img->lock);
+}
+
+/* The count of the cluster at host_off. Locked: pcow_reserve() may move the
+ * array from another thread. */
+static uint8_t refc_get(struct pcow *img, uint64_t host_off)
+{
+	uint64_t c = host_off >> img->cbits;
+	uint8_t v = 0;
+
+	pthread_mutex_lock(&img->lock);
+	if (c < img->nclusters)
+		v = img->refc[c];
+	pthread_mutex_unlock(&img->lock);
+	return v;
 }
 
 static int alloc_locked(struct pcow *img, uint8_t kind, uint64_t *host_off)
@@ -689,7 +707,7 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 	m->len = end - off < limit ? end - off : limit;
 	if (k == PCOW_MAP_DATA || k == PCOW_MAP_LOWER) {
 		m->host_off = host + (off & (img->csize - 1));
-		m->shared = img->refc[host >> img->cbits] > 1;
+		m->shared = refc_get(img, host) > 1;
 	} else if (k == PCOW_MAP_BASE) {
 		m->host_off = off;
 	}
@@ -718,7 +736,7 @@ static int cow_cluster(struct pcow *img, uint64_t vc, const void *data,
 	uint64_t old = e ? *e : 0, nh;
 	int r;
 
-	if (old && old != MEM_ZERO && img->refc[old >> img->cbits] == 1) {
+	if (old && old != MEM_ZERO && refc_get(img, old) == 1) {
 		*host = old;
 		if (dlen)
 			return img_pwrite(img, data, dlen, old + doff);
@@ -782,7 +800,7 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 			n = len;
 		uint64_t *e = entry_slot(img, &img->layers[img->active], vc);
 		uint64_t old = e ? *e : 0;
-		bool in_place = old && old != MEM_ZERO && img->refc[old >> img->cbits] == 1;
+		bool in_place = old && old != MEM_ZERO && refc_get(img, old) == 1;
 		if (n == img->csize && !in_place) {
 			r = ensure_table(img, img->active, vc);
 			if (!r)
@@ -1312,6 +1330,8 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 			pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 			goto fail;
 		}
+		if (o->flags & PCOW_NO_FLUSH)
+			pcow_fd_io_set_streaming(img->ioctx, false);
 	}
 	if (!img->path || !img->dir) {
 		pcow_set_err(img, PCOW_ENOMEM, "out of memory");
@@ -1509,12 +1529,14 @@ void pcow_get_info(struct pcow *img, struct pcow_info *in)
 	for (unsigned i = 0; i < img->nlayers; i++)
 		if (img->layers[i].flags & PCOW_LAYER_SNAPSHOT)
 			in->nsnapshots++;
+	pthread_mutex_lock(&img->lock);
 	for (uint64_t c = 0; c < img->nclusters; c++) {
 		if (img->refc[c] == REFC_META)
 			in->metadata_clusters++;
 		else if (img->refc[c] && img->refc[c] < REFC_META)
 			in->allocated_clusters++;
 	}
+	pthread_mutex_unlock(&img->lock);
 	in->base = img->base_path;
 	in->base_format = img->base_fmt;
 	for (struct pcow *b = img->base; b; b = b->base)

@@ -78,6 +78,8 @@ struct pcow_io_ops {
  * the fd is closed by ops->close. */
 extern const struct pcow_io_ops pcow_fd_io_ops;
 void *pcow_fd_io_new(int fd);
+/* fd backend: start writeback of big writes early (default on) */
+void pcow_fd_io_set_streaming(void *ctx, bool on);
 
 /* An in-memory backend: the file is a malloc'd buffer of at most max bytes.
  * Used by the fuzz target and unit tests. pcow_mem_io_data() peeks at it. */
@@ -109,6 +111,8 @@ typedef int (*pcow_io_open_fn)(void *opener_ctx, const char *path, bool rw,
 				 * to the base fail with PCOW_EBASE) */
 #define PCOW_FORCE_BASE	0x4	/* open even if the base changed or is wrong
 				 * (for rebase -u and check) */
+#define PCOW_NO_FLUSH	0x8	/* never flush: fast, but a crash may leave
+				 * anything (qemu-img's cache=unsafe) */
 
 struct pcow_open_opts {
 	unsigned flags;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "pcow.h"
 
@@ -197,6 +198,62 @@ static void test_reserve_prepare(void **st)
 	assert_int_equal(pcow_read(img, b, 16, 70000), 0);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(b[i], 0);
+	pcow_close(img);
+}
+
+struct prealloc {
+	struct pcow *img;
+	volatile int stop;
+	int calls;
+};
+
+static void *prealloc_thread(void *arg)
+{
+	struct prealloc *pa = arg;
+
+	while (!pa->stop) {
+		if (pcow_reserved(pa->img) < 16 && pcow_reserve(pa->img, 8) > 0)
+			pa->calls++;
+		usleep(50);
+	}
+	return NULL;
+}
+
+/* a background pre-allocator running while the data path allocates */
+static void test_background_reserve(void **st)
+{
+	enum { N = 2 << 20 };
+	struct pcow *img = mk("bg.pcow", N, 12, NULL);
+	static uint8_t w[N], got[N];
+	struct prealloc pa = { .img = img };
+	pthread_t t;
+	uint64_t host;
+
+	fillb(w, N, 9);
+	assert_int_equal(pthread_create(&t, NULL, prealloc_thread, &pa), 0);
+	for (uint64_t off = 0; off < N; off += 4096) {
+		if ((off >> 12) % 3 == 0)
+			assert_int_equal(pcow_prepare_write(img, off, &host), 0);
+		else
+			assert_int_equal(pcow_write(img, w + off, 4096, off), 0);
+	}
+	pa.stop = 1;
+	pthread_join(t, NULL);
+	assert_true(pa.calls > 0);
+	assert_int_equal(pcow_close(img), 0);
+	struct pcow_error e;
+	struct pcow_check_result res = { 0 };
+	assert_int_equal(pcow_check(p("bg.pcow"), NULL, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+	img = pcow_open(p("bg.pcow"), NULL, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_read(img, got, N, 0), 0);
+	for (uint64_t off = 0; off < N; off += 4096) {
+		if ((off >> 12) % 3 == 0)
+			assert_int_equal(got[off], 0);
+		else
+			assert_memory_equal(got + off, w + off, 4096);
+	}
 	pcow_close(img);
 }
 
@@ -477,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_holes_rw),
 		cmocka_unit_test(test_reserve_prepare),
+		cmocka_unit_test(test_background_reserve),
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_base_chain),
 		cmocka_unit_test(test_commit_rebase),
