@@ -131,6 +131,10 @@ static void uart_output(struct uart *u, uint8_t c)
 
 		if (n == 1 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			return;
+		/* A reader that stopped reading must not keep vmm from
+		 * exiting: SIGUSR1 interrupts the write, then give up. */
+		if (atomic_load(&u->vm->exiting))
+			return;
 		if (n < 0 && errno == EAGAIN) {
 			struct pollfd p = { .fd = u->out_fd, .events = POLLOUT };
 
