@@ -452,7 +452,7 @@ int main(int argc, char **argv)
 	}
 	if (acpi_build(vm, vm->cfg.dump_acpi, &vm->rsdp, err, sizeof(err)) < 0)
 		fail_setup(vm, "acpi", err);
-	if (!vm->cfg.kernel)
+	if (vm->cfg.dump_acpi)
 		finish(vm, 0, "dump-acpi", NULL);
 	if (boot_load(vm, &bi, err, sizeof(err)) < 0)
 		fail_setup(vm, vm->cfg.kernel, err);

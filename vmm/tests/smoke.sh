@@ -58,6 +58,9 @@ exits)
 	run 6 --kernel "$PVH" --cmdline r
 	expect_json reason reset
 	run 6 --kernel "$PVH" --cmdline v      # the BIOS reset-vector stub
+	run 0 --kernel "$PVH" --cmdline h --dump-acpi "$T"   # dump and exit, never run
+	expect_json reason dump-acpi
+	[ -s "$T/FACP.dat" ] && [ -s "$T/RSDP.dat" ] || fail "--dump-acpi wrote no tables"
 	run 8 --kernel "$BZ" --cmdline t
 	expect_json reason triple-fault
 	[ "$(json rip)" != None ] || fail "triple fault: no RIP in the results"
