@@ -5,7 +5,7 @@
  * prints a line on COM1, and writes the result to the debug-exit port:
  * 0x21 (exit status 67) when everything holds, 0x30 + n on check n failing.
  * The first command-line character picks another ending, for the exit
- * paths: 'h' hang (cli; hlt), 'r' i8042 reset, 'v' jump to the reset
+ * paths: 'h' print, then hang (cli; hlt), 'r' i8042 reset, 'v' jump to the reset
  * vector at 0xffff0 (its stub is the same bytes in 16- and 32-bit mode),
  * 'u' read unclaimed ports (all-ones expected, then the normal ending),
  * 'w' a 2-byte debug-exit write of 0x1234.
@@ -50,8 +50,7 @@ start32:
 ok:
 	mov 24(%ebx), %edi              /* cmdline_paddr */
 	movzbl (%edi), %eax
-	cmp $'h', %al
-	je hang
+	mov %eax, %ebp                  /* the mode, kept for after printing */
 	cmp $'r', %al
 	je kbd_reset
 	cmp $'w', %al
@@ -79,7 +78,9 @@ print:
 	jz 4f
 	out %al, %dx
 	jmp 3b
-4:	mov $0x21, %al
+4:	cmp $'h', %ebp                  /* 'h': hang after printing */
+	je hang
+	mov $0x21, %al
 fail:
 	out %al, $DEBUG_EXIT
 	hlt

@@ -67,9 +67,10 @@ exits)
 	grep -q "triple fault.*RIP 0x" "$T/err" || fail "triple fault: message $(cat "$T/err")"
 	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "triple fault: not one line"
 	# SIGTERM: clean teardown, status 4, reason "signal".
-	"$VMM" --kernel "$PVH" --cmdline h --results "$T/r.json" </dev/null >/dev/null 2>"$T/err" &
+	"$VMM" --kernel "$PVH" --cmdline h --results "$T/r.json" </dev/null >"$T/out" 2>"$T/err" &
 	pid=$!
-	sleep 0.5
+	i=0  # wait until the guest runs (it prints, then hangs): signals are set up
+	while ! grep -q "pmvm smoke" "$T/out" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 	kill -TERM $pid
 	wait $pid
 	rc=$?
