@@ -6,7 +6,8 @@
  * Linux kernel (RSI = zero page with HdrS, an e820 map with RAM at 1 MiB,
  * the command line, the ACPI RSDP, long mode with CS = 0x10), echoes the
  * command line on COM1 and writes 0x22 to the debug-exit port (status 69),
- * or 0x40 + n when check n fails. Assembled into a flat binary.
+ * or 0x40 + n when check n fails. With command line "i..." it also checks
+ * the initrd. Assembled into a flat binary.
  */
 #define COM1 0x3f8
 #define DEBUG_EXIT 0xf4
@@ -86,7 +87,26 @@ entry64:
 	mov $0x47, %al
 	cmpb $0xff, 0x210(%rsi)         /* type_of_loader */
 	jne fail
-	/* Command line "t...": triple fault in long mode (IDT limit 0). */
+	/* Command line "i...": an initrd starting with "INRD" must be in the
+	 * zero page, page aligned, below initrd_addr_max. */
+	mov 0x228(%rsi), %edi
+	cmpb $'i', (%rdi)
+	jne 5f
+	mov $0x48, %al
+	mov 0x218(%rsi), %edi           /* ramdisk_image */
+	test $0xfff, %edi
+	jnz fail
+	test %edi, %edi
+	jz fail
+	mov 0x21c(%rsi), %ecx           /* ramdisk_size */
+	add %edi, %ecx
+	dec %ecx
+	cmp 0x22c(%rsi), %ecx           /* last byte <= initrd_addr_max */
+	ja fail
+	mov $0x49, %al
+	cmpl $0x44524e49, (%rdi)        /* "INRD" */
+	jne fail
+5:	/* Command line "t...": triple fault in long mode (IDT limit 0). */
 	mov 0x228(%rsi), %esi
 	cmpb $'t', (%rsi)
 	jne 3f

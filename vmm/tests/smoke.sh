@@ -43,6 +43,9 @@ bzimage)
 	run 69 --kernel "$BZ" --cmdline "smoke-cmdline-42" -m 128M
 	grep -q "smoke-cmdline-42" "$T/out" || fail "bzImage guest did not echo the command line"
 	run 69 --kernel "$BZ" --cmdline "high" -m 3584M  # RAM above 4 GiB too
+	{ printf INRD; head -c 100000 /dev/zero; } >"$T/initrd"
+	run 69 --kernel "$BZ" --cmdline "initrd-check" --initrd "$T/initrd" -m 64M
+	grep -q "initrd-check" "$T/out" || fail "initrd: no output"
 	;;
 serial)
 	run 67 --kernel "$PVH" --serial "file:$T/console"
