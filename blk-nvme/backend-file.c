@@ -238,7 +238,9 @@ struct blk_backend *blk_file_open(const char *path, unsigned flags,
 	f->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
 		     ((flags & BLK_FILE_DIRECT) ? O_DIRECT : 0));
 	if (f->fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+			 errno == EINVAL && (flags & BLK_FILE_DIRECT)
+				 ? " (O_DIRECT not supported by this file system?)" : "");
 		goto fail;
 	}
 	if (fstat(f->fd, &st) < 0) {
