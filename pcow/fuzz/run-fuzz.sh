@@ -43,9 +43,12 @@ echo "seed corpus: $(ls "$seeds" | wc -l) images"
 
 case $mode in
 fuzz)
+  set +e
   "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=1048576 \
-    -print_final_stats=1 -artifact_prefix="$work/art/" "$work/corpus" "$seeds" 2>&1 | tail -20
-  st=${PIPESTATUS[0]}
+    -print_final_stats=1 -artifact_prefix="$work/art/" "$work/corpus" "$seeds" > "$work/log" 2>&1
+  st=$?
+  set -e
+  tail -20 "$work/log"
   if [ "$st" -ne 0 ] || [ -n "$(ls "$work/art")" ]; then
     echo "fuzz: failure (exit $st); artifacts:"; ls -la "$work/art"
     mkdir -p /tmp/pcow-fuzz-artifacts && cp "$work/art/"* /tmp/pcow-fuzz-artifacts/ 2>/dev/null || true

@@ -437,6 +437,37 @@ static void test_commit_rebase(void **st)
 	pcow_close(t);
 }
 
+/* commit into a raw base that is smaller than the overlay: it grows */
+static void test_commit_raw(void **st)
+{
+	enum { N = 64 << 10 };
+	static uint8_t raw[N], x[2 * N], got[2 * N];
+	struct pcow_error e;
+	FILE *f = fopen(p("cr.raw"), "w");
+
+	fillb(raw, N, 11);
+	fwrite(raw, 1, N, f);
+	fclose(f);
+	struct pcow *t = mk("crt.pcow", 2 * N, 12, "cr.raw");
+	memcpy(x, raw, N);
+	memset(x + N, 0, N);
+	fillb(x + 1000, 3000, 12);
+	fillb(x + N + 5000, 7000, 13);
+	assert_int_equal(pcow_write(t, x + 1000, 3000, 1000), 0);
+	assert_int_equal(pcow_write(t, x + N + 5000, 7000, N + 5000), 0);
+	assert_int_equal(pcow_commit(t), 0);
+	read_all(t, got, 2 * N);
+	assert_memory_equal(got, x, 2 * N);
+	assert_int_equal(pcow_close(t), 0);
+	f = fopen(p("cr.raw"), "r");
+	assert_int_equal(fread(got, 1, 2 * N, f), 2 * N);
+	fclose(f);
+	assert_memory_equal(got, x, 2 * N);
+	t = pcow_open(p("crt.pcow"), NULL, &e);	/* the new raw size is recorded */
+	assert_non_null(t);
+	pcow_close(t);
+}
+
 static void test_resize(void **st)
 {
 	struct pcow *img = mk("g.pcow", 100000, 12, NULL);
@@ -538,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_snapshots),
 		cmocka_unit_test(test_base_chain),
 		cmocka_unit_test(test_commit_rebase),
+		cmocka_unit_test(test_commit_raw),
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_check_damage),
 	};
