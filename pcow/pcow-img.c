@@ -1158,7 +1158,8 @@ static const struct cmd cmds[] = {
 	{ "create", cmd_create, "create [-b BASE [-F raw|pcow]] [-c CLUSTER] IMG [SIZE]\n"
 	  "       pcow-img create <cluster KB> <size GB> IMG    (the reference tool's form)\n"
 	  "  SIZE and CLUSTER take K/M/G/T suffixes; CLUSTER is 4K..2M (default 64K);\n"
-	  "  without SIZE the base's size is used." },
+	  "  without SIZE the base's size is used; a relative BASE is relative to IMG's\n"
+	  "  directory (it is stored as given)." },
 	{ "info", cmd_info, "info [--output=human|json] IMG" },
 	{ "check", cmd_check, "check [-r leaks|all] [--output=human|json] IMG\n"
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
