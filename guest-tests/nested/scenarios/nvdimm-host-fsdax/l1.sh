@@ -5,7 +5,7 @@ g=/pmvm/guests/pmem.elf
 run() { # TAG [vmm args]: run the pmem guest, output in $RUNDIR/TAG.{out,err}, status in RC
 	local tag=$1; shift
 	note "$(cut -d' ' -f1 /proc/uptime): vmm $*"
-	timeout 150 "$VMM" --kernel "$g" --timeout 120 "$@" </dev/null >"$RUNDIR/$tag.out" 2>"$RUNDIR/$tag.err"
+	timeout -s KILL 150 "$VMM" --kernel "$g" --timeout 120 "$@" </dev/null >"$RUNDIR/$tag.out" 2>"$RUNDIR/$tag.err"
 	RC=$?
 	sed 's/^/  | /' "$RUNDIR/$tag.out" "$RUNDIR/$tag.err"
 }

@@ -10,7 +10,7 @@ note "dax0.0: $(/usr/bin/daxctl list -d dax0.0 2>&1 | tr -d '\n ')"
 
 run() { # TAG [vmm args]: run the pmem guest, output in $RUNDIR/TAG.{out,err}, status in RC
 	local tag=$1; shift
-	"$VMM" --kernel "$g" --timeout 60 "$@" </dev/null >"$RUNDIR/$tag.out" 2>"$RUNDIR/$tag.err"
+	timeout -s KILL 150 "$VMM" --kernel "$g" --timeout 60 "$@" </dev/null >"$RUNDIR/$tag.out" 2>"$RUNDIR/$tag.err"
 	RC=$?
 	sed 's/^/  | /' "$RUNDIR/$tag.out" "$RUNDIR/$tag.err"
 }
@@ -25,3 +25,4 @@ run s --nvdimm /dev/dax0.0,share=off
 [ $RC = 4 ] || fail "share=off on device DAX: exit $RC, expected 4"
 grep -q 'share=off is not possible with device DAX' "$RUNDIR/s.err" || fail "share=off: unclear message"
 note "device DAX: written, flushed, read back by a second vmm; share=off refused"
+
