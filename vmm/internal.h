@@ -104,6 +104,13 @@ bool elf_is_elf(const uint8_t *img, size_t len);
 int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
 	      char *err, size_t errlen);
 
+/* ---- CPUID (cpuid.c: pure, unit-tested) --------------------------------- */
+
+/* A malloc'ed copy of the supported list src for vCPU idx of n, with the
+ * topology leaves rewritten; src must have been allocated with room for 8
+ * more entries than src->nent. NULL if out of memory. */
+struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, int idx, int n);
+
 /* ---- The VM ------------------------------------------------------------- */
 
 struct pio_range {
