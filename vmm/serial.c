@@ -73,6 +73,7 @@
 #define MSR_DCD  0x80
 
 #define RX_FIFO 16
+#define IN_EVENTS (EPOLLIN | EPOLLONESHOT) /* re-armed after each read */
 
 static struct uart {
 	pthread_mutex_t lock;
@@ -260,7 +261,7 @@ static void uart_io(void *opaque, uint64_t addr, void *data, unsigned len,
 	uart_update_irq(u);
 	if (resume_input && u->in_paused && u->rx_count < RX_FIFO) {
 		u->in_paused = false;
-		vm_mod_fd(u->vm, u->in_fd, EPOLLIN);
+		vm_mod_fd(u->vm, u->in_fd, IN_EVENTS);
 	}
 	pthread_mutex_unlock(&u->lock);
 }
@@ -276,9 +277,10 @@ static void uart_input(void *opaque, uint32_t events)
 	pthread_mutex_lock(&u->lock);
 	room = (size_t)(RX_FIFO - u->rx_count);
 	if (room == 0) {
-		/* Wait until the guest drains the FIFO (uart_io resumes). */
+		/* The watch is one-shot and stays disarmed until the guest
+		 * drains the FIFO (uart_io re-arms it), so a full FIFO with a
+		 * hung-up writer does not spin. */
 		u->in_paused = true;
-		vm_mod_fd(u->vm, u->in_fd, 0);
 		pthread_mutex_unlock(&u->lock);
 		return;
 	}
@@ -288,10 +290,13 @@ static void uart_input(void *opaque, uint32_t events)
 			/* EOF or error: no more input. */
 			vm_del_fd(u->vm, u->in_fd);
 			u->in_watched = false;
+		} else {
+			vm_mod_fd(u->vm, u->in_fd, IN_EVENTS);
 		}
 		pthread_mutex_unlock(&u->lock);
 		return;
 	}
+	vm_mod_fd(u->vm, u->in_fd, IN_EVENTS);
 	for (ssize_t i = 0; i < n; i++) {
 		if (u->tty_raw) {
 			if (u->escape) {
@@ -371,7 +376,7 @@ static int serial_setup(struct vm *vm, char *err, size_t errlen)
 			}
 		}
 		/* A regular file or closed stdin cannot be watched: no input. */
-		if (vm_add_fd(vm, u->in_fd, EPOLLIN, uart_input, u) == 0)
+		if (vm_add_fd(vm, u->in_fd, IN_EVENTS, uart_input, u) == 0)
 			u->in_watched = true;
 		break;
 	}
