@@ -3,6 +3,7 @@
  *   exit=N    write N to the debug-exit port: vmm exits (N << 1) | 1
  *   poweroff  ACPI S5 through the FADT sleep control register: vmm exits 0
  *   reset     the FADT reset register: vmm exits 6 (it does not reboot)
+ *   triple-fault  an empty IDT, then ud2: vmm exits 8 (KVM_EXIT_SHUTDOWN)
  * The runner checks the status; the TAP point says the guest got there.
  */
 #include "rt.h"
@@ -22,8 +23,18 @@ void rt_main(void)
 		rt_acpi_reset();
 		rt_panic("still running after the ACPI reset write");
 	}
+	if (rt_has_arg("triple-fault")) {
+		static const struct {
+			uint16_t limit;
+			uint64_t base;
+		} __attribute__((packed)) empty = { 0, 0 };
+
+		rt_ok(true, "loading an empty IDT and executing ud2");
+		__asm__ volatile("lidt %0; ud2" ::"m"(empty));
+		rt_panic("still running after a triple fault");
+	}
 	if (code < 0) {
-		rt_ok(false, "an exit=N, poweroff or reset argument");
+		rt_ok(false, "an exit=N, poweroff, reset or triple-fault argument");
 		rt_done();
 	}
 	rt_ok(true, "exiting with debug-exit value %ld", code);
