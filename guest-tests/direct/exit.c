@@ -5,6 +5,7 @@
  *   reset     the FADT reset register: vmm exits 6 (it does not reboot)
  *   triple-fault  an empty IDT, then ud2: vmm exits 8 (KVM_EXIT_SHUTDOWN)
  *   kbd-reset the i8042 pulse-reset command (0xfe to port 0x64): vmm exits 6
+ *   hang      cli; hlt forever: vmm --timeout exits 124
  * The runner checks the status; the TAP point says the guest got there.
  */
 #include "rt.h"
@@ -24,6 +25,11 @@ void rt_main(void)
 		rt_acpi_reset();
 		rt_panic("still running after the ACPI reset write");
 	}
+	if (rt_has_arg("hang")) {
+		rt_ok(true, "halting with interrupts off");
+		for (;;)
+			__asm__ volatile("cli; hlt");
+	}
 	if (rt_has_arg("kbd-reset")) {
 		rt_ok(true, "writing 0xfe to the i8042 command port");
 		outb(0x64, 0xfe);
@@ -40,7 +46,7 @@ void rt_main(void)
 		rt_panic("still running after a triple fault");
 	}
 	if (code < 0) {
-		rt_ok(false, "an exit=N, poweroff, reset, kbd-reset or triple-fault argument");
+		rt_ok(false, "an exit=N, poweroff, reset, kbd-reset, triple-fault or hang argument");
 		rt_done();
 	}
 	rt_ok(true, "exiting with debug-exit value %ld", code);
