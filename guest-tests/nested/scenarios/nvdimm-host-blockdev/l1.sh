@@ -9,6 +9,6 @@ rc=$?
 say "$(cut -d' ' -f1 /proc/uptime): vmm exited $rc"
 cat "$RUNDIR/b.err"
 [ $rc = 4 ] || fail "--nvdimm /dev/pmem0: exit $rc, expected 4"
-grep -q 'block device of namespace0.0 (raw mode) in region0' "$RUNDIR/b.err" ||
+grep -qE 'block device of namespace0.0 \((raw|fsdax) mode\) in region0' "$RUNDIR/b.err" ||
 	fail "--nvdimm /dev/pmem0: the message does not name the namespace and its mode"
 
