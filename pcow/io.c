@@ -14,8 +14,7 @@
 
 struct fd_io {
 	int fd;
-	uint64_t wb_off, wb_len;	/* last range sent to writeback */
-	bool no_stream;
+	bool no_stream;		/* no writeback hints */
 };
 
 static int fd_pread(void *ctx, void *buf, size_t len, uint64_t off, size_t *done)
@@ -57,18 +56,10 @@ static int fd_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
 		put += (size_t)r;
 	}
 	/* Streaming writes (convert, commit): start writeback of each big
-	 * write now and wait for the one before, so dirty data stays bounded
-	 * and the next flush finds little to do. Hints only: errors are left
-	 * to the flush. */
-	if (len >= (1u << 20) && !f->no_stream) {
-		if (f->wb_len)
-			sync_file_range(f->fd, (off_t)f->wb_off, (off_t)f->wb_len,
-					SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-					SYNC_FILE_RANGE_WAIT_AFTER);
+	 * write now, so the next flush finds less to do. A hint only: errors
+	 * are left to the flush. */
+	if (len >= (1u << 20) && !f->no_stream)
 		sync_file_range(f->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-		f->wb_off = off;
-		f->wb_len = len;
-	}
 	return 0;
 }
 

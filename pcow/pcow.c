@@ -955,7 +955,7 @@ static int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len)
 				    img->path, img->base_fmt);
 	off = PCOW_CAT_HDR;
 	if (plen) {
-		if ((uint64_t)off + plen > len || memchr(c + off, 0, plen))
+		if ((uint64_t)off + plen > len || plen > 4095 || memchr(c + off, 0, plen))
 			return pcow_set_err(img, PCOW_ECORRUPT, "%s: catalog: bad base path",
 					    img->path);
 		img->base_path = strndup((const char *)c + off, plen);
