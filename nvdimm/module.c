@@ -149,6 +149,11 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 		dm->d.handle = (uint32_t)i + 1;
 		dm->d.size = dm->b.size;
 		dm->d.gpa = vm_alloc_gpa(vm, dm->b.size, LAYOUT_PMEM_ALIGN);
+		if (dm->d.gpa == 0) {
+			snprintf(err, errlen, "nvdimm %d: %s: no guest physical address space "
+				 "left for %" PRIu64 " bytes", i, dm->opts.path, dm->b.size);
+			return -1;
+		}
 		dm->d.flush_gpa = LAYOUT_NVDIMM_FLUSH + (uint64_t)i * NVDIMM_PAGE;
 		dm->d.label_size = dm->b.label_size;
 		dm->d.unarmed = dm->opts.unarmed || dm->opts.readonly;
