@@ -4,7 +4,8 @@
 # against --disk (io_uring on the kernel's /dev/nvme0n1; disk = buffered,
 # disk-direct = direct=on, O_DIRECT) on the same QEMU
 # emulated NVMe controller, measured in one nested-tier L1 boot (scenario
-# guest-tests/nested/scenarios/blk-bench):
+# bench/blk-nvme-scenario, linked as guest-tests/nested/scenarios/blk-bench
+# while this runs):
 #   src=linux      from a Debian Linux L2 guest booted by vmm (randio:
 #                  O_DIRECT pread/pwrite on /dev/vda, queue depths 1 and 4)
 #   src=synthetic  from vblk-exercise's synthetic guest (the device model and
@@ -21,9 +22,14 @@ for f in blk-nvme/tests/vblk-exercise blk-nvme/tests/randio vmm/vmm; do
 	[ -x "$build/$f" ] || { echo "blk-nvme.sh: no $build/$f (build first)" >&2; exit 1; }
 done
 
+link=$here/../guest-tests/nested/scenarios/blk-bench
+[ -e "$link" ] && { echo "blk-nvme.sh: $link exists (another run?)" >&2; exit 1; }
+ln -s ../../../bench/blk-nvme-scenario "$link" || exit 1
+trap 'rm -f "$link"' EXIT
 "$here/../guest-tests/nested/run" --build "$build" --only blk-bench --verbose \
 	>"$out/blk-nvme.log" 2>&1
 rc=$?
+rm -f "$link"
 sed -n 's/^#   BENCH //p' "$out/blk-nvme.log" >"$out/blk-nvme.txt"
 if ! grep -q '^ok .*blk-bench' "$out/blk-nvme.log" || [ ! -s "$out/blk-nvme.txt" ]; then
 	echo "blk-nvme.sh: the benchmark did not run (rc $rc); see $out/blk-nvme.log" >&2
