@@ -1,6 +1,6 @@
 /*
- * vcpu.c - vCPUs: creation, CPUID (KVM_GET_SUPPORTED_CPUID with a
- * consistent one-package topology: APIC ID = vCPU index), MSRs and FPU at
+ * vcpu.c - vCPUs: creation, CPUID (the supported list, per vCPU topology
+ * from cpuid.c: APIC ID = vCPU index), LAPIC LINT pins, MSRs and FPU at
  * reset, the boot register state (PVH 32-bit protected mode, Linux 64-bit
  * long mode), and one thread per vCPU running KVM_RUN and dispatching exits.
  *

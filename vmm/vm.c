@@ -19,8 +19,6 @@
 
 #include "internal.h"
 
-/* The vm is a singleton per process; the signal path and atexit need it. */
-
 void vmm_log(const char *fmt, ...)
 {
 	char buf[1024];
