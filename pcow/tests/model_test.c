@@ -196,7 +196,7 @@ static int run(uint64_t seed, int ops)
 
 int main(int argc, char **argv)
 {
-	int seeds = argc > 1 ? atoi(argv[1]) : 20;
+	int seeds = argc > 1 ? atoi(argv[1]) : 12;
 	int ops = argc > 2 ? atoi(argv[2]) : 300;
 
 	for (int s = 1; s <= seeds; s++)
