@@ -1065,9 +1065,9 @@ static int cmd_measure(int argc, char **argv)
 				}
 			} else {
 				struct pcow_map m;
-				if (!pcow_translate(im.p, off, cs, &m) &&
+				if (!pcow_translate(im.p, off, 0, &m) &&
 				    (m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO)) {
-					off += n;
+					off += m.len;	/* a whole run of holes */
 					continue;
 				}
 			}
@@ -1092,6 +1092,22 @@ static int cmd_measure(int argc, char **argv)
 		printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n",
 		       req, full);
 	return 0;
+}
+
+/* bytes from off known to read as zeros without reading (0: unknown) */
+static uint64_t zero_run(struct img *im, uint64_t off)
+{
+	if (off >= im->size)
+		return UINT64_MAX;
+	if (im->p) {
+		struct pcow_map m;
+		if (pcow_translate(im->p, off, 0, &m))
+			return 0;
+		return m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO ? m.len : 0;
+	}
+	uint64_t ds, de;
+	raw_extent(im->fd, off, im->size, &ds, &de);
+	return ds > off ? ds - off : 0;
 }
 
 static int cmd_compare(int argc, char **argv)
@@ -1127,7 +1143,15 @@ static int cmd_compare(int argc, char **argv)
 	uint64_t max = a.size > b.size ? a.size : b.size;
 	if (!x || !y)
 		r = 2;
-	for (uint64_t off = 0; !r && off < max; off += chunk) {
+	for (uint64_t off = 0; !r && off < max;) {
+		/* both sides holes here: skip without reading */
+		uint64_t za = zero_run(&a, off), zb = za ? zero_run(&b, off) : 0;
+		uint64_t z = za < zb ? za : zb;
+		if (z >= chunk || (z && off + z >= max)) {
+			z = z > max - off ? max - off : z;
+			off += z & ~(uint64_t)(chunk - 1) ? z & ~(uint64_t)(chunk - 1) : z;
+			continue;
+		}
 		size_t n = max - off < chunk ? (size_t)(max - off) : chunk;
 		size_t na = off >= a.size ? 0 : a.size - off < n ? (size_t)(a.size - off) : n;
 		size_t nb = off >= b.size ? 0 : b.size - off < n ? (size_t)(b.size - off) : n;
@@ -1144,6 +1168,7 @@ static int cmd_compare(int argc, char **argv)
 			printf("Content mismatch at offset %" PRIu64 "!\n", off + i);
 			r = 1;
 		}
+		off += n;
 	}
 	if (!r)
 		printf("Images are identical.\n");

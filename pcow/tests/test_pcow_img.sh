@@ -102,6 +102,13 @@ dd if=/dev/zero of=r2.raw bs=1 seek=500000 count=1 conv=notrunc status=none
 expect 1 "mismatch" -- "$IMG" compare r.pcow r2.raw
 expect 2 "No such file" -- "$IMG" compare r.pcow nothere
 
+# sparse 1 TiB images compare and measure without reading the holes
+expect 0 "" -- "$IMG" create h1.pcow 1T
+expect 0 "" -- "$IMG" create -c 4K h2.pcow 1T
+expect 0 "identical" -- timeout 20 "$IMG" compare h1.pcow h2.pcow
+expect 0 "required size" -- timeout 20 "$IMG" measure h1.pcow
+rm -f h1.pcow h2.pcow
+
 # map and measure
 expect 0 '"kind": "data"' -- "$IMG" map --output=json r.pcow
 expect 0 '"kind": "hole"' -- "$IMG" map --output=json r.pcow
