@@ -453,7 +453,9 @@ void rt_main(void)
 	} else {
 		rt_ok(false, "phase=write|verify|readonly|hostile|bench given");
 	}
-	if (rt_arg_int("hold", 0) > 0)          /* keep the files open a while */
+	if (rt_arg_int("hold", 0) > 0) {        /* keep the files open a while */
+		rt_diag("holding %ld ms", rt_arg_int("hold", 0));
 		rt_delay_us((unsigned)rt_arg_int("hold", 0) * 1000);
+	}
 	rt_done();
 }
