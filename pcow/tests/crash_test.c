@@ -23,12 +23,12 @@
 
 #include "pcow.h"
 
-#define CAP (2u << 20)
+#define CAP (6u << 20)
 #define MAXF 4
 #define CB 12			/* 4 KiB clusters */
 #define CS (1u << CB)
 #define VS0 (64u * CS)		/* initial virtual size */
-#define VSMAX (2 * VS0)
+#define VSMAX ((2u << 20) + VS0)	/* past one L2 table's span */
 
 /* ---- simulated disk ---- */
 
@@ -309,7 +309,7 @@ struct model {
 	uint64_t snap_vs[MAXSNAP];
 };
 
-#define MAXSTEP 32
+#define MAXSTEP 24
 static struct model models[MAXSTEP + 1];
 static long bounds[MAXSTEP + 1];
 static int nsteps;
@@ -666,7 +666,7 @@ int main(int argc, char **argv)
 {
 	struct cfs base_fs = { .crash_at = -1 };
 	static struct ctx c;
-	struct model m0;
+	static struct model m0;
 	long total, checked = 0;
 	int stride = argc > 1 ? atoi(argv[1]) : 1;
 
