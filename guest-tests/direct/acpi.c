@@ -18,7 +18,7 @@ void rt_main(void)
 	bool ids_ok = true;
 	uint32_t flags = 0;
 
-	rt_plan(11);
+	rt_plan(12);
 	rt_ok(rt_start_info && rt_start_info->rsdp_paddr,
 	      "PVH start info announces the RSDP");
 	rt_ok(rsdp && rsdp[15] >= 2, "RSDP found, checksums valid, revision >= 2");
@@ -58,6 +58,18 @@ void rt_main(void)
 	}
 	dsdt = rt_acpi_find("DSDT");
 	rt_ok(dsdt != NULL, "DSDT reached through the FADT, checksum valid");
+	{
+		/* EisaId("PNP0501") as AML: DWordPrefix, 0x0105d041. */
+		static const uint8_t com1[] = { 0x0c, 0x41, 0xd0, 0x05, 0x01 };
+		bool has_com1 = false, has_s5 = false;
+		const uint8_t *p = (const uint8_t *)dsdt;
+
+		for (uint32_t i = 0; dsdt && i + sizeof(com1) <= dsdt->length; i++) {
+			has_com1 |= !memcmp(p + i, com1, sizeof(com1));
+			has_s5 |= i + 4 <= dsdt->length && !memcmp(p + i, "_S5_", 4);
+		}
+		rt_ok(has_com1 && has_s5, "DSDT declares COM1 (PNP0501) and \\_S5");
+	}
 	madt = rt_acpi_find("APIC");
 	rt_ok(madt != NULL, "MADT present with a valid checksum");
 	n = rt_madt_cpus(ids, RT_MAX_CPUS);

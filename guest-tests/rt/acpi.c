@@ -50,16 +50,25 @@ static bool rsdp_valid(const struct rsdp *r)
 	return true;
 }
 
+/* Tables are static once the guest runs, so what was found and checked
+ * once is remembered: every checksum costs emulated instructions. */
+static const struct rsdp *rsdp_cache;
+static bool rsdp_searched;
+
 const void *rt_acpi_rsdp(void)
 {
+	if (rsdp_searched)
+		return rsdp_cache;
+	rsdp_searched = true;
 	if (rt_start_info && rt_start_info->rsdp_paddr) {
 		const struct rsdp *r = PTR(rt_start_info->rsdp_paddr);
 
-		return rsdp_valid(r) ? r : NULL;
+		rsdp_cache = rsdp_valid(r) ? r : NULL;
+		return rsdp_cache;
 	}
 	for (uintptr_t a = 0xe0000; a < 0x100000; a += 16)
 		if (rsdp_valid(PTR(a)))
-			return PTR(a);
+			return rsdp_cache = PTR(a);
 	return NULL;
 }
 
@@ -73,7 +82,26 @@ static const struct acpi_sdt *sdt_checked(uint64_t addr)
 	return t;
 }
 
+static const struct acpi_sdt *table_uncached(int i);
+
+#define TABLE_CACHE 32
+static const struct acpi_sdt *table_cache[TABLE_CACHE];
+static bool table_cached[TABLE_CACHE];
+
 const struct acpi_sdt *rt_acpi_table(int i)
+{
+	if (i < 0)
+		return NULL;
+	if (i >= TABLE_CACHE)
+		return table_uncached(i);
+	if (!table_cached[i]) {
+		table_cache[i] = table_uncached(i);
+		table_cached[i] = true;
+	}
+	return table_cache[i];
+}
+
+static const struct acpi_sdt *table_uncached(int i)
 {
 	const struct rsdp *r = rt_acpi_rsdp();
 	const struct acpi_sdt *root;
