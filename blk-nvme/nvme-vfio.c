@@ -135,6 +135,7 @@ struct nvme_ctrl {
 	uint8_t *idbuf;
 	uint64_t idbuf_iova;
 	uint16_t admin_cid;
+	bool closing; /* short admin timeouts: never hang an exiting process */
 };
 
 static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
@@ -402,7 +403,7 @@ static bool cq_pop(struct nvme_ctrl *c, struct queue *q, struct nvme_cqe *out)
 static int admin_cmd(struct nvme_ctrl *c, struct nvme_sqe *cmd, uint32_t *dw0)
 {
 	struct queue *q = &c->admin;
-	uint64_t end = now_ms() + (c->to_ms > 30000 ? c->to_ms : 30000);
+	uint64_t end = now_ms() + (c->closing ? 2000 : c->to_ms > 30000 ? c->to_ms : 30000);
 	struct nvme_cqe cqe;
 	uint16_t cid = c->admin_cid++;
 
@@ -1093,11 +1094,15 @@ void nvme_close(struct nvme_ctrl *c)
 {
 	if (!c)
 		return;
+	c->closing = true;
 	if (c->enabled) {
 		struct nvme_sqe cmd;
+		uint32_t csts = rd32(c, REG_CSTS);
+		bool healthy = csts != ~0u && !(csts & CSTS_CFS);
 
-		/* Delete I/O queues, then a normal shutdown, then disable. */
-		for (unsigned i = c->info.nqueues; i > 0; i--) {
+		/* Delete I/O queues, then a normal shutdown, then disable. A
+		 * controller in fatal state is only disabled. */
+		for (unsigned i = healthy ? c->info.nqueues : 0; i > 0; i--) {
 			memset(&cmd, 0, sizeof(cmd));
 			cmd.opc = ADM_DELETE_SQ;
 			cmd.cdw10 = i;
@@ -1107,8 +1112,10 @@ void nvme_close(struct nvme_ctrl *c)
 			cmd.cdw10 = i;
 			admin_cmd(c, &cmd, NULL);
 		}
-		wr32(c, REG_CC, (rd32(c, REG_CC) & ~(3u << 14)) | CC_SHN_NORMAL);
-		wait_csts(c, CSTS_SHST_MASK, CSTS_SHST_DONE, c->to_ms + 1000);
+		if (healthy) {
+			wr32(c, REG_CC, (rd32(c, REG_CC) & ~(3u << 14)) | CC_SHN_NORMAL);
+			wait_csts(c, CSTS_SHST_MASK, CSTS_SHST_DONE, c->to_ms + 1000);
+		}
 		wr32(c, REG_CC, rd32(c, REG_CC) & ~CC_EN);
 		wait_csts(c, CSTS_RDY, 0, c->to_ms + 1000);
 	}
