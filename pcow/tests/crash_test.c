@@ -40,7 +40,7 @@ struct pend {
 struct cfile {
 	char name[32];
 	uint8_t *dur, *view;
-	uint64_t dur_len, view_len;
+	uint64_t dur_len, view_len, cap;
 	struct pend *p;
 	size_t np, pcap;
 };
@@ -114,6 +114,26 @@ static void clear_pend(struct cfile *f)
 	f->np = 0;
 }
 
+/* both buffers hold at least need bytes (new space zeroed) */
+static void fit(struct cfile *f, uint64_t need)
+{
+	if (need <= f->cap)
+		return;
+	uint64_t cap = (need + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+	f->dur = realloc(f->dur, cap);
+	f->view = realloc(f->view, cap);
+	if (!f->dur || !f->view)
+		abort();
+	memset(f->dur + f->cap, 0, cap - f->cap);
+	memset(f->view + f->cap, 0, cap - f->cap);
+	f->cap = cap;
+}
+
+static uint64_t pend_end(const struct pend *p)
+{
+	return p->len == UINT64_MAX ? p->off : p->off + p->len;
+}
+
 static int c_pread(void *ctx, void *buf, size_t len, uint64_t off, size_t *done)
 {
 	struct cfile *f = ((struct cio *)ctx)->f;
@@ -135,6 +155,7 @@ static int c_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
 		return -ENOSPC;
 	if (!tick(c->fs))
 		return -EIO;
+	fit(f, off + len);
 	add_pend(f, off, len, buf);
 	apply(f->view, &f->view_len, &f->p[f->np - 1], UINT64_MAX);
 	return 0;
@@ -167,6 +188,7 @@ static int c_fallocate(void *ctx, uint64_t off, uint64_t len)
 		return 0;
 	if (!tick(c->fs))
 		return -EIO;
+	fit(f, off + len);
 	add_pend(f, off + len, UINT64_MAX, NULL);
 	apply(f->view, &f->view_len, &f->p[f->np - 1], UINT64_MAX);
 	return 0;
@@ -181,6 +203,7 @@ static int c_truncate(void *ctx, uint64_t size)
 		return -ENOSPC;
 	if (!tick(c->fs))
 		return -EIO;
+	fit(f, size);
 	add_pend(f, size, UINT64_MAX, NULL);
 	apply(f->view, &f->view_len, &f->p[f->np - 1], UINT64_MAX);
 	return 0;
@@ -229,8 +252,6 @@ static struct cfile *cfs_find(struct cfs *fs, const char *path, bool create)
 	struct cfile *f = &fs->f[fs->nf++];
 	memset(f, 0, sizeof(*f));
 	snprintf(f->name, sizeof(f->name), "%s", b);
-	f->dur = calloc(1, CAP);
-	f->view = calloc(1, CAP);
 	return f;
 }
 
@@ -272,6 +293,11 @@ static void cfs_crash_copy(struct cfs *dst, struct cfs *src, int mode)
 	dst->crash_at = -1;
 	for (int i = 0; i < src->nf; i++) {
 		struct cfile *s = &src->f[i], *d = cfs_find(dst, s->name, true);
+		uint64_t need = s->dur_len;
+		for (size_t k = 0; k < s->np; k++)
+			if (pend_end(&s->p[k]) > need)
+				need = pend_end(&s->p[k]);
+		fit(d, need > s->view_len ? need : s->view_len);
 		memcpy(d->dur, s->dur, s->dur_len);
 		d->dur_len = s->dur_len;
 		for (size_t k = 0; k < s->np; k++) {
