@@ -509,10 +509,17 @@ static int cmd_check(int argc, char **argv)
 	if (r) {
 		if (-r == PCOW_ECORRUPT) {
 			fprintf(stderr, "%s: %s\n", prog, e.msg);
-			if (json)
-				printf("{ \"filename\": \"%s\", \"corruptions\": 1, "
-				       "\"check-errors\": 0 }\n", path);
-			else
+			if (json) {
+				json_object *o = json_object_new_object();
+				json_object_object_add(o, "filename", json_object_new_string(path));
+				json_object_object_add(o, "format", json_object_new_string("pcow"));
+				json_object_object_add(o, "check-errors", json_object_new_int(0));
+				json_object_object_add(o, "corruptions", json_object_new_int(1));
+				json_object_object_add(o, "error", json_object_new_string(e.msg));
+				printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						JSON_C_TO_STRING_NOSLASHESCAPE));
+				json_object_put(o);
+			} else
 				printf("1 errors were found on the image.\nThe image cannot be "
 				       "opened; metadata is damaged beyond the tables.\n");
 			return 2;
