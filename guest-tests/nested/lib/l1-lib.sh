@@ -7,7 +7,8 @@
 # See guest-tests/nested/README.md.
 
 VMM=${VMM:-/pmvm/bin/vmm}
-L2_KERNEL=/pmvm/l2/vmlinuz
+L2_KERNEL=/pmvm/l2/vmlinuz      # Debian's bzImage
+L2_VMLINUX=/pmvm/l2/vmlinux     # the same kernel as a PVH ELF (only with L2_PVH=1)
 L2_MEM=${L2_MEM:-256M}
 L2_SMP=${L2_SMP:-2}
 L2_TIMEOUT=${L2_TIMEOUT:-120}
