@@ -61,13 +61,19 @@ int layer_drop(struct pcow *img, struct layer *l)
 /* Remove layer k from the array (already dropped), fixing indices. */
 static void layer_remove(struct pcow *img, unsigned k)
 {
+	uint32_t kp = img->layers[k].parent;	/* < k or PCOW_NO_PARENT */
+
 	layer_free(&img->layers[k]);
 	memmove(&img->layers[k], &img->layers[k + 1],
 		(img->nlayers - k - 1) * sizeof(struct layer));
 	img->nlayers--;
-	for (unsigned i = 0; i < img->nlayers; i++)
-		if (img->layers[i].parent != PCOW_NO_PARENT && img->layers[i].parent > k)
-			img->layers[i].parent--;
+	for (unsigned i = 0; i < img->nlayers; i++) {
+		uint32_t *pp = &img->layers[i].parent;
+		if (*pp == k)
+			*pp = kp;	/* children of k hang from k's parent */
+		else if (*pp != PCOW_NO_PARENT && *pp > k)
+			(*pp)--;
+	}
 	if (img->active > k)
 		img->active--;
 }

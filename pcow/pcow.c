@@ -572,7 +572,12 @@ static int read_base(struct pcow *img, void *buf, size_t len, uint64_t off)
 /* [off, off+len) inside one cluster; view of layer li (with its parents). */
 int read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off)
 {
+	unsigned hops = 0;
+
 	while (li >= 0 && (unsigned)li != PCOW_NO_PARENT) {
+		if ((unsigned)li >= img->nlayers || hops++ >= img->nlayers)
+			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer tree has a loop "
+					    "or a bad parent", img->path);
 		struct layer *l = &img->layers[li];
 		if (off >= l->vsize) {
 			memset(buf, 0, len);
@@ -628,9 +633,15 @@ static void classify(struct pcow *img, uint64_t vc, enum pcow_map_kind *kind,
 	unsigned li = img->active;
 	uint64_t off = vc << img->cbits;
 
+	unsigned hops = 0;
+
 	*host = 0;
 	*layer = 0;
 	while (li != PCOW_NO_PARENT) {
+		if (li >= img->nlayers || hops++ >= img->nlayers) {
+			*kind = PCOW_MAP_HOLE;	/* unreachable: catalog_parse() checks */
+			return;
+		}
 		struct layer *l = &img->layers[li];
 		if (off >= l->vsize) {
 			*kind = PCOW_MAP_HOLE;
@@ -659,7 +670,11 @@ static uint64_t table_gap(struct pcow *img, uint64_t vc)
 {
 	uint64_t idx = vc / img->l2_entries;
 
+	unsigned hops = 0;
+
 	for (unsigned li = img->active; li != PCOW_NO_PARENT; li = img->layers[li].parent) {
+		if (li >= img->nlayers || hops++ >= img->nlayers)
+			return 0;	/* unreachable: catalog_parse() checks */
 		struct layer *l = &img->layers[li];
 		if (idx < l->l1_entries && l->l2[idx])
 			return 0;
@@ -993,6 +1008,10 @@ static int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len)
 		if (l->parent != PCOW_NO_PARENT && l->parent >= i)
 			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: parent %u "
 					    "not below it", img->path, i, l->parent);
+		/* the active layer is a leaf: nothing may hang below it */
+		if (l->parent == act)
+			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: parent %u "
+					    "is the active layer", img->path, i, l->parent);
 		if (l->flags & ~PCOW_LAYER_SNAPSHOT)
 			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: bad flags",
 					    img->path, i);

@@ -17,6 +17,8 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include <zlib.h>
+
 #include "pcow.h"
 
 static char dir[64];
@@ -488,6 +490,45 @@ static void test_resize(void **st)
 	pcow_close(img);
 }
 
+/* ---- hostile catalogs, edited in a file image held in memory ---- */
+
+static uint32_t le32_at(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+static void set_le32(uint8_t *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le64_at(const uint8_t *b)
+{
+	return le32_at(b) | (uint64_t)le32_at(b + 4) << 32;
+}
+
+/* the current root slot's catalog: offset into b and length */
+static uint8_t *cat_of(uint8_t *b, uint32_t *clen, int *slot)
+{
+	*slot = le64_at(b + 4096 + 32) > le64_at(b + 32) ? 1 : 0;
+	*clen = le32_at(b + *slot * 4096 + 88);
+	return b + le64_at(b + *slot * 4096 + 80);
+}
+
+/* after editing the catalog in place: new catalog CRC and slot CRC */
+static void cat_fix_crc(uint8_t *b)
+{
+	uint32_t clen;
+	int slot;
+	uint8_t *c = cat_of(b, &clen, &slot);
+	uint8_t *s = b + slot * 4096;
+
+	set_le32(s + 92, (uint32_t)crc32(0, c, clen));
+	set_le32(s + 4092, (uint32_t)crc32(0, s, 4092));
+}
+
 /* damaged images, in memory */
 static uint8_t *image_bytes(const char *name, size_t *len)
 {
@@ -557,6 +598,56 @@ static void test_check_damage(void **st)
 	free(b);
 }
 
+/* A snapshot whose parent is the active layer (never written by libpcow):
+ * before, open accepted it, apply made the snapshot its own parent and
+ * reads looped forever. Open and check must refuse it as corruption. */
+static void test_parent_is_active(void **st)
+{
+	struct pcow *img = mk("pa.pcow", 1 << 20, 12, NULL);
+	struct pcow_check_result res = { 0 };
+	struct pcow_error e;
+	uint8_t x[65536];
+	uint32_t clen;
+	size_t len;
+	int slot;
+
+	memset(x, 'A', sizeof(x));
+	assert_int_equal(pcow_write(img, x, sizeof(x), 0), 0);
+	assert_int_equal(pcow_snapshot_create(img, "s"), 0);
+	memset(x, 'B', sizeof(x));
+	assert_int_equal(pcow_write(img, x, sizeof(x), 65536), 0);
+	assert_int_equal(pcow_close(img), 0);
+	uint8_t *b = image_bytes("pa.pcow", &len);
+	uint8_t *c = cat_of(b, &clen, &slot);
+	/* [0: "s" snapshot, 1: active parent 0] -> [0: active, 1: "s" parent 0] */
+	assert_int_equal(le32_at(c + 8), 2);
+	assert_int_equal(le32_at(c + 12), 1);
+	assert_int_equal(clen, 64 + 48 + 8 + 48);
+	uint8_t l0[56], l1[48], *r0 = c + 64, *r1 = c + 64 + 56;
+	memcpy(l0, r0, 56);
+	memcpy(l1, r1, 48);
+	memcpy(r0, l1, 48);	/* the active layer's tables, first */
+	set_le32(r0 + 28, 0xffffffffu);
+	memcpy(r0 + 48, l0, 56);	/* then "s" with its tables */
+	set_le32(r0 + 48 + 28, 0);
+	set_le32(c + 12, 0);
+	cat_fix_crc(b);
+
+	void *io = pcow_mem_io_new(b, len, len + (1 << 20));
+	struct pcow_open_opts o = { .io = &pcow_mem_io_ops, .io_ctx = io,
+				    .flags = PCOW_RDWR };
+	img = pcow_open("pa", &o, &e);
+	if (img) {	/* the old behaviour: do not hang the test */
+		pcow_close(img);
+		fail_msg("opened an image whose snapshot hangs below the active layer");
+	}
+	assert_int_equal(e.code, PCOW_ECORRUPT);
+	assert_non_null(strstr(e.msg, "active layer"));
+	assert_int_equal(pcow_check("pa", &o, 0, &res, &e), -PCOW_ECORRUPT);
+	pcow_mem_io_free(io);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_commit_raw),
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_check_damage),
+		cmocka_unit_test(test_parent_is_active),
 	};
 	char cmd[128];
 	int r;
