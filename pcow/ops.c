@@ -356,8 +356,9 @@ int pcow_commit(struct pcow *img)
 		pcow_close(img->base);
 		img->base = NULL;
 	}
-	r = open_base(img, PCOW_RDWR | ((img->cat_flags & PCOW_CAT_COMMITTING) ?
-					PCOW_FORCE_BASE : 0));
+	/* verified like any open (uuid, size, data generation, with the
+	 * allowances of COMMITTING), never forced: this one is writable */
+	r = open_base(img, PCOW_RDWR);
 	if (r)
 		return r;
 	/* 1: mark the commit, so a crash in 2 leaves an image that opens */

@@ -1191,7 +1191,8 @@ static const struct cmd cmds[] = {
 	  "       pcow-img create <cluster KB> <size GB> IMG    (the reference tool's form)\n"
 	  "  SIZE and CLUSTER take K/M/G/T suffixes; CLUSTER is 4K..2M (default 64K);\n"
 	  "  without SIZE the base's size is used; a relative BASE is relative to IMG's\n"
-	  "  directory (it is stored as given)." },
+	  "  directory (it is stored as given). A base must be a regular file, not a\n"
+	  "  symbolic link; a raw base must keep its size (docs/pcow-format.md)." },
 	{ "info", cmd_info, "info [--output=human|json] IMG" },
 	{ "check", cmd_check, "check [-r leaks|all] [--output=human|json] IMG\n"
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
@@ -1201,7 +1202,8 @@ static const struct cmd cmds[] = {
 	  "  progress is shown on a terminal (-p forces it, -q hides it); DST must not exist;\n"
 	  "  -t unsafe skips flushing DST (a crash may lose or damage it; qemu-img's default)" },
 	{ "commit", cmd_commit, "commit IMG\n"
-	  "  copy IMG's data into its base image, then empty IMG" },
+	  "  copy IMG's data into its base image, then empty IMG; the base is opened\n"
+	  "  writable only if it is the recorded one (uuid; a raw base: its size)" },
 	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"
 	  "  safe mode keeps IMG's contents (copies what differs); -u only rewrites the\n"
 	  "  reference; -b \"\" removes the base. BASE is relative to IMG's directory." },

@@ -1181,6 +1181,48 @@ static int load_tables(struct pcow *img)
 	return r;
 }
 
+/*
+ * Open an image file. A base image's path comes from another (possibly
+ * hostile) image, so its last component must not be a symlink; any image
+ * must be a regular file (O_NONBLOCK keeps a FIFO from blocking the open;
+ * it is cleared once the type is known). Returns an fd or -errno.
+ */
+static int open_image_fd(const char *path, bool rw, bool base)
+{
+	struct stat st;
+	int fd, fl;
+
+	fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK |
+		  (base ? O_NOFOLLOW : 0));
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static const char *open_errstr(int e)
+{
+	if (e == -ELOOP)
+		return "a symbolic link (refused for base images)";
+	if (e == -EINVAL)
+		return "not a regular file";
+	return strerror(-e);
+}
+
 int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
 {
 	struct pcow *b = calloc(1, sizeof(*b));
@@ -1202,12 +1244,11 @@ int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
 					    path, strerror(-e));
 		}
 	} else {
-		fd = open(path, (b->rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		fd = open_image_fd(path, b->rw, true);
 		if (fd < 0) {
-			int e = errno;
 			pcow_close(b);
 			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-					    path, strerror(e));
+					    path, open_errstr(fd));
 		}
 		b->io = &pcow_fd_io_ops;
 		b->ioctx = pcow_fd_io_new(fd);
@@ -1249,10 +1290,17 @@ int open_base(struct pcow *img, unsigned flags)
 	p = resolve_base(img, img->base_path);
 	if (!p)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	/* nothing is opened writable (commit) unless it verifies as the
+	 * recorded base: PCOW_FORCE_BASE is for read-only opens only */
+	if (flags & PCOW_RDWR)
+		flags &= ~PCOW_FORCE_BASE;
 	if (img->base_fmt == PCOW_FMT_RAW) {
+		/* a raw base has no identity but its size: exactly the recorded
+		 * one, or (an interrupted commit grew it) exactly this image's */
 		r = pcow_open_raw_base(img, p, flags);
 		if (!r && img->base->vsize != img->base_size && !(flags & PCOW_FORCE_BASE) &&
-		    !((img->cat_flags & PCOW_CAT_COMMITTING) && img->base->vsize > img->base_size))
+		    !((img->cat_flags & PCOW_CAT_COMMITTING) && img->vsize > img->base_size &&
+		      img->base->vsize == img->vsize))
 			r = pcow_set_err(img, PCOW_EBASE, "%s: raw base %s changed size "
 					 "(%llu, expected %llu)", img->path, p,
 					 (unsigned long long)img->base->vsize,
@@ -1346,11 +1394,10 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 			goto fail;
 		}
 	} else {
-		int fd = open(path, (img->rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		int fd = open_image_fd(path, img->rw, depth > 0);
 		if (fd < 0) {
-			int e = errno;
-			pcow_set_err(img, e == ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
-				     path, strerror(e));
+			pcow_set_err(img, fd == -ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
+				     path, open_errstr(fd));
 			goto fail;
 		}
 		img->io = &pcow_fd_io_ops;
@@ -1483,7 +1530,7 @@ struct pcow *pcow_open(const char *path, const struct pcow_open_opts *o,
 int pcow_probe(const char *path)
 {
 	char m[8];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_image_fd(path, false, false);	/* never blocks on a FIFO */
 	ssize_t n;
 
 	if (fd < 0)
@@ -1686,7 +1733,8 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 		} else {
 			struct pcow_open_opts bo = { .open_io = o->open_io,
 						     .open_ctx = o->open_ctx };
-			struct pcow *b = pcow_open(p, &bo, &e);
+			/* opened as a base (depth 1), as every later open will */
+			struct pcow *b = pcow_open_internal(p, &bo, 1, false, NULL, NULL, &e);
 			if (!b)
 				r = pcow_set_err(img, PCOW_EBASE, "base image: %s", e.msg);
 			else {

@@ -648,6 +648,55 @@ static void test_parent_is_active(void **st)
 	free(b);
 }
 
+static void put_bytes(const char *name, const uint8_t *b, size_t len)
+{
+	FILE *f = fopen(p(name), "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Commit opens the base writable: it must verify as the recorded base
+ * (uuid) even while COMMITTING is set; before, COMMITTING forced the open
+ * and commit wrote into whatever pcow image had the base's path. */
+static void test_commit_verifies_base(void **st)
+{
+	enum { N = 64 << 10 };
+	struct pcow_create_opts co = { .virtual_size = N, .overwrite = true };
+	struct pcow_open_opts o = { .flags = PCOW_RDWR | PCOW_NO_BASE };
+	struct pcow_error e;
+	uint8_t x[4096];
+	size_t len, blen, blen2;
+	uint32_t clen;
+	int slot;
+
+	pcow_close(mk("vb.pcow", N, 12, NULL));
+	struct pcow *t = mk("vt.pcow", 0, 12, "vb.pcow");
+	fillb(x, sizeof(x), 21);
+	assert_int_equal(pcow_write(t, x, sizeof(x), 0), 0);
+	assert_int_equal(pcow_close(t), 0);
+	/* another image in the base's place, and COMMITTING set in vt.pcow */
+	assert_int_equal(pcow_create(p("vb.pcow"), &co, &e), 0);
+	uint8_t *b = image_bytes("vt.pcow", &len);
+	uint8_t *c = cat_of(b, &clen, &slot);
+	set_le32(c + 16, le32_at(c + 16) | 1);
+	cat_fix_crc(b);
+	put_bytes("vt.pcow", b, len);
+	free(b);
+	uint8_t *before = image_bytes("vb.pcow", &blen);
+	t = pcow_open(p("vt.pcow"), &o, &e);
+	assert_non_null(t);
+	assert_int_equal(pcow_commit(t), -PCOW_EBASE);
+	assert_non_null(strstr(pcow_errmsg(t), "uuid"));
+	pcow_close(t);
+	uint8_t *after = image_bytes("vb.pcow", &blen2);
+	assert_int_equal(blen, blen2);
+	assert_memory_equal(before, after, blen);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -664,6 +713,7 @@ int main(void)
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_check_damage),
 		cmocka_unit_test(test_parent_is_active),
+		cmocka_unit_test(test_commit_verifies_base),
 	};
 	char cmd[128];
 	int r;

@@ -211,5 +211,27 @@ dd if=/dev/zero of=z.pcow bs=1 count=8 conv=notrunc status=none
 dd if=/dev/zero of=z.pcow bs=1 seek=4096 count=8 conv=notrunc status=none
 unchanged z.pcow 1 "not a pcow image" -- "$IMG" check z.pcow
 
+# base paths come from the (untrusted) image: a base that is a FIFO or a
+# symbolic link is refused with a clear message, never hangs
+head -c 1M /dev/urandom > fb.raw
+expect 0 "" -- "$IMG" create -b fb.raw -F raw fo.pcow
+rm fb.raw
+mkfifo fb.raw
+unchanged fo.pcow 1 "not a regular file" -- timeout 20 "$IMG" info fo.pcow
+unchanged fo.pcow 1 "not a regular file" -- timeout 20 "$IMG" commit fo.pcow
+head -c 1M /dev/urandom > real.raw
+ln -s real.raw sl.raw
+expect 1 "symbolic link" -- "$IMG" create -b sl.raw -F raw sl.pcow
+expect 0 "" -- "$IMG" create -b real.raw -F raw sl.pcow
+expect 0 "" -- "$IMG" create -b sl.pcow slt.pcow
+mv sl.pcow sl2.pcow
+ln -s sl2.pcow sl.pcow
+unchanged slt.pcow 1 "symbolic link" -- "$IMG" info slt.pcow
+# a raw base must keep its recorded size
+rm sl.pcow; mv sl2.pcow sl.pcow
+expect 0 "" -- "$IMG" info slt.pcow
+head -c 4096 /dev/urandom >> real.raw
+unchanged slt.pcow 1 "changed size" -- "$IMG" info slt.pcow
+
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
