@@ -7,6 +7,7 @@
  * commit; repair LEAKS zeroes (punches) unreferenced clusters holding data
  * and trims free clusters from the end of the file.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,29 +76,55 @@ static int scan_leaks(struct pcow *img, struct pcow_check_result *res, bool fix,
 				break;
 		}
 	}
+	/* The file's tail beyond the last tracked cluster is free (no metadata
+	 * references it, no count is kept for it): only its data regions are
+	 * read, so a sparse file with a huge apparent size checks fast. */
+	img->io->size(img->ioctx, &fsize);
+	for (uint64_t c = img->nclusters; !r && c < (fsize >> img->cbits); c++) {
+		uint64_t d;
+		if (img->io->seek_data) {
+			int e = img->io->seek_data(img->ioctx, c << img->cbits, &d);
+			if (e == -ENXIO)
+				break;
+			if (e)
+				d = c << img->cbits;	/* unknown: read it */
+			if ((d >> img->cbits) > c)
+				c = d >> img->cbits;
+			if (c >= (fsize >> img->cbits))
+				break;
+		}
+		r = img_pread(img, buf, img->csize, c << img->cbits);
+		if (r || all_zero(buf, img->csize))
+			continue;
+		(*count)++;
+		if (!fix)
+			report(res, "leaked cluster %llu (offset %llu) in the unused tail",
+			       (unsigned long long)c, (unsigned long long)(c << img->cbits));
+		/* with fix: the truncation below drops the whole free tail */
+	}
 	free(buf);
 	if (r)
 		return r;
 	/* a partial cluster at the end (a crash while extending the file) */
-	img->io->size(img->ioctx, &fsize);
 	if (fsize > (img->nclusters << img->cbits) && fsize & (img->csize - 1)) {
 		(*count)++;
 		if (!fix)
 			report(res, "partial cluster at the end of the file (%llu bytes)",
 			       (unsigned long long)(fsize & (img->csize - 1)));
-		else {
-			int e = img->io->truncate(img->ioctx, img->nclusters << img->cbits);
-			if (e)
-				return pcow_set_err(img, PCOW_EIO, "%s: truncate failed",
-						    img->path);
-		}
+	}
+	/* with fix: the free tail (and any partial cluster) is cut off */
+	if (fix && fsize > (img->nclusters << img->cbits)) {
+		int e = img->io->truncate(img->ioctx, img->nclusters << img->cbits);
+		if (e)
+			return pcow_set_err(img, PCOW_EIO, "%s: truncate failed",
+					    img->path);
 	}
 	return 0;
 }
 
 static void tally(struct pcow *img, struct pcow_check_result *res)
 {
-	uint64_t last = img->first_data;
+	uint64_t last = img->first_data, fsize;
 
 	res->allocated_clusters = res->shared_clusters = 0;
 	for (uint64_t c = 0; c < img->nclusters; c++) {
@@ -112,6 +139,8 @@ static void tally(struct pcow *img, struct pcow_check_result *res)
 	}
 	res->total_clusters = (img->vsize + img->csize - 1) >> img->cbits;
 	res->file_clusters = img->nclusters;
+	if (img->io->size(img->ioctx, &fsize) == 0 && (fsize >> img->cbits) > img->nclusters)
+		res->file_clusters = fsize >> img->cbits;	/* with the free tail */
 	res->image_end_offset = last << img->cbits;
 }
 

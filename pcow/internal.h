@@ -85,7 +85,10 @@ struct pcow {
 	/* allocation */
 	pthread_mutex_t lock;
 	uint8_t *refc;		/* per file cluster; 255 = reserved/pinned */
-	uint64_t nclusters;	/* clusters tracked (file end in clusters) */
+	uint64_t nclusters;	/* clusters tracked: grows to the highest one the
+				 * metadata references (or allocation reaches),
+				 * not to the file's apparent size */
+	uint64_t file_clusters;	/* whole clusters in the file at open */
 	uint64_t refc_cap;
 	uint64_t hint;
 	uint64_t first_data;	/* first cluster after the header */

@@ -98,6 +98,17 @@ static int fd_punch(void *ctx, uint64_t off, uint64_t len)
 	return 0;
 }
 
+static int fd_seek_data(void *ctx, uint64_t off, uint64_t *data_off)
+{
+	struct fd_io *f = ctx;
+	off_t r = lseek(f->fd, (off_t)off, SEEK_DATA);
+
+	if (r < 0)
+		return -errno;
+	*data_off = (uint64_t)r;
+	return 0;
+}
+
 static int fd_fallocate(void *ctx, uint64_t off, uint64_t len)
 {
 	struct fd_io *f = ctx;
@@ -129,7 +140,7 @@ static void fd_close(void *ctx)
 const struct pcow_io_ops pcow_fd_io_ops = {
 	.pread = fd_pread, .pwrite = fd_pwrite, .flush = fd_flush,
 	.size = fd_size, .truncate = fd_truncate, .punch = fd_punch,
-	.fallocate = fd_fallocate, .close = fd_close,
+	.fallocate = fd_fallocate, .close = fd_close, .seek_data = fd_seek_data,
 };
 
 void pcow_fd_io_set_streaming(void *ctx, bool on)

@@ -340,10 +340,11 @@ static void trim_tail_locked(struct pcow *img)
 
 	while (n > img->first_data && !img->refc[n - 1])
 		n--;
-	if (n == img->nclusters)
-		return;
+	/* also drops a free tail that was never tracked (beyond nclusters) */
 	if (img->io->size(img->ioctx, &size) == 0 && size > (n << img->cbits))
 		img->io->truncate(img->ioctx, n << img->cbits);
+	if (n == img->nclusters)
+		return;
 	img->nclusters = n;
 	if (img->hint > n)
 		img->hint = n;
@@ -1043,11 +1044,13 @@ static int mark_meta(struct pcow *img, uint64_t off, uint64_t n, const char *wha
 {
 	uint64_t c = off >> img->cbits;
 
-	if ((off & (img->csize - 1)) || c < img->first_data || c > img->nclusters ||
-	    n > img->nclusters - c)
+	if ((off & (img->csize - 1)) || c < img->first_data || c > img->file_clusters ||
+	    n > img->file_clusters - c)
 		return pcow_set_err(img, PCOW_ECORRUPT, "%s: %s at %llu (%llu clusters) "
 				    "outside the image", img->path, what,
 				    (unsigned long long)off, (unsigned long long)n);
+	if (refc_track(img, c + n))
+		return -img->err.code;
 	for (uint64_t i = 0; i < n; i++)
 		if (img->refc[c + i])
 			return pcow_set_err(img, PCOW_ECORRUPT, "%s: %s at %llu overlaps "
@@ -1150,9 +1153,9 @@ static int load_tables(struct pcow *img)
 				else if ((fl & PCOW_ENTRY_ZERO) && h)
 					bad = "zero entry with a cluster";
 				else if (h && ((hc = h >> img->cbits) < img->first_data ||
-					       hc >= img->nclusters))
+					       hc >= img->file_clusters))
 					bad = "cluster outside the image";
-				else if (h && img->refc[hc] >= REFC_META)
+				else if (h && hc < img->nclusters && img->refc[hc] >= REFC_META)
 					bad = "data cluster overlaps metadata";
 				else if ((h || fl) && (vc << img->cbits) >= l->vsize)
 					bad = "entry beyond the layer's size";
@@ -1171,6 +1174,9 @@ static int load_tables(struct pcow *img)
 				if (fl & PCOW_ENTRY_ZERO)
 					l->l2[j][k] = MEM_ZERO;
 				else if (h) {
+					r = refc_track(img, hc + 1);	/* on demand */
+					if (r)
+						break;
 					l->l2[j][k] = h;
 					refc_inc(img, h);
 				}
@@ -1480,13 +1486,14 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 		pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (refc_track(img, (fsize + img->csize - 1) >> img->cbits))
+	/* Per-cluster counts cover only what the metadata references (they
+	 * grow on demand in mark_meta() and load_tables()), so a sparse file
+	 * with a huge apparent size costs no memory for its unused tail. A
+	 * trailing partial cluster is not usable: the file ends before it. */
+	img->file_clusters = fsize >> img->cbits;
+	if (refc_track(img, img->first_data))
 		goto fail;
-	/* a trailing partial cluster is not usable: treat as end */
-	if (fsize & (img->csize - 1))
-		img->nclusters = fsize >> img->cbits;
-	memset(img->refc, REFC_PIN, img->first_data < img->nclusters ?
-	       img->first_data : img->nclusters);
+	memset(img->refc, REFC_PIN, img->first_data);
 	{
 		uint8_t *cat = malloc(img->cat_len);
 		if (!cat) {

@@ -72,6 +72,9 @@ struct pcow_io_ops {
 	/* optional: preallocate [off, off+len) (extends the file, reads zero) */
 	int (*fallocate)(void *ctx, uint64_t off, uint64_t len);
 	void (*close)(void *ctx);	/* optional */
+	/* optional: the first offset >= off that may hold data (a sparse
+	 * file's holes are skipped), or -ENXIO if none up to the end */
+	int (*seek_data)(void *ctx, uint64_t off, uint64_t *data_off);
 };
 
 /* A file-descriptor backend (what pcow_open() uses). ctx is heap-allocated;
