@@ -89,6 +89,59 @@ static int fmt_arg(const char *opt, const char *v)
 	die_usage("invalid format '%s' for %s (pcow or raw)", v, opt);
 }
 
+/*
+ * Names and paths read from an image are untrusted bytes. For a terminal,
+ * esc() writes every byte outside printable ASCII, and the backslash, as
+ * \xNN (a hostile name cannot send control sequences). For JSON, jstr()
+ * keeps valid UTF-8 (json-c escapes control characters) and uses the
+ * escaped form otherwise, so the output stays valid JSON.
+ */
+static const char *esc(const char *in, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 <= n; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, n - o, "\\x%02x", *p);
+	}
+	out[o] = 0;
+	return out;
+}
+
+static bool utf8_ok(const char *in)
+{
+	const unsigned char *p = (const unsigned char *)in;
+
+	while (*p) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 1 :
+			(*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 3 : -1;
+		if (n < 0)
+			return false;
+		uint32_t cp = *p & (0x7f >> n);
+		p++;
+		for (int i = 0; i < n; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+#define ESC_MAX (4 * 4096 + 1)
+
+static json_object *jstr(const char *in)
+{
+	static char buf[ESC_MAX];
+
+	return json_object_new_string(utf8_ok(in) ? in : esc(in, buf, sizeof(buf)));
+}
+
 static void human_size(uint64_t v, char *buf, size_t n)
 {
 	static const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
@@ -415,14 +468,14 @@ static int cmd_info(int argc, char **argv)
 			json_object_object_add(o, "allocated-clusters", json_object_new_int64((int64_t)in.allocated_clusters));
 			json_object_object_add(o, "metadata-clusters", json_object_new_int64((int64_t)in.metadata_clusters));
 			if (in.base) {
-				json_object_object_add(o, "backing-filename", json_object_new_string(in.base));
+				json_object_object_add(o, "backing-filename", jstr(in.base));
 				json_object_object_add(o, "backing-filename-format", json_object_new_string(fmt_name(in.base_format)));
 				json_object_object_add(o, "backing-depth", json_object_new_int((int)in.base_depth));
 			}
 			json_object *a = json_object_new_array();
 			for (int i = 0; i < ns; i++) {
 				json_object *s = json_object_new_object();
-				json_object_object_add(s, "name", json_object_new_string(snaps[i].name));
+				json_object_object_add(s, "name", jstr(snaps[i].name));
 				json_object_object_add(s, "date-sec", json_object_new_int64((int64_t)(snaps[i].ctime_ns / 1000000000ULL)));
 				json_object_object_add(s, "date-nsec", json_object_new_int64((int64_t)(snaps[i].ctime_ns % 1000000000ULL)));
 				json_object_object_add(s, "virtual-size", json_object_new_int64((int64_t)snaps[i].virtual_size));
@@ -445,9 +498,11 @@ static int cmd_info(int argc, char **argv)
 			printf("cluster_size: %" PRIu64 "\nuuid: %s\ngeneration: %" PRIu64
 			       "\nallocated clusters: %" PRIu64 "\n", in.cluster_size, uu,
 			       in.generation, in.allocated_clusters);
-			if (in.base)
-				printf("backing file: %s\nbacking file format: %s\n", in.base,
-				       fmt_name(in.base_format));
+			if (in.base) {
+				static char eb[ESC_MAX];
+				printf("backing file: %s\nbacking file format: %s\n",
+				       esc(in.base, eb, sizeof(eb)), fmt_name(in.base_format));
+			}
 			if (ns) {
 				printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
 				       "DATE", "CLUSTERS");
@@ -458,7 +513,9 @@ static int cmd_info(int argc, char **argv)
 					gmtime_r(&t, &tm);
 					strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
 					human_size(snaps[i].virtual_size, h, sizeof(h));
-					printf("%-20s %-12s %-20s %" PRIu64 "%s\n", snaps[i].name, h, ds,
+					char en[4 * PCOW_MAX_NAME + 1];
+					printf("%-20s %-12s %-20s %" PRIu64 "%s\n",
+					       esc(snaps[i].name, en, sizeof(en)), h, ds,
 					       snaps[i].clusters, snaps[i].current ? " (current)" : "");
 				}
 			}
@@ -614,7 +671,9 @@ static int cmd_snapshot(int argc, char **argv)
 			gmtime_r(&t, &tm);
 			strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
 			human_size(s[i].virtual_size, h, sizeof(h));
-			printf("%-20s %-12s %-20s %" PRIu64 "%s\n", s[i].name, h, ds,
+			char en[4 * PCOW_MAX_NAME + 1];
+			printf("%-20s %-12s %-20s %" PRIu64 "%s\n",
+			       esc(s[i].name, en, sizeof(en)), h, ds,
 			       s[i].clusters, s[i].current ? " (current)" : "");
 		}
 		free(s);

@@ -943,6 +943,11 @@ static int root_parse(const uint8_t *s, struct root *rt)
 	return 1;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Decode the catalog into img (layers without tables). */
 static int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len)
 {
@@ -1026,10 +1031,24 @@ static int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len)
 			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: size %llu "
 					    "and table size %u disagree", img->path, i,
 					    (unsigned long long)l->vsize, l->l1_entries);
-		for (uint32_t j = 0; j < i; j++)
-			if (snap && !strcmp(img->layers[j].name, l->name))
+	}
+	/* unique snapshot names: sorted, O(n log n) (65536 layers) */
+	{
+		const char **nm = malloc(nl * sizeof(*nm));
+		uint32_t n = 0;
+		if (!nm)
+			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+		for (uint32_t i = 0; i < nl; i++)
+			if (i != act)
+				nm[n++] = img->layers[i].name;
+		qsort(nm, n, sizeof(*nm), cmp_name);
+		for (uint32_t i = 1; i < n; i++)
+			if (!strcmp(nm[i - 1], nm[i])) {
+				free(nm);
 				return pcow_set_err(img, PCOW_ECORRUPT, "%s: duplicate "
-						    "snapshot name '%s'", img->path, l->name);
+						    "snapshot names", img->path);
+			}
+		free(nm);
 	}
 	if (img->layers[act].vsize != img->vsize)
 		return pcow_set_err(img, PCOW_ECORRUPT, "%s: active layer size %llu != "

@@ -784,6 +784,97 @@ static void test_sparse_tail(void **st)
 	pcow_close(img);
 }
 
+static void set_le64(uint8_t *b, uint64_t v)
+{
+	set_le32(b, (uint32_t)v);
+	set_le32(b + 4, (uint32_t)(v >> 32));
+}
+
+/* An image built byte by byte: nl layers of size 0, a chain of snapshots
+ * named by name(i) with the active layer last. *len: the file's length. */
+static uint8_t *mk_layers_image(uint32_t nl, void (*name)(uint32_t, char *),
+				size_t *len)
+{
+	size_t clen = 64, off = 64;
+	char nm[32];
+
+	for (uint32_t i = 0; i + 1 < nl; i++) {
+		name(i, nm);
+		clen += 48 + ((strlen(nm) + 7) & ~7u);
+	}
+	clen += 48;
+	*len = 8192 + ((clen + 4095) & ~(size_t)4095);
+	uint8_t *b = calloc(1, *len), *c = b + 8192;
+	assert_non_null(b);
+	memcpy(c, "PCOWcat\n", 8);
+	set_le32(c + 8, nl);
+	set_le32(c + 12, nl - 1);
+	for (uint32_t i = 0; i < nl; i++) {
+		uint8_t *r = c + off;
+		set_le64(r + 16, 1000 + i);
+		set_le32(r + 28, i ? i - 1 : 0xffffffffu);
+		off += 48;
+		if (i + 1 < nl) {
+			name(i, nm);
+			set_le32(r + 32, 1);
+			r[36] = (uint8_t)strlen(nm);
+			memcpy(c + off, nm, strlen(nm));
+			off += (strlen(nm) + 7) & ~7u;
+		}
+	}
+	memcpy(b, "PCOWimg\n", 8);
+	set_le32(b + 8, 1);
+	set_le32(b + 12, 4096);
+	set_le64(b + 32, 1);
+	set_le32(b + 40, 12);
+	memset(b + 56, 0x5a, 16);
+	set_le64(b + 72, 1);
+	set_le64(b + 80, 8192);
+	set_le32(b + 88, (uint32_t)clen);
+	cat_fix_crc(b);
+	return b;
+}
+
+static void name_unique(uint32_t i, char *out)
+{
+	sprintf(out, "snap-%05u", i);
+}
+
+static void name_dup(uint32_t i, char *out)
+{
+	/* every name unique but two far apart */
+	sprintf(out, "snap-%05u", i == 65000 ? 7u : i);
+}
+
+/* Duplicate snapshot names are refused; with the maximum 65536 layers the
+ * check is a sort, not 2e9 pairwise compares (the old way took seconds). */
+static void test_dup_names(void **st)
+{
+	struct pcow_error e;
+	size_t len;
+
+	for (int dup = 0; dup < 2; dup++) {
+		uint8_t *b = mk_layers_image(65536, dup ? name_dup : name_unique, &len);
+		void *io = pcow_mem_io_new(b, len, len);
+		struct pcow_open_opts o = { .io = &pcow_mem_io_ops, .io_ctx = io };
+		struct pcow *img = pcow_open("dn", &o, &e);
+		if (!dup) {
+			if (!img)
+				fail_msg("open: %s", e.msg);
+			struct pcow_info in;
+			pcow_get_info(img, &in);
+			assert_int_equal(in.nsnapshots, 65535);
+			pcow_close(img);
+		} else {
+			assert_null(img);
+			assert_int_equal(e.code, PCOW_ECORRUPT);
+			assert_non_null(strstr(e.msg, "duplicate"));
+		}
+		pcow_mem_io_free(io);
+		free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -802,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_parent_is_active),
 		cmocka_unit_test(test_commit_verifies_base),
 		cmocka_unit_test(test_sparse_tail),
+		cmocka_unit_test(test_dup_names),
 	};
 	char cmd[128];
 	int r;

@@ -233,5 +233,20 @@ expect 0 "" -- "$IMG" info slt.pcow
 head -c 4096 /dev/urandom >> real.raw
 unchanged slt.pcow 1 "changed size" -- "$IMG" info slt.pcow
 
+# snapshot names are untrusted bytes: human output escapes non-printable
+# ones, JSON output stays valid (no raw control bytes, no invalid UTF-8)
+expect 0 "" -- "$IMG" create -c 4K nm.pcow 1M
+expect 0 "" -- "$IMG" snapshot -c $'red\x1b[31m\xff' nm.pcow
+expect 0 'red\\x1b\[31m\\xff' -- "$IMG" snapshot -l nm.pcow
+expect 0 'red\\x1b\[31m\\xff' -- "$IMG" info nm.pcow
+for c in "snapshot -l" "info" "info --output=json"; do
+	if "$IMG" $c nm.pcow | LC_ALL=C grep -q $'[\x1b\xff]'; then
+		bad "pcow-img $c prints raw bytes of a snapshot name"
+	else
+		ok
+	fi
+done
+expect 0 '"name":"red\\\\x1b\[31m\\\\xff"' -- bash -c "'$IMG' info --output=json nm.pcow | tr -d ' \n'"
+
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
