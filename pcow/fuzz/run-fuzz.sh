@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run-fuzz.sh - the 'fuzz' suite test for libpcow: builds a small seed
 # corpus of pcow images with pcow-img (plain, with data, snapshots, an
-# overlay, a grown image, leaks, a truncated and a bit-flipped copy), then
+# overlay, a grown image, leaks, a truncated and a bit-flipped copy, and
+# chain containers: overlay + base, with snapshot/resize/commit/rebase and a
+# sparse tail selected, see fuzz_pcow.c), then
 #   fuzz MODE:   runs the libFuzzer target for FUZZ_SECONDS (default 60)
 #   replay MODE: runs the replay driver (same entry point) over the seeds
 # Usage: run-fuzz.sh fuzz|replay BINARY PCOW_IMG
@@ -39,6 +41,26 @@ cp flip.pcow "$seeds/flipped"
 cp d.pcow leak.pcow
 head -c 4096 /dev/urandom >> leak.pcow
 cp leak.pcow "$seeds/leak"
+# chain containers (see fuzz_pcow.c): "PCOWfz2\n", le32 overlay length,
+# le32 selector, overlay, base. Selector bits: 0-2 snapshot to apply, 3-7
+# to delete, 8-15 zero tail (64K units), 16 delete all, 17 resize, 18
+# commit, 19 unsafe rebase (20: raw), 21 safe rebase, 24-31 grow (64K).
+le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) \
+	$(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+chain() {	# OUT OVERLAY BASE SELECTOR
+	{ printf 'PCOWfz2\n'; printf "$(le32 "$(stat -c %s "$2")")"; printf "$(le32 "$4")"
+	  cat "$2" "$3"; } > "$1"
+}
+"$img" create -c 4K -b r.raw -F raw or.pcow
+chain "$seeds/chain-commit" o.pcow d.pcow $((0x40000))
+chain "$seeds/chain-raw-commit" or.pcow r.raw $((0x40000 | 0x20000 | 0x01000000))
+chain "$seeds/chain-rebase" o.pcow d.pcow $((0x200000))
+chain "$seeds/chain-rebase-raw" o.pcow r.raw $((0x80000 | 0x100000))
+cp e.pcow es.pcow
+"$img" snapshot -c s3 es.pcow
+chain "$seeds/chain-snapshots" es.pcow d.pcow $((0x09 | 0x20000 | 0x02000000))
+chain "$seeds/chain-snapshots-all" es.pcow d.pcow $((0x12 | 0x10000 | 0x40000))
+chain "$seeds/chain-tail" d.pcow /dev/null $((0xff00))
 echo "seed corpus: $(ls "$seeds" | wc -l) images"
 
 case $mode in
