@@ -13,6 +13,12 @@
  * Device DAX devices are resolved with libdaxctl (when built with it) to
  * tell the user precisely why one is unusable (system-ram mode, alignment,
  * size); its size and alignment come from sysfs otherwise.
+ *
+ * libdaxctl and libndctl are loaded with dlopen() only when a --nvdimm path
+ * is a device DAX or a block device: linking them pulls in libudev, libkmod,
+ * libcrypto, libzstd and liblzma, whose loading cost every vmm run (even
+ * --version) a few milliseconds. If a library cannot be loaded, the sysfs
+ * fallback and the generic messages are used, as in a build without them.
  */
 #include "nvdimm.h"
 #include "pmvm-config.h"
@@ -31,6 +37,7 @@
 
 #ifdef HAVE_LIBNDCTL
 #include <daxctl/libdaxctl.h>
+#include <dlfcn.h>
 #include <ndctl/libndctl.h>
 #endif
 #include <limits.h>
@@ -43,6 +50,74 @@
 #endif
 
 #define MiB_ (1ULL << 20)
+
+#ifdef HAVE_LIBNDCTL
+/* The few functions used, as pointers typed from the libraries' headers. */
+#define DAXCTL_FNS(X) X(daxctl_new) X(daxctl_unref) X(daxctl_region_get_first) \
+	X(daxctl_region_get_next) X(daxctl_dev_get_first) X(daxctl_dev_get_next) \
+	X(daxctl_dev_get_major) X(daxctl_dev_get_minor) X(daxctl_dev_get_memory) \
+	X(daxctl_memory_is_online) X(daxctl_dev_get_devname) \
+	X(daxctl_dev_is_enabled) X(daxctl_dev_get_size) X(daxctl_dev_get_align)
+#define NDCTL_FNS(X) X(ndctl_new) X(ndctl_unref) X(ndctl_bus_get_first) \
+	X(ndctl_bus_get_next) X(ndctl_region_get_first) X(ndctl_region_get_next) \
+	X(ndctl_namespace_get_first) X(ndctl_namespace_get_next) \
+	X(ndctl_namespace_get_pfn) X(ndctl_namespace_get_btt) \
+	X(ndctl_namespace_get_block_device) X(ndctl_pfn_get_block_device) \
+	X(ndctl_btt_get_block_device) X(ndctl_namespace_get_devname) \
+	X(ndctl_namespace_get_mode) X(ndctl_region_get_devname)
+#define FN_PTR(f) __typeof__(&f) f;
+
+static struct { DAXCTL_FNS(FN_PTR) } dax;
+static struct { NDCTL_FNS(FN_PTR) } nd;
+
+/* dlopen lib and resolve every name into the pointer table fns (names[i]
+ * into slot i). 0 on success; -1 (and the table untouched) otherwise. The
+ * handle is kept: the pointers stay valid for the process's life. */
+static int load_lib(const char *lib, const char *const *names, void **fns, size_t n)
+{
+	void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	void *tmp[32];
+
+	if (!h || n > 32)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		tmp[i] = dlsym(h, names[i]);
+		if (!tmp[i]) {
+			dlclose(h);
+			return -1;
+		}
+	}
+	memcpy(fns, tmp, n * sizeof(void *));
+	return 0;
+}
+
+#define FN_NAME(f) #f,
+static bool have_daxctl(void)
+{
+	static int state; /* 0 not tried, 1 loaded, -1 unavailable */
+	static const char *const names[] = { DAXCTL_FNS(FN_NAME) };
+
+	_Static_assert(sizeof(dax) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+		       "one pointer per name");
+	if (state == 0)
+		state = load_lib("libdaxctl.so.1", names, (void **)&dax,
+				 sizeof(names) / sizeof(names[0])) == 0 ? 1 : -1;
+	return state > 0;
+}
+
+static bool have_ndctl(void)
+{
+	static int state;
+	static const char *const names[] = { NDCTL_FNS(FN_NAME) };
+
+	_Static_assert(sizeof(nd) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+		       "one pointer per name");
+	if (state == 0)
+		state = load_lib("libndctl.so.6", names, (void **)&nd,
+				 sizeof(names) / sizeof(names[0])) == 0 ? 1 : -1;
+	return state > 0;
+}
+#endif
 
 static int read_sysfs_u64(unsigned maj, unsigned min, const char *attr, uint64_t *out)
 {
@@ -84,37 +159,39 @@ static int devdax_probe(const char *path, dev_t rdev, uint64_t *size, uint64_t *
 		struct daxctl_region *region;
 		struct daxctl_dev *dev, *found = NULL;
 
-		if (daxctl_new(&ctx) == 0) {
-			daxctl_region_foreach(ctx, region)
-				daxctl_dev_foreach(region, dev)
-					if ((unsigned)daxctl_dev_get_major(dev) == maj &&
-					    (unsigned)daxctl_dev_get_minor(dev) == min)
+		if (have_daxctl() && dax.daxctl_new(&ctx) == 0) {
+			for (region = dax.daxctl_region_get_first(ctx); region;
+			     region = dax.daxctl_region_get_next(region))
+				for (dev = dax.daxctl_dev_get_first(region); dev;
+				     dev = dax.daxctl_dev_get_next(dev))
+					if ((unsigned)dax.daxctl_dev_get_major(dev) == maj &&
+					    (unsigned)dax.daxctl_dev_get_minor(dev) == min)
 						found = dev;
 			if (found) {
-				struct daxctl_memory *mem = daxctl_dev_get_memory(found);
+				struct daxctl_memory *mem = dax.daxctl_dev_get_memory(found);
 
-				if (mem && daxctl_memory_is_online(mem) > 0) {
+				if (mem && dax.daxctl_memory_is_online(mem) > 0) {
 					snprintf(err, errlen, "%s: %s is in system-ram mode (onlined "
 						 "as host memory); run 'daxctl reconfigure-device "
 						 "--mode=devdax %s' first", path,
-						 daxctl_dev_get_devname(found),
-						 daxctl_dev_get_devname(found));
-					daxctl_unref(ctx);
+						 dax.daxctl_dev_get_devname(found),
+						 dax.daxctl_dev_get_devname(found));
+					dax.daxctl_unref(ctx);
 					return -1;
 				}
-				if (!daxctl_dev_is_enabled(found)) {
+				if (!dax.daxctl_dev_is_enabled(found)) {
 					snprintf(err, errlen, "%s: %s is disabled; enable it with "
 						 "'daxctl enable-device'", path,
-						 daxctl_dev_get_devname(found));
-					daxctl_unref(ctx);
+						 dax.daxctl_dev_get_devname(found));
+					dax.daxctl_unref(ctx);
 					return -1;
 				}
-				*size = daxctl_dev_get_size(found);
-				*align = daxctl_dev_get_align(found);
-				daxctl_unref(ctx);
+				*size = dax.daxctl_dev_get_size(found);
+				*align = dax.daxctl_dev_get_align(found);
+				dax.daxctl_unref(ctx);
 				goto check;
 			}
-			daxctl_unref(ctx);
+			dax.daxctl_unref(ctx);
 		}
 	}
 #endif
@@ -167,16 +244,19 @@ static void explain_blockdev(const char *path, char *err, size_t errlen)
 		struct ndctl_region *region;
 		struct ndctl_namespace *ns;
 
-		if (ndctl_new(&ctx) == 0) {
-			ndctl_bus_foreach(ctx, bus)
-			ndctl_region_foreach(bus, region)
-			ndctl_namespace_foreach(region, ns) {
-				struct ndctl_pfn *pfn = ndctl_namespace_get_pfn(ns);
-				struct ndctl_btt *btt = ndctl_namespace_get_btt(ns);
+		if (have_ndctl() && nd.ndctl_new(&ctx) == 0) {
+			for (bus = nd.ndctl_bus_get_first(ctx); bus;
+			     bus = nd.ndctl_bus_get_next(bus))
+			for (region = nd.ndctl_region_get_first(bus); region;
+			     region = nd.ndctl_region_get_next(region))
+			for (ns = nd.ndctl_namespace_get_first(region); ns;
+			     ns = nd.ndctl_namespace_get_next(ns)) {
+				struct ndctl_pfn *pfn = nd.ndctl_namespace_get_pfn(ns);
+				struct ndctl_btt *btt = nd.ndctl_namespace_get_btt(ns);
 				const char *bd[3] = {
-					ndctl_namespace_get_block_device(ns),
-					pfn ? ndctl_pfn_get_block_device(pfn) : NULL,
-					btt ? ndctl_btt_get_block_device(btt) : NULL,
+					nd.ndctl_namespace_get_block_device(ns),
+					pfn ? nd.ndctl_pfn_get_block_device(pfn) : NULL,
+					btt ? nd.ndctl_btt_get_block_device(btt) : NULL,
 				};
 				for (int i = 0; i < 3; i++) {
 					if (!bd[i] || !*bd[i] || strcmp(bd[i], base))
@@ -184,15 +264,15 @@ static void explain_blockdev(const char *path, char *err, size_t errlen)
 					snprintf(err, errlen, "%s: is the block device of %s (%s mode) "
 						 "in %s; use a file on a DAX filesystem on it, or "
 						 "'ndctl create-namespace -f -e %s -m devdax' and "
-						 "/dev/daxX.Y", path, ndctl_namespace_get_devname(ns),
-						 ns_mode_name(ndctl_namespace_get_mode(ns)),
-						 ndctl_region_get_devname(region),
-						 ndctl_namespace_get_devname(ns));
-					ndctl_unref(ctx);
+						 "/dev/daxX.Y", path, nd.ndctl_namespace_get_devname(ns),
+						 ns_mode_name(nd.ndctl_namespace_get_mode(ns)),
+						 nd.ndctl_region_get_devname(region),
+						 nd.ndctl_namespace_get_devname(ns));
+					nd.ndctl_unref(ctx);
 					return;
 				}
 			}
-			ndctl_unref(ctx);
+			nd.ndctl_unref(ctx);
 		}
 	}
 #endif
