@@ -48,16 +48,19 @@ static void die_usage(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+static const char *esc(const char *in, char *out, size_t n);
+
+/* Messages may carry names and paths from an image: escaped (see esc()). */
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
 {
+	static char msg[4096], out[4 * sizeof(msg) + 1];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s: %s\n", prog, esc(msg, out, sizeof(out)));
 	return EXIT_FAIL;
 }
 
@@ -527,8 +530,10 @@ static int cmd_info(int argc, char **argv)
 
 static void print_problem(void *ctx, const char *msg)
 {
+	static char out[4 * 1024 + 1];
+
 	if (!*(bool *)ctx)
-		fprintf(stderr, "%s\n", msg);
+		fprintf(stderr, "%s\n", esc(msg, out, sizeof(out)));
 }
 
 static int cmd_check(int argc, char **argv)
@@ -572,7 +577,7 @@ static int cmd_check(int argc, char **argv)
 				json_object_object_add(o, "format", json_object_new_string("pcow"));
 				json_object_object_add(o, "check-errors", json_object_new_int(0));
 				json_object_object_add(o, "corruptions", json_object_new_int(1));
-				json_object_object_add(o, "error", json_object_new_string(e.msg));
+				json_object_object_add(o, "error", jstr(e.msg));
 				printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 						JSON_C_TO_STRING_NOSLASHESCAPE));
 				json_object_put(o);

@@ -248,5 +248,16 @@ for c in "snapshot -l" "info" "info --output=json"; do
 done
 expect 0 '"name":"red\\\\x1b\[31m\\\\xff"' -- bash -c "'$IMG' info --output=json nm.pcow | tr -d ' \n'"
 
+# ... and so are base paths, in info and in error messages
+head -c 64K /dev/urandom > $'b\x1b[2J.raw'
+expect 0 "" -- "$IMG" create -b $'b\x1b[2J.raw' -F raw bp.pcow
+expect 0 'backing file: b\\x1b\[2J\.raw' -- "$IMG" info bp.pcow
+rm $'b\x1b[2J.raw'
+expect 1 'b\\x1b\[2J\.raw' -- "$IMG" info bp.pcow
+if "$IMG" info bp.pcow 2>&1 | LC_ALL=C grep -q $'\x1b'; then
+	bad "pcow-img info prints a raw escape byte of a base path in an error"
+else
+	ok
+fi
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
