@@ -139,6 +139,7 @@ struct vm_config {
 	double timeout;
 	const char *dump_acpi;
 	const char *results;
+	bool lazy_pit; /* create the in-kernel PIT on first access (PVH) */
 };
 
 struct vm_fdwatch {
@@ -195,6 +196,9 @@ int vm_create(struct vm *vm, char *err, size_t errlen);
 int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
 		   void *data, unsigned len, bool is_write);
 void vm_destroy(struct vm *vm);
+
+/* pit.c: the in-kernel PIT, now or on the guest's first access. */
+int pit_setup(struct vm *vm, bool lazy, char *err, size_t errlen);
 
 /* vcpu.c */
 int vcpus_create(struct vm *vm, char *err, size_t errlen);

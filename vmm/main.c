@@ -424,6 +424,10 @@ int main(int argc, char **argv)
 		return VMM_EXIT_USAGE;
 	}
 
+	/* A PVH guest gets its PIT on first use (pit.c); Linux as a bzImage
+	 * gets it from the start, as it always has. */
+	vm->cfg.lazy_pit = vm->cfg.kernel && bi.is_pvh;
+
 	/* Signals: SIGINT/SIGTERM through signalfd in the main loop; SIGUSR1
 	 * kicks vCPU threads out of KVM_RUN (they unblock it). */
 	signal(SIGPIPE, SIG_IGN);

@@ -1,5 +1,5 @@
 /*
- * vm.c - the VM object: KVM setup (irqchip, PIT, TSS), guest RAM and memory
+ * vm.c - the VM object: KVM setup (irqchip, PIT via pit.c, TSS), guest RAM and memory
  * slots, the checked guest-address accessor, I/O range registration and
  * dispatch, interrupts, event-loop fds and the exit request. Everything in
  * vmm.h except vCPUs, boot and option parsing is implemented here.
@@ -183,7 +183,6 @@ static int pic_mask_all(struct vm *vm)
 
 int vm_create(struct vm *vm, char *err, size_t errlen)
 {
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
 	int v;
 
@@ -232,10 +231,8 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_SET_IRQCHIP (PIC): %s", strerror(errno));
 		return -1;
 	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		snprintf(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+	if (pit_setup(vm, vm->cfg.lazy_pit, err, errlen) < 0)
 		return -1;
-	}
 	vm->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->epoll_fd < 0 || vm->wake_fd < 0) {
