@@ -9,6 +9,9 @@
  * vector at 0xffff0 (its stub is the same bytes in 16- and 32-bit mode),
  * 'u' read unclaimed ports (all-ones expected, then the normal ending),
  * 'w' a 2-byte debug-exit write of 0x1234.
+ * 'p' and 'q' check a PVH guest's lazily created PIT (vmm/pit.c): the
+ * first PIT access is a read of port 0x61 ('p') or a control word ('q'),
+ * replayed by vmm; later ones go to KVM's PIT and must see its effect.
  */
 #define COM1 0x3f8
 #define DEBUG_EXIT 0xf4
@@ -57,6 +60,10 @@ ok:
 	je wide
 	cmp $'v', %al
 	je reset_vector
+	cmp $'p', %al
+	je pit_spkr
+	cmp $'q', %al
+	je pit_ctrl
 	cmp $'u', %al
 	jne print
 	mov $0x34, %al
@@ -97,6 +104,35 @@ kbd_reset:
 reset_vector:
 	mov $0xffff0, %eax
 	jmp *%eax
+pit_spkr:                               /* first access: read 0x61 */
+	in $0x61, %al
+	and $0x23, %al                  /* gate 2, speaker data, out 2: all 0 */
+	mov %al, %bl
+	mov $0x36, %al
+	jnz fail
+	mov $0x03, %al                  /* gate 2 and speaker data on */
+	out %al, $0x61
+	in $0x61, %al
+	and $0x03, %al
+	cmp $0x03, %al
+	mov $0x37, %al
+	jne fail
+	jmp print
+pit_ctrl:                               /* first access: a control word */
+	mov $0xb0, %al                  /* channel 2, lobyte/hibyte, mode 0 */
+	out %al, $0x43
+	mov $0x34, %al
+	out %al, $0x42
+	mov $0x12, %al
+	out %al, $0x42
+	mov $0xe8, %al                  /* read-back: status of channel 2 */
+	out %al, $0x43
+	in $0x42, %al
+	and $0x3f, %al                  /* access 3, mode 0, binary */
+	cmp $0x30, %al
+	mov $0x38, %al
+	jne fail
+	jmp print
 wide:
 	mov $0x1234, %ax
 	out %ax, $DEBUG_EXIT

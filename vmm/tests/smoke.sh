@@ -38,6 +38,8 @@ pvh)
 	run 67 --kernel "$PVH" --cmdline u     # unclaimed ports read all-ones
 	run 105 --kernel "$PVH" --cmdline w    # 2-byte write of 0x1234
 	expect_json debug_exit_value 4660
+	run 67 --kernel "$PVH" --cmdline p     # lazy PIT: first access reads 0x61
+	run 67 --kernel "$PVH" --cmdline q     # lazy PIT: first access a control word
 	;;
 bzimage)
 	run 69 --kernel "$BZ" --cmdline "smoke-cmdline-42" -m 128M
