@@ -61,8 +61,13 @@ echo "ratio one guest flush / one host fdatasync: $(ratio "$((gf / 200))" "$hf")
 
 [ "${NVDIMM_BENCH_NESTED:-1}" = 1 ] || exit 0
 cc -O2 -static -o "$build/nvdimm-bench-host" "$here/nvdimm-host.c" || exit 1
+link=$here/../guest-tests/nested/scenarios/nvdimm-bench
+[ -e "$link" ] && { echo "nvdimm.sh: $link exists (another run?)" >&2; exit 1; }
+ln -s ../../../bench/nvdimm-scenario "$link" || exit 1
+trap 'rm -f "$link"; rm -rf "$tmp" "$img"' EXIT
 "$here/../guest-tests/nested/run" --build "$build" --only nvdimm-bench --verbose \
 	>"$tmp/nested.log" 2>&1
+rm -f "$link"
 if ! grep -q '^ok .*nvdimm-bench' "$tmp/nested.log"; then
 	echo "nvdimm.sh: nested part failed:"; tail -40 "$tmp/nested.log"; exit 1
 fi
