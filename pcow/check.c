@@ -53,9 +53,22 @@ static int scan_leaks(struct pcow *img, struct pcow_check_result *res, bool fix,
 	*count = 0;
 	if (!buf)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	uint64_t data_to = 0;	/* clusters below this: data known to follow */
 	for (uint64_t c = img->first_data; c < img->nclusters; c++) {
 		if (img->refc[c])
 			continue;
+		/* skip the file's holes (free clusters there read as zeros) */
+		if (img->io->seek_data && c >= data_to) {
+			uint64_t d;
+			int e = img->io->seek_data(img->ioctx, c << img->cbits, &d);
+			if (e == -ENXIO)
+				break;
+			if (!e && (d >> img->cbits) > c) {
+				c = (d >> img->cbits) - 1;	/* the loop's c++ */
+				continue;
+			}
+			data_to = c + 1;
+		}
 		r = img_pread(img, buf, img->csize, c << img->cbits);
 		if (r)
 			break;

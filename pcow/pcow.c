@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -208,26 +209,35 @@ int img_flush(struct pcow *img)
 
 /* ---- cluster accounting and allocation ---- */
 
+/*
+ * The counts live in an anonymous mapping grown with mremap(): pages never
+ * written stay unbacked, so a hostile table entry naming a cluster far out
+ * in a sparse file costs address space, not memory. Invariant: every count
+ * at or beyond nclusters is zero (trim_tail_locked() only drops zero
+ * counts), so growing needs no clearing.
+ */
 int refc_track(struct pcow *img, uint64_t n)
 {
 	if (n <= img->nclusters)
 		return 0;
 	if (n > img->refc_cap) {
-		uint64_t cap = img->refc_cap ? img->refc_cap : 1024;
+		uint64_t cap = img->refc_cap ? img->refc_cap : 65536;
 		while (cap < n)
 			cap *= 2;
 		if (cap > SIZE_MAX / 2)
 			return pcow_set_err(img, PCOW_ENOMEM, "%s: image too large",
 					    img->path);
-		uint8_t *nr = realloc(img->refc, cap);
-		if (!nr)
+		void *nr = img->refc ?
+			mremap(img->refc, img->refc_cap, cap, MREMAP_MAYMOVE) :
+			mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (nr == MAP_FAILED)
 			return pcow_set_err(img, PCOW_ENOMEM,
 					    "%s: no memory for %llu cluster counts",
 					    img->path, (unsigned long long)cap);
 		img->refc = nr;
 		img->refc_cap = cap;
 	}
-	memset(img->refc + img->nclusters, 0, n - img->nclusters);
 	img->nclusters = n;
 	return 0;
 }
@@ -1597,7 +1607,8 @@ int pcow_close(struct pcow *img)
 	if (img->io && img->io->close && img->ioctx)
 		img->io->close(img->ioctx);
 	pthread_mutex_destroy(&img->lock);
-	free(img->refc);
+	if (img->refc)
+		munmap(img->refc, img->refc_cap);
 	free(img->reserve);
 	free(img->pfree);
 	free(img->zbuf);

@@ -875,6 +875,53 @@ static void test_dup_names(void **st)
 	}
 }
 
+static uint64_t mix64(uint64_t z)
+{
+	z ^= z >> 30;
+	z *= 0xbf58476d1ce4e5b9ULL;
+	z ^= z >> 27;
+	z *= 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* A hostile table entry naming a cluster near the end of a 4 TiB sparse
+ * file: the per-cluster counts up to it cost address space, not memory. */
+static void test_far_reference(void **st)
+{
+	struct pcow *img = mk("far.pcow", 1 << 20, 12, NULL);
+	struct pcow_error e;
+	uint64_t leaks;
+	uint8_t x[4096];
+	size_t len;
+
+	fillb(x, sizeof(x), 41);
+	assert_int_equal(pcow_write(img, x, sizeof(x), 8192), 0);	/* cluster 2 */
+	assert_int_equal(pcow_close(img), 0);
+	uint8_t *b = image_bytes("far.pcow", &len);
+	uint64_t l1e = le64_at(b + 8192);	/* the active L1 at cluster 2 */
+	uint64_t l2 = (l1e >> 20) << 12, pos = l2 + 2 * 8;
+	assert_true(l2 > 0 && l2 + 4096 <= len);
+	uint64_t xv = ((1ULL << 30) - 1) << 20;	/* host cluster 2^30 - 1 */
+	set_le64(b + pos, xv | (mix64(xv ^ pos) >> 48));
+	put_bytes("far.pcow", b, len);
+	free(b);
+	if (truncate(p("far.pcow"), (off_t)4 << 40)) {
+		print_message("SKIP: cannot make a 4 TiB sparse file here\n");
+		return;
+	}
+	img = pcow_open(p("far.pcow"), NULL, &e);
+	if (!img)
+		fail_msg("open: %s", e.msg);
+	struct pcow_map m;
+	assert_int_equal(pcow_translate(img, 8192, 4096, &m), 0);
+	assert_int_equal(m.host_off, ((1ULL << 30) - 1) << 12);
+	pcow_close(img);
+	long rss = child_info_check(p("far.pcow"), &leaks);
+	assert_true(rss > 0);
+	assert_true(rss < 400 * 1024);	/* KiB; 1 GiB of counts before */
+	assert_int_equal(leaks, 1);	/* the old data cluster */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -894,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_commit_verifies_base),
 		cmocka_unit_test(test_sparse_tail),
 		cmocka_unit_test(test_dup_names),
+		cmocka_unit_test(test_far_reference),
 	};
 	char cmd[128];
 	int r;
