@@ -14,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <zlib.h>
 
@@ -219,7 +221,7 @@ static void *prealloc_thread(void *arg)
 
 	while (!pa->stop) {
 		if (pcow_reserved(pa->img) < 16 && pcow_reserve(pa->img, 8) > 0)
-			pa->calls++;
+			__atomic_add_fetch(&pa->calls, 1, __ATOMIC_RELEASE);
 		usleep(50);
 	}
 	return NULL;
@@ -237,6 +239,10 @@ static void test_background_reserve(void **st)
 
 	fillb(w, N, 9);
 	assert_int_equal(pthread_create(&t, NULL, prealloc_thread, &pa), 0);
+	/* On a loaded host the thread may not run before the data path is
+	 * done; wait for its first reservation so both really overlap. */
+	while (__atomic_load_n(&pa.calls, __ATOMIC_ACQUIRE) == 0)
+		sched_yield();
 	for (uint64_t off = 0; off < N; off += 4096) {
 		if ((off >> 12) % 3 == 0)
 			assert_int_equal(pcow_prepare_write(img, off, &host), 0);
