@@ -140,6 +140,7 @@ struct vm_config {
 	const char *dump_acpi;
 	const char *results;
 	bool lazy_pit; /* create the in-kernel PIT on first access (PVH) */
+	bool offline;  /* no KVM at all: build the machine, never run it */
 };
 
 struct vm_fdwatch {
@@ -191,7 +192,9 @@ void vm_exit_detail(struct vm *vm, int status, const char *reason,
 		    const uint64_t *rip, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-/* vm.c */
+/* vm.c. vm_create returns 0, -1 (err filled) or VM_CREATE_NO_KVM when
+ * /dev/kvm is missing or unusable (err says why). */
+#define VM_CREATE_NO_KVM (-2)
 int vm_create(struct vm *vm, char *err, size_t errlen);
 int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
 		   void *data, unsigned len, bool is_write);

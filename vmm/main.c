@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <limits.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,8 +99,26 @@ static void usage(FILE *f)
 	}
 	fprintf(f, "\nExit status: 0 guest powered off, 2 bad command line, "
 		   "4 host error or signal,\n6 guest reset, 8 triple fault, "
-		   "10 KVM error, 124 timeout,\n(v << 1) | 1 when the guest "
-		   "writes v to the debug-exit port 0x%x.\n", PORT_DEBUG_EXIT);
+		   "10 KVM error, 12 no usable /dev/kvm, 124 timeout,\n"
+		   "(v << 1) | 1 when the guest writes v to the debug-exit "
+		   "port 0x%x.\n"
+		   "--dump-acpi, --help, --version and option checks need no "
+		   "/dev/kvm.\n", PORT_DEBUG_EXIT);
+}
+
+/* A command-line error: one stderr line "vmm: ... (see --help)", status 2.
+ * Nothing has been written yet (an earlier --results file stays intact). */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vmm: %s (see --help)\n", buf);
+	exit(VMM_EXIT_USAGE);
 }
 
 static void __attribute__((noreturn, format(printf, 2, 3)))
@@ -110,8 +130,48 @@ bad_value(const char *opt, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "vmm: --%s: %s\n", opt, buf);
-	exit(VMM_EXIT_USAGE);
+	usage_error("--%s: %s", opt, buf);
+}
+
+/* getopt reports an unknown or incomplete short option by its letter only
+ * (optopt), and optind does not say which argument held it while it is
+ * inside a cluster ("-kernel"). Find the argument that did, among those
+ * getopt has looked at. */
+static const char *short_opt_arg(int argc, char **argv, int c)
+{
+	for (int i = 1; i < argc && i <= optind; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--"))
+			break;
+		if (a[0] == '-' && a[1] && a[1] != '-' && strchr(a + 1, c))
+			return a;
+	}
+	return NULL;
+}
+
+static void __attribute__((noreturn))
+bad_option(int argc, char **argv, bool missing_value)
+{
+	/* getopt sets optopt to the letter for a short option, to 0 or to our
+	 * option id (>= OPT_KERNEL) for a long one, which it has moved past. */
+	bool is_short = optopt > 0 && optopt < 256;
+	const char *a;
+
+	if (missing_value) {
+		if (is_short)
+			usage_error("-%c: missing value", optopt);
+		usage_error("%s: missing value", argv[optind - 1]);
+	}
+	if (!is_short && optopt)
+		usage_error("%s: takes no value", argv[optind - 1]);
+	if (!is_short)
+		usage_error("unknown option '%s'", argv[optind - 1]);
+	a = short_opt_arg(argc, argv, optopt);
+	if (a && a[2])
+		usage_error("unknown option '-%c' in '%s' (long options take "
+			    "two dashes: '-%s')", optopt, a, a);
+	usage_error("unknown option '-%c'", optopt);
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -222,32 +282,23 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 			printf("vmm (pmvm) %s\n", PMVM_VERSION);
 			exit(0);
 		case ':':
-			fprintf(stderr, "vmm: %s: missing value\n", argv[optind - 1]);
-			exit(VMM_EXIT_USAGE);
+			bad_option(argc, argv, true);
 		case '?':
-			fprintf(stderr, "vmm: unknown option '%s' (see --help)\n",
-				argv[optind - 1]);
-			exit(VMM_EXIT_USAGE);
+			bad_option(argc, argv, false);
 		default: {
 			const struct vmm_option *o = module_option(c);
 			char err[256] = "";
 
-			if (!o) {
-				fprintf(stderr, "vmm: unknown option '%s'\n",
-					argv[optind - 1]);
-				exit(VMM_EXIT_USAGE);
-			}
+			if (!o)
+				bad_option(argc, argv, false);
 			if (o->parse && o->parse(optarg, err, sizeof(err)) < 0)
 				bad_value(o->name, "%s", err[0] ? err :
 					  "invalid value");
 		}
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "vmm: unexpected argument '%s' (see --help)\n",
-			argv[optind]);
-		exit(VMM_EXIT_USAGE);
-	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
 	free(lo);
 }
 
@@ -322,14 +373,103 @@ static double now(void)
 
 static double t_start;
 static bool modules_set_up;
-static FILE *results_file;
+
+/* --results: checked at start-up without touching the file, written at
+ * exit under a temporary name in the same directory and renamed into place,
+ * so an earlier results file survives a usage error or a crash. A path that
+ * is not a regular file (/dev/stdout, a FIFO) is written directly. */
+static bool results_direct;
+
+static int results_check(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "'%s' is a directory", path);
+			return -1;
+		}
+		if (access(path, W_OK) < 0) {
+			snprintf(err, errlen, "cannot write '%s': %s", path,
+				 strerror(errno));
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			results_direct = true;
+			return 0;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "cannot write '%s': directory: %s",
+			 path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int results_store(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	mode_t um;
+	FILE *f;
+	int fd, e;
+
+	if (results_direct) {
+		f = fopen(path, "w");
+		if (!f)
+			return -1;
+		fprintf(f, "%s\n", text);
+		return fclose(f);
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -1;
+	um = umask(0);
+	umask(um);
+	fchmod(fd, 0666 & ~um); /* as fopen(path, "w") would create it */
+	f = fdopen(fd, "w");
+	if (!f) {
+		e = errno;
+		close(fd);
+		goto fail;
+	}
+	fprintf(f, "%s\n", text);
+	if (fclose(f) != 0) {
+		e = errno;
+		goto fail;
+	}
+	if (rename(tmp, path) < 0) {
+		e = errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
 
 static void write_results(struct vm *vm, int status, const char *reason)
 {
 	json_object *o;
 	const char *s;
 
-	if (!results_file)
+	if (!vm->cfg.results)
 		return;
 	o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_int(status));
@@ -357,11 +497,9 @@ static void write_results(struct vm *vm, int status, const char *reason)
 	json_object_object_add(o, "version", json_object_new_string(PMVM_VERSION));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					   JSON_C_TO_STRING_NOSLASHESCAPE);
-	fprintf(results_file, "%s\n", s);
-	if (fclose(results_file) != 0)
-		fprintf(stderr, "vmm: --results: write failed: %s\n",
-			strerror(errno));
-	results_file = NULL;
+	if (results_store(vm->cfg.results, s) < 0)
+		fprintf(stderr, "vmm: --results: cannot write '%s': %s\n",
+			vm->cfg.results, strerror(errno));
 	json_object_put(o);
 }
 
@@ -404,24 +542,18 @@ int main(int argc, char **argv)
 	t_start = now();
 	vm->cfg = (struct vm_config){ .mem_size = DEFAULT_MEM, .smp = 1 };
 	parse_args(argc, argv, &vm->cfg);
-	if (!vm->cfg.kernel && !vm->cfg.dump_acpi) {
-		fprintf(stderr, "vmm: --kernel FILE is required (see --help)\n");
-		return VMM_EXIT_USAGE;
-	}
-	if (vm->cfg.results) {
-		results_file = fopen(vm->cfg.results, "w");
-		if (!results_file) {
-			fprintf(stderr, "vmm: --results: cannot write '%s': %s\n",
-				vm->cfg.results, strerror(errno));
-			return VMM_EXIT_USAGE;
-		}
-	}
+	if (!vm->cfg.kernel && !vm->cfg.dump_acpi)
+		usage_error("--kernel FILE is required");
+	/* --dump-acpi builds the machine and never runs it: no KVM needed. */
+	vm->cfg.offline = vm->cfg.dump_acpi != NULL;
+	if (vm->cfg.results &&
+	    results_check(vm->cfg.results, err, sizeof(err)) < 0)
+		usage_error("--results: %s", err);
 	if (vm->cfg.kernel &&
 	    boot_prepare(&bi, vm->cfg.kernel, vm->cfg.initrd, &bad_opt, err,
 			 sizeof(err)) < 0) {
-		fprintf(stderr, "vmm: --%s: %s\n", bad_opt, err);
 		boot_free(&bi);
-		return VMM_EXIT_USAGE;
+		usage_error("--%s: %s", bad_opt, err);
 	}
 
 	/* A PVH guest gets its PIT on first use (pit.c); Linux as a bzImage
@@ -438,8 +570,20 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, SIGUSR1);
 
-	if (vm_create(vm, err, sizeof(err)) < 0)
+	switch (vm_create(vm, err, sizeof(err))) {
+	case 0:
+		break;
+	case VM_CREATE_NO_KVM: {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "no usable KVM on this host: %s "
+			 "(exit status %d; --dump-acpi needs none)", err,
+			 VMM_EXIT_NO_KVM);
+		finish(vm, VMM_EXIT_NO_KVM, "no-kvm", msg);
+	}
+	default:
 		fail_setup(vm, "", err);
+	}
 	if (vm_add_fd(vm, vm->wake_fd, EPOLLIN, on_wake, vm) < 0)
 		fail_setup(vm, "event loop", strerror(errno));
 	sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -238,6 +238,8 @@ static void on_spkr_port(void *opaque, uint64_t off, void *data, unsigned len, b
 int pit_setup(struct vm *vm, bool lazy, char *err, size_t errlen)
 {
 	if (!lazy) {
+		if (vm->vm_fd < 0)
+			return 0; /* offline: no KVM, no PIT */
 		if (pit_create(vm) < 0) {
 			snprintf(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
 			return -1;

@@ -120,16 +120,21 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 {
 	int n = vm->cfg.smp;
 
-	if (cpuid_init(vm, err, errlen) < 0)
+	if (!vm->cfg.offline && cpuid_init(vm, err, errlen) < 0)
 		return -1;
 	vm->vcpus = calloc((size_t)n, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		vm->vcpus[i].fd = -1;
+		vm->vcpus[i].vm = vm;
+		vm->vcpus[i].index = i;
+	}
 	vm->nvcpus = n;
+	if (vm->cfg.offline)
+		return 0; /* the machine is described, never run */
 	for (int i = 0; i < n; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };

@@ -3,6 +3,11 @@
  * slots, the checked guest-address accessor, I/O range registration and
  * dispatch, interrupts, event-loop fds and the exit request. Everything in
  * vmm.h except vCPUs, boot and option parsing is implemented here.
+ *
+ * An offline VM (vm_config.offline: --dump-acpi) never opens /dev/kvm: RAM,
+ * memory regions, I/O ranges, IRQ allocation and module setup work as
+ * always, and the KVM calls behind them (memory slots, irqfd, ioeventfd,
+ * IRQ lines) are skipped and succeed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +45,7 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 		  unsigned flags)
 {
 	struct kvm_userspace_memory_region reg;
+	bool have_kvm = vm->vm_fd >= 0;
 	int slot, ret;
 
 	if ((gpa | size | (uintptr_t)host) & 0xfff || size == 0) {
@@ -57,7 +63,8 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 			.memory_size = size,
 			.userspace_addr = (uintptr_t)host,
 		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
+		if (have_kvm &&
+		    ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
 			int e = errno;
 
 			/* Take the region out again: it is the one at gpa. */
@@ -181,14 +188,11 @@ static int pic_mask_all(struct vm *vm)
 	return 0;
 }
 
-int vm_create(struct vm *vm, char *err, size_t errlen)
+/* Open /dev/kvm and create the VM. Everything that can go wrong here means
+ * "no usable KVM on this host": -1 with the reason in err. */
+static int kvm_open(struct vm *vm, char *err, size_t errlen)
 {
-	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
 	int v;
-
-	pthread_rwlock_init(&vm->mem_lock, NULL);
-	pthread_rwlock_init(&vm->io_lock, NULL);
-	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = -1;
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -196,6 +200,11 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v < 0) {
+		snprintf(err, errlen, "/dev/kvm is not a KVM device "
+			 "(KVM_GET_API_VERSION: %s)", strerror(errno));
+		return -1;
+	}
 	if (v != KVM_API_VERSION) {
 		snprintf(err, errlen, "/dev/kvm API version %d, want %d", v,
 			 KVM_API_VERSION);
@@ -203,14 +212,24 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
-		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		snprintf(err, errlen, "/dev/kvm: KVM_CREATE_VM: %s",
+			 strerror(errno));
 		return -1;
 	}
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size <= 0) {
-		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		snprintf(err, errlen, "/dev/kvm: KVM_GET_VCPU_MMAP_SIZE: %s",
+			 strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/* The in-kernel parts of the machine: TSS, irqchip, PIC state. */
+static int kvm_machine_setup(struct vm *vm, char *err, size_t errlen)
+{
+	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+
 	/* Needed by VMX for real-mode emulation; harmless elsewhere. Both sit
 	 * in the MMIO hole below the IOAPIC. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0) {
@@ -230,6 +249,21 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 	if (pic_mask_all(vm) < 0) {
 		snprintf(err, errlen, "KVM_SET_IRQCHIP (PIC): %s", strerror(errno));
 		return -1;
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, char *err, size_t errlen)
+{
+	pthread_rwlock_init(&vm->mem_lock, NULL);
+	pthread_rwlock_init(&vm->io_lock, NULL);
+	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = -1;
+
+	if (!vm->cfg.offline) {
+		if (kvm_open(vm, err, errlen) < 0)
+			return VM_CREATE_NO_KVM;
+		if (kvm_machine_setup(vm, err, errlen) < 0)
+			return -1;
 	}
 	if (pit_setup(vm, vm->cfg.lazy_pit, err, errlen) < 0)
 		return -1;
@@ -390,6 +424,8 @@ int vm_set_irq(struct vm *vm, int gsi, int level)
 {
 	struct kvm_irq_level l = { .irq = (uint32_t)gsi, .level = level ? 1 : 0 };
 
+	if (vm->vm_fd < 0)
+		return 0; /* offline: no guest to interrupt */
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
 }
 
@@ -397,6 +433,8 @@ int vm_irqfd(struct vm *vm, int gsi, int efd)
 {
 	struct kvm_irqfd f = { .fd = (uint32_t)efd, .gsi = (uint32_t)gsi };
 
+	if (vm->vm_fd < 0)
+		return 0; /* offline */
 	return ioctl(vm->vm_fd, KVM_IRQFD, &f);
 }
 
@@ -410,6 +448,8 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
 		.datamatch = datamatch >= 0 ? (uint64_t)datamatch : 0,
 	};
 
+	if (vm->vm_fd < 0)
+		return 0; /* offline */
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io);
 }
 

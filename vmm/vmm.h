@@ -34,6 +34,7 @@ struct acpi_ctx;
 #define VMM_EXIT_RESET        6   /* guest asked for a reset; vmm does not reboot it */
 #define VMM_EXIT_TRIPLE_FAULT 8   /* KVM_EXIT_SHUTDOWN */
 #define VMM_EXIT_KVM_ERROR    10  /* internal error, failed entry, unhandled exit */
+#define VMM_EXIT_NO_KVM       12  /* /dev/kvm missing or unusable on this host */
 #define VMM_EXIT_TIMEOUT      124 /* --timeout expired (as timeout(1)) */
 
 /* ---- Modules ------------------------------------------------------------ */
