@@ -28,6 +28,7 @@
 
 #include "acpi.h"
 #include "internal.h"
+#include "opts.h"
 #include "pmvm-config.h"
 
 #define DEFAULT_MEM (256 * MiB)
@@ -53,7 +54,8 @@ static const struct {
 	  OPT_INITRD },
 	{ "cmdline", "STR", "kernel command line (also /chosen/bootargs in "
 	  "the FDT)", OPT_CMDLINE },
-	{ "memory", "SIZE", "guest RAM, K/M/G suffix (default 256M); also -m",
+	{ "memory", "SIZE", "guest RAM, K/M/G/T suffix, e.g. 512M, 1.5G "
+	  "(default 256M); also -m",
 	  OPT_MEMORY },
 	{ "smp", "N", "number of vCPUs, 1-255 (default 1)", OPT_SMP },
 	{ "timeout", "SECONDS", "stop the guest after this long: exit status 124",
@@ -174,19 +176,6 @@ bad_option(int argc, char **argv, bool missing_value)
 	usage_error("unknown option '-%c'", optopt);
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* The module option for getopt index i (i >= OPT_MODULE). */
 static const struct vmm_option *module_option(int id)
 {
@@ -228,7 +217,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 	for (;;) {
 		int c = getopt_long(argc, argv, ":m:", lo, NULL);
 		const char *name = NULL;
-		long v;
+		uint64_t v;
 
 		if (c == -1)
 			break;
@@ -246,16 +235,20 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 			cfg->cmdline = optarg;
 			break;
 		case 'm':
-		case OPT_MEMORY:
-			if (vmm_parse_size(optarg, &cfg->mem_size) < 0)
-				bad_value("memory", "invalid size '%s'", optarg);
+		case OPT_MEMORY: {
+			char why[200];
+
+			if (opt_parse_size(optarg, &cfg->mem_size, why,
+					   sizeof(why)) < 0)
+				bad_value("memory", "invalid size: %s", why);
 			if (cfg->mem_size < MIN_MEM || cfg->mem_size > MAX_MEM ||
 			    (cfg->mem_size & 0xfff))
 				bad_value("memory", "'%s' must be a multiple of 4K "
 					  "between 2M and 1T", optarg);
 			break;
+		}
 		case OPT_SMP:
-			if (parse_int(optarg, 1, MAX_SMP, &v) < 0)
+			if (opt_parse_uint(optarg, 1, MAX_SMP, &v, NULL, 0) < 0)
 				bad_value(name, "invalid vCPU count '%s' (1-%d)",
 					  optarg, MAX_SMP);
 			cfg->smp = (int)v;

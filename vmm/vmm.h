@@ -144,8 +144,9 @@ int vm_kvm_fd(const struct vm *vm); /* the VM fd, for module-specific ioctls */
  * the binary; libraries never print). */
 void vmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Size parsing shared by all options: "64M", "2G", "4096", "1K". Returns 0,
- * or -1 on a malformed or overflowing value. */
+/* Size parsing shared by all options, in the one grammar of vmm/util/opts.h
+ * ("64M", "2G", "1.5G", "64KiB", "4096"; opt_parse_size also says why a
+ * value is refused). Returns 0, or -1 on a malformed or overflowing value. */
 int vmm_parse_size(const char *s, uint64_t *out);
 
 #endif

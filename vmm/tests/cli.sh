@@ -32,7 +32,7 @@ printf 'not a kernel\n' >"$T/k"
 
 case $CASE in
 bad-values)
-	for v in 0 abc 12X 1.5G -1 1M 3 99999999999T 4097; do bad memory "$v"; done
+	for v in 0 abc 12X 1.5 -1 1M 3 99999999999T 4097 " 1G" 1.3M; do bad memory "$v"; done
 	"$VMM" --kernel "$T/k" -m 7Q >/dev/null 2>"$T/err"; rc=$?
 	[ "$rc" -eq 2 ] && grep -q "7Q" "$T/err" || fail "-m 7Q: exit $rc: $(cat "$T/err")"
 	for v in 0 -1 256 1000 x 1.5 ""; do bad smp "$v"; done
@@ -141,6 +141,44 @@ results-intact)
 	[ "$(ls "$T" | grep -c '^r\.json')" -eq 1 ] || fail "temporary results file left: $(ls "$T")"
 	"$VMM" --dump-acpi "$T/d" --results "$T/d" >/dev/null 2>"$T/err"; rc=$?
 	[ "$rc" -eq 2 ] && grep -q -- "--results" "$T/err" || fail "--results DIR: exit $rc"
+	;;
+grammar)
+	# One option grammar (issue 9) for the core and the modules' options,
+	# checked offline (--dump-acpi needs no KVM).
+	mkdir "$T/d"
+	ok() {
+		"$VMM" --dump-acpi "$T/d" "$@" >/dev/null 2>"$T/err"; rc=$?
+		[ "$rc" -eq 0 ] || fail "$*: exit $rc: $(cat "$T/err")"
+		echo "ok: $* accepted"
+	}
+	no() {
+		want=$1
+		shift
+		"$VMM" --dump-acpi "$T/d" "$@" >/dev/null 2>"$T/err"; rc=$?
+		[ "$rc" -eq 2 ] || fail "$*: exit $rc, want 2"
+		[ "$(wc -l <"$T/err")" -eq 1 ] || fail "$*: not one line: $(cat "$T/err")"
+		grep -qF -- "$want" "$T/err" || fail "$*: message lacks '$want': $(cat "$T/err")"
+		echo "ok: $* -> $(cat "$T/err")"
+	}
+	truncate -s 16M "$T/disk.img"
+	ok -m 1.5G
+	ok -m 64MiB
+	ok --memory 1GiB
+	ok --nvdimm "$T/nv1.img,size=1GiB"
+	ok --nvdimm "$T/nv2.img,size=0.5G,readonly=no,share=yes,unarmed=false"
+	ok --disk "$T/disk.img,readonly=yes"
+	ok --disk "$T/disk.img,readonly=true,direct=0"
+	ok --smp 255
+	no "--nvdimm: size=32M: 'size' given twice" --nvdimm "$T/nv3.img,size=16M,size=32M"
+	no "--disk: readonly=off: 'readonly' given twice" --disk "$T/disk.img,readonly=on,readonly=off"
+	no "--disk: queues=0: must be an integer from 1 to 16" --disk "$T/disk.img,queues=0"
+	no "--nvme: ns=0: must be an integer from 1 to 4294967294" --nvme "0000:00:01.0,ns=0"
+	no "--nvdimm: unknown option 'colour'" --nvdimm "$T/nv4.img,colour=red"
+	no "--nvdimm: size=15M: must be a non-zero multiple of 16M" --nvdimm "$T/nv5.img,size=15M"
+	no "--nvdimm: size=-16M" --nvdimm "$T/nv6.img,size=-16M"
+	no "--disk: readonly=maybe: expected on/off, yes/no, true/false or 1/0" --disk "$T/disk.img,readonly=maybe"
+	no "--memory: invalid size: '1.5' is not a whole number of bytes" -m 1.5
+	no "--memory: invalid size: '-1G': a size cannot be negative" -m -1G
 	;;
 option-names)
 	# An option error names the argument the user typed (issue 12), starts
