@@ -10,6 +10,7 @@
 #define PMVM_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -141,6 +142,7 @@ struct vm_config {
 	const char *results;
 	bool lazy_pit; /* create the in-kernel PIT on first access (PVH) */
 	bool offline;  /* no KVM at all: build the machine, never run it */
+	double shutdown_grace; /* SIGTERM: seconds between power button and stop */
 };
 
 struct vm_fdwatch {
@@ -234,7 +236,14 @@ int boot_write_gdt_and_pagetables(struct vm *vm);
 /* fdt.c */
 int fdt_build(struct vm *vm, char *err, size_t errlen);
 
-/* vm.c: change the events an fd added with vm_add_fd waits for. */
+/* loop.c: the main thread's event loop (see the file header). */
+#define LOOP_DEFAULT_GRACE 10.0 /* --shutdown-grace default, seconds */
+int loop_init(struct vm *vm, char *err, size_t errlen); /* before modules */
+int loop_watch_signals(struct vm *vm, const sigset_t *mask);
+int loop_set_timeout(struct vm *vm, double seconds);
+void loop_run(struct vm *vm);     /* until vm_request_exit() */
+void loop_destroy(struct vm *vm);
+/* Change the events an fd added with vm_add_fd waits for. */
 int vm_mod_fd(struct vm *vm, int fd, uint32_t events);
 
 /* serial.c: put the terminal back (also registered with atexit). */

@@ -6,8 +6,8 @@
  * VM (KVM, RAM, irqchip) -> vCPUs -> module setup() -> ACPI (module acpi())
  * -> kernel, initrd, FDT (module fdt()) and boot registers -> vCPU threads
  * -> event loop until vm_request_exit() -> stop vCPUs -> module teardown()
- * -> results. The main thread owns signals (signalfd: SIGINT/SIGTERM) and
- * the --timeout timer (timerfd).
+ * -> results. The main thread runs the event loop (loop.c: module fds,
+ * signals, the --timeout and SIGTERM grace timers).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,11 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <limits.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +37,7 @@ static struct vm the_vm;
 
 enum {
 	OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_SMP,
-	OPT_TIMEOUT, OPT_DUMP_ACPI, OPT_RESULTS, OPT_HELP, OPT_VERSION,
+	OPT_TIMEOUT, OPT_SHUTDOWN_GRACE, OPT_DUMP_ACPI, OPT_RESULTS, OPT_HELP, OPT_VERSION,
 	OPT_MODULE = 2000,
 };
 
@@ -60,6 +57,9 @@ static const struct {
 	{ "smp", "N", "number of vCPUs, 1-255 (default 1)", OPT_SMP },
 	{ "timeout", "SECONDS", "stop the guest after this long: exit status 124",
 	  OPT_TIMEOUT },
+	{ "shutdown-grace", "SECONDS", "SIGTERM presses the ACPI power button; "
+	  "stop after this long or at a second SIGTERM (default 10, 0: at once)",
+	  OPT_SHUTDOWN_GRACE },
 	{ "dump-acpi", "DIR", "write every ACPI table to DIR/SIG.dat and exit",
 	  OPT_DUMP_ACPI },
 	{ "results", "FILE", "write a JSON summary of the run at exit (see "
@@ -253,17 +253,22 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 					  optarg, MAX_SMP);
 			cfg->smp = (int)v;
 			break;
-		case OPT_TIMEOUT: {
+		case OPT_TIMEOUT:
+		case OPT_SHUTDOWN_GRACE: {
 			char *end;
 			double t;
 
 			errno = 0;
 			t = strtod(optarg, &end);
 			if (errno || end == optarg || *end != '\0' ||
-			    !isfinite(t) || t <= 0 || t > 1e9)
+			    !isfinite(t) || t > 1e9 ||
+			    (c == OPT_TIMEOUT ? t <= 0 : t < 0))
 				bad_value(name, "invalid number of seconds '%s'",
 					  optarg);
-			cfg->timeout = t;
+			if (c == OPT_TIMEOUT)
+				cfg->timeout = t;
+			else
+				cfg->shutdown_grace = t;
 			break;
 		}
 		case OPT_DUMP_ACPI: cfg->dump_acpi = optarg; break;
@@ -293,65 +298,6 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	free(lo);
-}
-
-/* ---- Event loop callbacks ---------------------------------------------- */
-
-static void on_wake(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	uint64_t v;
-
-	if (read(vm->wake_fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: already drained */
-	}
-}
-
-static int sig_fd = -1, timer_fd = -1;
-
-static void on_signal(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	struct signalfd_siginfo si;
-
-	if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	vm_exit_detail(vm, VMM_EXIT_ERROR, "signal", NULL, "stopped by %s",
-		       si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-}
-
-static void on_timeout(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	uint64_t n;
-
-	if (read(timer_fd, &n, sizeof(n)) < 0)
-		return;
-	vm_exit_detail(vm, VMM_EXIT_TIMEOUT, "timeout", NULL,
-		       "timeout after %g s", vm->cfg.timeout);
-}
-
-static void run_loop(struct vm *vm)
-{
-	struct epoll_event ev[16];
-
-	while (!atomic_load(&vm->exiting)) {
-		int n = epoll_wait(vm->epoll_fd, ev, 16, -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			vm_exit_detail(vm, VMM_EXIT_ERROR, "error", NULL,
-				       "epoll_wait: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			struct vm_fdwatch *w = ev[i].data.ptr;
-
-			if (w->cb)
-				w->cb(w->opaque, ev[i].events);
-		}
-	}
 }
 
 /* ---- Exit ---------------------------------------------------------------- */
@@ -511,6 +457,7 @@ finish(struct vm *vm, int status, const char *reason, const char *msg)
 	if (!vm->exit_msg[0] && msg)
 		snprintf(vm->exit_msg, sizeof(vm->exit_msg), "%s", msg);
 	write_results(vm, status, reason);
+	loop_destroy(vm);
 	vm_destroy(vm);
 	exit(status);
 }
@@ -533,7 +480,8 @@ int main(int argc, char **argv)
 	sigset_t mask;
 
 	t_start = now();
-	vm->cfg = (struct vm_config){ .mem_size = DEFAULT_MEM, .smp = 1 };
+	vm->cfg = (struct vm_config){ .mem_size = DEFAULT_MEM, .smp = 1,
+				      .shutdown_grace = LOOP_DEFAULT_GRACE };
 	parse_args(argc, argv, &vm->cfg);
 	if (!vm->cfg.kernel && !vm->cfg.dump_acpi)
 		usage_error("--kernel FILE is required");
@@ -577,10 +525,9 @@ int main(int argc, char **argv)
 	default:
 		fail_setup(vm, "", err);
 	}
-	if (vm_add_fd(vm, vm->wake_fd, EPOLLIN, on_wake, vm) < 0)
-		fail_setup(vm, "event loop", strerror(errno));
-	sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sig_fd < 0 || vm_add_fd(vm, sig_fd, EPOLLIN, on_signal, vm) < 0)
+	if (loop_init(vm, err, sizeof(err)) < 0)
+		fail_setup(vm, "", err);
+	if (loop_watch_signals(vm, &mask) < 0)
 		fail_setup(vm, "signalfd", strerror(errno));
 	if (vcpus_create(vm, err, sizeof(err)) < 0)
 		fail_setup(vm, "", err);
@@ -599,23 +546,11 @@ int main(int argc, char **argv)
 		fail_setup(vm, vm->cfg.kernel, err);
 	boot_free(&bi);
 
-	if (vm->cfg.timeout > 0) {
-		double whole = floor(vm->cfg.timeout);
-		struct itimerspec its = {
-			.it_value.tv_sec = (time_t)whole,
-			.it_value.tv_nsec = (long)((vm->cfg.timeout - whole) * 1e9),
-		};
-
-		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-			its.it_value.tv_nsec = 1;
-		timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		if (timer_fd < 0 || timerfd_settime(timer_fd, 0, &its, NULL) < 0 ||
-		    vm_add_fd(vm, timer_fd, EPOLLIN, on_timeout, vm) < 0)
-			fail_setup(vm, "timerfd", strerror(errno));
-	}
+	if (vm->cfg.timeout > 0 && loop_set_timeout(vm, vm->cfg.timeout) < 0)
+		fail_setup(vm, "timerfd", strerror(errno));
 	if (vcpus_start(vm, err, sizeof(err)) < 0)
 		fail_setup(vm, "", err);
-	run_loop(vm);
+	loop_run(vm);
 	finish(vm, vm->exit_status, vm->exit_reason[0] ? vm->exit_reason : "error",
 	       vm->exit_msg);
 }

@@ -1,8 +1,8 @@
 /*
  * vm.c - the VM object: KVM setup (irqchip, PIT via pit.c, TSS), guest RAM and memory
  * slots, the checked guest-address accessor, I/O range registration and
- * dispatch, interrupts, event-loop fds and the exit request. Everything in
- * vmm.h except vCPUs, boot and option parsing is implemented here.
+ * dispatch, interrupts and the exit request. Everything in vmm.h except
+ * vCPUs, boot, the event loop (loop.c) and option parsing is here.
  *
  * An offline VM (vm_config.offline: --dump-acpi) never opens /dev/kvm: RAM,
  * memory regions, I/O ranges, IRQ allocation and module setup work as
@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -267,12 +265,6 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 	}
 	if (pit_setup(vm, vm->cfg.lazy_pit, err, errlen) < 0)
 		return -1;
-	vm->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->epoll_fd < 0 || vm->wake_fd < 0) {
-		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
-		return -1;
-	}
 	/* GSIs below IRQ_DEVICE_FIRST and 8 (RTC) are legacy ISA lines. */
 	vm->irq_used = (1u << IRQ_DEVICE_FIRST) - 1;
 	vm->irq_used |= 1u << 8 | 1u << 12 | 1u << 1 | 1u << IRQ_COM1;
@@ -281,13 +273,6 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 
 void vm_destroy(struct vm *vm)
 {
-	struct vm_fdwatch *w, *next;
-
-	for (w = vm->watches; w; w = next) {
-		next = w->next;
-		free(w);
-	}
-	vm->watches = NULL;
 	free(vm->pio.r);
 	free(vm->mmio.r);
 	free(vm->cpuid);
@@ -304,15 +289,11 @@ void vm_destroy(struct vm *vm)
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
-	if (vm->wake_fd >= 0)
-		close(vm->wake_fd);
-	if (vm->epoll_fd >= 0)
-		close(vm->epoll_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	vm->wake_fd = vm->epoll_fd = vm->vm_fd = vm->kvm_fd = -1;
+	vm->vm_fd = vm->kvm_fd = -1;
 }
 
 int vm_vcpu_count(const struct vm *vm) { return vm->cfg.smp; }
@@ -453,50 +434,6 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io);
 }
 
-/* ---- Event loop fds ------------------------------------------------------ */
-
-int vm_add_fd(struct vm *vm, int fd, uint32_t events,
-	      void (*cb)(void *opaque, uint32_t events), void *opaque)
-{
-	struct vm_fdwatch *w = calloc(1, sizeof(*w));
-	struct epoll_event ev = { .events = events };
-
-	if (!w)
-		return -1;
-	w->fd = fd;
-	w->cb = cb;
-	w->opaque = opaque;
-	ev.data.ptr = w;
-	if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int e = errno;
-
-		free(w);
-		errno = e;
-		return -1;
-	}
-	w->next = vm->watches;
-	vm->watches = w;
-	return 0;
-}
-
-int vm_del_fd(struct vm *vm, int fd)
-{
-	for (struct vm_fdwatch **pp = &vm->watches; *pp; pp = &(*pp)->next) {
-		if ((*pp)->fd == fd) {
-			struct vm_fdwatch *w = *pp;
-
-			epoll_ctl(vm->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-			/* Keep the struct: an epoll batch in flight may still
-			 * point at it. Mark it dead; vm_destroy frees it. */
-			w->fd = -1;
-			w->cb = NULL;
-			return 0;
-		}
-	}
-	errno = ENOENT;
-	return -1;
-}
-
 /* ---- Exit -------------------------------------------------------------- */
 
 static void vm_exit_v(struct vm *vm, int status, const char *reason,
@@ -526,7 +463,7 @@ static void vm_exit_v(struct vm *vm, int status, const char *reason,
 		if (c->started && !pthread_equal(c->thread, pthread_self()))
 			pthread_kill(c->thread, SIGUSR1);
 	}
-	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+	if (vm->wake_fd >= 0 && write(vm->wake_fd, &one, sizeof(one)) < 0) {
 		/* The counter cannot overflow here; nothing to do. */
 	}
 }
@@ -561,17 +498,4 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vm_exit_v(vm, status, reason_for(status), NULL, fmt, ap);
 	va_end(ap);
-}
-
-int vm_mod_fd(struct vm *vm, int fd, uint32_t events)
-{
-	for (struct vm_fdwatch *w = vm->watches; w; w = w->next) {
-		if (w->fd == fd) {
-			struct epoll_event ev = { .events = events, .data.ptr = w };
-
-			return epoll_ctl(vm->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-		}
-	}
-	errno = ENOENT;
-	return -1;
 }
