@@ -209,9 +209,6 @@ int pit_setup(struct vm *vm, bool lazy, char *err, size_t errlen);
 int vcpus_create(struct vm *vm, char *err, size_t errlen);
 int vcpus_start(struct vm *vm, char *err, size_t errlen);
 void vcpus_stop(struct vm *vm);
-/* Boot vCPU register state. */
-int vcpu_setup_pvh(struct vm *vm, uint32_t entry, uint32_t start_info);
-int vcpu_setup_linux64(struct vm *vm, uint64_t entry, uint64_t boot_params);
 
 /* boot.c */
 struct boot_image {
@@ -231,7 +228,6 @@ void boot_free(struct boot_image *bi);
 /* Load into guest memory (after ACPI is built) and set up the boot vCPU. */
 int boot_load(struct vm *vm, const struct boot_image *bi, char *err,
 	      size_t errlen);
-int boot_write_gdt_and_pagetables(struct vm *vm);
 
 /* fdt.c */
 int fdt_build(struct vm *vm, char *err, size_t errlen);
