@@ -114,14 +114,15 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, int idx, int n);
 
 /* ---- The VM ------------------------------------------------------------- */
 
-struct pio_range {
+/* One claimed range of I/O ports or MMIO addresses and its handler. */
+struct io_range {
 	uint64_t base, len;
 	vm_io_fn fn;
 	void *opaque;
 };
 
 struct io_table {
-	struct pio_range *r;
+	struct io_range *r;
 	int n, cap;
 };
 
@@ -202,8 +203,6 @@ int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
 		   void *data, unsigned len, bool is_write);
 void vm_destroy(struct vm *vm);
 
-/* pit.c: the in-kernel PIT, now or on the guest's first access. */
-int pit_setup(struct vm *vm, bool lazy, char *err, size_t errlen);
 
 /* vcpu.c */
 int vcpus_create(struct vm *vm, char *err, size_t errlen);
@@ -239,10 +238,5 @@ int loop_watch_signals(struct vm *vm, const sigset_t *mask);
 int loop_set_timeout(struct vm *vm, double seconds);
 void loop_run(struct vm *vm);     /* until vm_request_exit() */
 void loop_destroy(struct vm *vm);
-/* Change the events an fd added with vm_add_fd waits for. */
-int vm_mod_fd(struct vm *vm, int fd, uint32_t events);
-
-/* serial.c: put the terminal back (also registered with atexit). */
-void serial_restore_terminal(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pit.h"
 
 void vmm_log(const char *fmt, ...)
 {
@@ -265,9 +266,11 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 	}
 	if (pit_setup(vm, vm->cfg.lazy_pit, err, errlen) < 0)
 		return -1;
-	/* GSIs below IRQ_DEVICE_FIRST and 8 (RTC) are legacy ISA lines. */
+	/* GSIs below IRQ_DEVICE_FIRST and the ISA lines of layout.h are
+	 * never handed out. */
 	vm->irq_used = (1u << IRQ_DEVICE_FIRST) - 1;
-	vm->irq_used |= 1u << 8 | 1u << 12 | 1u << 1 | 1u << IRQ_COM1;
+	vm->irq_used |= 1u << IRQ_PIT | 1u << IRQ_I8042_KBD | 1u << IRQ_COM1 |
+			1u << IRQ_RTC | 1u << IRQ_I8042_AUX;
 	return ram_setup(vm, err, errlen);
 }
 
@@ -321,7 +324,7 @@ static int io_register(struct vm *vm, struct io_table *t, uint64_t base,
 	}
 	if (t->n == t->cap) {
 		int cap = t->cap ? t->cap * 2 : 16;
-		struct pio_range *r = realloc(t->r, (size_t)cap * sizeof(*r));
+		struct io_range *r = realloc(t->r, (size_t)cap * sizeof(*r));
 
 		if (!r) {
 			ret = -1;
@@ -331,7 +334,7 @@ static int io_register(struct vm *vm, struct io_table *t, uint64_t base,
 		t->cap = cap;
 	}
 	memmove(&t->r[i + 1], &t->r[i], (size_t)(t->n - i) * sizeof(t->r[0]));
-	t->r[i] = (struct pio_range){ base, len, fn, opaque };
+	t->r[i] = (struct io_range){ base, len, fn, opaque };
 	t->n++;
 out:
 	pthread_rwlock_unlock(&vm->io_lock);
@@ -360,8 +363,8 @@ int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
 		   void *data, unsigned len, bool is_write)
 {
 	int lo = 0, hi;
-	const struct pio_range *hit = NULL;
-	struct pio_range r;
+	const struct io_range *hit = NULL;
+	struct io_range r;
 
 	if (!is_write)
 		memset(data, 0xff, len);
@@ -476,6 +479,29 @@ void vm_exit_detail(struct vm *vm, int status, const char *reason,
 	va_start(ap, fmt);
 	vm_exit_v(vm, status, reason, rip, fmt, ap);
 	va_end(ap);
+}
+
+void vm_request_exit_reason(struct vm *vm, int status, const char *reason,
+			    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_exit_v(vm, status, reason, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void vm_debug_exit(struct vm *vm, uint32_t value)
+{
+	vm->debug_value = value;
+	vm->have_debug_value = true;
+	vm_exit_detail(vm, (int)((((uint64_t)value << 1) | 1) & 0xff),
+		       "debug-exit", NULL, NULL);
+}
+
+bool vm_exiting(const struct vm *vm)
+{
+	return atomic_load(&vm->exiting);
 }
 
 static const char *reason_for(int status)
