@@ -4,7 +4,7 @@
  * the guest's first access to one of its ports (PVH boots).
  *
  * Why lazily: on this project's hosts an in-kernel PIT costs a VM about
- * 2 ms to create and 5-15 ms more to destroy (see docs/architecture.md,
+ * 2 ms to create and 5-15 ms more to destroy (see docs/perf.md,
  * "Start-up and exit cost"), while most PVH guests (the test guests,
  * unikernels, a hardware-reduced Linux with kvm-clock) never touch it.
  *
