@@ -37,6 +37,7 @@ bad-values)
 	[ "$rc" -eq 2 ] && grep -q "7Q" "$T/err" || fail "-m 7Q: exit $rc: $(cat "$T/err")"
 	for v in 0 -1 256 1000 x 1.5 ""; do bad smp "$v"; done
 	for v in 0 -3 abc 1e99 nan inf 5s ""; do bad timeout "$v"; done
+	for v in -1 abc 1e99 nan inf 5s ""; do bad shutdown-grace "$v"; done
 	for v in tty file: foo stdio2 ""; do bad serial "$v"; done
 	long=$(head -c 70000 /dev/zero | tr '\0' a)
 	"$VMM" --kernel "$T/k" --cmdline "$long" >/dev/null 2>"$T/err"; rc=$?
@@ -55,11 +56,12 @@ help)
 	"$VMM" --help >"$T/out" 2>"$T/err"; rc=$?
 	[ "$rc" -eq 0 ] || fail "--help: exit $rc"
 	for o in --kernel --initrd --cmdline --memory --smp --serial --timeout \
-		 --dump-acpi --results --help --version; do
+		 --shutdown-grace --dump-acpi --results --help --version; do
 		grep -q -- "$o" "$T/out" || fail "--help does not mention $o"
 	done
 	grep -q "^Module serial:" "$T/out" || fail "--help has no module section"
 	[ -s "$T/err" ] && fail "--help wrote to stderr"
+	grep -q "12 no usable /dev/kvm" "$T/out" || fail "--help does not name exit status 12"
 	;;
 version)
 	"$VMM" --version >"$T/out" 2>&1; rc=$?
