@@ -52,15 +52,12 @@ static uint64_t capacity;
 
 static void wr(uint64_t off, uint32_t v)
 {
-	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, true);
+	fake_mmio_write32(vm, off, v);
 }
 
 static uint32_t rd(uint64_t off)
 {
-	uint32_t v = 0;
-
-	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, false);
-	return v;
+	return fake_mmio_read32(vm, off);
 }
 
 static void check(const char *what, bool ok)
