@@ -251,7 +251,7 @@ static void reg_write(struct virtio_mmio *d, uint64_t addr, uint32_t v)
 	}
 }
 
-void virtio_mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
+static void mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
 			bool is_write)
 {
 	struct virtio_mmio *d = opaque;
@@ -386,7 +386,7 @@ static int mmio_attach(struct virtio_mmio *d, char *err, size_t errlen)
 		snprintf(err, errlen, "virtio-mmio: no free interrupt line");
 		return -1;
 	}
-	if (vm_register_mmio(vm, d->base, LAYOUT_VIRTIO_SLOT, virtio_mmio_access, d)) {
+	if (vm_register_mmio(vm, d->base, LAYOUT_VIRTIO_SLOT, mmio_access, d)) {
 		snprintf(err, errlen, "virtio-mmio: cannot register MMIO at 0x%llx",
 			 (unsigned long long)d->base);
 		return -1;

@@ -58,8 +58,5 @@ struct virtio_transport *virtio_mmio_create(struct vm *vm,
 					    const struct virtio_dev_info *info,
 					    const struct virtio_dev_ops *ops,
 					    void *opaque, char *err, size_t errlen);
-/* The MMIO handler (exposed for unit tests). */
-void virtio_mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
-			bool is_write);
 
 #endif
