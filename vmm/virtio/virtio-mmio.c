@@ -21,6 +21,7 @@
 #include <linux/virtio_mmio.h>
 
 #include "aml.h"
+#include "le.h"
 #include "virtio-mmio.h"
 #include "vmm.h"
 
@@ -269,17 +270,11 @@ static void mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
 			}
 		}
 	} else if (len == 4 && !(addr & 3)) {
-		/* Registers are 32-bit; other widths are ignored. */
-		if (is_write) {
-			uint32_t v;
-
-			memcpy(&v, data, 4);
-			reg_write(d, addr, v);
-		} else {
-			uint32_t v = reg_read(d, addr);
-
-			memcpy(data, &v, 4);
-		}
+		/* Registers are 32-bit little endian; other widths are ignored. */
+		if (is_write)
+			reg_write(d, addr, get_le32(data));
+		else
+			put_le32(data, reg_read(d, addr));
 	}
 	pthread_mutex_unlock(&d->lock);
 }
