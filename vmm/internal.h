@@ -168,6 +168,7 @@ struct vm {
 	struct io_table pio, mmio;
 
 	uint32_t irq_used; /* bit per GSI */
+	int next_mmio_slot; /* vm_alloc_mmio_slot() */
 
 	struct vcpu *vcpus;
 	int nvcpus;

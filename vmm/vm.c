@@ -128,6 +128,26 @@ uint64_t vm_alloc_gpa(struct vm *vm, uint64_t size, uint64_t align)
 	return a;
 }
 
+int vm_for_each_ram_region(struct vm *vm,
+			   int (*fn)(void *opaque, uint64_t gpa, uint64_t len),
+			   void *opaque)
+{
+	uint64_t low = vm->ram_size < LAYOUT_LOW_RAM_MAX ? vm->ram_size
+							 : LAYOUT_LOW_RAM_MAX;
+	int ret = low ? fn(opaque, 0, low) : 0;
+
+	if (!ret && vm->ram_size > low)
+		ret = fn(opaque, LAYOUT_HIGH_RAM, vm->ram_size - low);
+	return ret;
+}
+
+int vm_alloc_mmio_slot(struct vm *vm)
+{
+	if (vm->next_mmio_slot >= LAYOUT_VIRTIO_MAX)
+		return -1;
+	return vm->next_mmio_slot++;
+}
+
 static int ram_setup(struct vm *vm, char *err, size_t errlen)
 {
 	uint64_t size = vm->cfg.mem_size;

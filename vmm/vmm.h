@@ -102,6 +102,21 @@ uint64_t vm_ram_end(const struct vm *vm);    /* highest RAM gpa + 1 */
  * reserves size bytes there. */
 uint64_t vm_alloc_gpa(struct vm *vm, uint64_t size, uint64_t align);
 
+/* Guest RAM (--memory) as the core laid it out (layout.h: below
+ * LAYOUT_LOW_RAM_MAX, the rest from LAYOUT_HIGH_RAM): fn is called once per
+ * region, lowest gpa first; each region is one vm_gpa() region. Stops at the
+ * first non-zero return of fn and returns it; else 0. */
+int vm_for_each_ram_region(struct vm *vm,
+			   int (*fn)(void *opaque, uint64_t gpa, uint64_t len),
+			   void *opaque);
+
+/* Slot allocator for the virtio-mmio window: returns n, the lowest slot not
+ * yet handed out in this VM, whose range is [LAYOUT_VIRTIO_MMIO + n *
+ * LAYOUT_VIRTIO_SLOT, + LAYOUT_VIRTIO_SLOT); -1 once all LAYOUT_VIRTIO_MAX
+ * are taken. A slot is never given twice, nor back. Module setup (main
+ * thread) only, like vm_alloc_irq(). */
+int vm_alloc_mmio_slot(struct vm *vm);
+
 /* ---- I/O dispatch ------------------------------------------------------- */
 
 /* addr is the offset from the registered base; data points to len bytes

@@ -97,46 +97,33 @@ static int parse_disk_nvme(const char *arg, char *err, size_t errlen)
 	return parse_disk(arg, true, err, errlen);
 }
 
-/* Map guest RAM at IOVA = GPA, coalescing host-contiguous 2 MiB steps. */
+struct ram_map {
+	struct vm *vm;
+	struct nvme_ctrl *c;
+	char *err;
+	size_t errlen;
+};
+
+/* One guest RAM region at IOVA = GPA: one host-contiguous VFIO mapping. */
+static int map_ram_region(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct ram_map *m = opaque;
+	void *h = vm_gpa(m->vm, gpa, len);
+
+	if (!h) {
+		snprintf(m->err, m->errlen, "guest RAM 0x%llx+0x%llx has no host mapping",
+			 (unsigned long long)gpa, (unsigned long long)len);
+		return -1;
+	}
+	return nvme_dma_map(m->c, h, gpa, len, m->err, m->errlen) ? -1 : 0;
+}
+
+/* Map all guest RAM into the controller's IOVA space at IOVA = GPA. */
 static int map_guest_ram(struct vm *vm, struct nvme_ctrl *c, char *err, size_t errlen)
 {
-	uint64_t size = vm_ram_size(vm);
-	uint64_t low = size < LAYOUT_LOW_RAM_MAX ? size : LAYOUT_LOW_RAM_MAX;
-	struct {
-		uint64_t gpa, len;
-	} part[2] = { { 0, low }, { LAYOUT_HIGH_RAM, size - low } };
+	struct ram_map m = { vm, c, err, errlen };
 
-	for (int p = 0; p < 2; p++) {
-		uint64_t gpa = part[p].gpa, end = part[p].gpa + part[p].len;
-		uint64_t run_gpa = 0, run_len = 0;
-		uint8_t *run_host = NULL;
-
-		while (gpa < end) {
-			uint64_t step = 2 * MiB - (gpa & (2 * MiB - 1));
-			uint8_t *h;
-
-			if (step > end - gpa)
-				step = end - gpa;
-			h = vm_gpa(vm, gpa, step);
-			while (!h && step > 4096) {
-				step /= 2;
-				h = vm_gpa(vm, gpa, step);
-			}
-			if (h && run_len && run_host + run_len == h && run_gpa + run_len == gpa) {
-				run_len += step;
-			} else {
-				if (run_len && nvme_dma_map(c, run_host, run_gpa, run_len, err, errlen))
-					return -1;
-				run_len = h ? step : 0;
-				run_host = h;
-				run_gpa = gpa;
-			}
-			gpa += step;
-		}
-		if (run_len && nvme_dma_map(c, run_host, run_gpa, run_len, err, errlen))
-			return -1;
-	}
-	return 0;
+	return vm_for_each_ram_region(vm, map_ram_region, &m);
 }
 
 static int blk_setup(struct vm *vm, char *err, size_t errlen)
