@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
 out=$here/out
 mkdir -p "$out"
-for f in blk-nvme/tests/vblk-exercise blk-nvme/tests/randio vmm/vmm; do
+for f in blk-nvme/blk/tests/vblk-exercise blk-nvme/blk/tests/randio vmm/vmm; do
 	[ -x "$build/$f" ] || { echo "blk-nvme.sh: no $build/$f (build first)" >&2; exit 1; }
 done
 

@@ -43,7 +43,8 @@ struct nvdimm_opts {
  * the bad value (the caller adds the option name). */
 int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t errlen);
 void nvdimm_opts_free(struct nvdimm_opts *o);
-/* "64M", "2G", "4096", "1K", "1T": 0, or -1 if malformed or overflowing. */
+/* A size in the project's grammar (opt_parse_size): 0, or -1 if malformed
+ * or overflowing. */
 int nvdimm_parse_size(const char *s, uint64_t *out);
 
 /* ---- Backing store ------------------------------------------------------ */

@@ -1,52 +1,33 @@
 /*
  * opts.c - parsing of one --nvdimm value:
  *   PATH[,size=SIZE][,label-size=SIZE][,readonly=on|off][,share=on|off][,unarmed=on|off]
- * Pure string handling; module.c keeps the parsed list and opens the files.
+ * in the project's one option grammar (vmm/util/opts.h: sizes such as 1GiB
+ * or 1.5G, on/off/yes/no/true/false/1/0, each key once). Pure string
+ * handling; module.c keeps the parsed list and opens the files.
  */
 #include "nvdimm.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "opts.h"
+
 int nvdimm_parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: return -1;
-	}
-	if (*end != '\0')
-		return -1;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
+	return opt_parse_size(s, out, NULL, 0);
 }
 
-static int parse_bool(const char *v, bool *out)
+static const char *check_size(uint64_t v)
 {
-	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
+	return !v || v % NVDIMM_SIZE_ALIGN ? "must be a non-zero multiple of 16M "
+		"(the guest's region alignment for fsdax)" : NULL;
+}
+
+static const char *check_label_size(uint64_t v)
+{
+	return v && (v < NVDIMM_LABEL_MIN || v % NVDIMM_PAGE) ?
+		"must be 0 or 128K..16M in 4K steps" : NULL;
 }
 
 void nvdimm_opts_free(struct nvdimm_opts *o)
@@ -57,7 +38,15 @@ void nvdimm_opts_free(struct nvdimm_opts *o)
 
 int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t errlen)
 {
-	char *copy, *save = NULL, *tok;
+	const char *comma;
+	const struct opt_key keys[] = {
+		{ "size", OPT_SIZE, &o->size, 0, 0, check_size },
+		{ "label-size", OPT_SIZE, &o->label_size, 0, NVDIMM_LABEL_MAX,
+		  check_label_size },
+		{ "readonly", OPT_BOOL, &o->readonly, 0, 0, NULL },
+		{ "share", OPT_BOOL, &o->share, 0, 0, NULL },
+		{ "unarmed", OPT_BOOL, &o->unarmed, 0, 0, NULL },
+	};
 
 	memset(o, 0, sizeof(*o));
 	o->share = true;
@@ -67,74 +56,17 @@ int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t 
 			 "[,readonly=on][,share=on|off][,unarmed=on]", arg ? arg : "");
 		return -1;
 	}
-	copy = strdup(arg);
-	if (!copy) {
+	comma = strchr(arg, ',');
+	o->path = comma ? strndup(arg, (size_t)(comma - arg)) : strdup(arg);
+	if (!o->path) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	tok = strtok_r(copy, ",", &save);
-	o->path = strdup(tok);
-	if (!o->path) {
-		snprintf(err, errlen, "out of memory");
+	if (opt_parse_list(comma ? comma + 1 : NULL, keys,
+			   sizeof(keys) / sizeof(keys[0]), err, errlen) < 0)
 		goto fail;
-	}
-	while ((tok = strtok_r(NULL, ",", &save))) {
-		char *eq = strchr(tok, '=');
-		const char *key = tok, *val;
-
-		if (!eq) {
-			snprintf(err, errlen, "'%s': expected key=value in '%s'", tok, arg);
-			goto fail;
-		}
-		*eq = '\0';
-		val = eq + 1;
-		if (!strcmp(key, "size")) {
-			if (nvdimm_parse_size(val, &o->size) || o->size == 0) {
-				snprintf(err, errlen, "size=%s: not a size (e.g. 64M, 1G)", val);
-				goto fail;
-			}
-			if (o->size % NVDIMM_SIZE_ALIGN) {
-				snprintf(err, errlen, "size=%s: must be a multiple of 16M "
-					 "(the guest's region alignment for fsdax)", val);
-				goto fail;
-			}
-		} else if (!strcmp(key, "label-size")) {
-			if (nvdimm_parse_size(val, &o->label_size)) {
-				snprintf(err, errlen, "label-size=%s: not a size (e.g. 128K)", val);
-				goto fail;
-			}
-			if (o->label_size && (o->label_size < NVDIMM_LABEL_MIN ||
-					      o->label_size > NVDIMM_LABEL_MAX ||
-					      o->label_size % NVDIMM_PAGE)) {
-				snprintf(err, errlen, "label-size=%s: must be 0 or 128K..16M "
-					 "in 4K steps", val);
-				goto fail;
-			}
-		} else if (!strcmp(key, "readonly")) {
-			if (parse_bool(val, &o->readonly)) {
-				snprintf(err, errlen, "readonly=%s: expected on or off", val);
-				goto fail;
-			}
-		} else if (!strcmp(key, "share")) {
-			if (parse_bool(val, &o->share)) {
-				snprintf(err, errlen, "share=%s: expected on or off", val);
-				goto fail;
-			}
-		} else if (!strcmp(key, "unarmed")) {
-			if (parse_bool(val, &o->unarmed)) {
-				snprintf(err, errlen, "unarmed=%s: expected on or off", val);
-				goto fail;
-			}
-		} else {
-			snprintf(err, errlen, "'%s': unknown key (size, label-size, readonly, "
-				 "share, unarmed)", key);
-			goto fail;
-		}
-	}
-	free(copy);
 	return 0;
 fail:
-	free(copy);
 	nvdimm_opts_free(o);
 	return -1;
 }

@@ -8,17 +8,24 @@
  * the command line at LAYOUT_CMDLINE, the initrd placed high in low RAM, the
  * ACPI RSDP and the e820 map built from the region table; PVH guests also
  * get the machine-description FDT as a module.
+ *
+ * The boot vCPU's registers are set here too, from one table of flat
+ * segments that also gives the GDT written into the guest (x86.h names the
+ * control-register bits): vcpu.c only creates and runs vCPUs.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot_params.h"
 #include "internal.h"
+#include "le.h"
+#include "x86.h"
 
 /* Xen's struct hvm_start_info and friends (version 1), by layout. */
 #define HVM_START_MAGIC 0x336ec578
@@ -126,40 +133,139 @@ void boot_free(struct boot_image *bi)
 	bi->kernel = bi->initrd = NULL;
 }
 
-static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
+/* ---- The boot CPU: one segment table for the GDT and the registers ---- */
+
+/* The flat segments both boot protocols use. The GDT written to guest
+ * memory and the segment registers loaded into the boot vCPU are both
+ * derived from this table, so they cannot disagree. Selector = index * 8. */
+enum { SEG_CODE32 = 1, SEG_CODE64, SEG_DATA, SEG_TSS, BOOT_GDT_ENTRIES = 6 };
+
+struct boot_segment {
+	uint8_t type;   /* descriptor type field (X86_SEG_TYPE_*) */
+	bool s;         /* code/data (true) or system segment */
+	bool db, l, g;  /* 32-bit default size, 64-bit code, 4 KiB granular */
+	uint32_t limit; /* 20 bits, in 4 KiB units when g */
+};
+
+static const struct boot_segment boot_segs[BOOT_GDT_ENTRIES] = {
+	[SEG_CODE32] = { X86_SEG_TYPE_CODE_XR, true, true, false, true, 0xfffff },
+	/* Linux's __BOOT_CS and __BOOT_DS are 0x10 and 0x18. */
+	[SEG_CODE64] = { X86_SEG_TYPE_CODE_XR, true, false, true, true, 0xfffff },
+	[SEG_DATA] = { X86_SEG_TYPE_DATA_RW, true, true, false, true, 0xfffff },
+	/* A TSS takes 16 bytes (two slots) in long mode; slot 5 stays 0. */
+	[SEG_TSS] = { X86_SEG_TYPE_TSS_BUSY, false, false, false, false, 0x67 },
+};
+
+static uint16_t seg_selector(int i)
 {
-	return ((uint64_t)(base & 0xff000000) << 32) |
-	       ((uint64_t)(flags & 0xf0ff) << 40) |
-	       ((uint64_t)(limit & 0xf0000) << 32) |
-	       ((uint64_t)(base & 0xffffff) << 16) | (limit & 0xffff);
+	return (uint16_t)(i * 8);
 }
 
-int boot_write_gdt_and_pagetables(struct vm *vm)
+/* The 8-byte descriptor (base 0, present, DPL 0). */
+static uint64_t gdt_entry(const struct boot_segment *d)
 {
-	uint64_t gdt[6] = {
-		0,
-		gdt_entry(0xc09b, 0, 0xfffff), /* 0x08: 32-bit code */
-		gdt_entry(0xa09b, 0, 0xfffff), /* 0x10: 64-bit code (__BOOT_CS) */
-		gdt_entry(0xc093, 0, 0xfffff), /* 0x18: data (__BOOT_DS) */
-		gdt_entry(0x008b, 0, 0x67),    /* 0x20: TSS (16 bytes in long mode) */
-		0,
+	uint64_t flags = (uint64_t)d->g << 15 | (uint64_t)d->db << 14 |
+			 (uint64_t)d->l << 13 | 1u << 7 /* P */ |
+			 (uint64_t)d->s << 4 | d->type;
+
+	if (!d->type)
+		return 0;
+	return flags << 40 | (uint64_t)(d->limit & 0xf0000) << 32 |
+	       (d->limit & 0xffff);
+}
+
+/* The same segment as KVM wants it in a segment register. */
+static struct kvm_segment kvm_seg(int i)
+{
+	const struct boot_segment *d = &boot_segs[i];
+
+	return (struct kvm_segment){
+		.base = 0,
+		.limit = d->g ? d->limit << 12 | 0xfff : d->limit,
+		.selector = seg_selector(i), .type = d->type, .present = 1,
+		.dpl = 0, .db = d->db, .s = d->s, .l = d->l, .g = d->g,
 	};
-	uint64_t *pml4 = vm_gpa_w(vm, LAYOUT_PML4, 4096);
-	uint64_t *pdpt = vm_gpa_w(vm, LAYOUT_PDPT, 4096);
-	uint64_t *pd = vm_gpa_w(vm, LAYOUT_PD, 4 * 4096);
-	void *g = vm_gpa_w(vm, LAYOUT_GDT, sizeof(gdt));
+}
+
+static int boot_write_gdt_and_pagetables(struct vm *vm)
+{
+	uint64_t gdt[BOOT_GDT_ENTRIES];
+	uint8_t *pml4 = vm_gpa_w(vm, LAYOUT_PML4, 4096);
+	uint8_t *pdpt = vm_gpa_w(vm, LAYOUT_PDPT, 4096);
+	uint8_t *pd = vm_gpa_w(vm, LAYOUT_PD, 4 * 4096);
+	uint8_t *g = vm_gpa_w(vm, LAYOUT_GDT, sizeof(gdt));
 
 	if (!pml4 || !pdpt || !pd || !g)
 		return -1;
-	memcpy(g, gdt, sizeof(gdt));
+	for (int i = 0; i < BOOT_GDT_ENTRIES; i++)
+		put_le64(g + i * 8, gdt_entry(&boot_segs[i]));
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
-	pml4[0] = LAYOUT_PDPT | 0x3;
+	/* Identity map of the first 4 GiB with 2 MiB pages. */
+	put_le64(pml4, LAYOUT_PDPT | X86_PTE_P | X86_PTE_W);
 	for (int i = 0; i < 4; i++)
-		pdpt[i] = (LAYOUT_PD + (uint64_t)i * 4096) | 0x3;
+		put_le64(pdpt + i * 8, (LAYOUT_PD + (uint64_t)i * 4096) |
+			 X86_PTE_P | X86_PTE_W);
 	for (uint64_t i = 0; i < 4 * 512; i++)
-		pd[i] = (i << 21) | 0x83; /* present, writable, 2 MiB */
+		put_le64(pd + i * 8, i << 21 | X86_PTE_P | X86_PTE_W | X86_PTE_PS);
 	return 0;
+}
+
+/* Segment registers for a flat boot: CS is code32 or code64. */
+static void boot_sregs(struct kvm_sregs *s, bool long_mode)
+{
+	s->cs = kvm_seg(long_mode ? SEG_CODE64 : SEG_CODE32);
+	s->ds = s->es = s->fs = s->gs = s->ss = kvm_seg(SEG_DATA);
+	s->tr = kvm_seg(SEG_TSS);
+	s->ldt = (struct kvm_segment){ .selector = 0, .type = X86_SEG_TYPE_LDT,
+				       .present = 1, .limit = 0xffff };
+	s->gdt.base = LAYOUT_GDT;
+	s->gdt.limit = BOOT_GDT_ENTRIES * 8 - 1;
+	s->idt.base = 0;
+	s->idt.limit = 0;
+}
+
+/* PVH: 32-bit protected mode, paging off, EBX = start info. */
+static int boot_regs_pvh(struct vm *vm, uint32_t entry, uint32_t start_info)
+{
+	int fd = vm->vcpus[0].fd;
+	struct kvm_sregs s;
+	struct kvm_regs r = { .rip = entry, .rbx = start_info,
+			      .rflags = X86_RFLAGS_FIXED };
+
+	if (ioctl(fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	boot_sregs(&s, false);
+	s.cr0 = X86_CR0_PE | X86_CR0_ET;
+	s.cr3 = 0;
+	s.cr4 = 0;
+	s.efer = 0;
+	if (ioctl(fd, KVM_SET_SREGS, &s) < 0)
+		return -1;
+	return ioctl(fd, KVM_SET_REGS, &r);
+}
+
+/* Linux 64-bit boot protocol: long mode on the identity map, RSI = the
+ * zero page. */
+static int boot_regs_linux64(struct vm *vm, uint64_t entry, uint64_t boot_params)
+{
+	int fd = vm->vcpus[0].fd;
+	struct kvm_sregs s;
+	struct kvm_regs r = { .rip = entry, .rsi = boot_params,
+			      .rflags = X86_RFLAGS_FIXED,
+			      .rsp = LAYOUT_BOOT_STACK, .rbp = LAYOUT_BOOT_STACK };
+
+	if (ioctl(fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	boot_sregs(&s, true);
+	s.cr0 = X86_CR0_PG | X86_CR0_AM | X86_CR0_WP | X86_CR0_NE |
+		X86_CR0_ET | X86_CR0_MP | X86_CR0_PE;
+	s.cr3 = LAYOUT_PML4;
+	s.cr4 = X86_CR4_PAE;
+	s.efer = X86_EFER_LME | X86_EFER_LMA;
+	if (ioctl(fd, KVM_SET_SREGS, &s) < 0)
+		return -1;
+	return ioctl(fd, KVM_SET_REGS, &r);
 }
 
 static int write_cmdline(struct vm *vm, const char *cmdline, size_t max,
@@ -287,16 +393,13 @@ static int load_pvh(struct vm *vm, const struct boot_image *bi, char *err,
 	si->memmap_entries = (uint32_t)n;
 
 	if (boot_write_gdt_and_pagetables(vm) < 0 ||
-	    vcpu_setup_pvh(vm, bi->pvh.entry, LAYOUT_PVH_START_INFO) < 0) {
+	    boot_regs_pvh(vm, bi->pvh.entry, LAYOUT_PVH_START_INFO) < 0) {
 		snprintf(err, errlen, "cannot set up the boot vCPU: %s",
 			 strerror(errno));
 		return -1;
 	}
 	return 0;
 }
-
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
 static int load_bzimage(struct vm *vm, const struct boot_image *bi, char *err,
 			size_t errlen)
@@ -338,15 +441,15 @@ static int load_bzimage(struct vm *vm, const struct boot_image *bi, char *err,
 	       b->hdr_end - BP_SETUP_HDR);
 	zp[BP_TYPE_OF_LOADER] = 0xff;
 	zp[BP_LOADFLAGS] |= BP_CAN_USE_HEAP;
-	put16(zp + BP_HEAP_END_PTR, 0xfe00);
-	put16(zp + BP_VID_MODE, 0xffff);
-	put32(zp + BP_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
-	put32(zp + BP_EXT_CMD_LINE_PTR, 0);
-	put32(zp + BP_RAMDISK_IMAGE, (uint32_t)vm->initrd_gpa);
-	put32(zp + BP_RAMDISK_SIZE, (uint32_t)vm->initrd_size);
-	put32(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(vm->initrd_gpa >> 32));
-	put32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)(vm->initrd_size >> 32));
-	memcpy(zp + BP_ACPI_RSDP_ADDR, &vm->rsdp, 8);
+	put_le16(zp + BP_HEAP_END_PTR, 0xfe00);
+	put_le16(zp + BP_VID_MODE, 0xffff);
+	put_le32(zp + BP_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
+	put_le32(zp + BP_EXT_CMD_LINE_PTR, 0);
+	put_le32(zp + BP_RAMDISK_IMAGE, (uint32_t)vm->initrd_gpa);
+	put_le32(zp + BP_RAMDISK_SIZE, (uint32_t)vm->initrd_size);
+	put_le32(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(vm->initrd_gpa >> 32));
+	put_le32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)(vm->initrd_size >> 32));
+	put_le64(zp + BP_ACPI_RSDP_ADDR, vm->rsdp);
 	pthread_rwlock_rdlock(&vm->mem_lock);
 	n = e820_build(&vm->mem, e820, BP_E820_MAX);
 	pthread_rwlock_unlock(&vm->mem_lock);
@@ -358,7 +461,7 @@ static int load_bzimage(struct vm *vm, const struct boot_image *bi, char *err,
 	memcpy(zp + BP_E820_TABLE, e820, (size_t)n * sizeof(e820[0]));
 
 	if (boot_write_gdt_and_pagetables(vm) < 0 ||
-	    vcpu_setup_linux64(vm, LAYOUT_KERNEL + 0x200, LAYOUT_ZERO_PAGE) < 0) {
+	    boot_regs_linux64(vm, LAYOUT_KERNEL + 0x200, LAYOUT_ZERO_PAGE) < 0) {
 		snprintf(err, errlen, "cannot set up the boot vCPU: %s",
 			 strerror(errno));
 		return -1;

@@ -9,22 +9,7 @@
 
 #include "boot_params.h"
 #include "internal.h"
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return v;
-}
+#include "le.h"
 
 int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi,
 		  char *err, size_t errlen)
@@ -36,12 +21,12 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi,
 		snprintf(err, errlen, "too small for a bzImage (%zu bytes)", len);
 		return -1;
 	}
-	if (rd16(img + BP_BOOT_FLAG) != 0xaa55 ||
-	    rd32(img + BP_HEADER) != BP_HEADER_MAGIC) {
+	if (get_le16(img + BP_BOOT_FLAG) != 0xaa55 ||
+	    get_le32(img + BP_HEADER) != BP_HEADER_MAGIC) {
 		snprintf(err, errlen, "not a bzImage (no boot flag or HdrS magic)");
 		return -1;
 	}
-	bi->version = rd16(img + BP_VERSION);
+	bi->version = get_le16(img + BP_VERSION);
 	if (bi->version < 0x206) {
 		snprintf(err, errlen, "boot protocol %u.%02u too old (need 2.06)",
 			 bi->version >> 8, bi->version & 0xff);
@@ -58,7 +43,7 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi,
 		snprintf(err, errlen, "kernel is not loaded high (zImage?)");
 		return -1;
 	}
-	bi->xloadflags = rd16(img + BP_XLOADFLAGS);
+	bi->xloadflags = get_le16(img + BP_XLOADFLAGS);
 	if (!(bi->xloadflags & BP_XLF_KERNEL_64)) {
 		snprintf(err, errlen, "kernel has no 64-bit entry (XLF_KERNEL_64)");
 		return -1;
@@ -80,12 +65,12 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi,
 			 bi->hdr_end);
 		return -1;
 	}
-	bi->initrd_addr_max = rd32(img + BP_INITRD_ADDR_MAX);
-	bi->cmdline_size = rd32(img + BP_CMDLINE_SIZE);
-	bi->kernel_alignment = rd32(img + BP_KERNEL_ALIGNMENT);
+	bi->initrd_addr_max = get_le32(img + BP_INITRD_ADDR_MAX);
+	bi->cmdline_size = get_le32(img + BP_CMDLINE_SIZE);
+	bi->kernel_alignment = get_le32(img + BP_KERNEL_ALIGNMENT);
 	bi->relocatable = img[BP_RELOCATABLE] != 0;
-	memcpy(&bi->pref_address, img + BP_PREF_ADDRESS, 8);
-	bi->init_size = rd32(img + BP_INIT_SIZE);
+	bi->pref_address = get_le64(img + BP_PREF_ADDRESS);
+	bi->init_size = get_le32(img + BP_INIT_SIZE);
 	if (bi->init_size < len - bi->setup_size)
 		bi->init_size = (uint32_t)(len - bi->setup_size);
 	return 0;

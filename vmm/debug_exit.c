@@ -8,8 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
-
+#include "vmm.h"
 
 static void debug_exit_io(void *opaque, uint64_t addr, void *data,
 			  unsigned len, bool is_write)
@@ -20,10 +19,7 @@ static void debug_exit_io(void *opaque, uint64_t addr, void *data,
 	if (!is_write || addr != 0 || len > 4)
 		return;
 	memcpy(&v, data, len);
-	vm->debug_value = v;
-	vm->have_debug_value = true;
-	vm_exit_detail(vm, (int)((((uint64_t)v << 1) | 1) & 0xff), "debug-exit",
-		       NULL, NULL);
+	vm_debug_exit(vm, v);
 }
 
 static int debug_exit_setup(struct vm *vm, char *err, size_t errlen)

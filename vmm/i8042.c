@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include <pthread.h>
+
+#include "vmm.h"
 
 #define STAT_OBF    0x01
 #define STAT_SYS    0x04
@@ -25,8 +27,8 @@
 #define CTR_AUXDIS  0x20
 #define CTR_XLATE   0x40
 
-#define IRQ_KBD 1
-#define IRQ_AUX 12
+#define IRQ_KBD IRQ_I8042_KBD
+#define IRQ_AUX IRQ_I8042_AUX
 #define QLEN 16
 
 static struct i8042 {

@@ -10,6 +10,7 @@
 #define PMVM_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -113,14 +114,15 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, int idx, int n);
 
 /* ---- The VM ------------------------------------------------------------- */
 
-struct pio_range {
+/* One claimed range of I/O ports or MMIO addresses and its handler. */
+struct io_range {
 	uint64_t base, len;
 	vm_io_fn fn;
 	void *opaque;
 };
 
 struct io_table {
-	struct pio_range *r;
+	struct io_range *r;
 	int n, cap;
 };
 
@@ -140,6 +142,8 @@ struct vm_config {
 	const char *dump_acpi;
 	const char *results;
 	bool lazy_pit; /* create the in-kernel PIT on first access (PVH) */
+	bool offline;  /* no KVM at all: build the machine, never run it */
+	double shutdown_grace; /* SIGTERM: seconds between power button and stop */
 };
 
 struct vm_fdwatch {
@@ -164,6 +168,7 @@ struct vm {
 	struct io_table pio, mmio;
 
 	uint32_t irq_used; /* bit per GSI */
+	int next_mmio_slot; /* vm_alloc_mmio_slot() */
 
 	struct vcpu *vcpus;
 	int nvcpus;
@@ -191,22 +196,19 @@ void vm_exit_detail(struct vm *vm, int status, const char *reason,
 		    const uint64_t *rip, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-/* vm.c */
+/* vm.c. vm_create returns 0, -1 (err filled) or VM_CREATE_NO_KVM when
+ * /dev/kvm is missing or unusable (err says why). */
+#define VM_CREATE_NO_KVM (-2)
 int vm_create(struct vm *vm, char *err, size_t errlen);
 int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
 		   void *data, unsigned len, bool is_write);
 void vm_destroy(struct vm *vm);
 
-/* pit.c: the in-kernel PIT, now or on the guest's first access. */
-int pit_setup(struct vm *vm, bool lazy, char *err, size_t errlen);
 
 /* vcpu.c */
 int vcpus_create(struct vm *vm, char *err, size_t errlen);
 int vcpus_start(struct vm *vm, char *err, size_t errlen);
 void vcpus_stop(struct vm *vm);
-/* Boot vCPU register state. */
-int vcpu_setup_pvh(struct vm *vm, uint32_t entry, uint32_t start_info);
-int vcpu_setup_linux64(struct vm *vm, uint64_t entry, uint64_t boot_params);
 
 /* boot.c */
 struct boot_image {
@@ -226,15 +228,16 @@ void boot_free(struct boot_image *bi);
 /* Load into guest memory (after ACPI is built) and set up the boot vCPU. */
 int boot_load(struct vm *vm, const struct boot_image *bi, char *err,
 	      size_t errlen);
-int boot_write_gdt_and_pagetables(struct vm *vm);
 
 /* fdt.c */
 int fdt_build(struct vm *vm, char *err, size_t errlen);
 
-/* vm.c: change the events an fd added with vm_add_fd waits for. */
-int vm_mod_fd(struct vm *vm, int fd, uint32_t events);
-
-/* serial.c: put the terminal back (also registered with atexit). */
-void serial_restore_terminal(void);
+/* loop.c: the main thread's event loop (see the file header). */
+#define LOOP_DEFAULT_GRACE 10.0 /* --shutdown-grace default, seconds */
+int loop_init(struct vm *vm, char *err, size_t errlen); /* before modules */
+int loop_watch_signals(struct vm *vm, const sigset_t *mask);
+int loop_set_timeout(struct vm *vm, double seconds);
+void loop_run(struct vm *vm);     /* until vm_request_exit() */
+void loop_destroy(struct vm *vm);
 
 #endif

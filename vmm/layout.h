@@ -51,6 +51,9 @@
 #define LAYOUT_PMEM_ALIGN     GiB
 
 /* ---- I/O ports ---------------------------------------------------------- */
+#define PORT_PIT              0x40  /* i8254 counters 0-2 (0x40-0x42) ... */
+#define PORT_PIT_CTRL         0x43  /* ... and its control word */
+#define PORT_PIT_SPEAKER      0x61  /* PIT channel 2 gate and speaker (1 byte) */
 #define PORT_I8042_DATA       0x60
 #define PORT_I8042_CMD        0x64
 #define PORT_DEBUG_EXIT       0xf4  /* QEMU isa-debug-exit compatible */
@@ -61,8 +64,13 @@
 #define ACPI_RESET_VALUE      0x01
 #define PORT_NVDIMM_DSM       0x0a18 /* 4 bytes: guest writes the DSM page address */
 
-/* ---- Interrupts (GSI = IOAPIC pin) ---------------------------------------*/
+/* ---- Interrupts (GSI = IOAPIC pin) ---------------------------------------
+ * The ISA lines below are never handed out by vm_alloc_irq(), used or not. */
+#define IRQ_PIT               0   /* i8254 (in-kernel; pin 2 per the MADT override) */
+#define IRQ_I8042_KBD         1   /* i8042 keyboard output buffer */
 #define IRQ_COM1              4
+#define IRQ_RTC               8   /* no RTC, but the line stays ISA's */
+#define IRQ_I8042_AUX         12  /* i8042 AUX (mouse) output buffer */
 #define IRQ_DEVICE_FIRST      5   /* vm_alloc_irq() hands out from here ... */
 #define IRQ_DEVICE_LAST       23  /* ... to here, skipping the ones above */
 

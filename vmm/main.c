@@ -6,8 +6,8 @@
  * VM (KVM, RAM, irqchip) -> vCPUs -> module setup() -> ACPI (module acpi())
  * -> kernel, initrd, FDT (module fdt()) and boot registers -> vCPU threads
  * -> event loop until vm_request_exit() -> stop vCPUs -> module teardown()
- * -> results. The main thread owns signals (signalfd: SIGINT/SIGTERM) and
- * the --timeout timer (timerfd).
+ * -> results. The main thread runs the event loop (loop.c: module fds,
+ * signals, the --timeout and SIGTERM grace timers).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,14 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
-#include <sys/timerfd.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "acpi.h"
 #include "internal.h"
+#include "opts.h"
 #include "pmvm-config.h"
 
 #define DEFAULT_MEM (256 * MiB)
@@ -37,7 +37,7 @@ static struct vm the_vm;
 
 enum {
 	OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_SMP,
-	OPT_TIMEOUT, OPT_DUMP_ACPI, OPT_RESULTS, OPT_HELP, OPT_VERSION,
+	OPT_TIMEOUT, OPT_SHUTDOWN_GRACE, OPT_DUMP_ACPI, OPT_RESULTS, OPT_HELP, OPT_VERSION,
 	OPT_MODULE = 2000,
 };
 
@@ -51,11 +51,15 @@ static const struct {
 	  OPT_INITRD },
 	{ "cmdline", "STR", "kernel command line (also /chosen/bootargs in "
 	  "the FDT)", OPT_CMDLINE },
-	{ "memory", "SIZE", "guest RAM, K/M/G suffix (default 256M); also -m",
+	{ "memory", "SIZE", "guest RAM, K/M/G/T suffix, e.g. 512M, 1.5G "
+	  "(default 256M); also -m",
 	  OPT_MEMORY },
 	{ "smp", "N", "number of vCPUs, 1-255 (default 1)", OPT_SMP },
 	{ "timeout", "SECONDS", "stop the guest after this long: exit status 124",
 	  OPT_TIMEOUT },
+	{ "shutdown-grace", "SECONDS", "SIGTERM presses the ACPI power button; "
+	  "stop after this long or at a second SIGTERM (default 10, 0: at once)",
+	  OPT_SHUTDOWN_GRACE },
 	{ "dump-acpi", "DIR", "write every ACPI table to DIR/SIG.dat and exit",
 	  OPT_DUMP_ACPI },
 	{ "results", "FILE", "write a JSON summary of the run at exit (see "
@@ -97,8 +101,26 @@ static void usage(FILE *f)
 	}
 	fprintf(f, "\nExit status: 0 guest powered off, 2 bad command line, "
 		   "4 host error or signal,\n6 guest reset, 8 triple fault, "
-		   "10 KVM error, 124 timeout,\n(v << 1) | 1 when the guest "
-		   "writes v to the debug-exit port 0x%x.\n", PORT_DEBUG_EXIT);
+		   "10 KVM error, 12 no usable /dev/kvm, 124 timeout,\n"
+		   "(v << 1) | 1 when the guest writes v to the debug-exit "
+		   "port 0x%x.\n"
+		   "--dump-acpi, --help, --version and option checks need no "
+		   "/dev/kvm.\n", PORT_DEBUG_EXIT);
+}
+
+/* A command-line error: one stderr line "vmm: ... (see --help)", status 2.
+ * Nothing has been written yet (an earlier --results file stays intact). */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vmm: %s (see --help)\n", buf);
+	exit(VMM_EXIT_USAGE);
 }
 
 static void __attribute__((noreturn, format(printf, 2, 3)))
@@ -110,21 +132,48 @@ bad_value(const char *opt, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "vmm: --%s: %s\n", opt, buf);
-	exit(VMM_EXIT_USAGE);
+	usage_error("--%s: %s", opt, buf);
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+/* getopt reports an unknown or incomplete short option by its letter only
+ * (optopt), and optind does not say which argument held it while it is
+ * inside a cluster ("-kernel"). Find the argument that did, among those
+ * getopt has looked at. */
+static const char *short_opt_arg(int argc, char **argv, int c)
 {
-	char *end;
-	long v;
+	for (int i = 1; i < argc && i <= optind; i++) {
+		const char *a = argv[i];
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
+		if (!strcmp(a, "--"))
+			break;
+		if (a[0] == '-' && a[1] && a[1] != '-' && strchr(a + 1, c))
+			return a;
+	}
+	return NULL;
+}
+
+static void __attribute__((noreturn))
+bad_option(int argc, char **argv, bool missing_value)
+{
+	/* getopt sets optopt to the letter for a short option, to 0 or to our
+	 * option id (>= OPT_KERNEL) for a long one, which it has moved past. */
+	bool is_short = optopt > 0 && optopt < 256;
+	const char *a;
+
+	if (missing_value) {
+		if (is_short)
+			usage_error("-%c: missing value", optopt);
+		usage_error("%s: missing value", argv[optind - 1]);
+	}
+	if (!is_short && optopt)
+		usage_error("%s: takes no value", argv[optind - 1]);
+	if (!is_short)
+		usage_error("unknown option '%s'", argv[optind - 1]);
+	a = short_opt_arg(argc, argv, optopt);
+	if (a && a[2])
+		usage_error("unknown option '-%c' in '%s' (long options take "
+			    "two dashes: '-%s')", optopt, a, a);
+	usage_error("unknown option '-%c'", optopt);
 }
 
 /* The module option for getopt index i (i >= OPT_MODULE). */
@@ -168,7 +217,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 	for (;;) {
 		int c = getopt_long(argc, argv, ":m:", lo, NULL);
 		const char *name = NULL;
-		long v;
+		uint64_t v;
 
 		if (c == -1)
 			break;
@@ -186,31 +235,40 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 			cfg->cmdline = optarg;
 			break;
 		case 'm':
-		case OPT_MEMORY:
-			if (vmm_parse_size(optarg, &cfg->mem_size) < 0)
-				bad_value("memory", "invalid size '%s'", optarg);
+		case OPT_MEMORY: {
+			char why[200];
+
+			if (opt_parse_size(optarg, &cfg->mem_size, why,
+					   sizeof(why)) < 0)
+				bad_value("memory", "invalid size: %s", why);
 			if (cfg->mem_size < MIN_MEM || cfg->mem_size > MAX_MEM ||
 			    (cfg->mem_size & 0xfff))
 				bad_value("memory", "'%s' must be a multiple of 4K "
 					  "between 2M and 1T", optarg);
 			break;
+		}
 		case OPT_SMP:
-			if (parse_int(optarg, 1, MAX_SMP, &v) < 0)
+			if (opt_parse_uint(optarg, 1, MAX_SMP, &v, NULL, 0) < 0)
 				bad_value(name, "invalid vCPU count '%s' (1-%d)",
 					  optarg, MAX_SMP);
 			cfg->smp = (int)v;
 			break;
-		case OPT_TIMEOUT: {
+		case OPT_TIMEOUT:
+		case OPT_SHUTDOWN_GRACE: {
 			char *end;
 			double t;
 
 			errno = 0;
 			t = strtod(optarg, &end);
 			if (errno || end == optarg || *end != '\0' ||
-			    !isfinite(t) || t <= 0 || t > 1e9)
+			    !isfinite(t) || t > 1e9 ||
+			    (c == OPT_TIMEOUT ? t <= 0 : t < 0))
 				bad_value(name, "invalid number of seconds '%s'",
 					  optarg);
-			cfg->timeout = t;
+			if (c == OPT_TIMEOUT)
+				cfg->timeout = t;
+			else
+				cfg->shutdown_grace = t;
 			break;
 		}
 		case OPT_DUMP_ACPI: cfg->dump_acpi = optarg; break;
@@ -222,92 +280,24 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 			printf("vmm (pmvm) %s\n", PMVM_VERSION);
 			exit(0);
 		case ':':
-			fprintf(stderr, "vmm: %s: missing value\n", argv[optind - 1]);
-			exit(VMM_EXIT_USAGE);
+			bad_option(argc, argv, true);
 		case '?':
-			fprintf(stderr, "vmm: unknown option '%s' (see --help)\n",
-				argv[optind - 1]);
-			exit(VMM_EXIT_USAGE);
+			bad_option(argc, argv, false);
 		default: {
 			const struct vmm_option *o = module_option(c);
 			char err[256] = "";
 
-			if (!o) {
-				fprintf(stderr, "vmm: unknown option '%s'\n",
-					argv[optind - 1]);
-				exit(VMM_EXIT_USAGE);
-			}
+			if (!o)
+				bad_option(argc, argv, false);
 			if (o->parse && o->parse(optarg, err, sizeof(err)) < 0)
 				bad_value(o->name, "%s", err[0] ? err :
 					  "invalid value");
 		}
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "vmm: unexpected argument '%s' (see --help)\n",
-			argv[optind]);
-		exit(VMM_EXIT_USAGE);
-	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
 	free(lo);
-}
-
-/* ---- Event loop callbacks ---------------------------------------------- */
-
-static void on_wake(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	uint64_t v;
-
-	if (read(vm->wake_fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: already drained */
-	}
-}
-
-static int sig_fd = -1, timer_fd = -1;
-
-static void on_signal(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	struct signalfd_siginfo si;
-
-	if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	vm_exit_detail(vm, VMM_EXIT_ERROR, "signal", NULL, "stopped by %s",
-		       si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-}
-
-static void on_timeout(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	uint64_t n;
-
-	if (read(timer_fd, &n, sizeof(n)) < 0)
-		return;
-	vm_exit_detail(vm, VMM_EXIT_TIMEOUT, "timeout", NULL,
-		       "timeout after %g s", vm->cfg.timeout);
-}
-
-static void run_loop(struct vm *vm)
-{
-	struct epoll_event ev[16];
-
-	while (!atomic_load(&vm->exiting)) {
-		int n = epoll_wait(vm->epoll_fd, ev, 16, -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			vm_exit_detail(vm, VMM_EXIT_ERROR, "error", NULL,
-				       "epoll_wait: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			struct vm_fdwatch *w = ev[i].data.ptr;
-
-			if (w->cb)
-				w->cb(w->opaque, ev[i].events);
-		}
-	}
 }
 
 /* ---- Exit ---------------------------------------------------------------- */
@@ -322,14 +312,103 @@ static double now(void)
 
 static double t_start;
 static bool modules_set_up;
-static FILE *results_file;
+
+/* --results: checked at start-up without touching the file, written at
+ * exit under a temporary name in the same directory and renamed into place,
+ * so an earlier results file survives a usage error or a crash. A path that
+ * is not a regular file (/dev/stdout, a FIFO) is written directly. */
+static bool results_direct;
+
+static int results_check(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "'%s' is a directory", path);
+			return -1;
+		}
+		if (access(path, W_OK) < 0) {
+			snprintf(err, errlen, "cannot write '%s': %s", path,
+				 strerror(errno));
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			results_direct = true;
+			return 0;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "cannot write '%s': directory: %s",
+			 path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int results_store(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	mode_t um;
+	FILE *f;
+	int fd, e;
+
+	if (results_direct) {
+		f = fopen(path, "w");
+		if (!f)
+			return -1;
+		fprintf(f, "%s\n", text);
+		return fclose(f);
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -1;
+	um = umask(0);
+	umask(um);
+	fchmod(fd, 0666 & ~um); /* as fopen(path, "w") would create it */
+	f = fdopen(fd, "w");
+	if (!f) {
+		e = errno;
+		close(fd);
+		goto fail;
+	}
+	fprintf(f, "%s\n", text);
+	if (fclose(f) != 0) {
+		e = errno;
+		goto fail;
+	}
+	if (rename(tmp, path) < 0) {
+		e = errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
 
 static void write_results(struct vm *vm, int status, const char *reason)
 {
 	json_object *o;
 	const char *s;
 
-	if (!results_file)
+	if (!vm->cfg.results)
 		return;
 	o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_int(status));
@@ -357,11 +436,9 @@ static void write_results(struct vm *vm, int status, const char *reason)
 	json_object_object_add(o, "version", json_object_new_string(PMVM_VERSION));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					   JSON_C_TO_STRING_NOSLASHESCAPE);
-	fprintf(results_file, "%s\n", s);
-	if (fclose(results_file) != 0)
-		fprintf(stderr, "vmm: --results: write failed: %s\n",
-			strerror(errno));
-	results_file = NULL;
+	if (results_store(vm->cfg.results, s) < 0)
+		fprintf(stderr, "vmm: --results: cannot write '%s': %s\n",
+			vm->cfg.results, strerror(errno));
 	json_object_put(o);
 }
 
@@ -380,6 +457,7 @@ finish(struct vm *vm, int status, const char *reason, const char *msg)
 	if (!vm->exit_msg[0] && msg)
 		snprintf(vm->exit_msg, sizeof(vm->exit_msg), "%s", msg);
 	write_results(vm, status, reason);
+	loop_destroy(vm);
 	vm_destroy(vm);
 	exit(status);
 }
@@ -402,26 +480,21 @@ int main(int argc, char **argv)
 	sigset_t mask;
 
 	t_start = now();
-	vm->cfg = (struct vm_config){ .mem_size = DEFAULT_MEM, .smp = 1 };
+	vm->cfg = (struct vm_config){ .mem_size = DEFAULT_MEM, .smp = 1,
+				      .shutdown_grace = LOOP_DEFAULT_GRACE };
 	parse_args(argc, argv, &vm->cfg);
-	if (!vm->cfg.kernel && !vm->cfg.dump_acpi) {
-		fprintf(stderr, "vmm: --kernel FILE is required (see --help)\n");
-		return VMM_EXIT_USAGE;
-	}
-	if (vm->cfg.results) {
-		results_file = fopen(vm->cfg.results, "w");
-		if (!results_file) {
-			fprintf(stderr, "vmm: --results: cannot write '%s': %s\n",
-				vm->cfg.results, strerror(errno));
-			return VMM_EXIT_USAGE;
-		}
-	}
+	if (!vm->cfg.kernel && !vm->cfg.dump_acpi)
+		usage_error("--kernel FILE is required");
+	/* --dump-acpi builds the machine and never runs it: no KVM needed. */
+	vm->cfg.offline = vm->cfg.dump_acpi != NULL;
+	if (vm->cfg.results &&
+	    results_check(vm->cfg.results, err, sizeof(err)) < 0)
+		usage_error("--results: %s", err);
 	if (vm->cfg.kernel &&
 	    boot_prepare(&bi, vm->cfg.kernel, vm->cfg.initrd, &bad_opt, err,
 			 sizeof(err)) < 0) {
-		fprintf(stderr, "vmm: --%s: %s\n", bad_opt, err);
 		boot_free(&bi);
-		return VMM_EXIT_USAGE;
+		usage_error("--%s: %s", bad_opt, err);
 	}
 
 	/* A PVH guest gets its PIT on first use (pit.c); Linux as a bzImage
@@ -438,12 +511,23 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, SIGUSR1);
 
-	if (vm_create(vm, err, sizeof(err)) < 0)
+	switch (vm_create(vm, err, sizeof(err))) {
+	case 0:
+		break;
+	case VM_CREATE_NO_KVM: {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "no usable KVM on this host: %s "
+			 "(exit status %d; --dump-acpi needs none)", err,
+			 VMM_EXIT_NO_KVM);
+		finish(vm, VMM_EXIT_NO_KVM, "no-kvm", msg);
+	}
+	default:
 		fail_setup(vm, "", err);
-	if (vm_add_fd(vm, vm->wake_fd, EPOLLIN, on_wake, vm) < 0)
-		fail_setup(vm, "event loop", strerror(errno));
-	sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sig_fd < 0 || vm_add_fd(vm, sig_fd, EPOLLIN, on_signal, vm) < 0)
+	}
+	if (loop_init(vm, err, sizeof(err)) < 0)
+		fail_setup(vm, "", err);
+	if (loop_watch_signals(vm, &mask) < 0)
 		fail_setup(vm, "signalfd", strerror(errno));
 	if (vcpus_create(vm, err, sizeof(err)) < 0)
 		fail_setup(vm, "", err);
@@ -462,23 +546,11 @@ int main(int argc, char **argv)
 		fail_setup(vm, vm->cfg.kernel, err);
 	boot_free(&bi);
 
-	if (vm->cfg.timeout > 0) {
-		double whole = floor(vm->cfg.timeout);
-		struct itimerspec its = {
-			.it_value.tv_sec = (time_t)whole,
-			.it_value.tv_nsec = (long)((vm->cfg.timeout - whole) * 1e9),
-		};
-
-		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-			its.it_value.tv_nsec = 1;
-		timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		if (timer_fd < 0 || timerfd_settime(timer_fd, 0, &its, NULL) < 0 ||
-		    vm_add_fd(vm, timer_fd, EPOLLIN, on_timeout, vm) < 0)
-			fail_setup(vm, "timerfd", strerror(errno));
-	}
+	if (vm->cfg.timeout > 0 && loop_set_timeout(vm, vm->cfg.timeout) < 0)
+		fail_setup(vm, "timerfd", strerror(errno));
 	if (vcpus_start(vm, err, sizeof(err)) < 0)
 		fail_setup(vm, "", err);
-	run_loop(vm);
+	loop_run(vm);
 	finish(vm, vm->exit_status, vm->exit_reason[0] ? vm->exit_reason : "error",
 	       vm->exit_msg);
 }

@@ -4,7 +4,7 @@
  * the guest's first access to one of its ports (PVH boots).
  *
  * Why lazily: on this project's hosts an in-kernel PIT costs a VM about
- * 2 ms to create and 5-15 ms more to destroy (see docs/architecture.md,
+ * 2 ms to create and 5-15 ms more to destroy (see docs/perf.md,
  * "Start-up and exit cost"), while most PVH guests (the test guests,
  * unikernels, a hardware-reduced Linux with kvm-clock) never touch it.
  *
@@ -27,11 +27,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "internal.h"
+#include <linux/kvm.h>
 
-#define PIT_PORT_BASE	0x40
-#define PIT_PORT_CTRL	0x43
-#define PIT_PORT_SPKR	0x61
+#include "pit.h"
+#include "vmm.h"
+
+#define PIT_PORT_BASE	PORT_PIT
+#define PIT_PORT_CTRL	PORT_PIT_CTRL
+#define PIT_PORT_SPKR	PORT_PIT_SPEAKER
 
 /* KVM's channel read/write states. */
 enum { RW_LSB = 1, RW_MSB = 2, RW_WORD0 = 3, RW_WORD1 = 4 };
@@ -43,7 +46,7 @@ static int pit_create(struct vm *vm)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 
-	return ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit);
+	return ioctl(vm_kvm_fd(vm), KVM_CREATE_PIT2, &pit);
 }
 
 /* The counter and output of a channel at elapsed time zero. */
@@ -197,7 +200,7 @@ static void pit_first_access(struct vm *vm, uint16_t port, uint8_t *data, unsign
 		}
 		pit_created = true;
 	}
-	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &st) < 0) {
+	if (ioctl(vm_kvm_fd(vm), KVM_GET_PIT2, &st) < 0) {
 		pthread_mutex_unlock(&pit_lock);
 		vm_request_exit(vm, VMM_EXIT_ERROR, "KVM_GET_PIT2: %s", strerror(errno));
 		return;
@@ -209,7 +212,7 @@ static void pit_first_access(struct vm *vm, uint16_t port, uint8_t *data, unsign
 		if (!is_write)
 			data[i] = r;
 	}
-	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &st) < 0)
+	if (ioctl(vm_kvm_fd(vm), KVM_SET_PIT2, &st) < 0)
 		vm_request_exit(vm, VMM_EXIT_ERROR, "KVM_SET_PIT2: %s", strerror(errno));
 	pthread_mutex_unlock(&pit_lock);
 }
@@ -238,6 +241,8 @@ static void on_spkr_port(void *opaque, uint64_t off, void *data, unsigned len, b
 int pit_setup(struct vm *vm, bool lazy, char *err, size_t errlen)
 {
 	if (!lazy) {
+		if (vm_kvm_fd(vm) < 0)
+			return 0; /* offline: no KVM, no PIT */
 		if (pit_create(vm) < 0) {
 			snprintf(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
 			return -1;

@@ -22,7 +22,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include <pthread.h>
+
+#include "vmm.h"
 
 #define UART_RBR 0 /* in,  DLAB=0 */
 #define UART_THR 0 /* out, DLAB=0 */
@@ -134,7 +136,7 @@ static void uart_output(struct uart *u, uint8_t c)
 			return;
 		/* A reader that stopped reading must not keep vmm from
 		 * exiting: SIGUSR1 interrupts the write, then give up. */
-		if (atomic_load(&u->vm->exiting))
+		if (vm_exiting(u->vm))
 			return;
 		if (n < 0 && errno == EAGAIN) {
 			struct pollfd p = { .fd = u->out_fd, .events = POLLOUT };
@@ -303,9 +305,9 @@ static void uart_input(void *opaque, uint32_t events)
 				u->escape = false;
 				if (buf[i] == 'x') {
 					pthread_mutex_unlock(&u->lock);
-					vm_exit_detail(u->vm, VMM_EXIT_ERROR,
-						       "interrupted", NULL,
-						       "stopped by Ctrl-A x");
+					vm_request_exit_reason(u->vm,
+						VMM_EXIT_ERROR, "interrupted",
+						"stopped by Ctrl-A x");
 					return;
 				}
 				if (buf[i] != 0x01)
@@ -321,7 +323,7 @@ static void uart_input(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&u->lock);
 }
 
-void serial_restore_terminal(void)
+static void serial_restore_terminal(void)
 {
 	if (uart.tty_raw) {
 		tcsetattr(uart.in_fd, TCSAFLUSH, &uart.saved_tio);

@@ -1,8 +1,8 @@
 /*
  * vcpu.c - vCPUs: creation, CPUID (the supported list, per vCPU topology
  * from cpuid.c: APIC ID = vCPU index), LAPIC LINT pins, MSRs and FPU at
- * reset, the boot register state (PVH 32-bit protected mode, Linux 64-bit
- * long mode), and one thread per vCPU running KVM_RUN and dispatching exits.
+ * reset, and one thread per vCPU running KVM_RUN and dispatching exits.
+ * The boot register state belongs to the boot protocol: boot.c.
  *
  * Application processors are created up front; the in-kernel LAPIC keeps
  * them waiting for INIT/SIPI, so KVM_RUN blocks in the kernel until the
@@ -35,12 +35,6 @@
 #define APIC_LVT_LINT1          0x360
 #define APIC_MODE_NMI           0x4
 #define APIC_MODE_EXTINT        0x7
-
-/* Boot GDT selectors (see boot_write_gdt_and_pagetables). */
-#define SEL_CODE32 0x08
-#define SEL_CODE64 0x10 /* Linux __BOOT_CS */
-#define SEL_DATA   0x18 /* Linux __BOOT_DS */
-#define SEL_TSS    0x20
 
 static int cpuid_init(struct vm *vm, char *err, size_t errlen)
 {
@@ -120,16 +114,21 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 {
 	int n = vm->cfg.smp;
 
-	if (cpuid_init(vm, err, errlen) < 0)
+	if (!vm->cfg.offline && cpuid_init(vm, err, errlen) < 0)
 		return -1;
 	vm->vcpus = calloc((size_t)n, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		vm->vcpus[i].fd = -1;
+		vm->vcpus[i].vm = vm;
+		vm->vcpus[i].index = i;
+	}
 	vm->nvcpus = n;
+	if (vm->cfg.offline)
+		return 0; /* the machine is described, never run */
 	for (int i = 0; i < n; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
@@ -179,69 +178,6 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 		}
 	}
 	return 0;
-}
-
-/* ---- Boot register state ------------------------------------------------ */
-
-static struct kvm_segment seg(uint16_t sel, uint8_t type, bool code64)
-{
-	return (struct kvm_segment){
-		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
-		.present = 1, .dpl = 0, .db = code64 ? 0 : 1, .s = 1,
-		.l = code64 ? 1 : 0, .g = 1,
-	};
-}
-
-static void boot_sregs(struct kvm_sregs *s, bool long_mode)
-{
-	s->cs = long_mode ? seg(SEL_CODE64, 0xb, true) : seg(SEL_CODE32, 0xb, false);
-	s->ds = s->es = s->fs = s->gs = s->ss = seg(SEL_DATA, 0x3, false);
-	s->tr = (struct kvm_segment){ .base = 0, .limit = 0x67,
-				      .selector = SEL_TSS, .type = 0xb,
-				      .present = 1 };
-	s->ldt = (struct kvm_segment){ .selector = 0, .type = 0x2,
-				       .present = 1, .limit = 0xffff };
-	s->gdt.base = LAYOUT_GDT;
-	s->gdt.limit = 6 * 8 - 1;
-	s->idt.base = 0;
-	s->idt.limit = 0;
-}
-
-int vcpu_setup_pvh(struct vm *vm, uint32_t entry, uint32_t start_info)
-{
-	struct vcpu *v = &vm->vcpus[0];
-	struct kvm_sregs s;
-	struct kvm_regs r = { .rip = entry, .rbx = start_info, .rflags = 0x2 };
-
-	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
-		return -1;
-	boot_sregs(&s, false);
-	s.cr0 = 0x11; /* PE | ET, paging off */
-	s.cr3 = 0;
-	s.cr4 = 0;
-	s.efer = 0;
-	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
-		return -1;
-	return ioctl(v->fd, KVM_SET_REGS, &r);
-}
-
-int vcpu_setup_linux64(struct vm *vm, uint64_t entry, uint64_t boot_params)
-{
-	struct vcpu *v = &vm->vcpus[0];
-	struct kvm_sregs s;
-	struct kvm_regs r = { .rip = entry, .rsi = boot_params, .rflags = 0x2,
-			      .rsp = LAYOUT_BOOT_STACK, .rbp = LAYOUT_BOOT_STACK };
-
-	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
-		return -1;
-	boot_sregs(&s, true);
-	s.cr0 = 0x80050033; /* PG | AM | WP | NE | ET | MP | PE */
-	s.cr3 = LAYOUT_PML4;
-	s.cr4 = 0x20;       /* PAE */
-	s.efer = 0x500;     /* LME | LMA */
-	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
-		return -1;
-	return ioctl(v->fd, KVM_SET_REGS, &r);
 }
 
 /* ---- Running ------------------------------------------------------------ */

@@ -1,8 +1,13 @@
 /*
  * vm.c - the VM object: KVM setup (irqchip, PIT via pit.c, TSS), guest RAM and memory
  * slots, the checked guest-address accessor, I/O range registration and
- * dispatch, interrupts, event-loop fds and the exit request. Everything in
- * vmm.h except vCPUs, boot and option parsing is implemented here.
+ * dispatch, interrupts and the exit request. Everything in vmm.h except
+ * vCPUs, boot, the event loop (loop.c) and option parsing is here.
+ *
+ * An offline VM (vm_config.offline: --dump-acpi) never opens /dev/kvm: RAM,
+ * memory regions, I/O ranges, IRQ allocation and module setup work as
+ * always, and the KVM calls behind them (memory slots, irqfd, ioeventfd,
+ * IRQ lines) are skipped and succeed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,13 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "pit.h"
 
 void vmm_log(const char *fmt, ...)
 {
@@ -40,6 +44,7 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 		  unsigned flags)
 {
 	struct kvm_userspace_memory_region reg;
+	bool have_kvm = vm->vm_fd >= 0;
 	int slot, ret;
 
 	if ((gpa | size | (uintptr_t)host) & 0xfff || size == 0) {
@@ -57,7 +62,8 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 			.memory_size = size,
 			.userspace_addr = (uintptr_t)host,
 		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
+		if (have_kvm &&
+		    ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg) < 0) {
 			int e = errno;
 
 			/* Take the region out again: it is the one at gpa. */
@@ -122,6 +128,26 @@ uint64_t vm_alloc_gpa(struct vm *vm, uint64_t size, uint64_t align)
 	return a;
 }
 
+int vm_for_each_ram_region(struct vm *vm,
+			   int (*fn)(void *opaque, uint64_t gpa, uint64_t len),
+			   void *opaque)
+{
+	uint64_t low = vm->ram_size < LAYOUT_LOW_RAM_MAX ? vm->ram_size
+							 : LAYOUT_LOW_RAM_MAX;
+	int ret = low ? fn(opaque, 0, low) : 0;
+
+	if (!ret && vm->ram_size > low)
+		ret = fn(opaque, LAYOUT_HIGH_RAM, vm->ram_size - low);
+	return ret;
+}
+
+int vm_alloc_mmio_slot(struct vm *vm)
+{
+	if (vm->next_mmio_slot >= LAYOUT_VIRTIO_MAX)
+		return -1;
+	return vm->next_mmio_slot++;
+}
+
 static int ram_setup(struct vm *vm, char *err, size_t errlen)
 {
 	uint64_t size = vm->cfg.mem_size;
@@ -181,14 +207,11 @@ static int pic_mask_all(struct vm *vm)
 	return 0;
 }
 
-int vm_create(struct vm *vm, char *err, size_t errlen)
+/* Open /dev/kvm and create the VM. Everything that can go wrong here means
+ * "no usable KVM on this host": -1 with the reason in err. */
+static int kvm_open(struct vm *vm, char *err, size_t errlen)
 {
-	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
 	int v;
-
-	pthread_rwlock_init(&vm->mem_lock, NULL);
-	pthread_rwlock_init(&vm->io_lock, NULL);
-	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = -1;
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -196,6 +219,11 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v < 0) {
+		snprintf(err, errlen, "/dev/kvm is not a KVM device "
+			 "(KVM_GET_API_VERSION: %s)", strerror(errno));
+		return -1;
+	}
 	if (v != KVM_API_VERSION) {
 		snprintf(err, errlen, "/dev/kvm API version %d, want %d", v,
 			 KVM_API_VERSION);
@@ -203,14 +231,24 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
-		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		snprintf(err, errlen, "/dev/kvm: KVM_CREATE_VM: %s",
+			 strerror(errno));
 		return -1;
 	}
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size <= 0) {
-		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		snprintf(err, errlen, "/dev/kvm: KVM_GET_VCPU_MMAP_SIZE: %s",
+			 strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/* The in-kernel parts of the machine: TSS, irqchip, PIC state. */
+static int kvm_machine_setup(struct vm *vm, char *err, size_t errlen)
+{
+	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+
 	/* Needed by VMX for real-mode emulation; harmless elsewhere. Both sit
 	 * in the MMIO hole below the IOAPIC. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0) {
@@ -231,29 +269,33 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_SET_IRQCHIP (PIC): %s", strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, char *err, size_t errlen)
+{
+	pthread_rwlock_init(&vm->mem_lock, NULL);
+	pthread_rwlock_init(&vm->io_lock, NULL);
+	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = -1;
+
+	if (!vm->cfg.offline) {
+		if (kvm_open(vm, err, errlen) < 0)
+			return VM_CREATE_NO_KVM;
+		if (kvm_machine_setup(vm, err, errlen) < 0)
+			return -1;
+	}
 	if (pit_setup(vm, vm->cfg.lazy_pit, err, errlen) < 0)
 		return -1;
-	vm->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->epoll_fd < 0 || vm->wake_fd < 0) {
-		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
-		return -1;
-	}
-	/* GSIs below IRQ_DEVICE_FIRST and 8 (RTC) are legacy ISA lines. */
+	/* GSIs below IRQ_DEVICE_FIRST and the ISA lines of layout.h are
+	 * never handed out. */
 	vm->irq_used = (1u << IRQ_DEVICE_FIRST) - 1;
-	vm->irq_used |= 1u << 8 | 1u << 12 | 1u << 1 | 1u << IRQ_COM1;
+	vm->irq_used |= 1u << IRQ_PIT | 1u << IRQ_I8042_KBD | 1u << IRQ_COM1 |
+			1u << IRQ_RTC | 1u << IRQ_I8042_AUX;
 	return ram_setup(vm, err, errlen);
 }
 
 void vm_destroy(struct vm *vm)
 {
-	struct vm_fdwatch *w, *next;
-
-	for (w = vm->watches; w; w = next) {
-		next = w->next;
-		free(w);
-	}
-	vm->watches = NULL;
 	free(vm->pio.r);
 	free(vm->mmio.r);
 	free(vm->cpuid);
@@ -270,15 +312,11 @@ void vm_destroy(struct vm *vm)
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
-	if (vm->wake_fd >= 0)
-		close(vm->wake_fd);
-	if (vm->epoll_fd >= 0)
-		close(vm->epoll_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	vm->wake_fd = vm->epoll_fd = vm->vm_fd = vm->kvm_fd = -1;
+	vm->vm_fd = vm->kvm_fd = -1;
 }
 
 int vm_vcpu_count(const struct vm *vm) { return vm->cfg.smp; }
@@ -306,7 +344,7 @@ static int io_register(struct vm *vm, struct io_table *t, uint64_t base,
 	}
 	if (t->n == t->cap) {
 		int cap = t->cap ? t->cap * 2 : 16;
-		struct pio_range *r = realloc(t->r, (size_t)cap * sizeof(*r));
+		struct io_range *r = realloc(t->r, (size_t)cap * sizeof(*r));
 
 		if (!r) {
 			ret = -1;
@@ -316,7 +354,7 @@ static int io_register(struct vm *vm, struct io_table *t, uint64_t base,
 		t->cap = cap;
 	}
 	memmove(&t->r[i + 1], &t->r[i], (size_t)(t->n - i) * sizeof(t->r[0]));
-	t->r[i] = (struct pio_range){ base, len, fn, opaque };
+	t->r[i] = (struct io_range){ base, len, fn, opaque };
 	t->n++;
 out:
 	pthread_rwlock_unlock(&vm->io_lock);
@@ -345,8 +383,8 @@ int vm_dispatch_io(struct vm *vm, struct io_table *t, uint64_t addr,
 		   void *data, unsigned len, bool is_write)
 {
 	int lo = 0, hi;
-	const struct pio_range *hit = NULL;
-	struct pio_range r;
+	const struct io_range *hit = NULL;
+	struct io_range r;
 
 	if (!is_write)
 		memset(data, 0xff, len);
@@ -390,6 +428,8 @@ int vm_set_irq(struct vm *vm, int gsi, int level)
 {
 	struct kvm_irq_level l = { .irq = (uint32_t)gsi, .level = level ? 1 : 0 };
 
+	if (vm->vm_fd < 0)
+		return 0; /* offline: no guest to interrupt */
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
 }
 
@@ -397,6 +437,8 @@ int vm_irqfd(struct vm *vm, int gsi, int efd)
 {
 	struct kvm_irqfd f = { .fd = (uint32_t)efd, .gsi = (uint32_t)gsi };
 
+	if (vm->vm_fd < 0)
+		return 0; /* offline */
 	return ioctl(vm->vm_fd, KVM_IRQFD, &f);
 }
 
@@ -410,51 +452,9 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
 		.datamatch = datamatch >= 0 ? (uint64_t)datamatch : 0,
 	};
 
+	if (vm->vm_fd < 0)
+		return 0; /* offline */
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io);
-}
-
-/* ---- Event loop fds ------------------------------------------------------ */
-
-int vm_add_fd(struct vm *vm, int fd, uint32_t events,
-	      void (*cb)(void *opaque, uint32_t events), void *opaque)
-{
-	struct vm_fdwatch *w = calloc(1, sizeof(*w));
-	struct epoll_event ev = { .events = events };
-
-	if (!w)
-		return -1;
-	w->fd = fd;
-	w->cb = cb;
-	w->opaque = opaque;
-	ev.data.ptr = w;
-	if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int e = errno;
-
-		free(w);
-		errno = e;
-		return -1;
-	}
-	w->next = vm->watches;
-	vm->watches = w;
-	return 0;
-}
-
-int vm_del_fd(struct vm *vm, int fd)
-{
-	for (struct vm_fdwatch **pp = &vm->watches; *pp; pp = &(*pp)->next) {
-		if ((*pp)->fd == fd) {
-			struct vm_fdwatch *w = *pp;
-
-			epoll_ctl(vm->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-			/* Keep the struct: an epoll batch in flight may still
-			 * point at it. Mark it dead; vm_destroy frees it. */
-			w->fd = -1;
-			w->cb = NULL;
-			return 0;
-		}
-	}
-	errno = ENOENT;
-	return -1;
 }
 
 /* ---- Exit -------------------------------------------------------------- */
@@ -486,7 +486,7 @@ static void vm_exit_v(struct vm *vm, int status, const char *reason,
 		if (c->started && !pthread_equal(c->thread, pthread_self()))
 			pthread_kill(c->thread, SIGUSR1);
 	}
-	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+	if (vm->wake_fd >= 0 && write(vm->wake_fd, &one, sizeof(one)) < 0) {
 		/* The counter cannot overflow here; nothing to do. */
 	}
 }
@@ -499,6 +499,29 @@ void vm_exit_detail(struct vm *vm, int status, const char *reason,
 	va_start(ap, fmt);
 	vm_exit_v(vm, status, reason, rip, fmt, ap);
 	va_end(ap);
+}
+
+void vm_request_exit_reason(struct vm *vm, int status, const char *reason,
+			    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_exit_v(vm, status, reason, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void vm_debug_exit(struct vm *vm, uint32_t value)
+{
+	vm->debug_value = value;
+	vm->have_debug_value = true;
+	vm_exit_detail(vm, (int)((((uint64_t)value << 1) | 1) & 0xff),
+		       "debug-exit", NULL, NULL);
+}
+
+bool vm_exiting(const struct vm *vm)
+{
+	return atomic_load(&vm->exiting);
 }
 
 static const char *reason_for(int status)
@@ -521,17 +544,4 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vm_exit_v(vm, status, reason_for(status), NULL, fmt, ap);
 	va_end(ap);
-}
-
-int vm_mod_fd(struct vm *vm, int fd, uint32_t events)
-{
-	for (struct vm_fdwatch *w = vm->watches; w; w = w->next) {
-		if (w->fd == fd) {
-			struct epoll_event ev = { .events = events, .data.ptr = w };
-
-			return epoll_ctl(vm->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-		}
-	}
-	errno = ENOENT;
-	return -1;
 }

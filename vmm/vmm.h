@@ -34,6 +34,7 @@ struct acpi_ctx;
 #define VMM_EXIT_RESET        6   /* guest asked for a reset; vmm does not reboot it */
 #define VMM_EXIT_TRIPLE_FAULT 8   /* KVM_EXIT_SHUTDOWN */
 #define VMM_EXIT_KVM_ERROR    10  /* internal error, failed entry, unhandled exit */
+#define VMM_EXIT_NO_KVM       12  /* /dev/kvm missing or unusable on this host */
 #define VMM_EXIT_TIMEOUT      124 /* --timeout expired (as timeout(1)) */
 
 /* ---- Modules ------------------------------------------------------------ */
@@ -101,6 +102,21 @@ uint64_t vm_ram_end(const struct vm *vm);    /* highest RAM gpa + 1 */
  * reserves size bytes there. */
 uint64_t vm_alloc_gpa(struct vm *vm, uint64_t size, uint64_t align);
 
+/* Guest RAM (--memory) as the core laid it out (layout.h: below
+ * LAYOUT_LOW_RAM_MAX, the rest from LAYOUT_HIGH_RAM): fn is called once per
+ * region, lowest gpa first; each region is one vm_gpa() region. Stops at the
+ * first non-zero return of fn and returns it; else 0. */
+int vm_for_each_ram_region(struct vm *vm,
+			   int (*fn)(void *opaque, uint64_t gpa, uint64_t len),
+			   void *opaque);
+
+/* Slot allocator for the virtio-mmio window: returns n, the lowest slot not
+ * yet handed out in this VM, whose range is [LAYOUT_VIRTIO_MMIO + n *
+ * LAYOUT_VIRTIO_SLOT, + LAYOUT_VIRTIO_SLOT); -1 once all LAYOUT_VIRTIO_MAX
+ * are taken. A slot is never given twice, nor back. Module setup (main
+ * thread) only, like vm_alloc_irq(). */
+int vm_alloc_mmio_slot(struct vm *vm);
+
 /* ---- I/O dispatch ------------------------------------------------------- */
 
 /* addr is the offset from the registered base; data points to len bytes
@@ -126,6 +142,7 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio,
 /* Watch fd in the main thread's event loop (epoll events); cb runs there. */
 int vm_add_fd(struct vm *vm, int fd, uint32_t events,
 	      void (*cb)(void *opaque, uint32_t events), void *opaque);
+int vm_mod_fd(struct vm *vm, int fd, uint32_t events); /* change the events */
 int vm_del_fd(struct vm *vm, int fd);
 
 /* ---- Lifecycle ------------------------------------------------------------ */
@@ -136,15 +153,31 @@ int vm_del_fd(struct vm *vm, int fd);
 void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The same with the machine-readable reason for --results given (e.g.
+ * "interrupted"), for endings the status alone does not name. */
+void vm_request_exit_reason(struct vm *vm, int status, const char *reason,
+			    const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* The debug-exit device's ending: status (value << 1) | 1, and value kept
+ * whole for --results (debug_exit_value). */
+void vm_debug_exit(struct vm *vm, uint32_t value);
+
+/* Has an exit been requested (for device code that would otherwise wait)? */
+bool vm_exiting(const struct vm *vm);
+
 int vm_vcpu_count(const struct vm *vm);
-int vm_kvm_fd(const struct vm *vm); /* the VM fd, for module-specific ioctls */
+/* The VM fd, for module-specific ioctls; -1 for an offline VM (--dump-acpi:
+ * the machine is built, never run, and /dev/kvm is never opened). */
+int vm_kvm_fd(const struct vm *vm);
 
 /* Log a line to stderr prefixed with "vmm: " (for modules, which are part of
  * the binary; libraries never print). */
 void vmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Size parsing shared by all options: "64M", "2G", "4096", "1K". Returns 0,
- * or -1 on a malformed or overflowing value. */
+/* Size parsing shared by all options, in the one grammar of vmm/util/opts.h
+ * ("64M", "2G", "1.5G", "64KiB", "4096"; opt_parse_size also says why a
+ * value is refused). Returns 0, or -1 on a malformed or overflowing value. */
 int vmm_parse_size(const char *s, uint64_t *out);
 
 #endif

@@ -114,7 +114,15 @@ static void test_parse_size(void **state)
 	assert_int_equal(v, 1ULL << 40);
 	assert_int_equal(nvdimm_parse_size("-1", &v), -1);
 	assert_int_equal(nvdimm_parse_size("16777216T", &v), -1);
-	assert_int_equal(nvdimm_parse_size("1KB", &v), -1);
+	/* One grammar with vmm's -m (issue 9): "1KB" and "1KiB" are 1024. */
+	assert_int_equal(nvdimm_parse_size("1KB", &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(nvdimm_parse_size("1KiB", &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(nvdimm_parse_size("1.5K", &v), 0);
+	assert_int_equal(v, 1536);
+	assert_int_equal(nvdimm_parse_size(" 1K", &v), -1);
+	assert_int_equal(nvdimm_parse_size("1B", &v), -1);
 	assert_int_equal(nvdimm_parse_size("", &v), -1);
 }
 

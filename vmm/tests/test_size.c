@@ -40,6 +40,9 @@ static void test_good(void **state)
 	assert_int_equal(ok("1T"), 1024 * GiB);
 	assert_int_equal(ok("18446744073709551615"), UINT64_MAX);
 	assert_int_equal(ok("17179869183G"), 17179869183ULL * GiB);
+	/* Decimal fractions, as QEMU accepts them (the one option grammar,
+	 * issue 9); 1.5G used to be refused. */
+	assert_int_equal(ok("1.5G"), GiB + GiB / 2);
 }
 
 static void test_bad(void **state)
@@ -51,7 +54,7 @@ static void test_bad(void **state)
 	bad(" 1M");
 	bad("1M ");
 	bad("12X");
-	bad("1.5G");
+	bad("1.5");     /* not a whole number of bytes */
 	bad("0x10");
 	bad("1MM");
 	bad("1B");

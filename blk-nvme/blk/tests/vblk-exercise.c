@@ -52,15 +52,12 @@ static uint64_t capacity;
 
 static void wr(uint64_t off, uint32_t v)
 {
-	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, true);
+	fake_mmio_write32(vm, off, v);
 }
 
 static uint32_t rd(uint64_t off)
 {
-	uint32_t v = 0;
-
-	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, false);
-	return v;
+	return fake_mmio_read32(vm, off);
 }
 
 static void check(const char *what, bool ok)
@@ -170,6 +167,29 @@ static void fill(uint64_t gpa, uint32_t len, uint32_t seed)
 static bool same(uint64_t a, uint64_t b, uint32_t len)
 {
 	return !memcmp(fake_gpa(vm, a), fake_gpa(vm, b), len);
+}
+
+/* n 4 KiB requests in flight at once (heads 0, 3, 6, ...: three
+ * descriptors each) on sectors s0, s0 + 8, ... with buffers from gpa on.
+ * True if every one came back with status OK. */
+static bool in_flight(unsigned n, bool write, uint64_t s0, uint64_t gpa)
+{
+	bool ok = true;
+
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t g = gpa + (uint64_t)k * 4096;
+		uint32_t l = 4096;
+
+		build(3 * k, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, s0 + 8 * k, 1,
+		      &g, &l, !write);
+		offer(3 * k);
+	}
+	notify();
+	for (unsigned k = 0; k < n; k++)
+		ok &= next_used(NULL) >= 0;
+	for (unsigned k = 0; k < n; k++)
+		ok &= *status_of(3 * k) == 0;
+	return ok;
 }
 
 static int device_up(void)
@@ -333,31 +353,10 @@ static void verify(void)
 		unsigned n = QS / 3;
 		bool ok = true;
 
-		for (unsigned k = 0; k < n; k++) {
-			uint64_t g = BUF + (uint64_t)k * 4096;
-			uint32_t l = 4096;
-
-			fill(g, 4096, 500 + k);
-			build(3 * k, VIRTIO_BLK_T_OUT, s0 + 8 * k, 1, &g, &l, false);
-			offer(3 * k);
-		}
-		notify();
 		for (unsigned k = 0; k < n; k++)
-			ok &= next_used(NULL) >= 0;
-		for (unsigned k = 0; k < n; k++)
-			ok &= *status_of(3 * k) == 0;
-		for (unsigned k = 0; k < n; k++) {
-			uint64_t g = BUF + 0x100000 + (uint64_t)k * 4096;
-			uint32_t l = 4096;
-
-			build(3 * k, VIRTIO_BLK_T_IN, s0 + 8 * k, 1, &g, &l, true);
-			offer(3 * k);
-		}
-		notify();
-		for (unsigned k = 0; k < n; k++)
-			ok &= next_used(NULL) >= 0;
-		for (unsigned k = 0; k < n; k++)
-			ok &= *status_of(3 * k) == 0;
+			fill(BUF + (uint64_t)k * 4096, 4096, 500 + k);
+		ok &= in_flight(n, true, s0, BUF);
+		ok &= in_flight(n, false, s0, BUF + 0x100000);
 		ok &= same(BUF, BUF + 0x100000, n * 4096);
 		snprintf(what, sizeof(what), "%u requests in flight, verify", n);
 		check(what, ok);

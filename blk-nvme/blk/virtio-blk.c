@@ -26,7 +26,7 @@
 #include <linux/virtio_ring.h>
 
 #include "virtio-blk.h"
-#include "virtio-mmio.h"
+#include "virtio.h"
 #include "vmm.h"
 
 struct vblk_fd_ctx {
@@ -35,7 +35,7 @@ struct vblk_fd_ctx {
 };
 
 struct vblk {
-	struct virtio_mmio mmio;
+	struct virtio_transport *t; /* NULL until vblk_create() has one */
 	struct vm *vm;
 	struct blk_backend *be;
 	struct vblk_limits lim;
@@ -44,7 +44,7 @@ struct vblk {
 	unsigned nq;
 	uint32_t gen;
 	unsigned inflight;
-	struct vblk_req *req[VIRTIO_MMIO_MAX_QUEUES]; /* VIRTQ_MAX_SIZE each */
+	struct vblk_req *req[VIRTIO_MAX_QUEUES]; /* VIRTQ_MAX_SIZE each */
 	struct virtq_chain chain;
 	struct vblk_fd_ctx fdctx[BLK_MAX_FDS];
 	bool destroyed;
@@ -206,8 +206,8 @@ static void finish(struct vblk_req *r, uint8_t status)
 	if (!current || b->destroyed)
 		return;
 	*r->status = status;
-	virtq_push(&b->mmio.vq[r->q], r->head, r->used_len + 1);
-	virtio_mmio_notify_used(&b->mmio, r->q);
+	virtq_push(b->t->ops->queue(b->t, r->q), r->head, r->used_len + 1);
+	b->t->ops->notify_used(b->t, r->q);
 }
 
 static void piece_done(struct blk_io *io, int err);
@@ -294,7 +294,7 @@ static void piece_done(struct blk_io *io, int err)
 
 static void handle_chain(struct vblk *b, unsigned q, struct virtq_chain *c)
 {
-	struct virtq *vq = &b->mmio.vq[q];
+	struct virtq *vq = b->t->ops->queue(b->t, q);
 	struct vblk_req *r;
 	int st;
 
@@ -342,28 +342,28 @@ static void handle_chain(struct vblk *b, unsigned q, struct virtq_chain *c)
 static void vblk_queue_notify(void *opaque, unsigned q)
 {
 	struct vblk *b = opaque;
-	struct virtq *vq = &b->mmio.vq[q];
+	struct virtq *vq = b->t->ops->queue(b->t, q);
 
 	for (unsigned budget = 0;; budget++) {
 		int ret;
 
 		if (budget == 4 * VIRTQ_MAX_SIZE) {
 			/* Let other fds run; come back to this queue. */
-			virtio_mmio_kick_later(&b->mmio, q);
+			b->t->ops->kick_later(b->t, q);
 			break;
 		}
 		ret = virtq_pop(vq, &b->chain);
 		if (ret == 0)
 			break;
 		if (ret == VIRTQ_ERR_BROKEN) {
-			virtio_mmio_needs_reset(&b->mmio);
+			b->t->ops->needs_reset(b->t);
 			break;
 		}
 		if (ret == VIRTQ_ERR_BAD_CHAIN) {
 			if (virtio_trace)
 				vmm_log("virtio-blk: q%u head %u: bad chain", q, b->chain.head);
 			virtq_push(vq, b->chain.head, 0);
-			virtio_mmio_notify_used(&b->mmio, q);
+			b->t->ops->notify_used(b->t, q);
 			continue;
 		}
 		handle_chain(b, q, &b->chain);
@@ -398,11 +398,11 @@ static void on_backend_fd(void *opaque, uint32_t events)
 	struct vblk_fd_ctx *x = opaque;
 	struct vblk *b = x->b;
 
-	pthread_mutex_lock(&b->mmio.lock);
+	b->t->ops->lock(b->t);
 	b->be->ops->reap(b->be, x->i);
 	if (b->be->ops->kick)
 		b->be->ops->kick(b->be);
-	pthread_mutex_unlock(&b->mmio.lock);
+	b->t->ops->unlock(b->t);
 }
 
 struct vblk *vblk_create(struct vm *vm, struct blk_backend *be,
@@ -410,6 +410,7 @@ struct vblk *vblk_create(struct vm *vm, struct blk_backend *be,
 {
 	struct vblk *b = calloc(1, sizeof(*b));
 	struct virtio_blk_config *cfg;
+	struct virtio_dev_info info = { .device_id = VIRTIO_ID_BLOCK };
 	uint64_t features;
 	const char *serial;
 
@@ -421,8 +422,8 @@ struct vblk *vblk_create(struct vm *vm, struct blk_backend *be,
 	b->vm = vm;
 	b->be = be;
 	b->nq = o->queues ? o->queues : 1;
-	if (b->nq > VIRTIO_MMIO_MAX_QUEUES)
-		b->nq = VIRTIO_MMIO_MAX_QUEUES;
+	if (b->nq > VIRTIO_MAX_QUEUES)
+		b->nq = VIRTIO_MAX_QUEUES;
 	for (unsigned i = 0; i < b->nq; i++) {
 		b->req[i] = calloc(VIRTQ_MAX_SIZE, sizeof(struct vblk_req));
 		if (!b->req[i]) {
@@ -464,8 +465,11 @@ struct vblk *vblk_create(struct vm *vm, struct blk_backend *be,
 		cfg->max_write_zeroes_seg = VBLK_MAX_RANGES;
 		cfg->write_zeroes_may_unmap = 1;
 	}
-	if (virtio_mmio_init(&b->mmio, vm, VIRTIO_ID_BLOCK, features, b->nq,
-			     sizeof(b->cfg), &vblk_ops, b, err, errlen)) {
+	info.features = features;
+	info.nq = b->nq;
+	info.config_len = sizeof(b->cfg);
+	b->t = virtio_transport_create(vm, &info, &vblk_ops, b, err, errlen);
+	if (!b->t) {
 		vblk_destroy(b);
 		return NULL;
 	}
@@ -483,22 +487,24 @@ struct vblk *vblk_create(struct vm *vm, struct blk_backend *be,
 
 void vblk_acpi(struct vblk *b, struct aml *dsdt)
 {
-	virtio_mmio_acpi(&b->mmio, dsdt);
+	b->t->ops->acpi(b->t, dsdt);
 }
 
 void vblk_destroy(struct vblk *b)
 {
 	if (!b)
 		return;
-	pthread_mutex_lock(&b->mmio.lock);
-	b->destroyed = true;
-	pthread_mutex_unlock(&b->mmio.lock);
-	virtio_mmio_destroy(&b->mmio);
+	if (b->t) {
+		b->t->ops->lock(b->t);
+		b->destroyed = true;
+		b->t->ops->unlock(b->t);
+		b->t->ops->destroy(b->t);
+	}
 	for (unsigned i = 0; i < b->be->nfds; i++)
 		if (b->fdctx[i].b)
 			vm_del_fd(b->vm, b->be->fds[i]);
 	b->be->ops->close(b->be);
-	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		free(b->req[i]);
 	free(b);
 }

@@ -219,15 +219,12 @@ static uint16_t aidx;
 
 static void wr(uint64_t off, uint32_t v)
 {
-	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, true);
+	fake_mmio_write32(vm, off, v);
 }
 
 static uint32_t rd(uint64_t off)
 {
-	uint32_t v = 0;
-
-	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, false);
-	return v;
+	return fake_mmio_read32(vm, off);
 }
 
 static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)

@@ -15,6 +15,7 @@
 #include "acpi.h"
 #include "backend-nvme.h"
 #include "nvme-vfio.h"
+#include "opts.h"
 #include "virtio-blk.h"
 #include "vmm.h"
 
@@ -35,40 +36,17 @@ struct disk_cfg {
 static struct disk_cfg disks[MAX_DISKS];
 static unsigned ndisks;
 
-static int parse_bool(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
-static int parse_uint(const char *v, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v, &end, 0);
-	if (errno || *end || end == v || n == 0 || n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
 static int parse_disk(const char *arg, bool nvme, char *err, size_t errlen)
 {
 	struct disk_cfg *d;
-	char buf[512], *save = NULL, *tok;
+	const char *comma;
+	size_t plen;
 
 	if (ndisks >= MAX_DISKS) {
 		snprintf(err, errlen, "'%s': at most %d disks", arg, MAX_DISKS);
 		return -1;
 	}
-	if (strlen(arg) >= sizeof(buf) || !*arg || *arg == ',') {
+	if (!*arg || *arg == ',') {
 		snprintf(err, errlen, "'%s': expected %s[,option=value...]", arg,
 			 nvme ? "BDF" : "FILE");
 		return -1;
@@ -77,41 +55,34 @@ static int parse_disk(const char *arg, bool nvme, char *err, size_t errlen)
 	memset(d, 0, sizeof(*d));
 	d->nvme = nvme;
 	d->nsid = 1;
-	strcpy(buf, arg);
-	tok = strtok_r(buf, ",", &save);
-	if (strlen(tok) >= sizeof(d->path)) {
+	comma = strchr(arg, ',');
+	plen = comma ? (size_t)(comma - arg) : strlen(arg);
+	if (plen >= sizeof(d->path)) {
 		snprintf(err, errlen, "'%s': path too long", arg);
 		return -1;
 	}
-	strcpy(d->path, tok);
-	while ((tok = strtok_r(NULL, ",", &save))) {
-		char *eq = strchr(tok, '=');
-		const char *k = tok, *v = eq ? eq + 1 : "";
-		bool bad;
+	memcpy(d->path, arg, plen);
+	d->path[plen] = '\0';
 
-		if (eq)
-			*eq = 0;
-		if (!strcmp(k, "readonly"))
-			bad = parse_bool(v, &d->readonly);
-		else if (!strcmp(k, "direct") && !nvme)
-			bad = parse_bool(v, &d->direct);
-		else if (!strcmp(k, "queues"))
-			bad = parse_uint(v, 16, &d->queues);
-		else if (!strcmp(k, "ns") && nvme)
-			bad = parse_uint(v, 0xfffffffe, &d->nsid);
-		else if (!strcmp(k, "serial")) {
-			bad = strlen(v) > 20;
-			snprintf(d->serial, sizeof(d->serial), "%s", v);
-			d->has_serial = true;
-		} else {
-			snprintf(err, errlen, "'%s': unknown option '%s'", arg, k);
-			return -1;
-		}
-		if (bad) {
-			snprintf(err, errlen, "'%s': bad value '%s' for %s", arg, v, k);
-			return -1;
-		}
-	}
+	/* The one option grammar (vmm/util/opts.h); each kind its own keys. */
+	const struct opt_key file_keys[] = {
+		{ "readonly", OPT_BOOL, &d->readonly, 0, 0, NULL },
+		{ "direct", OPT_BOOL, &d->direct, 0, 0, NULL },
+		{ "queues", OPT_UINT, &d->queues, 1, 16, NULL },
+		{ "serial", OPT_STRING, d->serial, 0, sizeof(d->serial) - 1, NULL },
+	};
+	const struct opt_key nvme_keys[] = {
+		{ "ns", OPT_UINT, &d->nsid, 1, 0xfffffffe, NULL },
+		{ "readonly", OPT_BOOL, &d->readonly, 0, 0, NULL },
+		{ "queues", OPT_UINT, &d->queues, 1, 16, NULL },
+		{ "serial", OPT_STRING, d->serial, 0, sizeof(d->serial) - 1, NULL },
+	};
+	if (opt_parse_list(comma ? comma + 1 : NULL, nvme ? nvme_keys : file_keys,
+			   nvme ? sizeof(nvme_keys) / sizeof(nvme_keys[0]) :
+				  sizeof(file_keys) / sizeof(file_keys[0]),
+			   err, errlen) < 0)
+		return -1;
+	d->has_serial = comma && (strstr(comma, ",serial=") != NULL);
 	ndisks++;
 	return 0;
 }
@@ -126,46 +97,33 @@ static int parse_disk_nvme(const char *arg, char *err, size_t errlen)
 	return parse_disk(arg, true, err, errlen);
 }
 
-/* Map guest RAM at IOVA = GPA, coalescing host-contiguous 2 MiB steps. */
+struct ram_map {
+	struct vm *vm;
+	struct nvme_ctrl *c;
+	char *err;
+	size_t errlen;
+};
+
+/* One guest RAM region at IOVA = GPA: one host-contiguous VFIO mapping. */
+static int map_ram_region(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct ram_map *m = opaque;
+	void *h = vm_gpa(m->vm, gpa, len);
+
+	if (!h) {
+		snprintf(m->err, m->errlen, "guest RAM 0x%llx+0x%llx has no host mapping",
+			 (unsigned long long)gpa, (unsigned long long)len);
+		return -1;
+	}
+	return nvme_dma_map(m->c, h, gpa, len, m->err, m->errlen) ? -1 : 0;
+}
+
+/* Map all guest RAM into the controller's IOVA space at IOVA = GPA. */
 static int map_guest_ram(struct vm *vm, struct nvme_ctrl *c, char *err, size_t errlen)
 {
-	uint64_t size = vm_ram_size(vm);
-	uint64_t low = size < LAYOUT_LOW_RAM_MAX ? size : LAYOUT_LOW_RAM_MAX;
-	struct {
-		uint64_t gpa, len;
-	} part[2] = { { 0, low }, { LAYOUT_HIGH_RAM, size - low } };
+	struct ram_map m = { vm, c, err, errlen };
 
-	for (int p = 0; p < 2; p++) {
-		uint64_t gpa = part[p].gpa, end = part[p].gpa + part[p].len;
-		uint64_t run_gpa = 0, run_len = 0;
-		uint8_t *run_host = NULL;
-
-		while (gpa < end) {
-			uint64_t step = 2 * MiB - (gpa & (2 * MiB - 1));
-			uint8_t *h;
-
-			if (step > end - gpa)
-				step = end - gpa;
-			h = vm_gpa(vm, gpa, step);
-			while (!h && step > 4096) {
-				step /= 2;
-				h = vm_gpa(vm, gpa, step);
-			}
-			if (h && run_len && run_host + run_len == h && run_gpa + run_len == gpa) {
-				run_len += step;
-			} else {
-				if (run_len && nvme_dma_map(c, run_host, run_gpa, run_len, err, errlen))
-					return -1;
-				run_len = h ? step : 0;
-				run_host = h;
-				run_gpa = gpa;
-			}
-			gpa += step;
-		}
-		if (run_len && nvme_dma_map(c, run_host, run_gpa, run_len, err, errlen))
-			return -1;
-	}
-	return 0;
+	return vm_for_each_ram_region(vm, map_ram_region, &m);
 }
 
 static int blk_setup(struct vm *vm, char *err, size_t errlen)

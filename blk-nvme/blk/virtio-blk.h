@@ -1,10 +1,11 @@
 /*
- * virtio-blk.h - a virtio block device (virtio 1.x, 5.2) on virtio-mmio.
+ * virtio-blk.h - a virtio block device (virtio 1.x, 5.2).
  *
  * Several queues (VIRTIO_BLK_F_MQ), flush, discard, write zeroes, read-only,
  * GET_ID serial. Requests are parsed and validated here (vblk_parse, pure,
  * unit-tested), split into pieces within the backend's limits and handed to
- * a struct blk_backend (backend.h) one piece at a time per request.
+ * a struct blk_backend (backend.h) one piece at a time per request. The
+ * device reaches its transport only through vmm/virtio's ops (virtio.h).
  */
 #ifndef PMVM_VIRTIO_BLK_H
 #define PMVM_VIRTIO_BLK_H
@@ -77,7 +78,7 @@ struct vblk_opts {
 	const char *serial; /* NULL: the backend's */
 };
 
-/* Create the device on the next virtio-mmio slot; be is owned afterwards. */
+/* Create the device on the VM's virtio transport; be is owned afterwards. */
 struct vblk *vblk_create(struct vm *vm, struct blk_backend *be,
 			 const struct vblk_opts *o, char *err, size_t errlen);
 void vblk_acpi(struct vblk *b, struct aml *dsdt);

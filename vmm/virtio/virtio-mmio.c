@@ -1,5 +1,6 @@
 /*
- * virtio-mmio.c - virtio-mmio transport, version 2 (modern) only.
+ * virtio-mmio.c - virtio-mmio transport, version 2 (modern) only: the
+ * struct virtio_transport behind virtio_transport_create().
  *
  * Register semantics follow the virtio 1.x specification, section 4.2.2.
  * Queue notifications are ioeventfds on QueueNotify (datamatch = queue
@@ -20,12 +21,14 @@
 #include <linux/virtio_mmio.h>
 
 #include "aml.h"
+#include "le.h"
 #include "virtio-mmio.h"
 #include "vmm.h"
 
-static int next_slot;
-/* PMVM_VIRTIO_TRACE=1: one stderr line per kick, interrupt change, reset. */
-bool virtio_trace;
+static struct virtio_mmio *mmio_of(struct virtio_transport *t)
+{
+	return (struct virtio_mmio *)t;
+}
 
 static void set_irq_line(struct virtio_mmio *d)
 {
@@ -40,15 +43,17 @@ static void set_irq_line(struct virtio_mmio *d)
 	}
 }
 
-void virtio_mmio_notify_used(struct virtio_mmio *d, unsigned q)
+static void notify_used(struct virtio_transport *t, unsigned q)
 {
+	struct virtio_mmio *d = mmio_of(t);
+
 	if (q >= d->nq || !virtq_should_notify(&d->vq[q]))
 		return;
 	d->isr |= VIRTIO_MMIO_INT_VRING;
 	set_irq_line(d);
 }
 
-void virtio_mmio_needs_reset(struct virtio_mmio *d)
+static void needs_reset(struct virtio_mmio *d)
 {
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK) {
@@ -160,14 +165,14 @@ static void kick(struct virtio_mmio *d, uint32_t qi)
 {
 	if (qi >= d->nq || d->kick_fd[qi] < 0)
 		return;
-	/* Reached only when the ioeventfd is not registered. */
+	/* From the MMIO handler only when the ioeventfd is not registered;
+	 * from kick_later() to come back to the queue. */
 	eventfd_write(d->kick_fd[qi], 1);
 }
 
-void virtio_mmio_kick_later(struct virtio_mmio *d, unsigned q)
+static void kick_later(struct virtio_transport *t, unsigned q)
 {
-	if (q < d->nq && d->kick_fd[q] >= 0)
-		eventfd_write(d->kick_fd[q], 1);
+	kick(mmio_of(t), q);
 }
 
 static void reg_write(struct virtio_mmio *d, uint64_t addr, uint32_t v)
@@ -214,7 +219,7 @@ static void reg_write(struct virtio_mmio *d, uint64_t addr, uint32_t v)
 		} else if (!q->ready) {
 			if (!(d->status & VIRTIO_CONFIG_S_FEATURES_OK) ||
 			    !virtq_enable(q))
-				virtio_mmio_needs_reset(d);
+				needs_reset(d);
 		}
 		break;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
@@ -247,7 +252,7 @@ static void reg_write(struct virtio_mmio *d, uint64_t addr, uint32_t v)
 	}
 }
 
-void virtio_mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
+static void mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
 			bool is_write)
 {
 	struct virtio_mmio *d = opaque;
@@ -265,31 +270,18 @@ void virtio_mmio_access(void *opaque, uint64_t addr, void *data, unsigned len,
 			}
 		}
 	} else if (len == 4 && !(addr & 3)) {
-		/* Registers are 32-bit; other widths are ignored. */
-		if (is_write) {
-			uint32_t v;
-
-			memcpy(&v, data, 4);
-			reg_write(d, addr, v);
-		} else {
-			uint32_t v = reg_read(d, addr);
-
-			memcpy(data, &v, 4);
-		}
+		/* Registers are 32-bit little endian; other widths are ignored. */
+		if (is_write)
+			reg_write(d, addr, get_le32(data));
+		else
+			put_le32(data, reg_read(d, addr));
 	}
 	pthread_mutex_unlock(&d->lock);
 }
 
-struct kick_ctx {
-	struct virtio_mmio *d;
-	unsigned q;
-};
-
-static struct kick_ctx kick_ctx[LAYOUT_VIRTIO_MAX][VIRTIO_MMIO_MAX_QUEUES];
-
 static void on_kick(void *opaque, uint32_t events)
 {
-	struct kick_ctx *k = opaque;
+	struct virtio_mmio_kick *k = opaque;
 	struct virtio_mmio *d = k->d;
 	eventfd_t v;
 
@@ -305,54 +297,98 @@ static void on_kick(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&d->lock);
 }
 
-int virtio_mmio_init(struct virtio_mmio *d, struct vm *vm, uint32_t device_id,
-		     uint64_t features, unsigned nq, unsigned config_len,
-		     const struct virtio_dev_ops *ops, void *opaque,
-		     char *err, size_t errlen)
+static void mmio_acpi(struct virtio_transport *t, struct aml *dsdt)
 {
-	memset(d, 0, sizeof(*d));
-	pthread_mutex_init(&d->lock, NULL);
-	virtio_trace = getenv("PMVM_VIRTIO_TRACE") != NULL;
-	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+	struct virtio_mmio *d = mmio_of(t);
+	struct aml r;
+	char name[5];
+
+	snprintf(name, sizeof(name), "VR%02X", d->slot & 0xff);
+	aml_device(dsdt, name);
+	aml_name_decl(dsdt, "_HID");
+	aml_string(dsdt, "LNRO0005");
+	aml_name_decl(dsdt, "_UID");
+	aml_int(dsdt, d->slot);
+	aml_init(&r);
+	aml_res_mem32(&r, (uint32_t)d->base, VIRTIO_MMIO_REG_SIZE, true);
+	aml_res_interrupt(&r, d->gsi, true, false);
+	aml_name_decl(dsdt, "_CRS");
+	aml_restemplate(dsdt, &r);
+	aml_free(&r);
+	aml_close(dsdt);
+}
+
+static void mmio_close_notifiers(struct virtio_mmio *d)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (d->kick_fd[i] < 0)
+			continue;
+		vm_del_fd(d->vm, d->kick_fd[i]);
+		close(d->kick_fd[i]);
 		d->kick_fd[i] = -1;
-	if (nq == 0 || nq > VIRTIO_MMIO_MAX_QUEUES) {
-		snprintf(err, errlen, "virtio-mmio: %u queues (1..%d)", nq,
-			 VIRTIO_MMIO_MAX_QUEUES);
-		return -1;
 	}
-	if (config_len > VIRTIO_MMIO_REG_SIZE - VIRTIO_MMIO_CONFIG) {
-		snprintf(err, errlen, "virtio-mmio: config space too large");
-		return -1;
-	}
-	if (next_slot >= LAYOUT_VIRTIO_MAX) {
-		snprintf(err, errlen, "virtio-mmio: all %d slots in use",
-			 LAYOUT_VIRTIO_MAX);
-		return -1;
-	}
-	d->vm = vm;
-	d->slot = next_slot++;
-	d->base = LAYOUT_VIRTIO_MMIO + (uint64_t)d->slot * LAYOUT_VIRTIO_SLOT;
-	d->device_id = device_id;
-	d->host_features = features | (1ULL << VIRTIO_F_VERSION_1);
-	d->nq = nq;
-	d->config_len = config_len;
-	d->ops = ops;
-	d->opaque = opaque;
-	for (unsigned i = 0; i < nq; i++)
-		virtq_init(&d->vq[i], vm);
+}
+
+static void mmio_destroy(struct virtio_transport *t)
+{
+	struct virtio_mmio *d = mmio_of(t);
+
+	mmio_close_notifiers(d);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static void needs_reset_op(struct virtio_transport *t)
+{
+	needs_reset(mmio_of(t));
+}
+
+static struct virtq *queue(struct virtio_transport *t, unsigned q)
+{
+	struct virtio_mmio *d = mmio_of(t);
+
+	return q < d->nq ? &d->vq[q] : NULL;
+}
+
+static void mmio_lock(struct virtio_transport *t)
+{
+	pthread_mutex_lock(&mmio_of(t)->lock);
+}
+
+static void mmio_unlock(struct virtio_transport *t)
+{
+	pthread_mutex_unlock(&mmio_of(t)->lock);
+}
+
+static const struct virtio_transport_ops mmio_ops = {
+	.queue = queue,
+	.notify_used = notify_used,
+	.kick_later = kick_later,
+	.needs_reset = needs_reset_op,
+	.lock = mmio_lock,
+	.unlock = mmio_unlock,
+	.acpi = mmio_acpi,
+	.destroy = mmio_destroy,
+};
+
+/* Claim the interrupt, the MMIO range and the queue notifiers. */
+static int mmio_attach(struct virtio_mmio *d, char *err, size_t errlen)
+{
+	struct vm *vm = d->vm;
 
 	d->gsi = vm_alloc_irq(vm);
 	if (d->gsi < 0) {
 		snprintf(err, errlen, "virtio-mmio: no free interrupt line");
 		return -1;
 	}
-	if (vm_register_mmio(vm, d->base, LAYOUT_VIRTIO_SLOT, virtio_mmio_access, d)) {
+	if (vm_register_mmio(vm, d->base, LAYOUT_VIRTIO_SLOT, mmio_access, d)) {
 		snprintf(err, errlen, "virtio-mmio: cannot register MMIO at 0x%llx",
 			 (unsigned long long)d->base);
 		return -1;
 	}
-	for (unsigned i = 0; i < nq; i++) {
-		struct kick_ctx *k = &kick_ctx[d->slot][i];
+	d->registered = true;
+	for (unsigned i = 0; i < d->nq; i++) {
+		struct virtio_mmio_kick *k = &d->kick_ctx[i];
 
 		d->kick_fd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (d->kick_fd[i] < 0) {
@@ -373,33 +409,56 @@ int virtio_mmio_init(struct virtio_mmio *d, struct vm *vm, uint32_t device_id,
 	return 0;
 }
 
-void virtio_mmio_acpi(const struct virtio_mmio *d, struct aml *dsdt)
+struct virtio_transport *virtio_mmio_create(struct vm *vm,
+					    const struct virtio_dev_info *info,
+					    const struct virtio_dev_ops *ops,
+					    void *opaque, char *err, size_t errlen)
 {
-	struct aml r;
-	char name[5];
+	struct virtio_mmio *d;
 
-	snprintf(name, sizeof(name), "VR%02X", d->slot & 0xff);
-	aml_device(dsdt, name);
-	aml_name_decl(dsdt, "_HID");
-	aml_string(dsdt, "LNRO0005");
-	aml_name_decl(dsdt, "_UID");
-	aml_int(dsdt, d->slot);
-	aml_init(&r);
-	aml_res_mem32(&r, (uint32_t)d->base, VIRTIO_MMIO_REG_SIZE, true);
-	aml_res_interrupt(&r, d->gsi, true, false);
-	aml_name_decl(dsdt, "_CRS");
-	aml_restemplate(dsdt, &r);
-	aml_free(&r);
-	aml_close(dsdt);
-}
-
-void virtio_mmio_destroy(struct virtio_mmio *d)
-{
-	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
-		if (d->kick_fd[i] < 0)
-			continue;
-		vm_del_fd(d->vm, d->kick_fd[i]);
-		close(d->kick_fd[i]);
-		d->kick_fd[i] = -1;
+	if (info->nq == 0 || info->nq > VIRTIO_MAX_QUEUES) {
+		snprintf(err, errlen, "virtio-mmio: %u queues (1..%d)", info->nq,
+			 VIRTIO_MAX_QUEUES);
+		return NULL;
 	}
+	if (info->config_len > VIRTIO_MMIO_REG_SIZE - VIRTIO_MMIO_CONFIG) {
+		snprintf(err, errlen, "virtio-mmio: config space too large");
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "virtio-mmio: out of memory");
+		return NULL;
+	}
+	d->t.ops = &mmio_ops;
+	pthread_mutex_init(&d->lock, NULL);
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		d->kick_fd[i] = -1;
+	d->vm = vm;
+	d->slot = vm_alloc_mmio_slot(vm);
+	if (d->slot < 0) {
+		snprintf(err, errlen, "virtio-mmio: all %d slots in use",
+			 LAYOUT_VIRTIO_MAX);
+		mmio_destroy(&d->t);
+		return NULL;
+	}
+	d->base = LAYOUT_VIRTIO_MMIO + (uint64_t)d->slot * LAYOUT_VIRTIO_SLOT;
+	d->device_id = info->device_id;
+	d->host_features = info->features | (1ULL << VIRTIO_F_VERSION_1);
+	d->nq = info->nq;
+	d->config_len = info->config_len;
+	d->ops = ops;
+	d->opaque = opaque;
+	for (unsigned i = 0; i < d->nq; i++)
+		virtq_init(&d->vq[i], vm);
+	if (mmio_attach(d, err, errlen)) {
+		/* The core has no way to unregister an MMIO range: once it is
+		 * registered d stays allocated (a failed setup ends the VM
+		 * before it runs). */
+		mmio_close_notifiers(d);
+		if (!d->registered)
+			mmio_destroy(&d->t);
+		return NULL;
+	}
+	return &d->t;
 }

@@ -52,6 +52,11 @@ int vm_alloc_irq(struct vm *vm)
 	return vm->next_irq <= IRQ_DEVICE_LAST ? vm->next_irq++ : -1;
 }
 
+int vm_alloc_mmio_slot(struct vm *vm)
+{
+	return vm->next_mmio_slot < LAYOUT_VIRTIO_MAX ? vm->next_mmio_slot++ : -1;
+}
+
 int vm_set_irq(struct vm *vm, int gsi, int level)
 {
 	if (level && !vm->irq_level[gsi])
@@ -67,6 +72,19 @@ int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t len, vm_io_fn fn,
 	vm->mmio_opaque = opaque;
 	vm->mmio_base = base;
 	return 0;
+}
+
+void fake_mmio_write32(struct vm *vm, uint64_t off, uint32_t v)
+{
+	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, true);
+}
+
+uint32_t fake_mmio_read32(struct vm *vm, uint64_t off)
+{
+	uint32_t v = 0;
+
+	vm->mmio_fn(vm->mmio_opaque, off, &v, 4, false);
+	return v;
 }
 
 int vm_ioeventfd(struct vm *vm, uint64_t addr, unsigned len, bool pio, int eventfd,

@@ -51,6 +51,18 @@ static void done_cb(void *tag, int status, void *arg)
 		w->status = status;
 }
 
+/* Wait up to timeout_ms for queue q's interrupt, then reap what finished. */
+static void wait_and_reap(unsigned q, int timeout_ms)
+{
+	struct pollfd p = { .fd = nvme_queue_fd(ctrl, q), .events = POLLIN };
+	eventfd_t v;
+
+	poll(&p, 1, timeout_ms);
+	if (p.revents & POLLIN)
+		eventfd_read(p.fd, &v);
+	nvme_reap(ctrl, q, done_cb, NULL);
+}
+
 /* Run r on queue q and wait for it. Returns 0, NVMe status, or -errno. */
 static int run(unsigned q, const struct nvme_req *r)
 {
@@ -59,15 +71,8 @@ static int run(unsigned q, const struct nvme_req *r)
 
 	if (ret)
 		return ret;
-	while (w.pending && !stop) {
-		struct pollfd p = { .fd = nvme_queue_fd(ctrl, q), .events = POLLIN };
-		eventfd_t v;
-
-		poll(&p, 1, 1000);
-		if (p.revents & POLLIN)
-			eventfd_read(p.fd, &v);
-		nvme_reap(ctrl, q, done_cb, NULL);
-	}
+	while (w.pending && !stop)
+		wait_and_reap(q, 1000);
 	return stop ? -EINTR : w.status;
 }
 
@@ -287,17 +292,9 @@ int main(int argc, char **argv)
 					break;
 				w.pending++;
 			}
-		while (w.pending > 0 && !stop) {
-			for (unsigned q = 0; q < nq; q++) {
-				struct pollfd p = { .fd = nvme_queue_fd(ctrl, q), .events = POLLIN };
-				eventfd_t v;
-
-				poll(&p, 1, 10);
-				if (p.revents & POLLIN)
-					eventfd_read(p.fd, &v);
-				nvme_reap(ctrl, q, done_cb, NULL);
-			}
-		}
+		while (w.pending > 0 && !stop)
+			for (unsigned q = 0; q < nq; q++)
+				wait_and_reap(q, 10);
 		if (!ret)
 			ret = w.status;
 		for (uint64_t off = 0; !ret && off < (uint64_t)n * len; off += info->max_xfer) {

@@ -25,6 +25,7 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
+#include "le.h"
 #include "nvme-vfio.h"
 
 /* Controller registers */
@@ -613,9 +614,8 @@ static int setup_vfio(struct nvme_ctrl *c, char *err, size_t errlen)
 			    strerror(errno));
 	c->cfg_off = ri.offset;
 	if (pread(c->device, buf, 4, c->cfg_off + PCI_CLASS_REVISION) == 4) {
-		uint32_t cls;
+		uint32_t cls = get_le32(buf);
 
-		memcpy(&cls, buf, 4);
 		if ((cls >> 8) != 0x010802)
 			return fail(err, errlen, -ENODEV, "%s: not an NVMe controller "
 				    "(class 0x%06x)", c->bdf, cls >> 8);
@@ -765,13 +765,13 @@ static int identify(struct nvme_ctrl *c, uint32_t nsid, char *err, size_t errlen
 	if (ret)
 		return fail(err, errlen, ret, "%s: identify controller: %s", c->bdf,
 			    strerror(-ret));
-	memcpy(&c->info.vid, id, 2);
+	c->info.vid = get_le16(id);
 	copy_str(c->info.sn, id + 4, 20);
 	copy_str(c->info.mn, id + 24, 40);
 	copy_str(c->info.fr, id + 64, 8);
 	c->info.mdts = id[77];
-	memcpy(&c->info.nn, id + 516, 4);
-	memcpy(&c->info.oncs, id + 520, 2);
+	c->info.nn = get_le32(id + 516);
+	c->info.oncs = get_le16(id + 520);
 	c->info.vwc = id[525] & 1;
 	c->info.dsm = c->info.oncs & (1 << 2);
 	c->info.write_zeroes = c->info.oncs & (1 << 3);
@@ -793,14 +793,14 @@ static int identify(struct nvme_ctrl *c, uint32_t nsid, char *err, size_t errlen
 	if (ret)
 		return fail(err, errlen, -ENOENT, "%s: namespace %u missing (identify failed)",
 			    c->bdf, nsid);
-	memcpy(&c->info.nsze, id, 8);
+	c->info.nsze = get_le64(id);
 	if (c->info.nsze == 0)
 		return fail(err, errlen, -ENOENT, "%s: namespace %u missing (inactive)",
 			    c->bdf, nsid);
 	flbas = id[26] & 0xf;
 	if (flbas > id[25])
 		return fail(err, errlen, -EINVAL, "%s: namespace %u: bad FLBAS", c->bdf, nsid);
-	memcpy(&lbaf, id + 128 + 4 * flbas, 4);
+	lbaf = get_le32(id + 128 + 4 * flbas);
 	lbads = (lbaf >> 16) & 0xff;
 	if ((lbaf & 0xffff) != 0)
 		return fail(err, errlen, -EINVAL, "%s: namespace %u: formatted with metadata "
@@ -1031,11 +1031,9 @@ int nvme_submit(struct nvme_ctrl *c, unsigned qi, const struct nvme_req *r, void
 		break;
 	case NVME_OP_DEALLOCATE: {
 		uint8_t *range = q->prp + (uint64_t)cid * NVME_PAGE;
-		uint32_t zero = 0, nlb = r->nlb;
-
-		memcpy(range, &zero, 4);      /* context attributes */
-		memcpy(range + 4, &nlb, 4);   /* length in blocks */
-		memcpy(range + 8, &r->slba, 8);
+		put_le32(range, 0);             /* context attributes */
+		put_le32(range + 4, r->nlb);    /* length in blocks */
+		put_le64(range + 8, r->slba);
 		cmd.opc = NVM_DSM;
 		cmd.prp1 = q->prp_iova + (uint64_t)cid * NVME_PAGE;
 		cmd.cdw10 = 0;      /* one range */
