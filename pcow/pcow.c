@@ -235,6 +235,10 @@ int refc_track(struct pcow *img, uint64_t n)
 			return pcow_set_err(img, PCOW_ENOMEM,
 					    "%s: no memory for %llu cluster counts",
 					    img->path, (unsigned long long)cap);
+		/* Never back the counts with transparent huge pages: under
+		 * THP "always" the one page a far reference touches would cost
+		 * a 2 MiB huge page (more with mTHP folios), per far entry. */
+		madvise(nr, cap, MADV_NOHUGEPAGE);
 		img->refc = nr;
 		img->refc_cap = cap;
 	}
