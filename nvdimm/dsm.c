@@ -48,24 +48,41 @@ static uint32_t status_only(struct reply *r, uint32_t status)
 	return status;
 }
 
+/* The label bytes a read or write request names: the input is {u32 offset,
+ * u32 length} and, for a write (with_data), the length's bytes of data.
+ * Returns them, or NULL with *status the answer to give: the _DSM's or the
+ * ACPI label method's (acpi) "unsupported"/"invalid". */
+static uint8_t *label_span(const struct nvdimm_label_area *la, const uint8_t *in,
+			   uint32_t inlen, bool acpi, bool with_data,
+			   uint32_t *off, uint32_t *len, uint32_t *status)
+{
+	uint8_t *span;
+
+	*status = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_UNSUPPORTED;
+	if (!la->size)
+		return NULL;
+	*status = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID;
+	if (inlen < 8)
+		return NULL;
+	*off = get_le32(in);
+	*len = get_le32(in + 4);
+	if (*len > NVDIMM_MAX_XFER || (with_data && *len > inlen - 8))
+		return NULL;
+	span = nvdimm_label_at(la, *off, *len);
+	if (span)
+		*status = 0;
+	return span;
+}
+
 static uint32_t label_read(struct nvdimm_label_area *la, const uint8_t *in, uint32_t inlen,
 			   struct reply *r, bool acpi)
 {
-	uint32_t bad = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID;
-	uint32_t off, len;
-	const uint8_t *src;
+	uint32_t off, len, status;
+	const uint8_t *src = label_span(la, in, inlen, acpi, false, &off, &len,
+					&status);
 
-	if (!la->size)
-		return status_only(r, acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_UNSUPPORTED);
-	if (inlen < 8)
-		return status_only(r, bad);
-	off = get_le32(in);
-	len = get_le32(in + 4);
-	if (len > NVDIMM_MAX_XFER)
-		return status_only(r, bad);
-	src = nvdimm_label_at(la, off, len);
 	if (!src)
-		return status_only(r, bad);
+		return status_only(r, status);
 	put_le32(r->buf, 0);
 	memcpy(r->buf + 4, src, len);
 	r->len = 4 + len;
@@ -76,21 +93,11 @@ static uint32_t label_write(struct nvdimm_dsm *ctx, int idx, const uint8_t *in,
 			    uint32_t inlen, struct reply *r, bool acpi)
 {
 	struct nvdimm_label_area *la = &ctx->areas[idx];
-	uint32_t bad = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID;
-	uint32_t off, len;
-	uint8_t *dst;
+	uint32_t off, len, status;
+	uint8_t *dst = label_span(la, in, inlen, acpi, true, &off, &len, &status);
 
-	if (!la->size)
-		return status_only(r, acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_UNSUPPORTED);
-	if (inlen < 8)
-		return status_only(r, bad);
-	off = get_le32(in);
-	len = get_le32(in + 4);
-	if (len > NVDIMM_MAX_XFER || len > inlen - 8)
-		return status_only(r, bad);
-	dst = nvdimm_label_at(la, off, len);
 	if (!dst)
-		return status_only(r, bad);
+		return status_only(r, status);
 	if (la->readonly)
 		return status_only(r, acpi ? NVDIMM_LS_LOCKED : NVDIMM_ST_UNSUPPORTED);
 	memcpy(dst, in + 8, len);
