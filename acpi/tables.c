@@ -4,15 +4,18 @@
  * acpi_tables_build() lays the tables out as one image, in this order:
  * RSDP (at the image base, which Linux finds by scanning 0xE0000-0xFFFFF),
  * XSDT, FADT, MADT, DSDT, then every table a module added. Each table is
- * 16-byte aligned. Field offsets follow ACPI 6.5: 5.2.5.3 (RSDP), 5.2.6
- * (header), 5.2.8 (XSDT), 5.2.9 (FADT), 5.2.12 (MADT), 5.2.11.1 (DSDT).
+ * 16-byte aligned. The tables are filled field by field through the
+ * packed structs of acpi-tables.h (ACPI 6.5 names, offsets checked at
+ * compile time); the DSDT (5.2.11.1) is AML from aml.c.
  * Also home of acpi_dsdt() and acpi_add_table(), which only collect, and of
  * the vm-free halves of acpi/pm.c: acpi_pm_decode() (what a port write
  * means) and acpi_aml_ged() (the power button's Generic Event Device).
  */
 #include "tables.h"
 #include "acpi.h"
+#include "acpi-tables.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -23,28 +26,9 @@
 
 #include "layout.h"
 
-static void put8(uint8_t *p, size_t off, uint8_t v)
-{
-	p[off] = v;
-}
-
-static void put16(uint8_t *p, size_t off, uint16_t v)
-{
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, size_t off, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[off + i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, size_t off, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[off + i] = (uint8_t)(v >> (8 * i));
-}
+ACPI_SIZE(struct acpi_sdt_header, ACPI_HEADER_LEN);
+ACPI_SIZE(struct acpi_rsdp, ACPI_RSDP_LEN);
+ACPI_SIZE(struct acpi_fadt, ACPI_FADT_LEN);
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -162,23 +146,27 @@ void acpi_machine_default(struct acpi_machine *m, int ncpus)
 }
 
 /* The standard 36-byte header; the checksum is set by finish(). */
-static void header(uint8_t *t, const char sig[4], uint32_t len, uint8_t rev)
+static void header(void *t, const char sig[4], uint32_t len, uint8_t rev)
 {
-	memcpy(t, sig, 4);
-	put32(t, 4, len);
-	put8(t, 8, rev);
-	put8(t, 9, 0);
-	memcpy(t + 10, ACPI_OEM_ID, 6);
-	memcpy(t + 16, ACPI_OEM_TABLE_ID, 8);
-	put32(t, 24, ACPI_OEM_REVISION);
-	memcpy(t + 28, ACPI_CREATOR_ID, 4);
-	put32(t, 32, ACPI_CREATOR_REV);
+	struct acpi_sdt_header *h = t;
+
+	memcpy(h->signature, sig, sizeof(h->signature));
+	h->length = htole32(len);
+	h->revision = rev;
+	h->checksum = 0;
+	memcpy(h->oemid, ACPI_OEM_ID, sizeof(h->oemid));
+	memcpy(h->oem_table_id, ACPI_OEM_TABLE_ID, sizeof(h->oem_table_id));
+	h->oem_revision = htole32(ACPI_OEM_REVISION);
+	memcpy(h->creator_id, ACPI_CREATOR_ID, sizeof(h->creator_id));
+	h->creator_revision = htole32(ACPI_CREATOR_REV);
 }
 
-static void finish(uint8_t *t, size_t len)
+static void finish(void *t, size_t len)
 {
-	t[9] = 0;
-	t[9] = (uint8_t)(0x100 - acpi_checksum(t, len));
+	struct acpi_sdt_header *h = t;
+
+	h->checksum = 0;
+	h->checksum = (uint8_t)(0x100 - acpi_checksum(t, len));
 }
 
 int acpi_build_table(const char sig[4], uint8_t revision, const void *body,
@@ -203,158 +191,176 @@ int acpi_build_table(const char sig[4], uint8_t revision, const void *body,
 
 void acpi_build_rsdp(uint64_t xsdt, uint8_t out[ACPI_RSDP_LEN])
 {
-	memset(out, 0, ACPI_RSDP_LEN);
-	memcpy(out, "RSD PTR ", 8);
-	memcpy(out + 9, ACPI_OEM_ID, 6);
-	put8(out, 15, 2);             /* revision: ACPI 2.0+ */
-	put32(out, 16, 0);            /* RsdtAddress: no RSDT, XSDT only */
-	put32(out, 20, ACPI_RSDP_LEN);
-	put64(out, 24, xsdt);
-	out[8] = (uint8_t)(0x100 - acpi_checksum(out, 20));
-	out[32] = (uint8_t)(0x100 - acpi_checksum(out, ACPI_RSDP_LEN));
+	struct acpi_rsdp *r = (struct acpi_rsdp *)out;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->signature, "RSD PTR ", sizeof(r->signature));
+	memcpy(r->oemid, ACPI_OEM_ID, sizeof(r->oemid));
+	r->revision = 2;                /* ACPI 2.0+ */
+	r->rsdt_address = 0;            /* no RSDT, XSDT only */
+	r->length = htole32(sizeof(*r));
+	r->xsdt_address = htole64(xsdt);
+	r->checksum = (uint8_t)(0x100 - acpi_checksum(r, ACPI_RSDP_V1_LEN));
+	r->extended_checksum = (uint8_t)(0x100 - acpi_checksum(r, sizeof(*r)));
 }
 
 int acpi_build_xsdt(const uint64_t *addrs, int n, uint8_t **out, size_t *len)
 {
-	uint8_t *body;
-	int r;
+	size_t total = sizeof(struct acpi_xsdt) + (size_t)n * sizeof(uint64_t);
+	struct acpi_xsdt *x;
 
-	if (n < 0)
+	if (n < 0 || total > UINT32_MAX)
 		return -1;
-	body = calloc(1, (size_t)n * 8 + 1);
-	if (!body)
+	x = calloc(1, total);
+	if (!x)
 		return -1;
+	header(x, "XSDT", (uint32_t)total, 1);
 	for (int i = 0; i < n; i++)
-		put64(body, (size_t)i * 8, addrs[i]);
-	r = acpi_build_table("XSDT", 1, body, (size_t)n * 8, out, len);
-	free(body);
-	return r;
+		x->entry[i] = htole64(addrs[i]);
+	finish(x, total);
+	*out = (uint8_t *)x;
+	*len = total;
+	return 0;
 }
 
 /* A Generic Address Structure for one byte of system I/O space. */
-static void gas_io8(uint8_t *p, size_t off, uint16_t port)
+static struct acpi_gas gas_io8(uint16_t port)
 {
-	put8(p, off, 1);      /* address space: system I/O */
-	put8(p, off + 1, 8);  /* register bit width */
-	put8(p, off + 2, 0);  /* bit offset */
-	put8(p, off + 3, 1);  /* access size: byte */
-	put64(p, off + 4, port);
+	return (struct acpi_gas){
+		.address_space_id = ACPI_GAS_SYSTEM_IO,
+		.register_bit_width = 8,
+		.register_bit_offset = 0,
+		.access_size = ACPI_GAS_ACCESS_BYTE,
+		.address = htole64(port),
+	};
 }
-
-/* FADT flags (5.2.9, table 5.10) and IA-PC boot architecture flags. */
-#define FADT_WBINVD            (1u << 0)
-#define FADT_PWR_BUTTON        (1u << 4)  /* no fixed-feature power button */
-#define FADT_SLP_BUTTON        (1u << 5)  /* no fixed-feature sleep button */
-#define FADT_RESET_REG_SUP     (1u << 10)
-#define FADT_HW_REDUCED_ACPI   (1u << 20)
-#define BOOT_ARCH_8042         (1u << 1)
-#define BOOT_ARCH_NO_VGA       (1u << 2)
-#define BOOT_ARCH_NO_CMOS_RTC  (1u << 5)
 
 int acpi_build_fadt(const struct acpi_machine *m, uint64_t dsdt,
 		    uint8_t **out, size_t *len)
 {
-	uint8_t *t = calloc(1, ACPI_FADT_LEN);
+	struct acpi_fadt *f = calloc(1, sizeof(*f));
 
-	if (!t)
+	if (!f)
 		return -1;
-	header(t, "FACP", ACPI_FADT_LEN, 6);
-	/* 36 FIRMWARE_CTRL, 40 DSDT: 0, the 64-bit fields below are used.
+	header(f, "FACP", sizeof(*f), 6);
+	/* FIRMWARE_CTRL and DSDT stay 0: the 64-bit fields below are used.
 	 * Hardware-reduced: no SCI, SMI, PM1/PM2/GPE blocks or PM timer. */
-	put8(t, 45, 0);                         /* preferred PM profile */
-	put16(t, 109, BOOT_ARCH_8042 | BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_CMOS_RTC);
-	put32(t, 112, FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
-		      FADT_RESET_REG_SUP | FADT_HW_REDUCED_ACPI);
-	gas_io8(t, 116, m->reset_port);         /* RESET_REG */
-	put8(t, 128, m->reset_value);           /* RESET_VALUE */
-	put8(t, 131, 5);                        /* FADT minor version: 6.5 */
-	put64(t, 140, dsdt);                    /* X_DSDT */
-	gas_io8(t, 244, m->sleep_ctl);          /* SLEEP_CONTROL_REG */
-	gas_io8(t, 256, m->sleep_sts);          /* SLEEP_STATUS_REG */
-	memcpy(t + 268, "PMVM\0\0\0\0", 8);     /* hypervisor vendor identity */
-	finish(t, ACPI_FADT_LEN);
-	*out = t;
-	*len = ACPI_FADT_LEN;
+	f->preferred_pm_profile = 0;    /* unspecified */
+	f->iapc_boot_arch = htole16(ACPI_IAPC_BOOT_ARCH_8042 |
+				    ACPI_IAPC_BOOT_ARCH_VGA_NOT_PRESENT |
+				    ACPI_IAPC_BOOT_ARCH_CMOS_RTC_NOT_PRESENT);
+	f->flags = htole32(ACPI_FADT_WBINVD | ACPI_FADT_PWR_BUTTON |
+			   ACPI_FADT_SLP_BUTTON | ACPI_FADT_RESET_REG_SUP |
+			   ACPI_FADT_HW_REDUCED_ACPI);
+	f->reset_reg = gas_io8(m->reset_port);
+	f->reset_value = m->reset_value;
+	f->fadt_minor_version = 5;      /* 6.5 */
+	f->x_dsdt = htole64(dsdt);
+	f->sleep_control_reg = gas_io8(m->sleep_ctl);
+	f->sleep_status_reg = gas_io8(m->sleep_sts);
+	memcpy(f->hypervisor_vendor_identity, "PMVM\0\0\0\0",
+	       sizeof(f->hypervisor_vendor_identity));
+	finish(f, sizeof(*f));
+	*out = (uint8_t *)f;
+	*len = sizeof(*f);
 	return 0;
 }
 
-/* MADT (5.2.12): local APIC address, flags, then interrupt controllers. */
-#define MADT_PCAT_COMPAT       (1u << 0)
-#define MADT_LAPIC             0   /* Processor Local APIC, 8 bytes */
-#define MADT_IOAPIC            1   /* I/O APIC, 12 bytes */
-#define MADT_ISO               2   /* Interrupt Source Override, 10 bytes */
-#define MADT_LAPIC_NMI         4   /* Local APIC NMI, 6 bytes */
-#define MADT_X2APIC            9   /* Processor Local x2APIC, 16 bytes */
-#define MADT_X2APIC_NMI        10  /* Local x2APIC NMI, 12 bytes */
+/* The MADT's interrupt controller entries: one Local APIC (or, from vCPU
+ * 255 on, Local x2APIC) per vCPU, the I/O APIC, IRQ0 -> GSI 2, LINT1 as NMI
+ * on every processor (and its x2APIC twin when there are x2APICs). */
+static size_t madt_len(int ncpus)
+{
+	size_t n = sizeof(struct acpi_madt);
+
+	/* xAPIC entries hold 8-bit APIC IDs and UIDs; 255 is the broadcast
+	 * ID, so vCPUs from 255 on are described as x2APICs. */
+	for (int i = 0; i < ncpus; i++)
+		n += i < 255 ? sizeof(struct acpi_madt_local_apic) :
+			       sizeof(struct acpi_madt_local_x2apic);
+	n += sizeof(struct acpi_madt_io_apic) +
+	     sizeof(struct acpi_madt_interrupt_override) +
+	     sizeof(struct acpi_madt_local_apic_nmi);
+	if (ncpus > 255)
+		n += sizeof(struct acpi_madt_local_x2apic_nmi);
+	return n;
+}
+
+/* Claim the next entry (type, length len) of the MADT being filled at *p. */
+static void *madt_entry(uint8_t **p, uint8_t type, uint8_t len)
+{
+	uint8_t *e = *p;
+
+	e[0] = type;    /* every entry starts: Type, Length */
+	e[1] = len;
+	*p += len;
+	return e;
+}
+#define MADT_ENTRY(p, ty, kind) \
+	((struct kind *)madt_entry(&(p), (ty), sizeof(struct kind)))
 
 int acpi_build_madt(const struct acpi_machine *m, uint8_t **out, size_t *len)
 {
-	size_t n = ACPI_HEADER_LEN + 8, off;
-	uint8_t *t;
+	struct acpi_madt_local_apic *lapic;
+	struct acpi_madt_local_x2apic *x2apic;
+	struct acpi_madt_io_apic *ioapic;
+	struct acpi_madt_interrupt_override *iso;
+	struct acpi_madt_local_apic_nmi *nmi;
+	struct acpi_madt_local_x2apic_nmi *x2nmi;
+	struct acpi_madt *t;
+	uint8_t *p;
+	size_t n;
 
 	if (m->ncpus < 1 || m->ncpus > ACPI_MAX_CPUS)
 		return -1;
-	/* xAPIC entries hold 8-bit APIC IDs and UIDs; 255 is the broadcast
-	 * ID, so vCPUs from 255 on are described as x2APICs. */
-	for (int i = 0; i < m->ncpus; i++)
-		n += i < 255 ? 8 : 16;
-	n += 12 + 10 + 6;
-	if (m->ncpus > 255)
-		n += 12;
+	n = madt_len(m->ncpus);
 	t = calloc(1, n);
 	if (!t)
 		return -1;
 	header(t, "APIC", (uint32_t)n, 5);
-	put32(t, 36, (uint32_t)m->lapic);
+	t->local_interrupt_controller_address = htole32((uint32_t)m->lapic);
 	/* KVM's in-kernel irqchip has the dual 8259 too: say so. */
-	put32(t, 40, MADT_PCAT_COMPAT);
-	off = 44;
+	t->flags = htole32(ACPI_MADT_PCAT_COMPAT);
+	p = t->entries;
 	for (int i = 0; i < m->ncpus; i++) {
 		if (i < 255) {
-			put8(t, off, MADT_LAPIC);
-			put8(t, off + 1, 8);
-			put8(t, off + 2, (uint8_t)i);   /* ACPI processor UID */
-			put8(t, off + 3, (uint8_t)i);   /* APIC ID */
-			put32(t, off + 4, 1);           /* enabled */
-			off += 8;
+			lapic = MADT_ENTRY(p, ACPI_MADT_TYPE_LOCAL_APIC,
+					   acpi_madt_local_apic);
+			lapic->acpi_processor_uid = (uint8_t)i;
+			lapic->apic_id = (uint8_t)i;
+			lapic->flags = htole32(ACPI_MADT_ENABLED);
 		} else {
-			put8(t, off, MADT_X2APIC);
-			put8(t, off + 1, 16);
-			put32(t, off + 4, (uint32_t)i); /* x2APIC ID */
-			put32(t, off + 8, 1);           /* enabled */
-			put32(t, off + 12, (uint32_t)i); /* ACPI processor UID */
-			off += 16;
+			x2apic = MADT_ENTRY(p, ACPI_MADT_TYPE_LOCAL_X2APIC,
+					    acpi_madt_local_x2apic);
+			x2apic->x2apic_id = htole32((uint32_t)i);
+			x2apic->flags = htole32(ACPI_MADT_ENABLED);
+			x2apic->acpi_processor_uid = htole32((uint32_t)i);
 		}
 	}
-	put8(t, off, MADT_IOAPIC);
-	put8(t, off + 1, 12);
-	put8(t, off + 2, 0);                    /* I/O APIC ID */
-	put32(t, off + 4, (uint32_t)m->ioapic);
-	put32(t, off + 8, 0);                   /* GSI base */
-	off += 12;
-	put8(t, off, MADT_ISO);
-	put8(t, off + 1, 10);
-	put8(t, off + 2, 0);                    /* bus: ISA */
-	put8(t, off + 3, 0);                    /* source: IRQ0 (PIT) */
-	put32(t, off + 4, 2);                   /* GSI 2 */
-	put16(t, off + 8, 0);                   /* flags: conforms to bus */
-	off += 10;
-	put8(t, off, MADT_LAPIC_NMI);
-	put8(t, off + 1, 6);
-	put8(t, off + 2, 0xff);                 /* all processors */
-	put16(t, off + 3, 0);                   /* flags: conforms to bus */
-	put8(t, off + 5, 1);                    /* LINT1 */
-	off += 6;
+	ioapic = MADT_ENTRY(p, ACPI_MADT_TYPE_IO_APIC, acpi_madt_io_apic);
+	ioapic->io_apic_id = 0;
+	ioapic->io_apic_address = htole32((uint32_t)m->ioapic);
+	ioapic->global_system_interrupt_base = 0;
+	iso = MADT_ENTRY(p, ACPI_MADT_TYPE_INTERRUPT_OVERRIDE,
+			 acpi_madt_interrupt_override);
+	iso->bus = 0;                           /* ISA */
+	iso->source = 0;                        /* IRQ0 (PIT) */
+	iso->global_system_interrupt = htole32(2);
+	iso->flags = htole16(ACPI_MPS_INTI_CONFORMS);
+	nmi = MADT_ENTRY(p, ACPI_MADT_TYPE_LOCAL_APIC_NMI,
+			 acpi_madt_local_apic_nmi);
+	nmi->acpi_processor_uid = 0xff;         /* all processors */
+	nmi->flags = htole16(ACPI_MPS_INTI_CONFORMS);
+	nmi->local_apic_lint = 1;
 	if (m->ncpus > 255) {
-		put8(t, off, MADT_X2APIC_NMI);
-		put8(t, off + 1, 12);
-		put16(t, off + 2, 0);
-		put32(t, off + 4, 0xffffffffu); /* all processors */
-		put8(t, off + 8, 1);            /* LINT1 */
-		off += 12;
+		x2nmi = MADT_ENTRY(p, ACPI_MADT_TYPE_LOCAL_X2APIC_NMI,
+				   acpi_madt_local_x2apic_nmi);
+		x2nmi->flags = htole16(ACPI_MPS_INTI_CONFORMS);
+		x2nmi->acpi_processor_uid = htole32(0xffffffffu);
+		x2nmi->local_x2apic_lint = 1;
 	}
 	finish(t, n);
-	*out = t;
+	*out = (uint8_t *)t;
 	*len = n;
 	return 0;
 }

@@ -86,34 +86,43 @@ static void root_regions(struct aml *a, uint64_t page, uint16_t port)
 	aml_close(a);
 }
 
+/* If (Local1 <op> bound) { Local1 = bound } */
+static void bound_local1(struct aml *a, uint8_t op, uint32_t bound)
+{
+	aml_if(a);
+	aml_op(a, op);
+	aml_local(a, 1);
+	aml_int(a, bound);
+	aml_op(a, AML_STORE);
+	aml_int(a, bound);
+	aml_local(a, 1);
+	aml_close(a);
+}
+
 /* Local1 = min(OLEN, max) - sub, never below 0. */
 static void clamp_olen(struct aml *a, uint32_t max, uint32_t sub)
 {
 	aml_op(a, AML_STORE);
 	aml_name(a, "OLEN");
 	aml_local(a, 1);
-	aml_if(a);
-	aml_op(a, AML_LGREATER);
-	aml_local(a, 1);
-	aml_int(a, max);
-	aml_op(a, AML_STORE);
-	aml_int(a, max);
-	aml_local(a, 1);
-	aml_close(a);
+	bound_local1(a, AML_LGREATER, max);
 	if (sub) {
-		aml_if(a);
-		aml_op(a, AML_LLESS);
-		aml_local(a, 1);
-		aml_int(a, sub);
-		aml_op(a, AML_STORE);
-		aml_int(a, sub);
-		aml_local(a, 1);
-		aml_close(a);
+		bound_local1(a, AML_LLESS, sub);
 		aml_op(a, AML_SUBTRACT);
 		aml_local(a, 1);
 		aml_int(a, sub);
 		aml_local(a, 1);
 	}
+}
+
+/* Mid (field, 0, Local1), the reply's first Local1 bytes, as an operand. */
+static void mid_local1(struct aml *a, const char *field)
+{
+	aml_op(a, AML_MID);
+	aml_name(a, field);
+	aml_int(a, 0);
+	aml_local(a, 1);
+	aml_byte(a, 0x00); /* no target */
 }
 
 static void method_ncal(struct aml *a, uint64_t page)
@@ -162,11 +171,7 @@ static void method_ncal(struct aml *a, uint64_t page)
 	clamp_olen(a, NVDIMM_DSM_OUT_MAX, 0);
 	/* Return (Mid (OBUF, 0, Local1)) */
 	aml_op(a, AML_RETURN);
-	aml_op(a, AML_MID);
-	aml_name(a, "OBUF");
-	aml_int(a, 0);
-	aml_local(a, 1);
-	aml_byte(a, 0x00);
+	mid_local1(a, "OBUF");
 	aml_close(a);
 }
 
@@ -196,11 +201,7 @@ static void method_nlsr(struct aml *a, uint64_t page)
 	aml_int(a, 0);
 	aml_byte(a, 0x00);
 	aml_op(a, AML_STORE);
-	aml_op(a, AML_MID);
-	aml_name(a, "ODAT");
-	aml_int(a, 0);
-	aml_local(a, 1);
-	aml_byte(a, 0x00);
+	mid_local1(a, "ODAT");
 	aml_op(a, AML_INDEX);
 	aml_local(a, 2);
 	aml_int(a, 1);

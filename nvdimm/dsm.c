@@ -14,17 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
+#include "le.h"
 
 void nvdimm_child_name(int i, char buf[5])
 {
@@ -53,30 +43,47 @@ struct reply {
 
 static uint32_t status_only(struct reply *r, uint32_t status)
 {
-	put32(r->buf, status);
+	put_le32(r->buf, status);
 	r->len = 4;
 	return status;
+}
+
+/* The label bytes a read or write request names: the input is {u32 offset,
+ * u32 length} and, for a write (with_data), the length's bytes of data.
+ * Returns them, or NULL with *status the answer to give: the _DSM's or the
+ * ACPI label method's (acpi) "unsupported"/"invalid". */
+static uint8_t *label_span(const struct nvdimm_label_area *la, const uint8_t *in,
+			   uint32_t inlen, bool acpi, bool with_data,
+			   uint32_t *off, uint32_t *len, uint32_t *status)
+{
+	uint8_t *span;
+
+	*status = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_UNSUPPORTED;
+	if (!la->size)
+		return NULL;
+	*status = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID;
+	if (inlen < 8)
+		return NULL;
+	*off = get_le32(in);
+	*len = get_le32(in + 4);
+	if (*len > NVDIMM_MAX_XFER || (with_data && *len > inlen - 8))
+		return NULL;
+	span = nvdimm_label_at(la, *off, *len);
+	if (span)
+		*status = 0;
+	return span;
 }
 
 static uint32_t label_read(struct nvdimm_label_area *la, const uint8_t *in, uint32_t inlen,
 			   struct reply *r, bool acpi)
 {
-	uint32_t bad = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID;
-	uint32_t off, len;
-	const uint8_t *src;
+	uint32_t off, len, status;
+	const uint8_t *src = label_span(la, in, inlen, acpi, false, &off, &len,
+					&status);
 
-	if (!la->size)
-		return status_only(r, acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_UNSUPPORTED);
-	if (inlen < 8)
-		return status_only(r, bad);
-	off = get32(in);
-	len = get32(in + 4);
-	if (len > NVDIMM_MAX_XFER)
-		return status_only(r, bad);
-	src = nvdimm_label_at(la, off, len);
 	if (!src)
-		return status_only(r, bad);
-	put32(r->buf, 0);
+		return status_only(r, status);
+	put_le32(r->buf, 0);
 	memcpy(r->buf + 4, src, len);
 	r->len = 4 + len;
 	return 0;
@@ -86,21 +93,11 @@ static uint32_t label_write(struct nvdimm_dsm *ctx, int idx, const uint8_t *in,
 			    uint32_t inlen, struct reply *r, bool acpi)
 {
 	struct nvdimm_label_area *la = &ctx->areas[idx];
-	uint32_t bad = acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID;
-	uint32_t off, len;
-	uint8_t *dst;
+	uint32_t off, len, status;
+	uint8_t *dst = label_span(la, in, inlen, acpi, true, &off, &len, &status);
 
-	if (!la->size)
-		return status_only(r, acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_UNSUPPORTED);
-	if (inlen < 8)
-		return status_only(r, bad);
-	off = get32(in);
-	len = get32(in + 4);
-	if (len > NVDIMM_MAX_XFER || len > inlen - 8)
-		return status_only(r, bad);
-	dst = nvdimm_label_at(la, off, len);
 	if (!dst)
-		return status_only(r, bad);
+		return status_only(r, status);
 	if (la->readonly)
 		return status_only(r, acpi ? NVDIMM_LS_LOCKED : NVDIMM_ST_UNSUPPORTED);
 	memcpy(dst, in + 8, len);
@@ -111,8 +108,9 @@ static uint32_t label_write(struct nvdimm_dsm *ctx, int idx, const uint8_t *in,
 
 static uint32_t dispatch(struct nvdimm_dsm *ctx, const uint8_t *req, struct reply *r)
 {
-	uint32_t handle = get32(req), rev = get32(req + 4), fn = get32(req + 8);
-	uint32_t inlen = get32(req + 12);
+	uint32_t handle = get_le32(req), rev = get_le32(req + 4);
+	uint32_t fn = get_le32(req + 8);
+	uint32_t inlen = get_le32(req + 12);
 	const uint8_t *in = req + 16;
 	bool acpi = fn == NVDIMM_FN_LSR || fn == NVDIMM_FN_LSW;
 	struct nvdimm_label_area *la;
@@ -140,9 +138,9 @@ static uint32_t dispatch(struct nvdimm_dsm *ctx, const uint8_t *req, struct repl
 	case NVDIMM_FN_GET_LABEL_SIZE:
 		if (rev != 1 || !la->size)
 			return status_only(r, NVDIMM_ST_UNSUPPORTED);
-		put32(r->buf, 0);
-		put32(r->buf + 4, (uint32_t)la->size);
-		put32(r->buf + 8, NVDIMM_MAX_XFER);
+		put_le32(r->buf, 0);
+		put_le32(r->buf + 4, (uint32_t)la->size);
+		put_le32(r->buf + 8, NVDIMM_MAX_XFER);
 		r->len = 12;
 		return 0;
 	case NVDIMM_FN_GET_LABEL_DATA:
@@ -174,7 +172,7 @@ uint32_t nvdimm_dsm_handle(struct nvdimm_dsm *ctx, uint8_t *page)
 	ctx->calls++;
 	if (status)
 		ctx->errors++;
-	put32(page, r.len);
+	put_le32(page, r.len);
 	memcpy(page + 4, r.buf, r.len);
 	return status;
 }

@@ -7,12 +7,7 @@
 #include <string.h>
 
 #include "acpi.h"
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
+#include "le.h"
 
 static int add_ssdt(struct acpi_ctx *ctx, const char *dev, const char *hid)
 {
@@ -96,13 +91,13 @@ int fake_module_acpi(struct acpi_ctx *ctx)
 		0xac, 0x43, 0x0d, 0x33, 0x18, 0xb7, 0x8c, 0xdb,
 	};
 	uint8_t *spa = nfit + 4;
-	put_le(spa + 0, 0, 2);        /* type: SPA range */
-	put_le(spa + 2, 56, 2);       /* length */
-	put_le(spa + 4, 1, 2);        /* range index */
+	put_le16(spa + 0, 0);        /* type: SPA range */
+	put_le16(spa + 2, 56);       /* length */
+	put_le16(spa + 4, 1);        /* range index */
 	memcpy(spa + 16, pm_guid, 16);
-	put_le(spa + 32, FAKE_NFIT_SPA_BASE, 8);
-	put_le(spa + 40, FAKE_NFIT_SPA_LEN, 8);
-	put_le(spa + 48, 0x8008, 8);  /* EFI_MEMORY_WB | EFI_MEMORY_NV */
+	put_le64(spa + 32, FAKE_NFIT_SPA_BASE);
+	put_le64(spa + 40, FAKE_NFIT_SPA_LEN);
+	put_le64(spa + 48, 0x8008);  /* EFI_MEMORY_WB | EFI_MEMORY_NV */
 	if (acpi_add_table(ctx, "NFIT", 1, nfit, sizeof(nfit)) < 0)
 		return -1;
 	if (add_ssdt(ctx, "TST1", "PMVM0002") < 0 ||

@@ -152,6 +152,30 @@ static int teardown(void **state)
 
 /* ---- acpi_build() --------------------------------------------------------- */
 
+/* The table sig as the guest finds it: walked from the RSDP at rsdp in
+ * guest memory. */
+static const uint8_t *guest_table(struct vm *vm, uint64_t rsdp, const char *sig,
+				  size_t *len)
+{
+	struct acpi_image g = {
+		.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
+		.base = LAYOUT_ACPI, .rsdp = rsdp,
+	};
+
+	return find_table(&g, sig, 0, len);
+}
+
+/* acpi_build() into the guest, then the DSDT it wrote. */
+static const uint8_t *build_dsdt(struct vm *vm, size_t *len)
+{
+	char err[256] = "";
+	uint64_t rsdp;
+
+	if (acpi_build(vm, NULL, &rsdp, err, sizeof(err)) < 0)
+		fail_msg("acpi_build: %s", err);
+	return guest_table(vm, rsdp, "DSDT", len);
+}
+
 static void test_build_into_guest(void **state)
 {
 	struct vm *vm = the_vm;
@@ -178,13 +202,9 @@ static void test_build_into_guest(void **state)
 	acpi_ctx_free(&ctx);
 
 	/* The guest's view: walk from the RSDP in guest memory. */
-	struct acpi_image g = {
-		.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
-		.base = LAYOUT_ACPI, .rsdp = rsdp,
-	};
 	size_t len = 0;
-	assert_non_null(find_table(&g, "NFIT", 0, &len));
-	assert_non_null(find_table(&g, "DSDT", 0, &len));
+	assert_non_null(guest_table(vm, rsdp, "NFIT", &len));
+	assert_non_null(guest_table(vm, rsdp, "DSDT", &len));
 	assert_int_equal(acpi_checksum(vm->low + LAYOUT_ACPI, 20), 0);
 }
 
@@ -199,12 +219,8 @@ static void test_build_vcpus(void **state)
 		vm->ncpus = counts[i];
 		if (acpi_build(vm, NULL, &rsdp, err, sizeof(err)) < 0)
 			fail_msg("acpi_build %d: %s", counts[i], err);
-		struct acpi_image g = {
-			.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
-			.base = LAYOUT_ACPI, .rsdp = rsdp,
-		};
 		size_t len = 0;
-		const uint8_t *madt = find_table(&g, "APIC", 0, &len);
+		const uint8_t *madt = guest_table(vm, rsdp, "APIC", &len);
 		assert_non_null(madt);
 		int n = 0;
 		for (size_t off = 44; off < len; off += madt[off + 1])
@@ -346,20 +362,13 @@ static void test_power_button(void **state)
 	static const uint8_t notify[] = { 0x86, '\\', 0x2e, '_', 'S', 'B', '_',
 					  'P', 'W', 'R', 'B', 0x0a, 0x80 };
 	char err[256] = "";
-	uint64_t rsdp;
 	size_t len = 0;
 
 	/* Before setup there is no button. */
 	assert_int_equal(acpi_power_button(vm), -1);
 
 	assert_int_equal(pm->setup(vm, err, sizeof(err)), 0);
-	if (acpi_build(vm, NULL, &rsdp, err, sizeof(err)) < 0)
-		fail_msg("acpi_build: %s", err);
-	struct acpi_image g = {
-		.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
-		.base = LAYOUT_ACPI, .rsdp = rsdp,
-	};
-	const uint8_t *dsdt = find_table(&g, "DSDT", 0, &len);
+	const uint8_t *dsdt = build_dsdt(vm, &len);
 	assert_non_null(dsdt);
 	const uint8_t *ged = find_bytes(dsdt, len, (const uint8_t *)"GED0", 4);
 	assert_non_null(ged);
@@ -384,18 +393,11 @@ static void test_power_button_no_irq(void **state)
 	struct vm *vm = the_vm;
 	const struct vmm_module *pm = find_module("acpi-pm");
 	char err[256] = "";
-	uint64_t rsdp;
 	size_t len = 0;
 
 	vm->free_irq = -1;
 	assert_int_equal(pm->setup(vm, err, sizeof(err)), 0);
-	if (acpi_build(vm, NULL, &rsdp, err, sizeof(err)) < 0)
-		fail_msg("acpi_build: %s", err);
-	struct acpi_image g = {
-		.buf = vm->low + LAYOUT_ACPI, .len = LAYOUT_ACPI_MAX,
-		.base = LAYOUT_ACPI, .rsdp = rsdp,
-	};
-	const uint8_t *dsdt = find_table(&g, "DSDT", 0, &len);
+	const uint8_t *dsdt = build_dsdt(vm, &len);
 	assert_non_null(dsdt);
 	assert_null(find_bytes(dsdt, len, (const uint8_t *)"GED0", 4));
 	assert_int_equal(acpi_power_button(vm), -1);

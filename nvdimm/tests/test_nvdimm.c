@@ -20,31 +20,10 @@
 #include <unistd.h>
 
 #include "aml.h"
+#include "le.h"
 #include "nvdimm.h"
 
 static char tmpdir[256];
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -283,43 +262,43 @@ static void test_nfit_layout(void **state)
 	d[1].unarmed = true;
 	assert_int_equal(nvdimm_nfit_build(d, 2, buf, sizeof(buf) - 1), 0);
 	assert_int_equal(nvdimm_nfit_build(d, 2, buf, sizeof(buf)), sizeof(buf));
-	assert_int_equal(get32(buf), 0);
+	assert_int_equal(get_le32(buf), 0);
 	p = buf + 4;
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(get16(p), 0);               /* SPA */
-		assert_int_equal(get16(p + 2), 56);
-		assert_int_equal(get16(p + 4), i + 1);
+		assert_int_equal(get_le16(p), 0);               /* SPA */
+		assert_int_equal(get_le16(p + 2), 56);
+		assert_int_equal(get_le16(p + 4), i + 1);
 		assert_memory_equal(p + 16, guid, 16);
-		assert_int_equal(get64(p + 32), d[i].gpa);
-		assert_int_equal(get64(p + 40), d[i].size);
-		assert_int_equal(get64(p + 48), 0x8008);
+		assert_int_equal(get_le64(p + 32), d[i].gpa);
+		assert_int_equal(get_le64(p + 40), d[i].size);
+		assert_int_equal(get_le64(p + 48), 0x8008);
 		p += 56;
-		assert_int_equal(get16(p), 1);               /* memdev */
-		assert_int_equal(get16(p + 2), 48);
-		assert_int_equal(get32(p + 4), d[i].handle);
-		assert_int_equal(get16(p + 12), i + 1);
-		assert_int_equal(get16(p + 14), i + 1);
-		assert_int_equal(get64(p + 16), d[i].size);
-		assert_int_equal(get16(p + 42), 1);
-		assert_int_equal(get16(p + 44), i == 1 ? 0x8 : 0);
+		assert_int_equal(get_le16(p), 1);               /* memdev */
+		assert_int_equal(get_le16(p + 2), 48);
+		assert_int_equal(get_le32(p + 4), d[i].handle);
+		assert_int_equal(get_le16(p + 12), i + 1);
+		assert_int_equal(get_le16(p + 14), i + 1);
+		assert_int_equal(get_le64(p + 16), d[i].size);
+		assert_int_equal(get_le16(p + 42), 1);
+		assert_int_equal(get_le16(p + 44), i == 1 ? 0x8 : 0);
 		p += 48;
-		assert_int_equal(get16(p), 4);               /* DCR */
-		assert_int_equal(get16(p + 2), 80);
-		assert_int_equal(get16(p + 4), i + 1);
-		assert_int_equal(get16(p + 28), 0x0301);
-		assert_int_equal(get32(p + 24), 0x706d0000u | (uint32_t)i);
+		assert_int_equal(get_le16(p), 4);               /* DCR */
+		assert_int_equal(get_le16(p + 2), 80);
+		assert_int_equal(get_le16(p + 4), i + 1);
+		assert_int_equal(get_le16(p + 28), 0x0301);
+		assert_int_equal(get_le32(p + 24), 0x706d0000u | (uint32_t)i);
 		p += 80;
-		assert_int_equal(get16(p), 6);               /* flush hint */
-		assert_int_equal(get16(p + 2), 24);
-		assert_int_equal(get32(p + 4), d[i].handle);
-		assert_int_equal(get16(p + 8), 1);
-		assert_int_equal(get64(p + 16), d[i].flush_gpa);
+		assert_int_equal(get_le16(p), 6);               /* flush hint */
+		assert_int_equal(get_le16(p + 2), 24);
+		assert_int_equal(get_le32(p + 4), d[i].handle);
+		assert_int_equal(get_le16(p + 8), 1);
+		assert_int_equal(get_le64(p + 16), d[i].flush_gpa);
 		p += 24;
 	}
-	assert_int_equal(get16(p), 7);
-	assert_int_equal(get16(p + 2), 16);
+	assert_int_equal(get_le16(p), 7);
+	assert_int_equal(get_le16(p + 2), 16);
 	assert_int_equal(p[4], 1);
-	assert_int_equal(get32(p + 8), 0);
+	assert_int_equal(get_le32(p + 8), 0);
 	assert_ptr_equal(p + 16, buf + sizeof(buf));
 
 	d[0].handle = 0;
@@ -337,13 +316,13 @@ static void write_table(const char *path, const char sig[4], uint8_t rev,
 
 	assert_non_null(t);
 	memcpy(t, sig, 4);
-	put32(t + 4, (uint32_t)(36 + len));
+	put_le32(t + 4, (uint32_t)(36 + len));
 	t[8] = rev;
 	memcpy(t + 10, "PMVM  ", 6);
 	memcpy(t + 16, "PMVMTEST", 8);
-	put32(t + 24, 1);
+	put_le32(t + 24, 1);
 	memcpy(t + 28, "PMVM", 4);
-	put32(t + 32, 1);
+	put_le32(t + 32, 1);
 	memcpy(t + 36, body, len);
 	for (size_t i = 0; i < 36 + len; i++)
 		sum = (uint8_t)(sum + t[i]);
@@ -626,10 +605,10 @@ static uint32_t call(struct fixture *f, uint32_t handle, uint32_t rev, uint32_t 
 		     const void *in, uint32_t inlen)
 {
 	memset(f->page, 0xcc, sizeof(f->page));
-	put32(f->page, handle);
-	put32(f->page + 4, rev);
-	put32(f->page + 8, fn);
-	put32(f->page + 12, inlen);
+	put_le32(f->page, handle);
+	put_le32(f->page + 4, rev);
+	put_le32(f->page + 8, fn);
+	put_le32(f->page + 12, inlen);
 	if (in)
 		memcpy(f->page + 16, in, inlen < NVDIMM_DSM_IN_MAX ? inlen : NVDIMM_DSM_IN_MAX);
 	return nvdimm_dsm_handle(&f->ctx, f->page);
@@ -640,8 +619,8 @@ static uint32_t rw(struct fixture *f, uint32_t handle, uint32_t fn, uint32_t off
 {
 	uint8_t in[NVDIMM_DSM_IN_MAX];
 
-	put32(in, off);
-	put32(in + 4, len);
+	put_le32(in, off);
+	put_le32(in + 4, len);
 	if (data)
 		memcpy(in + 8, data, datalen);
 	return call(f, handle, 1, fn, in, 8 + datalen);
@@ -649,8 +628,8 @@ static uint32_t rw(struct fixture *f, uint32_t handle, uint32_t fn, uint32_t off
 
 static void expect_status(struct fixture *f, uint32_t status)
 {
-	assert_int_equal(get32(f->page), 4);
-	assert_int_equal(get32(f->page + 4), status);
+	assert_int_equal(get_le32(f->page), 4);
+	assert_int_equal(get_le32(f->page + 4), status);
 }
 
 static void test_dsm_query_and_size(void **state)
@@ -658,7 +637,7 @@ static void test_dsm_query_and_size(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(call(f, 1, 1, NVDIMM_FN_QUERY, NULL, 0), 0);
-	assert_int_equal(get32(f->page), 1);
+	assert_int_equal(get_le32(f->page), 1);
 	assert_int_equal(f->page[4], 0x71);
 	assert_int_equal(call(f, 3, 1, NVDIMM_FN_QUERY, NULL, 0), 0);
 	assert_int_equal(f->page[4], 0x01);
@@ -667,10 +646,10 @@ static void test_dsm_query_and_size(void **state)
 	assert_int_equal(call(f, 0, 1, 1, NULL, 0), NVDIMM_ST_UNSUPPORTED);
 
 	assert_int_equal(call(f, 2, 1, NVDIMM_FN_GET_LABEL_SIZE, NULL, 0), 0);
-	assert_int_equal(get32(f->page), 12);
-	assert_int_equal(get32(f->page + 4), 0);
-	assert_int_equal(get32(f->page + 8), 256 << 10);
-	assert_int_equal(get32(f->page + 12), NVDIMM_MAX_XFER);
+	assert_int_equal(get_le32(f->page), 12);
+	assert_int_equal(get_le32(f->page + 4), 0);
+	assert_int_equal(get_le32(f->page + 8), 256 << 10);
+	assert_int_equal(get_le32(f->page + 12), NVDIMM_MAX_XFER);
 	assert_int_equal(call(f, 3, 1, NVDIMM_FN_GET_LABEL_SIZE, NULL, 0), NVDIMM_ST_UNSUPPORTED);
 	assert_int_equal(call(f, 1, 2, NVDIMM_FN_GET_LABEL_SIZE, NULL, 0), NVDIMM_ST_UNSUPPORTED);
 	assert_int_equal(call(f, 1, 1, 7, NULL, 0), NVDIMM_ST_UNSUPPORTED);
@@ -695,18 +674,18 @@ static void test_dsm_label_roundtrip(void **state)
 	assert_int_equal(f->last_len, sizeof(data));
 	assert_memory_equal(f->areas[0].base + last, data, sizeof(data));
 	assert_int_equal(rw(f, 1, NVDIMM_FN_GET_LABEL_DATA, last, sizeof(data), NULL, 0), 0);
-	assert_int_equal(get32(f->page), 4 + sizeof(data));
-	assert_int_equal(get32(f->page + 4), 0);
+	assert_int_equal(get_le32(f->page), 4 + sizeof(data));
+	assert_int_equal(get_le32(f->page + 4), 0);
 	assert_memory_equal(f->page + 8, data, sizeof(data));
 
 	/* The ACPI label methods' functions. */
 	assert_int_equal(rw(f, 1, NVDIMM_FN_LSW, 0, 16, "0123456789abcdef", 16), 0);
 	assert_int_equal(rw(f, 1, NVDIMM_FN_LSR, 0, 16, NULL, 0), 0);
-	assert_int_equal(get32(f->page), 20);
+	assert_int_equal(get_le32(f->page), 20);
 	assert_memory_equal(f->page + 8, "0123456789abcdef", 16);
 	/* Zero-length transfers are valid, even at the end. */
 	assert_int_equal(rw(f, 1, NVDIMM_FN_LSR, 128 << 10, 0, NULL, 0), 0);
-	assert_int_equal(get32(f->page), 4);
+	assert_int_equal(get_le32(f->page), 4);
 }
 
 static void test_dsm_hostile(void **state)
@@ -775,18 +754,18 @@ static void test_dsm_random(void **state)
 		}
 		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
 		if (x & 1)
-			put32(f->page, (uint32_t)(x >> 8) % 5);
+			put_le32(f->page, (uint32_t)(x >> 8) % 5);
 		if (x & 2)
-			put32(f->page + 8, (x & 4) ? 5 + (uint32_t)((x >> 16) & 1)
+			put_le32(f->page + 8, (x & 4) ? 5 + (uint32_t)((x >> 16) & 1)
 					       : 0x1005 + (uint32_t)((x >> 16) & 1));
 		if (x & 8)
-			put32(f->page + 12, (uint32_t)(x >> 20) % 5000);
+			put_le32(f->page + 12, (uint32_t)(x >> 20) % 5000);
 		if (x & 16)
-			put32(f->page + 16, (uint32_t)(x >> 24) % (300 << 10));
+			put_le32(f->page + 16, (uint32_t)(x >> 24) % (300 << 10));
 		if (x & 32)
-			put32(f->page + 20, (uint32_t)(x >> 32) % 5000);
+			put_le32(f->page + 20, (uint32_t)(x >> 32) % 5000);
 		nvdimm_dsm_handle(&f->ctx, f->page);
-		assert_true(get32(f->page) <= NVDIMM_DSM_OUT_MAX);
+		assert_true(get_le32(f->page) <= NVDIMM_DSM_OUT_MAX);
 	}
 	check_guards(f);
 }
