@@ -235,9 +235,13 @@ int refc_track(struct pcow *img, uint64_t n)
 			return pcow_set_err(img, PCOW_ENOMEM,
 					    "%s: no memory for %llu cluster counts",
 					    img->path, (unsigned long long)cap);
-		/* Never back the counts with transparent huge pages: under
-		 * THP "always" the one page a far reference touches would cost
-		 * a 2 MiB huge page (more with mTHP folios), per far entry. */
+		/* Never back the counts with transparent huge pages. check and
+		 * info read every count up to nclusters; read faults on untouched
+		 * pages map the zero page, so that costs no memory, unless THP
+		 * is "always" and the huge zero page is off (use_zero_page=0,
+		 * seen on a 6.18 machine): then every 2 MiB block read is a real
+		 * huge page, ~1 GiB for one far reference (pcow-unit
+		 * test_far_reference reproduces it with those two settings). */
 		madvise(nr, cap, MADV_NOHUGEPAGE);
 		img->refc = nr;
 		img->refc_cap = cap;

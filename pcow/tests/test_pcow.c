@@ -731,8 +731,10 @@ static long proc_status_kib(const char *key)
  * peak RSS minus its RSS right after fork: a forked child starts with the
  * parent's resident pages (and VmHWM = that), so its bare ru_maxrss is the
  * test process's own history (every earlier test's heap, however the
- * kernel's THP/mTHP settings back it), not what check used. That is why
- * this used to fail on 6.18 machines whose test process was already large.
+ * kernel's THP/mTHP settings back it), not what check used. (The failure
+ * seen on a 6.18 machine was check's own: its count mapping read through
+ * real huge pages under THP "always" with use_zero_page=0; refc_track()
+ * now marks it MADV_NOHUGEPAGE. Reproduce with those two sysfs settings.)
  */
 static long child_info_check(const char *path, uint64_t *leaks)
 {
