@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,32 @@ static bool valid_name(const char *s, size_t len)
 	return true;
 }
 
+/* json-c's strict mode still takes NaN and Infinity, which are not JSON
+ * and would be echoed back (an id) as such: refuse them anywhere. The
+ * tokener's depth limit bounds the recursion. */
+static bool all_finite(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(o));
+	case json_type_object: {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			if (!all_finite(v))
+				return false;
+		}
+		return true;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (!all_finite(json_object_array_get_idx(o, i)))
+				return false;
+		return true;
+	default:
+		return true;
+	}
+}
+
 int ctl_parse_request(const char *line, size_t len, struct ctl_request *req,
 		      char *err, size_t errlen)
 {
@@ -171,6 +198,13 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req,
 		return -1;
 	}
 	json_tokener_free(tok);
+	if (!all_finite(req->root)) {
+		json_object_put(req->root);
+		req->root = NULL;
+		snprintf(err, errlen, "invalid JSON: NaN and Infinity are not "
+			 "numbers in JSON");
+		return -1;
+	}
 	if (!json_object_is_type(req->root, json_type_object)) {
 		snprintf(err, errlen, "a request is a JSON object, not %s",
 			 req->root ? json_type_to_name(json_object_get_type(req->root))

@@ -89,20 +89,20 @@ static int connect_to(const char *path)
 	}
 }
 
-static void send_all(int fd, const char *p, size_t n)
+/* -1 when the server has gone (it may still have said why). */
+static int send_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
-			fprintf(stderr, "vmm-ctl: send: %s\n", strerror(errno));
-			exit(EXIT_CONN);
-		}
+		if (w <= 0)
+			return -1;
 		p += w;
 		n -= (size_t)w;
 	}
+	return 0;
 }
 
 /* Read until fd is readable or the timeout ends; false on timeout. */
@@ -192,8 +192,10 @@ static int request(int fd, const char *line)
 	char *r;
 	int st;
 
-	send_all(fd, line, strlen(line));
-	send_all(fd, "\n", 1);
+	/* On a failed send, read anyway: a refusal ("too many clients")
+	 * may be waiting. */
+	if (send_all(fd, line, strlen(line)) == 0)
+		send_all(fd, "\n", 1);
 	r = read_line(fd);
 	if (!r)
 		return EXIT_CONN;
