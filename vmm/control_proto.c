@@ -153,6 +153,7 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req,
 	struct json_tokener *tok;
 	enum json_tokener_error jerr;
 	json_object *cmd = NULL;
+	size_t end;
 	char q[64];
 
 	*req = (struct ctl_request){ 0 };
@@ -172,6 +173,14 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	req->root = json_tokener_parse_ex(tok, line, (int)len);
 	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		end = len;
+		/* A bare number or literal ("null", "12") is complete only
+		 * once something follows it. */
+		req->root = json_tokener_parse_ex(tok, " ", 1);
+		jerr = json_tokener_get_error(tok);
+	}
 	if (jerr == json_tokener_continue) {
 		json_tokener_free(tok);
 		json_object_put(req->root);
@@ -189,11 +198,9 @@ int ctl_parse_request(const char *line, size_t len, struct ctl_request *req,
 		return -1;
 	}
 	/* Only blanks may follow the object. */
-	if (!ctl_line_blank(line + json_tokener_get_parse_end(tok),
-			    len - json_tokener_get_parse_end(tok))) {
+	if (end > len || !ctl_line_blank(line + end, len - end)) {
 		snprintf(err, errlen, "invalid JSON: data after the request at "
-			 "byte %zu (one request per line)",
-			 json_tokener_get_parse_end(tok));
+			 "byte %zu (one request per line)", end);
 		json_tokener_free(tok);
 		return -1;
 	}
