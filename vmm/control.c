@@ -513,8 +513,9 @@ static void client_run(struct vm *vm, struct ctl_client *c, bool readable)
 		return;
 	}
 	for (;;) {
-		/* Serve complete lines while the replies can keep up. */
-		while (!c->closing && c->out_len < CTL_OUT_SOFT &&
+		/* Serve complete lines while the replies can keep up, and
+		 * none after a request (quit) has stopped the VM. */
+		while (!c->closing && c->out_len < CTL_OUT_SOFT && !vm_exiting(vm) &&
 		       (r = ctl_lines_next(&c->in, c->eof, &line, &len)) != 0) {
 			if (r < 0) {
 				char msg[96];

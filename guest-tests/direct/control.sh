@@ -23,6 +23,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # start [ARGS...]: the ticker guest in the background until it ticks.
 start() {
+	: >"$T/out" # not an earlier run's ticks
 	"$VMM" --kernel "$GUEST" --smp 2 --cmdline smp=2 --timeout 80 \
 		--results "$T/r.json" --control "$S" "$@" \
 		</dev/null >"$T/out" 2>"$T/err" &
@@ -94,8 +95,12 @@ pause)
 	;;
 quit)
 	start
-	ctl 0 '{"cmd":"quit","id":"q1"}'
+	# Nothing is served after quit, even on the same connection.
+	printf '{"cmd":"quit","id":"q1"}\n{"cmd":"pause","id":"p2"}\n' |
+		"$CTL" --raw "$S" >"$T/reply"
+	cat "$T/reply"
 	reply_has '"id":"q1","ok":true'
+	[ "$(wc -l <"$T/reply")" -eq 1 ] || fail "requests after quit were served"
 	finish 4 quit
 	grep -q "quit" "$T/err" || fail "message: $(cat "$T/err")"
 	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "not one stderr line"
