@@ -89,6 +89,25 @@ pause)
 	[ "${3:-0}" -gt "${1:-0}" ] || fail "CPU 0 did not run after resume"
 	[ "${4:-0}" -gt "${2:-0}" ] || fail "CPU 1 did not run after resume"
 	ctl 0 resume # again: no-op
+	# 100 pause/resume pairs back to back on one connection, then the
+	# guest must still tick on both CPUs.
+	k=0
+	while [ $k -lt 100 ]; do
+		echo '{"cmd":"pause"}'; echo '{"cmd":"resume"}'; k=$((k + 1))
+	done >"$T/pr"
+	"$CTL" "$S" - <"$T/pr" >"$T/prout" || fail "pause/resume loop: status $?"
+	[ "$(grep -c '"ok":true' "$T/prout")" -eq 200 ] || fail "pause/resume loop: $(sort "$T/prout" | uniq -c)"
+	n3=$(wc -l <"$T/out"); c3=$(counts)
+	i=0
+	while [ "$(wc -l <"$T/out")" -lt $((n3 + 2)) ] && [ $i -lt 200 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	c4=$(counts)
+	echo "tick counts after the loop: '$c3', then '$c4'"
+	set -- $c3 $c4
+	[ $# -eq 4 ] && [ "$3" -gt "$1" ] && [ "$4" -gt "$2" ] || fail "not both CPUs ran after the pause/resume loop"
+	ctl 0 query-status
+	reply_has '"status":"running"'
 	ctl 0 system-powerdown
 	finish 0 poweroff
 	grep -q "^ok 2 - power button pressed" "$T/out" || fail "guest did not see the button"
@@ -195,6 +214,9 @@ path)
 	ctl 0 query-status
 	ctl 0 quit
 	finish 4 quit
+	# Removed after --timeout too.
+	start --timeout 2
+	finish 124 timeout
 	# Not a socket: refused, and left alone.
 	echo data >"$S"
 	"$VMM" --kernel "$GUEST" --control "$S" >/dev/null 2>"$T/err2"; rc=$?
