@@ -59,12 +59,13 @@ static struct {
 	dev_t dev;
 	ino_t ino;
 	int listen_fd;
+	int spare_fd;         /* /dev/null, given up to refuse when out of fds */
 	struct ctl_client *clients;
 	int nclients;
 	double t0;
 	bool user_paused;     /* by the "pause" command */
 	bool powerdown;       /* system-powerdown was sent */
-} ctl = { .listen_fd = -1 };
+} ctl = { .listen_fd = -1, .spare_fd = -1 };
 
 static double now(void)
 {
@@ -596,7 +597,20 @@ static void on_accept(void *opaque, uint32_t events)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return; /* EAGAIN; EMFILE etc.: try at the next event */
+			if ((errno == EMFILE || errno == ENFILE) && ctl.spare_fd >= 0) {
+				/* Out of fds: the pending connection would
+				 * wake the loop forever. Take it with the
+				 * spare fd and close it. */
+				close(ctl.spare_fd);
+				fd = accept(ctl.listen_fd, NULL, NULL);
+				if (fd >= 0)
+					close(fd);
+				ctl.spare_fd = open("/dev/null",
+						    O_RDONLY | O_CLOEXEC);
+				if (fd >= 0)
+					continue;
+			}
+			return; /* EAGAIN, or nothing to be done now */
 		}
 		if (ctl.nclients >= CTL_MAX_CLIENTS) {
 			static const char busy[] = "{\"id\":null,\"ok\":false,"
@@ -643,6 +657,7 @@ static int control_setup(struct vm *vm, char *err, size_t errlen)
 	if (arg_is_fd(ctl.arg, &fd) ? adopt_fd(fd, err, errlen) < 0 :
 	    create_socket(ctl.arg, err, errlen) < 0)
 		return -1;
+	ctl.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (vm_add_fd(vm, ctl.listen_fd, EPOLLIN, on_accept, vm) < 0) {
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		return -1;
@@ -665,6 +680,9 @@ static void control_teardown(struct vm *vm)
 		close(ctl.listen_fd);
 		ctl.listen_fd = -1;
 	}
+	if (ctl.spare_fd >= 0)
+		close(ctl.spare_fd);
+	ctl.spare_fd = -1;
 	/* Remove the file only if it is still the one we made. */
 	if (ctl.own_path && lstat(ctl.path, &st) == 0 && st.st_dev == ctl.dev &&
 	    st.st_ino == ctl.ino)
