@@ -15,8 +15,9 @@
  * KVM) parks on pause_cond until the last vm_resume_vcpus(), clears
  * immediate_exit and runs on. Ordering: the pauser and vm_exit_v store
  * their flag before immediate_exit = 1; a waking thread stores
- * immediate_exit = 0 before it reads the flags again, so a request is
- * never lost between the two.
+ * immediate_exit = 0, then reads both flags and sets immediate_exit = 1
+ * again if one is up, so a pause or exit that comes while it wakes (its
+ * SIGUSR1 lost outside KVM_RUN) is never missed.
  */
 #include <errno.h>
 #include <signal.h>
@@ -239,8 +240,12 @@ static void vcpu_park(struct vcpu *v)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	vm->nparked--;
 	pthread_mutex_unlock(&vm->pause_lock);
-	/* Then the loop reads exiting and pause_req again. */
+	/* A new pause may have come between the wake-up and here, its kick
+	 * lost while this thread was outside KVM_RUN: clear immediate_exit,
+	 * then read the flags, and set it again if either is up. */
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (atomic_load(&vm->pause_req) || atomic_load(&vm->exiting))
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 }
 
 static void vcpu_ended(struct vm *vm)
