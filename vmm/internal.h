@@ -172,6 +172,14 @@ struct vm {
 
 	struct vcpu *vcpus;
 	int nvcpus;
+	/* vm_pause_vcpus (vcpu.c): pause_depth is the main thread's; the
+	 * vCPU threads read pause_req and count themselves in nparked (and
+	 * nended once their loop is over) under pause_lock. */
+	int pause_depth;
+	atomic_bool pause_req;
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	int nparked, nended;
 	struct kvm_cpuid2 *cpuid;
 
 	struct vm_fdwatch *watches;

@@ -8,6 +8,16 @@
  * them waiting for INIT/SIPI, so KVM_RUN blocks in the kernel until the
  * guest starts them. vm_request_exit() stops every thread with
  * immediate_exit plus SIGUSR1.
+ *
+ * vm_pause_vcpus() (vmm.h) uses the same kick: it sets pause_req, then
+ * immediate_exit and SIGUSR1 on every thread; a thread whose KVM_RUN
+ * returns EINTR (so any I/O exit it was handling has been completed by
+ * KVM) parks on pause_cond until the last vm_resume_vcpus(), clears
+ * immediate_exit and runs on. Ordering: the pauser and vm_exit_v store
+ * their flag before immediate_exit = 1; a waking thread stores
+ * immediate_exit = 0, then reads both flags and sets immediate_exit = 1
+ * again if one is up, so a pause or exit that comes while it wakes (its
+ * SIGUSR1 lost outside KVM_RUN) is never missed.
  */
 #include <errno.h>
 #include <signal.h>
@@ -114,6 +124,8 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 {
 	int n = vm->cfg.smp;
 
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	if (!vm->cfg.offline && cpuid_init(vm, err, errlen) < 0)
 		return -1;
 	vm->vcpus = calloc((size_t)n, sizeof(*vm->vcpus));
@@ -216,6 +228,34 @@ static void kvm_error(struct vcpu *v, const char *what, unsigned long long code)
 		       (unsigned long long)rip);
 }
 
+/* Park until the VM is resumed or exits (pause_req is set). */
+static void vcpu_park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nparked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && !atomic_load(&vm->exiting))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->nparked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+	/* A new pause may have come between the wake-up and here, its kick
+	 * lost while this thread was outside KVM_RUN: clear immediate_exit,
+	 * then read the flags, and set it again if either is up. */
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (atomic_load(&vm->pause_req) || atomic_load(&vm->exiting))
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+static void vcpu_ended(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nended++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -232,8 +272,12 @@ static void *vcpu_thread(void *arg)
 
 	while (!atomic_load(&vm->exiting)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				if (errno == EINTR && atomic_load(&vm->pause_req) &&
+				    !atomic_load(&vm->exiting))
+					vcpu_park(v);
 				continue;
+			}
 			uint64_t rip = vcpu_rip(v);
 
 			vm_exit_detail(vm, VMM_EXIT_KVM_ERROR, "kvm-error", &rip,
@@ -298,6 +342,7 @@ static void *vcpu_thread(void *arg)
 			kvm_error(v, "unhandled exit reason", run->exit_reason);
 		}
 	}
+	vcpu_ended(vm);
 	return NULL;
 }
 
@@ -325,6 +370,10 @@ int vcpus_start(struct vm *vm, char *err, size_t errlen)
 
 void vcpus_stop(struct vm *vm)
 {
+	/* Wake parked threads: they see exiting and end. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
@@ -337,4 +386,61 @@ void vcpus_stop(struct vm *vm)
 		pthread_join(v->thread, NULL);
 		v->started = false;
 	}
+}
+
+/* ---- Pause and resume (vmm.h) --------------------------------------------- */
+
+static int vcpus_started(const struct vm *vm)
+{
+	int n = 0;
+
+	for (int i = 0; i < vm->nvcpus; i++)
+		n += vm->vcpus[i].started;
+	return n;
+}
+
+int vm_pause_vcpus(struct vm *vm)
+{
+	int want;
+
+	for (int i = 0; i < vm->nvcpus; i++) {
+		if (vm->vcpus[i].started &&
+		    pthread_equal(vm->vcpus[i].thread, pthread_self())) {
+			errno = EDEADLK;
+			return -1;
+		}
+	}
+	if (vm->pause_depth++ > 0)
+		return 0;
+	atomic_store(&vm->pause_req, true);
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			__atomic_store_n(&v->run->immediate_exit, 1,
+					 __ATOMIC_SEQ_CST);
+		if (v->started)
+			pthread_kill(v->thread, SIGUSR1);
+	}
+	want = vcpus_started(vm);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->nparked + vm->nended < want)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return 0;
+}
+
+void vm_resume_vcpus(struct vm *vm)
+{
+	if (vm->pause_depth == 0 || --vm->pause_depth > 0)
+		return;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_vcpus_paused(const struct vm *vm)
+{
+	return vm->pause_depth > 0;
 }

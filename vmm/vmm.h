@@ -24,6 +24,8 @@
 
 struct vm;
 struct acpi_ctx;
+struct json_object;
+struct vmm_command;
 
 /* ---- Process exit status ------------------------------------------------
  * vmm's own statuses are even; the debug-exit device yields (v << 1) | 1,
@@ -62,6 +64,9 @@ struct vmm_module {
 	/* Called once when the VM stops (vCPUs are no longer running): make data
 	 * durable, release host resources. Must tolerate a failed setup. */
 	void (*teardown)(struct vm *vm);
+	/* Control-socket commands (see "Control socket" below), terminated by
+	 * an entry with name NULL; may be NULL. */
+	const struct vmm_command *commands;
 };
 
 #define VMM_MODULE(m)                                                     \
@@ -144,6 +149,48 @@ int vm_add_fd(struct vm *vm, int fd, uint32_t events,
 	      void (*cb)(void *opaque, uint32_t events), void *opaque);
 int vm_mod_fd(struct vm *vm, int fd, uint32_t events); /* change the events */
 int vm_del_fd(struct vm *vm, int fd);
+
+/* ---- Control socket (control.c; docs/control.md) -------------------------
+ * `vmm --control PATH` serves JSON requests, one per line:
+ * {"cmd": NAME, "args": {...}, "id": ...}. The core has its own commands
+ * (query-status, pause, resume, system-powerdown, quit, query-commands) and
+ * serves every module's vmm_module.commands; names are unique across all
+ * of them (a duplicate fails start-up). Handlers run in the main thread,
+ * one at a time, between event-loop callbacks; the vCPUs keep running
+ * unless the handler pauses them. A handler reads args with vmm_arg_*
+ * (args may be NULL: no args given; keys outside vmm_command.args are
+ * refused before the handler runs), adds members to result (an empty JSON
+ * object; json-c's API, link jsonc_dep) and returns 0, or returns -1 with a
+ * one-line message in err. Requests are hostile input: check every value. */
+struct vmm_command {
+	const char *name; /* lower case words joined by '-': "nvdimm-errors" */
+	const char *args; /* accepted argument keys, space-separated; NULL: none */
+	const char *help; /* one line, shown by query-commands */
+	int (*fn)(struct vm *vm, struct json_object *args,
+		  struct json_object *result, char *err, size_t errlen);
+};
+
+/* Typed access to a request's args. Each returns 1 with *out set when key
+ * is present and valid, 0 when args or the key is absent (*out untouched),
+ * -1 with err filled ("args.KEY: ...") on a wrong type or value. A string
+ * stays valid until the handler returns. vmm_arg_u64 takes a JSON integer
+ * >= 0 or a string in the size grammar ("4K", "1.5G"). */
+int vmm_arg_string(struct json_object *args, const char *key, const char **out,
+		   char *err, size_t errlen);
+int vmm_arg_u64(struct json_object *args, const char *key, uint64_t *out,
+		char *err, size_t errlen);
+int vmm_arg_bool(struct json_object *args, const char *key, bool *out,
+		 char *err, size_t errlen);
+
+/* Stop every vCPU thread outside KVM_RUN (kicked out with SIGUSR1, any
+ * pending I/O exit completed) and wait until each is parked; the guest's
+ * memory and vCPU state then stay still until vm_resume_vcpus(). Main
+ * thread only (-1 with EDEADLK from a vCPU thread). Calls nest: the vCPUs
+ * run again when every pause has had its resume. A vCPU thread that has
+ * ended (the VM is exiting) counts as parked. Returns 0. */
+int vm_pause_vcpus(struct vm *vm);
+void vm_resume_vcpus(struct vm *vm);
+bool vm_vcpus_paused(const struct vm *vm);
 
 /* ---- Lifecycle ------------------------------------------------------------ */
 

@@ -39,6 +39,14 @@ bad-values)
 	for v in 0 -3 abc 1e99 nan inf 5s ""; do bad timeout "$v"; done
 	for v in -1 abc 1e99 nan inf 5s ""; do bad shutdown-grace "$v"; done
 	for v in tty file: foo stdio2 ""; do bad serial "$v"; done
+	# --control: a regular file, a directory, a path too long for a unix
+	# socket, an empty path, fd= without a number (docs/control.md).
+	for v in "$T/k" "$T" "$T/$(head -c 120 /dev/zero | tr '\0' s)" "" fd= fd=x fd=-1; do
+		bad control "$v"
+	done
+	"$VMM" --kernel "$T/k" --control "$T/a.sock" --control "$T/b.sock" >/dev/null 2>"$T/err"; rc=$?
+	[ "$rc" -eq 2 ] && grep -q -- "--control.*twice" "$T/err" || fail "--control twice: exit $rc: $(cat "$T/err")"
+	[ -e "$T/a.sock" ] && fail "--control: a socket was created before the command line was checked"
 	long=$(head -c 70000 /dev/zero | tr '\0' a)
 	"$VMM" --kernel "$T/k" --cmdline "$long" >/dev/null 2>"$T/err"; rc=$?
 	[ "$rc" -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q -- "--cmdline" "$T/err" ||
@@ -56,7 +64,7 @@ help)
 	"$VMM" --help >"$T/out" 2>"$T/err"; rc=$?
 	[ "$rc" -eq 0 ] || fail "--help: exit $rc"
 	for o in --kernel --initrd --cmdline --memory --smp --serial --timeout \
-		 --shutdown-grace --dump-acpi --results --help --version; do
+		 --shutdown-grace --dump-acpi --results --help --version --control; do
 		grep -q -- "$o" "$T/out" || fail "--help does not mention $o"
 	done
 	grep -q "^Module serial:" "$T/out" || fail "--help has no module section"
