@@ -40,7 +40,7 @@ void nvdimm_opts_free(struct nvdimm_opts *o)
 int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t errlen)
 {
 	const char *comma;
-	char format[8] = "-";	/* "-": not given */
+	char format[8] = "\x01";	/* not given */
 	const struct opt_key keys[] = {
 		{ "size", OPT_SIZE, &o->size, 0, 0, check_size },
 		{ "label-size", OPT_SIZE, &o->label_size, 0, NVDIMM_LABEL_MAX,
@@ -77,7 +77,7 @@ int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t 
 		o->format = NVDIMM_FMT_RAW;
 	} else if (!strcmp(format, "pcow")) {
 		o->format = NVDIMM_FMT_PCOW;
-	} else if (strcmp(format, "-")) {
+	} else if (strcmp(format, "\x01")) {
 		snprintf(err, errlen, "format=%s: must be raw or pcow", format);
 		goto fail;
 	}

@@ -97,7 +97,7 @@ static void test_parse_bad(void **state)
 		"f,label-size=64K", "f,label-size=129K", "f,label-size=32M",
 		"f,readonly=maybe", "f,share=", "f,unarmed=2", "f,colour=red", "f,size",
 		"f,size=18446744073709551615G", "f,format=qcow2", "f,format=", "f,format=RAW",
-		"f,format=raw,format=raw", "f,format=pcowpcowpcow",
+		"f,format=raw,format=raw", "f,format=pcowpcowpcow", "f,format=-",
 	};
 	struct nvdimm_opts o;
 	char err[256];
