@@ -180,6 +180,32 @@ static void fail(struct nvdimm_pcow *p, const char *fmt, ...)
 		p->fatal(p->fatal_opaque, msg);
 }
 
+/* After a fatal error: let a faulting vCPU go on so it reaches the exit
+ * the VM was asked for. The page gets zeros (or loses its write protect):
+ * such stores stay in the placeholder, never in the image, and a later
+ * guest flush fails, so the guest is never told they are durable. */
+static void unblock(struct nvdimm_pcow *p, uint64_t addr)
+{
+	uint64_t off;
+	struct uffdio_copy c;
+
+	if (addr < (uintptr_t)p->map || addr - (uintptr_t)p->map >= p->size)
+		return;
+	off = (addr - (uintptr_t)p->map) & ~(PAGE - 1);
+	memset(p->buf, 0, PAGE);
+	c = (struct uffdio_copy){ .dst = (uintptr_t)(p->map + off),
+				  .src = (uintptr_t)p->buf, .len = PAGE };
+	if (ioctl(p->uffd, UFFDIO_COPY, &c) && errno == EEXIST && p->wp) {
+		struct uffdio_writeprotect w = {
+			.range = { .start = (uintptr_t)(p->map + off), .len = PAGE },
+			.mode = 0,	/* clear WP and wake */
+		};
+
+		ioctl(p->uffd, UFFDIO_WRITEPROTECT, &w);
+	}
+	wake(p, off, PAGE);
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -315,6 +341,8 @@ static void *fault_thread(void *arg)
 		pthread_mutex_lock(&p->lock);
 		if (!p->failed)
 			handle_fault(p, msg.arg.pagefault.address, msg.arg.pagefault.flags);
+		if (p->failed)
+			unblock(p, msg.arg.pagefault.address);
 		pthread_mutex_unlock(&p->lock);
 	}
 	return NULL;
@@ -614,7 +642,9 @@ int nvdimm_pcow_flush(struct nvdimm_backing *b)
 	pthread_mutex_lock(&p->lock);
 	/* the guest's stores sit in the file's page cache: data first, then
 	 * the metadata that maps it (the format's commit) */
-	if (fdatasync(p->fd))
+	if (p->failed)
+		r = -EIO;	/* a store may have missed the image */
+	else if (fdatasync(p->fd))
 		r = -errno;
 	else if (pcow_flush(p->img))
 		r = -EIO;

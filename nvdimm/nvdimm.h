@@ -106,7 +106,8 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 int nvdimm_pcow_flush(struct nvdimm_backing *b);
 void nvdimm_pcow_close(struct nvdimm_backing *b);
 /* fn is called (from the fault thread, once) when a fault cannot be
- * resolved: the faulting vCPU stays blocked, the VM must stop. */
+ * resolved: the VM must stop. Later faults are resolved with zeros outside
+ * the image so vCPUs reach the exit; later flushes fail. */
 void nvdimm_pcow_set_fatal(struct nvdimm_backing *b,
 			   void (*fn)(void *opaque, const char *msg), void *opaque);
 void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *st);
