@@ -21,6 +21,7 @@
  * fallback and the generic messages are used, as in a build without them.
  */
 #include "nvdimm.h"
+#include "pcow.h"
 #include "pmvm-config.h"
 
 #include <errno.h>
@@ -289,6 +290,9 @@ int nvdimm_backing_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 
 	memset(b, 0, sizeof(*b));
 	b->fd = -1;
+	if (o->format == NVDIMM_FMT_PCOW ||
+	    (o->format == NVDIMM_FMT_AUTO && pcow_probe(o->path) == 1))
+		return nvdimm_pcow_open(b, o, err, errlen);
 	b->readonly = o->readonly;
 	b->shared = o->share || o->readonly;
 	b->label_size = label;
@@ -440,6 +444,8 @@ static void store_fence(void)
 
 int nvdimm_backing_flush(struct nvdimm_backing *b)
 {
+	if (b->pcow)
+		return nvdimm_pcow_flush(b);
 	if (!b->map || b->readonly || !b->shared)
 		return 0;
 	if (b->kind == NVDIMM_DEVDAX) {
@@ -479,6 +485,10 @@ int nvdimm_backing_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t l
 
 void nvdimm_backing_close(struct nvdimm_backing *b)
 {
+	if (b->pcow) {
+		nvdimm_pcow_close(b);
+		return;
+	}
 	if (b->map) {
 		nvdimm_backing_flush(b);
 		munmap(b->map, b->map_len);

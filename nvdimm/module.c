@@ -9,7 +9,9 @@
  *
  * Flush hint page of DIMM i (pmvm's own register layout):
  *   write, any offset  -> fdatasync of the backing file (device DAX: a
- *                         store fence) before the vCPU resumes; counted.
+ *                         store fence; pcow image: fdatasync, then the
+ *                         image's metadata commit) before the vCPU
+ *                         resumes; counted.
  *   read +0x08 (u64)   -> number of flushes of this DIMM so far
  *   read +0x10 (u64)   -> DSM/label calls handled (all DIMMs)
  *   read +0x18 (u64)   -> of which answered with an error status
@@ -123,6 +125,16 @@ static void flush_io(void *opaque, uint64_t addr, void *data, unsigned len, bool
 	memcpy(data, &v, len > 8 - (off & 7) ? 8 - (off & 7) : len);
 }
 
+/* A pcow fault that cannot be resolved (image full, I/O error): the vCPU
+ * that took it stays blocked, so stop the VM. */
+static void pcow_fatal(void *opaque, const char *msg)
+{
+	struct dimm *dm = opaque;
+
+	vm_request_exit(the_vm, VMM_EXIT_ERROR, "nvdimm %d: %s: %s; stopping",
+			(int)(dm - dimms), dm->opts.path, msg);
+}
+
 /* A read-only DIMM is a KVM_MEM_READONLY slot: guest stores exit as MMIO
  * and are dropped here. */
 static void discard_io(void *opaque, uint64_t addr, void *data, unsigned len, bool is_write)
@@ -143,6 +155,7 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 		if (nvdimm_backing_open(&dm->b, &dm->opts, err, errlen))
 			return -1;
 		dm->open = true;
+		nvdimm_pcow_set_fatal(&dm->b, pcow_fatal, dm);
 		if (dm->b.map_sync)
 			vmm_log("nvdimm %d: %s: on a DAX filesystem: MAP_SYNC mapping", i,
 				dm->opts.path);
@@ -265,6 +278,19 @@ static void nvdimm_teardown(struct vm *vm)
 			vmm_log("nvdimm %d: %s: %" PRIu64 " flushes, %" PRIu64 " DSM calls "
 				"(%" PRIu64 " errors)", i, dm->opts.path,
 				atomic_load(&dm->flushes), dsm.calls, dsm.errors);
+			if (dm->b.pcow) {
+				struct nvdimm_pcow_stats st;
+
+				nvdimm_pcow_get_stats(&dm->b, &st);
+				vmm_log("nvdimm %d: pcow: %" PRIu64 " first-touch, %" PRIu64
+					" copy-on-write, %" PRIu64 " read faults (max write fault "
+					"%" PRIu64 " us); %" PRIu64 " clusters allocated, %u in "
+					"reserve; %" PRIu64 " mappings (%" PRIu64 " at start)%s", i,
+					st.first_touch_faults, st.cow_faults, st.read_faults,
+					st.max_write_fault_ns / 1000, st.allocated_clusters,
+					st.reserved, st.mappings, st.mappings_at_start,
+					st.wp || st.readonly ? "" : "; no userfaultfd WP: reads allocate");
+			}
 			nvdimm_backing_close(&dm->b);
 			dm->open = false;
 		}
@@ -277,8 +303,8 @@ static void nvdimm_teardown(struct vm *vm)
 }
 
 static const struct vmm_option nvdimm_options[] = {
-	{ "nvdimm", "PATH[,size=SIZE][,label-size=SIZE][,readonly=on][,share=on|off][,unarmed=on]",
-	  "emulated NVDIMM backed by a file or /dev/daxX.Y (repeatable, up to 64)",
+	{ "nvdimm", "PATH[,format=raw|pcow][,size=SIZE][,label-size=SIZE][,readonly=on][,share=on|off][,unarmed=on]",
+	  "emulated NVDIMM backed by a raw file, a pcow image or /dev/daxX.Y (repeatable, up to 64)",
 	  parse_nvdimm },
 	{ NULL, NULL, NULL, NULL },
 };

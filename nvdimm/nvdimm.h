@@ -29,11 +29,15 @@ struct aml;
 #define NVDIMM_LABEL_DEFAULT NVDIMM_LABEL_MIN
 #define NVDIMM_PAGE         4096u            /* DSM shared page and flush hint page */
 
-/* ---- --nvdimm PATH[,size=][,label-size=][,readonly=on][,share=on|off][,unarmed=on] */
+/* ---- --nvdimm PATH[,format=raw|pcow][,size=][,label-size=][,readonly=on][,share=on|off][,unarmed=on] */
+enum nvdimm_format { NVDIMM_FMT_AUTO, NVDIMM_FMT_RAW, NVDIMM_FMT_PCOW };
+
 struct nvdimm_opts {
 	char *path;          /* malloc'd */
+	enum nvdimm_format format; /* AUTO: pcow_probe() decides */
 	uint64_t size;       /* guest-visible bytes; 0: take it from the existing file */
 	uint64_t label_size; /* bytes of label storage after the guest range */
+	bool label_size_set; /* label-size= was given (pcow's default is 0) */
 	bool readonly;       /* open read-only; guest writes are discarded */
 	bool share;          /* MAP_SHARED (default) vs MAP_PRIVATE */
 	bool unarmed;        /* NFIT "not armed": Linux makes the region read-only */
@@ -61,6 +65,7 @@ struct nvdimm_backing {
 	bool readonly, shared;
 	bool map_sync;       /* MAP_SYNC mapping (file on a DAX filesystem) */
 	bool created;        /* we created the file */
+	struct nvdimm_pcow *pcow; /* a pcow image (backend-pcow.c), else NULL */
 };
 
 /* Open (creating a regular file if missing and size= given), validate and
@@ -77,6 +82,35 @@ int nvdimm_backing_flush(struct nvdimm_backing *b);
 /* Make [off, off+len) of the label area durable (msync). */
 int nvdimm_backing_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t len);
 void nvdimm_backing_close(struct nvdimm_backing *b);
+
+/* ---- pcow images (backend-pcow.c, docs/pcow-runtime.md) -------------------
+ * nvdimm_backing_open() hands a pcow image here; nvdimm_backing_flush() and
+ * _close() dispatch on b->pcow. A fault thread resolves first-touch and
+ * copy-on-write faults (userfaultfd) and a pre-allocator keeps a reserve. */
+struct nvdimm_pcow_stats {
+	uint64_t first_touch_faults; /* writes to holes: clusters allocated */
+	uint64_t cow_faults;         /* writes to snapshot/base clusters: copied */
+	uint64_t read_faults;        /* reads resolved by a copy (nothing allocated) */
+	uint64_t max_write_fault_ns;
+	uint64_t mappings;           /* mmap()s of image clusters into the range */
+	uint64_t mappings_at_start;
+	uint64_t flushes;
+	uint64_t reserve_refills, reserve_errors;
+	uint64_t allocated_clusters; /* pcow_get_info's count */
+	unsigned reserved;           /* clusters held in reserve now */
+	bool wp;                     /* userfaultfd write-protect in use */
+	bool readonly;
+};
+int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
+		     char *err, size_t errlen);
+int nvdimm_pcow_flush(struct nvdimm_backing *b);
+void nvdimm_pcow_close(struct nvdimm_backing *b);
+/* fn is called (from the fault thread, once) when a fault cannot be
+ * resolved: the VM must stop. Later faults are resolved with zeros outside
+ * the image so vCPUs reach the exit; later flushes fail. */
+void nvdimm_pcow_set_fatal(struct nvdimm_backing *b,
+			   void (*fn)(void *opaque, const char *msg), void *opaque);
+void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *st);
 
 /* ---- Guest-visible description ------------------------------------------ */
 struct nvdimm_desc {

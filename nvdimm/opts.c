@@ -1,6 +1,7 @@
 /*
  * opts.c - parsing of one --nvdimm value:
- *   PATH[,size=SIZE][,label-size=SIZE][,readonly=on|off][,share=on|off][,unarmed=on|off]
+ *   PATH[,format=raw|pcow][,size=SIZE][,label-size=SIZE][,readonly=on|off]
+ *       [,share=on|off][,unarmed=on|off]
  * in the project's one option grammar (vmm/util/opts.h: sizes such as 1GiB
  * or 1.5G, on/off/yes/no/true/false/1/0, each key once). Pure string
  * handling; module.c keeps the parsed list and opens the files.
@@ -39,6 +40,7 @@ void nvdimm_opts_free(struct nvdimm_opts *o)
 int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t errlen)
 {
 	const char *comma;
+	char format[8] = "\x01";	/* not given */
 	const struct opt_key keys[] = {
 		{ "size", OPT_SIZE, &o->size, 0, 0, check_size },
 		{ "label-size", OPT_SIZE, &o->label_size, 0, NVDIMM_LABEL_MAX,
@@ -46,14 +48,16 @@ int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t 
 		{ "readonly", OPT_BOOL, &o->readonly, 0, 0, NULL },
 		{ "share", OPT_BOOL, &o->share, 0, 0, NULL },
 		{ "unarmed", OPT_BOOL, &o->unarmed, 0, 0, NULL },
+		{ "format", OPT_STRING, format, 0, sizeof(format) - 1, NULL },
 	};
 
 	memset(o, 0, sizeof(*o));
 	o->share = true;
 	o->label_size = NVDIMM_LABEL_DEFAULT;
 	if (!arg || !*arg || *arg == ',') {
-		snprintf(err, errlen, "'%s': expected PATH[,size=SIZE][,label-size=SIZE]"
-			 "[,readonly=on][,share=on|off][,unarmed=on]", arg ? arg : "");
+		snprintf(err, errlen, "'%s': expected PATH[,format=raw|pcow][,size=SIZE]"
+			 "[,label-size=SIZE][,readonly=on][,share=on|off][,unarmed=on]",
+			 arg ? arg : "");
 		return -1;
 	}
 	comma = strchr(arg, ',');
@@ -62,9 +66,21 @@ int nvdimm_parse_opts(const char *arg, struct nvdimm_opts *o, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	o->label_size = UINT64_MAX;	/* not given */
 	if (opt_parse_list(comma ? comma + 1 : NULL, keys,
 			   sizeof(keys) / sizeof(keys[0]), err, errlen) < 0)
 		goto fail;
+	o->label_size_set = o->label_size != UINT64_MAX;
+	if (!o->label_size_set)
+		o->label_size = NVDIMM_LABEL_DEFAULT;
+	if (!strcmp(format, "raw")) {
+		o->format = NVDIMM_FMT_RAW;
+	} else if (!strcmp(format, "pcow")) {
+		o->format = NVDIMM_FMT_PCOW;
+	} else if (strcmp(format, "\x01")) {
+		snprintf(err, errlen, "format=%s: must be raw or pcow", format);
+		goto fail;
+	}
 	return 0;
 fail:
 	nvdimm_opts_free(o);

@@ -16,7 +16,11 @@
  *   bench     streaming write/read bandwidth (TSC cycles) and flush cost
  * Other arguments: dimms=N (expected count), sparse (touch only the first
  * and last touch=KiB (default 64) of each DIMM), kib=N (bench size, default 1024),
- * hold=MS (stay alive that long before exiting, to overlap two vmms).
+ * hold=MS (stay alive that long before exiting, to overlap two vmms),
+ * prefault (write phase: read every touched word before writing it, so a
+ * pcow image sees read faults, then write-protect faults), zeros=KiB (one
+ * more check: that many KiB of DIMM 0 read 0, from the first 64 KiB
+ * boundary after the first touched window).
  * The flush page layout and DSM protocol are in docs/nvdimm.md.
  */
 #include <libfdt.h>
@@ -365,6 +369,7 @@ void rt_main(void)
 	long want = rt_arg_int("dimms", 1), flushes = rt_arg_int("flushes", 1);
 	uint64_t seed = (uint64_t)rt_arg_int("seed", 1);
 	bool sparse = rt_has_arg("sparse");
+	long zeros_kib = rt_arg_int("zeros", 0);
 	const struct acpi_sdt *nfit = rt_acpi_find("NFIT");
 	bool ok;
 
@@ -376,7 +381,7 @@ void rt_main(void)
 	else if (!strcmp(phase, "bench"))
 		rt_plan(5);
 	else
-		rt_plan(8);
+		rt_plan(zeros_kib > 0 ? 9 : 8);
 
 	rt_ok(nfit != NULL, "NFIT present with a valid checksum");
 	ok = nfit && parse_nfit(nfit);
@@ -400,6 +405,15 @@ void rt_main(void)
 		rt_done();
 
 	if (!strcmp(phase, "write")) {
+		if (rt_has_arg("prefault")) {
+			volatile uint64_t sum = 0;
+
+			for (int i = 0; i < ndimms; i++)
+				for (uint64_t off = 0; off < dimms[i].size;
+				     off = next_off(&dimms[i], sparse, off))
+					sum += ((volatile uint64_t *)(uintptr_t)dimms[i].base)[off / 8];
+			(void)sum;
+		}
 		for (int i = 0; i < ndimms; i++)
 			fill(i, seed, sparse);
 		uint64_t bad = 0;
@@ -452,6 +466,20 @@ void rt_main(void)
 		bench(rt_arg_int("kib", 1024));
 	} else {
 		rt_ok(false, "phase=write|verify|readonly|hostile|bench given");
+	}
+	if (zeros_kib > 0) {
+		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)dimms[0].base;
+		uint64_t start = sparse ? (window + 0xffff) & ~0xffffULL : 0;
+		uint64_t end = start + ((uint64_t)zeros_kib << 10);
+		uint64_t nonzero = 0;
+
+		if (end > dimms[0].size)
+			end = dimms[0].size;
+		for (uint64_t off = start; off < end; off += 8)
+			if (p[off / 8])
+				nonzero++;
+		rt_ok(nonzero == 0, "%ld KiB past the touched window read as zeros "
+		      "(%lu nonzero words)", zeros_kib, (unsigned long)nonzero);
 	}
 	if (rt_arg_int("hold", 0) > 0) {        /* keep the files open a while */
 		rt_diag("holding %ld ms", rt_arg_int("hold", 0));

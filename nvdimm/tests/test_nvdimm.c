@@ -39,6 +39,18 @@ static void test_parse_defaults(void **state)
 	assert_false(o.readonly);
 	assert_true(o.share);
 	assert_false(o.unarmed);
+	assert_int_equal(o.format, NVDIMM_FMT_AUTO);
+	assert_false(o.label_size_set);
+	nvdimm_opts_free(&o);
+
+	assert_int_equal(nvdimm_parse_opts("f,format=pcow", &o, err, sizeof(err)), 0);
+	assert_int_equal(o.format, NVDIMM_FMT_PCOW);
+	nvdimm_opts_free(&o);
+	assert_int_equal(nvdimm_parse_opts("f,format=raw,label-size=128K", &o, err,
+					   sizeof(err)), 0);
+	assert_int_equal(o.format, NVDIMM_FMT_RAW);
+	assert_true(o.label_size_set);
+	assert_int_equal(o.label_size, NVDIMM_LABEL_DEFAULT);
 	nvdimm_opts_free(&o);
 
 	assert_int_equal(nvdimm_parse_opts("f,size=1G,label-size=256K,readonly=on,"
@@ -52,6 +64,7 @@ static void test_parse_defaults(void **state)
 
 	assert_int_equal(nvdimm_parse_opts("f,label-size=0", &o, err, sizeof(err)), 0);
 	assert_int_equal(o.label_size, 0);
+	assert_true(o.label_size_set);
 	nvdimm_opts_free(&o);
 }
 
@@ -62,7 +75,8 @@ static void test_parse_bad(void **state)
 		"f,size=1P", "f,size=99999999999999999999", "f,size=16M0",
 		"f,label-size=64K", "f,label-size=129K", "f,label-size=32M",
 		"f,readonly=maybe", "f,share=", "f,unarmed=2", "f,colour=red", "f,size",
-		"f,size=18446744073709551615G",
+		"f,size=18446744073709551615G", "f,format=qcow2", "f,format=", "f,format=RAW",
+		"f,format=raw,format=raw", "f,format=pcowpcowpcow", "f,format=-",
 	};
 	struct nvdimm_opts o;
 	char err[256];
