@@ -235,6 +235,20 @@ int refc_track(struct pcow *img, uint64_t n)
 			return pcow_set_err(img, PCOW_ENOMEM,
 					    "%s: no memory for %llu cluster counts",
 					    img->path, (unsigned long long)cap);
+		/*
+		 * No transparent huge pages here. info, check and the
+		 * allocator read every count below nclusters; a read fault on
+		 * an untouched page normally maps the shared zero page (no
+		 * RSS), but with THP "always" (or MADV_HUGEPAGE) and
+		 * use_zero_page=0 each read fault allocates and clears a real
+		 * 2 MiB page: a far reference made the walk cost the whole
+		 * array (1 GiB for 2^30 clusters) in memory. Refused THP, read faults take
+		 * the 4 KiB zero page on every THP setting (mTHP sizes
+		 * included) and only written counts cost memory. Advised after
+		 * every mmap/mremap so the grown range is covered too. Advice
+		 * only: it fails (EINVAL) just where the kernel has no THP.
+		 */
+		(void)madvise(nr, cap, MADV_NOHUGEPAGE);
 		img->refc = nr;
 		img->refc_cap = cap;
 	}
