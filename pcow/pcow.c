@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "opts.h"
 
 /* ---- errors ---- */
 
@@ -1675,36 +1676,8 @@ void pcow_get_info(struct pcow *img, struct pcow_info *in)
 
 int pcow_parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -PCOW_EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -PCOW_EINVAL;
-	switch (*end) {
-	case 0: break;
-	case 'b': case 'B': shift = 0; end++; break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	case 'p': case 'P': shift = 50; end++; break;
-	default: return -PCOW_EINVAL;
-	}
-	if (*end == 'i' && shift)
-		end++;
-	if ((*end == 'B' || *end == 'b') && shift)
-		end++;
-	if (*end)
-		return -PCOW_EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -PCOW_EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
+	/* the project's one size grammar (vmm/util/opts.h) */
+	return opt_parse_size(s, out, NULL, 0) ? -PCOW_EINVAL : 0;
 }
 
 void pcow_measure(uint64_t vsize, unsigned cbits, uint64_t data_clusters,
