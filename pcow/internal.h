@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "le.h"	/* vmm/util: get_le16/32/64, put_le16/32/64 */
 #include "pcow.h"
 
 /* On-disk constants: see docs/pcow-format.md */
@@ -114,48 +115,6 @@ int pcow_err_fill(struct pcow_error *e, int code, const char *fmt, ...)
 void pcow_problem(struct pcow *img, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* little-endian helpers */
-static inline uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static inline uint16_t get_le16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static inline void put_le16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
 uint32_t pcow_crc32(const void *buf, size_t len);
 
 uint64_t entry_encode(uint64_t host_off, unsigned cbits, uint64_t pos, unsigned flags);
