@@ -1,7 +1,9 @@
 /*
  * internal.h - libpcow's private structures and helpers, shared by the
- * library's files (pcow.c core, meta.c metadata commit, ops.c snapshot /
- * commit / rebase / resize, check.c). Not installed; not for users.
+ * library's files (error.c, format.c on-disk encoding, open.c, create.c,
+ * alloc.c cluster accounting, data.c data path, meta.c metadata commit,
+ * ops.c snapshot / commit / rebase / resize, check.c, io.c). Not
+ * installed; not for users.
  */
 #ifndef PMVM_PCOW_INTERNAL_H
 #define PMVM_PCOW_INTERNAL_H
@@ -115,6 +117,19 @@ int pcow_err_fill(struct pcow_error *e, int code, const char *fmt, ...)
 void pcow_problem(struct pcow *img, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * The fuzz target's copy of the library is built with PCOW_FUZZING: checksum
+ * and check-bit mismatches are then ignored, so mutated images reach the
+ * bounds checks behind them (which must hold on their own).
+ */
+#ifdef PCOW_FUZZING
+#define CHECKSUM_BAD(cond) ((void)(cond), 0)
+#else
+#define CHECKSUM_BAD(cond) (cond)
+#endif
+
+/* the entry check bits' mixer (format.c; also seeds create's uuid check) */
+uint64_t mix64(uint64_t z);
 uint32_t pcow_crc32(const void *buf, size_t len);
 
 uint64_t entry_encode(uint64_t host_off, unsigned cbits, uint64_t pos, unsigned flags);
@@ -128,40 +143,58 @@ int img_pread(struct pcow *img, void *buf, size_t len, uint64_t off);
 int img_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off);
 int img_flush(struct pcow *img);
 
-/* allocation (pcow.c) */
+/* cluster accounting and allocation (alloc.c) */
 int refc_track(struct pcow *img, uint64_t nclusters);
+void refc_inc(struct pcow *img, uint64_t host_off);
+uint8_t refc_get(struct pcow *img, uint64_t host_off);
+int alloc_kind(struct pcow *img, uint8_t kind, uint64_t *host_off);
 int alloc_cluster(struct pcow *img, uint64_t *host_off);
 int alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off);
 int defer_free(struct pcow *img, uint64_t host_off);
 int release_deferred(struct pcow *img);
 void trim_tail(struct pcow *img);	/* drop free clusters at the end */
-void refc_inc(struct pcow *img, uint64_t host_off);
+void trim_tail_locked(struct pcow *img);
 
-/* metadata (meta.c) */
+/* on-disk encoding (format.c): each structure's encoder beside its decoder */
+struct root {
+	uint64_t incompat, compat, gen, vsize, data_gen, cat_off;
+	uint32_t cbits, cat_len, cat_crc;
+	uint8_t uuid[16];
+};
+/* 1 valid, 0 invalid, -PCOW_EUNSUPPORTED */
+int root_parse(const uint8_t *s, struct root *rt);
+void root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
+		 uint8_t s[PCOW_SLOT_SIZE]);
+/* decode the catalog into img (layers without tables) */
+int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len);
+int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *len);
+
+/* metadata writes and their ordering (meta.c) */
 int meta_commit(struct pcow *img);	/* flush + rewrite + root switch */
 int root_write(struct pcow *img, uint64_t gen);
 int data_flush(struct pcow *img);	/* pcow_flush body */
 int data_flush_opt(struct pcow *img, bool release);
-int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *len);
 int bump_data_gen(struct pcow *img);
-void layer_free_tables(struct layer *l);
-void layer_free(struct layer *l);
-int layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize);
 int meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries);
 /* defer-free every cluster a layer references (tables, L1, data) */
 int layer_drop(struct pcow *img, struct layer *l);
 
-/* mapping helpers (pcow.c) */
+/* layers, entries and the read path (data.c) */
+void layer_free_tables(struct layer *l);
+void layer_free(struct layer *l);
+int layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize);
 uint64_t *entry_slot(struct pcow *img, struct layer *l, uint64_t vcluster);
 int entry_set(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t val);
 int read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off);
-int open_base(struct pcow *img, unsigned flags);
 
-/* open helpers */
+/* open (open.c) */
 struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o,
 				unsigned depth, bool lenient,
 				void (*report)(void *, const char *), void *rctx,
 				struct pcow_error *err);
 int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
+int open_base(struct pcow *img, unsigned flags);
+char *dir_of(const char *path);	/* malloc'd directory part of path */
+char *resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
 
 #endif

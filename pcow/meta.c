@@ -120,51 +120,6 @@ int data_flush(struct pcow *img)
 	return data_flush_opt(img, true);
 }
 
-int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *lenp)
-{
-	size_t plen = img->base_path ? strlen(img->base_path) : 0;
-	size_t len = PCOW_CAT_HDR + ((plen + 7) & ~(size_t)7);
-	uint8_t *c, *p;
-
-	for (unsigned i = 0; i < img->nlayers; i++)
-		len += PCOW_LAYER_REC + ((strlen(img->layers[i].name) + 7) & ~(size_t)7);
-	if (len > PCOW_CAT_MAX || plen > 4095)
-		return pcow_set_err(img, PCOW_EINVAL, "%s: catalog too large", img->path);
-	c = calloc(1, len);
-	if (!c)
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	memcpy(c, PCOW_CAT_MAGIC, 8);
-	put_le32(c + 8, img->nlayers);
-	put_le32(c + 12, img->active);
-	put_le32(c + 16, img->cat_flags);
-	put_le32(c + 20, (uint32_t)img->base_fmt);
-	put_le64(c + 24, img->base_size);
-	memcpy(c + 32, img->base_uuid, 16);
-	put_le64(c + 48, img->base_data_gen);
-	put_le16(c + 56, (uint16_t)plen);
-	p = c + PCOW_CAT_HDR;
-	if (plen) {
-		memcpy(p, img->base_path, plen);
-		p += (plen + 7) & ~(size_t)7;
-	}
-	for (unsigned i = 0; i < img->nlayers; i++) {
-		struct layer *l = &img->layers[i];
-		size_t nlen = strlen(l->name);
-		put_le64(p, l->l1_off);
-		put_le64(p + 8, l->vsize);
-		put_le64(p + 16, l->ctime_ns);
-		put_le32(p + 24, l->l1_entries);
-		put_le32(p + 28, l->parent);
-		put_le32(p + 32, l->flags);
-		put_le16(p + 36, (uint16_t)nlen);
-		memcpy(p + PCOW_LAYER_REC, l->name, nlen);
-		p += PCOW_LAYER_REC + ((nlen + 7) & ~(size_t)7);
-	}
-	*out = c;
-	*lenp = (uint32_t)len;
-	return 0;
-}
-
 static uint32_t cat_crc_of(struct pcow *img, int *err)
 {
 	uint8_t *c;
@@ -180,23 +135,10 @@ static uint32_t cat_crc_of(struct pcow *img, int *err)
 
 static int root_write_crc(struct pcow *img, uint64_t gen, uint32_t cat_crc)
 {
-	uint8_t s[PCOW_SLOT_SIZE] = { 0 };
+	uint8_t s[PCOW_SLOT_SIZE];
 	int slot = 1 - img->slot, r;
 
-	memcpy(s, PCOW_MAGIC, 8);
-	put_le32(s + 8, PCOW_VERSION);
-	put_le32(s + 12, PCOW_SLOT_SIZE);
-	put_le64(s + 16, img->incompat);
-	put_le64(s + 24, img->compat);
-	put_le64(s + 32, gen);
-	put_le32(s + 40, img->cbits);
-	put_le64(s + 48, img->vsize);
-	memcpy(s + 56, img->uuid, 16);
-	put_le64(s + 72, img->data_gen);
-	put_le64(s + 80, img->cat_off);
-	put_le32(s + 88, img->cat_len);
-	put_le32(s + 92, cat_crc);
-	put_le32(s + 4092, pcow_crc32(s, 4092));
+	root_encode(img, gen, cat_crc, s);
 	r = img_pwrite(img, s, sizeof(s), (uint64_t)slot * PCOW_SLOT_SIZE);
 	if (!r)
 		r = img_flush(img);
