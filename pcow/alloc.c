@@ -25,10 +25,10 @@
  * The counts live in an anonymous mapping grown with mremap(): pages never
  * written stay unbacked, so a hostile table entry naming a cluster far out
  * in a sparse file costs address space, not memory. Invariant: every count
- * at or beyond nclusters is zero (trim_tail_locked() only drops zero
+ * at or beyond nclusters is zero (pcow_trim_tail_locked() only drops zero
  * counts), so growing needs no clearing.
  */
-int refc_track(struct pcow *img, uint64_t n)
+int pcow_refc_track(struct pcow *img, uint64_t n)
 {
 	if (n <= img->nclusters)
 		return 0;
@@ -68,7 +68,7 @@ int refc_track(struct pcow *img, uint64_t n)
 	return 0;
 }
 
-void refc_inc(struct pcow *img, uint64_t host_off)
+void pcow_refc_inc(struct pcow *img, uint64_t host_off)
 {
 	uint64_t c = host_off >> img->cbits;
 
@@ -80,7 +80,7 @@ void refc_inc(struct pcow *img, uint64_t host_off)
 
 /* The count of the cluster at host_off. Locked: pcow_reserve() may move the
  * array from another thread. */
-uint8_t refc_get(struct pcow *img, uint64_t host_off)
+uint8_t pcow_refc_get(struct pcow *img, uint64_t host_off)
 {
 	uint64_t c = host_off >> img->cbits;
 	uint8_t v = 0;
@@ -108,7 +108,7 @@ static int alloc_locked(struct pcow *img, uint8_t kind, uint64_t *host_off)
 		if (!img->refc[c])
 			break;
 	if (c == img->nclusters) {
-		r = refc_track(img, c + 1);
+		r = pcow_refc_track(img, c + 1);
 		if (r)
 			return r;
 	}
@@ -118,7 +118,7 @@ static int alloc_locked(struct pcow *img, uint8_t kind, uint64_t *host_off)
 	return 0;
 }
 
-int alloc_kind(struct pcow *img, uint8_t kind, uint64_t *host_off)
+int pcow_alloc_kind(struct pcow *img, uint8_t kind, uint64_t *host_off)
 {
 	int r;
 
@@ -128,23 +128,23 @@ int alloc_kind(struct pcow *img, uint8_t kind, uint64_t *host_off)
 	return r;
 }
 
-int alloc_cluster(struct pcow *img, uint64_t *host_off)
+int pcow_alloc_cluster(struct pcow *img, uint64_t *host_off)
 {
-	return alloc_kind(img, 1, host_off);
+	return pcow_alloc_kind(img, 1, host_off);
 }
 
 
 
 /* n contiguous metadata clusters at the end of the file */
-int alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off)
+int pcow_alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off)
 {
 	int r;
 
 	if (n == 1)
-		return alloc_kind(img, REFC_META, host_off);
+		return pcow_alloc_kind(img, REFC_META, host_off);
 	pthread_mutex_lock(&img->lock);
 	uint64_t c = img->nclusters;
-	r = refc_track(img, c + n);
+	r = pcow_refc_track(img, c + n);
 	if (!r) {
 		memset(img->refc + c, REFC_META, n);
 		*host_off = c << img->cbits;
@@ -153,7 +153,7 @@ int alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off)
 	return r;
 }
 
-int defer_free(struct pcow *img, uint64_t host_off)
+int pcow_defer_free(struct pcow *img, uint64_t host_off)
 {
 	if (!host_off || host_off == MEM_ZERO)
 		return 0;
@@ -170,7 +170,7 @@ int defer_free(struct pcow *img, uint64_t host_off)
 	return 0;
 }
 
-void trim_tail_locked(struct pcow *img)
+void pcow_trim_tail_locked(struct pcow *img)
 {
 	uint64_t n = img->nclusters, size;
 
@@ -186,15 +186,15 @@ void trim_tail_locked(struct pcow *img)
 		img->hint = n;
 }
 
-void trim_tail(struct pcow *img)
+void pcow_trim_tail(struct pcow *img)
 {
 	pthread_mutex_lock(&img->lock);
-	trim_tail_locked(img);
+	pcow_trim_tail_locked(img);
 	pthread_mutex_unlock(&img->lock);
 }
 
 /* Called once the metadata that dropped these references is durable. */
-int release_deferred(struct pcow *img)
+int pcow_release_deferred(struct pcow *img)
 {
 	pthread_mutex_lock(&img->lock);
 	for (size_t i = 0; i < img->npfree; i++) {
@@ -214,7 +214,7 @@ int release_deferred(struct pcow *img)
 		}
 	}
 	img->npfree = 0;
-	trim_tail_locked(img);
+	pcow_trim_tail_locked(img);
 	pthread_mutex_unlock(&img->lock);
 	return 0;
 }
@@ -246,7 +246,7 @@ int pcow_reserve(struct pcow *img, unsigned n)
 			goto out;
 		}
 	}
-	r = refc_track(img, c + n);
+	r = pcow_refc_track(img, c + n);
 	if (r)
 		goto out;
 	/* hand out lowest first: push in reverse */

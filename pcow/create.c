@@ -32,7 +32,7 @@ void pcow_measure(uint64_t vsize, unsigned cbits, uint64_t data_clusters,
 	uint64_t cs = 1ULL << cbits, per_l2 = cs / 8;
 	uint64_t vcl = (vsize + cs - 1) >> cbits;
 	uint64_t first = (PCOW_HEADER_END + cs - 1) >> cbits;
-	uint64_t l1 = ((uint64_t)l1_entries_for(vsize, cbits) * 8 + cs - 1) >> cbits;
+	uint64_t l1 = ((uint64_t)pcow_l1_entries_for(vsize, cbits) * 8 + cs - 1) >> cbits;
 	uint64_t meta = first + 1 + l1;	/* header, catalog, L1 */
 
 	if (data_clusters > vcl)
@@ -67,7 +67,7 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 		return pcow_err_fill(err, PCOW_ENOMEM, "out of memory");
 	pthread_mutex_init(&img->lock, NULL);
 	img->path = strdup(path ? path : "(image)");
-	img->dir = dir_of(img->path ? img->path : ".");
+	img->dir = pcow_dir_of(img->path ? img->path : ".");
 	img->cbits = cbits;
 	img->csize = 1ULL << cbits;
 	img->l2_entries = (uint32_t)(img->csize / 8);
@@ -81,7 +81,7 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	}
 	if (o->base) {
 		int fmt = o->base_format;
-		char *p = resolve_base(img, o->base);
+		char *p = pcow_resolve_base(img, o->base);
 		if (!p) {
 			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 			goto out;
@@ -139,7 +139,7 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	img->layers[0].parent = PCOW_NO_PARENT;
 	img->layers[0].ctime_ns = 0;
 	img->layers[0].name = strdup("");
-	r = layer_alloc_l1(img, &img->layers[0], vsize);
+	r = pcow_layer_alloc_l1(img, &img->layers[0], vsize);
 	if (r)
 		goto out;
 	img->layers[0].rewrite = true;
@@ -148,7 +148,7 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		uint64_t a = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-		uint64_t b = mix64(a ^ (uint64_t)getpid());
+		uint64_t b = pcow_mix64(a ^ (uint64_t)getpid());
 		memcpy(img->uuid, &a, 8);
 		memcpy(img->uuid + 8, &b, 8);
 	}
@@ -184,18 +184,18 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	img->gen = 0;
 	img->data_gen = 1;
 	img->slot = 1;	/* the first root goes to slot 0 */
-	r = refc_track(img, img->first_data);
+	r = pcow_refc_track(img, img->first_data);
 	if (r)
 		goto out;
 	memset(img->refc, REFC_PIN, img->first_data);
 	/* the header: two empty slots */
 	{
 		uint8_t z[PCOW_HEADER_END] = { 0 };
-		r = img_pwrite(img, z, sizeof(z), 0);
+		r = pcow_file_pwrite(img, z, sizeof(z), 0);
 		if (r)
 			goto out;
 	}
-	r = meta_commit(img);
+	r = pcow_meta_commit(img);
 out:
 	if (r) {
 		pcow_err_fill(err, img->err.code, "%s", img->err.msg);

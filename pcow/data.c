@@ -21,7 +21,7 @@
 
 /* ---- I/O ---- */
 
-int img_pread(struct pcow *img, void *buf, size_t len, uint64_t off)
+int pcow_file_pread(struct pcow *img, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 	int r = img->io->pread(img->ioctx, buf, len, off, &done);
@@ -36,7 +36,7 @@ int img_pread(struct pcow *img, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int img_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off)
+int pcow_file_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off)
 {
 	int r = img->io->pwrite(img->ioctx, buf, len, off);
 
@@ -46,7 +46,7 @@ int img_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int img_flush(struct pcow *img)
+int pcow_file_flush(struct pcow *img)
 {
 	if (img->flags & PCOW_NO_FLUSH)
 		return 0;
@@ -60,7 +60,7 @@ int img_flush(struct pcow *img)
 
 /* ---- layers and entries ---- */
 
-uint64_t *entry_slot(struct pcow *img, struct layer *l, uint64_t vc)
+uint64_t *pcow_entry_slot(struct pcow *img, struct layer *l, uint64_t vc)
 {
 	uint64_t idx = vc / img->l2_entries;
 
@@ -85,7 +85,7 @@ static int ensure_table(struct pcow *img, unsigned li, uint64_t vc)
 	l->l2[idx] = calloc(img->l2_entries, sizeof(uint64_t));
 	if (!l->l2[idx])
 		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
-	r = alloc_kind(img, REFC_META, &t);
+	r = pcow_alloc_kind(img, REFC_META, &t);
 	if (r) {
 		free(l->l2[idx]);
 		l->l2[idx] = NULL;
@@ -97,7 +97,7 @@ static int ensure_table(struct pcow *img, unsigned li, uint64_t vc)
 	return 0;
 }
 
-int entry_set(struct pcow *img, unsigned li, uint64_t vc, uint64_t val)
+int pcow_entry_set(struct pcow *img, unsigned li, uint64_t vc, uint64_t val)
 {
 	struct layer *l = &img->layers[li];
 	uint64_t idx = vc / img->l2_entries;
@@ -114,7 +114,7 @@ int entry_set(struct pcow *img, unsigned li, uint64_t vc, uint64_t val)
 	return 0;
 }
 
-void layer_free_tables(struct layer *l)
+void pcow_layer_free_tables(struct layer *l)
 {
 	if (l->l2)
 		for (uint32_t i = 0; i < l->l1_entries; i++)
@@ -127,16 +127,16 @@ void layer_free_tables(struct layer *l)
 	l->l2_state = NULL;
 }
 
-void layer_free(struct layer *l)
+void pcow_layer_free(struct layer *l)
 {
-	layer_free_tables(l);
+	pcow_layer_free_tables(l);
 	free(l->name);
 	l->name = NULL;
 }
 
-int layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize)
+int pcow_layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize)
 {
-	uint32_t n = l1_entries_for(vsize, img->cbits);
+	uint32_t n = pcow_l1_entries_for(vsize, img->cbits);
 
 	if (n > PCOW_MAX_L1_ENTRIES)
 		return pcow_set_err(img, PCOW_EINVAL,
@@ -149,7 +149,7 @@ int layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize)
 	l->l2 = calloc(n ? n : 1, sizeof(uint64_t *));
 	l->l2_state = calloc(n ? n : 1, 1);
 	if (!l->l1 || !l->l2 || !l->l2_state) {
-		layer_free_tables(l);
+		pcow_layer_free_tables(l);
 		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
 	}
 	return 0;
@@ -195,7 +195,7 @@ static int read_base(struct pcow *img, void *buf, size_t len, uint64_t off)
 }
 
 /* [off, off+len) inside one cluster; view of layer li (with its parents). */
-int read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off)
+int pcow_read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off)
 {
 	unsigned hops = 0;
 
@@ -213,13 +213,13 @@ int read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off)
 			memset((char *)buf + n, 0, len - n);
 			len = n;
 		}
-		uint64_t *e = entry_slot(img, l, off >> img->cbits);
+		uint64_t *e = pcow_entry_slot(img, l, off >> img->cbits);
 		if (e && *e == MEM_ZERO) {
 			memset(buf, 0, len);
 			return 0;
 		}
 		if (e && *e)
-			return img_pread(img, buf, len, *e + (off & (img->csize - 1)));
+			return pcow_file_pread(img, buf, len, *e + (off & (img->csize - 1)));
 		li = (int)l->parent;
 		if ((unsigned)li == PCOW_NO_PARENT)
 			break;
@@ -240,7 +240,7 @@ int pcow_read(struct pcow *img, void *buf, size_t len, uint64_t off)
 		size_t n = img->csize - (off & (img->csize - 1));
 		if (n > len)
 			n = len;
-		int r = read_layer(img, (int)img->active, buf, n, off);
+		int r = pcow_read_layer(img, (int)img->active, buf, n, off);
 		if (r)
 			return r;
 		buf = (char *)buf + n;
@@ -264,7 +264,7 @@ static void classify(struct pcow *img, uint64_t vc, enum pcow_map_kind *kind,
 	*layer = 0;
 	while (li != PCOW_NO_PARENT) {
 		if (li >= img->nlayers || hops++ >= img->nlayers) {
-			*kind = PCOW_MAP_HOLE;	/* unreachable: catalog_parse() checks */
+			*kind = PCOW_MAP_HOLE;	/* unreachable: pcow_catalog_parse() checks */
 			return;
 		}
 		struct layer *l = &img->layers[li];
@@ -272,7 +272,7 @@ static void classify(struct pcow *img, uint64_t vc, enum pcow_map_kind *kind,
 			*kind = PCOW_MAP_HOLE;
 			return;
 		}
-		uint64_t *e = entry_slot(img, l, vc);
+		uint64_t *e = pcow_entry_slot(img, l, vc);
 		if (e && *e == MEM_ZERO) {
 			*kind = PCOW_MAP_ZERO;
 			return;
@@ -299,7 +299,7 @@ static uint64_t table_gap(struct pcow *img, uint64_t vc)
 
 	for (unsigned li = img->active; li != PCOW_NO_PARENT; li = img->layers[li].parent) {
 		if (li >= img->nlayers || hops++ >= img->nlayers)
-			return 0;	/* unreachable: catalog_parse() checks */
+			return 0;	/* unreachable: pcow_catalog_parse() checks */
 		struct layer *l = &img->layers[li];
 		if (idx < l->l1_entries && l->l2[idx])
 			return 0;
@@ -358,7 +358,7 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 	m->len = end - off < limit ? end - off : limit;
 	if (k == PCOW_MAP_DATA || k == PCOW_MAP_LOWER) {
 		m->host_off = host + (off & (img->csize - 1));
-		m->shared = refc_get(img, host) > 1;
+		m->shared = pcow_refc_get(img, host) > 1;
 	} else if (k == PCOW_MAP_BASE) {
 		m->host_off = off;
 	}
@@ -376,50 +376,50 @@ static int check_writable(struct pcow *img)
 	if (!img->rw || img->raw)
 		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
 				    img->path);
-	return bump_data_gen(img);
+	return pcow_bump_data_gen(img);
 }
 
 /* Give the active layer its own copy of cluster vc; *host gets its offset. */
 static int cow_cluster(struct pcow *img, uint64_t vc, const void *data,
 		       size_t dlen, size_t doff, uint64_t *host)
 {
-	uint64_t *e = entry_slot(img, &img->layers[img->active], vc);
+	uint64_t *e = pcow_entry_slot(img, &img->layers[img->active], vc);
 	uint64_t old = e ? *e : 0, nh;
 	int r;
 
-	if (old && old != MEM_ZERO && refc_get(img, old) == 1) {
+	if (old && old != MEM_ZERO && pcow_refc_get(img, old) == 1) {
 		*host = old;
 		if (dlen)
-			return img_pwrite(img, data, dlen, old + doff);
+			return pcow_file_pwrite(img, data, dlen, old + doff);
 		return 0;
 	}
 	/* the table first, so consecutive data clusters stay contiguous */
 	r = ensure_table(img, img->active, vc);
 	if (r)
 		return r;
-	r = alloc_cluster(img, &nh);
+	r = pcow_alloc_cluster(img, &nh);
 	if (r)
 		return r;
 	if (dlen == img->csize) {
-		r = img_pwrite(img, data, dlen, nh);
+		r = pcow_file_pwrite(img, data, dlen, nh);
 	} else {
-		r = read_layer(img, (int)img->active, img->zbuf, img->csize,
+		r = pcow_read_layer(img, (int)img->active, img->zbuf, img->csize,
 			       vc << img->cbits);
 		if (!r) {
 			if (dlen)
 				memcpy(img->zbuf + doff, data, dlen);
-			r = img_pwrite(img, img->zbuf, img->csize, nh);
+			r = pcow_file_pwrite(img, img->zbuf, img->csize, nh);
 		}
 		memset(img->zbuf, 0, img->csize);
 	}
 	if (!r)
-		r = entry_set(img, img->active, vc, nh);
+		r = pcow_entry_set(img, img->active, vc, nh);
 	if (r) {
-		defer_free(img, nh);
+		pcow_defer_free(img, nh);
 		return r;
 	}
 	*host = nh;
-	return defer_free(img, old);
+	return pcow_defer_free(img, old);
 }
 
 int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
@@ -434,7 +434,7 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 	if (img->raw) {
 		if (!img->rw)
 			return pcow_set_err(img, PCOW_ERDONLY, "%s: read-only", img->path);
-		return img_pwrite(img, buf, len, off);
+		return pcow_file_pwrite(img, buf, len, off);
 	}
 	r = check_writable(img);
 	if (r)
@@ -449,20 +449,20 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 		uint64_t host, vc = off >> img->cbits;
 		if (n > len)
 			n = len;
-		uint64_t *e = entry_slot(img, &img->layers[img->active], vc);
+		uint64_t *e = pcow_entry_slot(img, &img->layers[img->active], vc);
 		uint64_t old = e ? *e : 0;
-		bool in_place = old && old != MEM_ZERO && refc_get(img, old) == 1;
+		bool in_place = old && old != MEM_ZERO && pcow_refc_get(img, old) == 1;
 		if (n == img->csize && !in_place) {
 			r = ensure_table(img, img->active, vc);
 			if (!r)
-				r = alloc_cluster(img, &host);
+				r = pcow_alloc_cluster(img, &host);
 			if (r)
 				break;
 			if (blen && (host != bhost + blen || (const char *)buf != bdata + blen)) {
-				r = img_pwrite(img, bdata, blen, bhost);
+				r = pcow_file_pwrite(img, bdata, blen, bhost);
 				blen = 0;
 				if (r) {
-					defer_free(img, host);
+					pcow_defer_free(img, host);
 					break;
 				}
 			}
@@ -471,12 +471,12 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 				bdata = buf;
 			}
 			blen += n;
-			r = entry_set(img, img->active, vc, host);
+			r = pcow_entry_set(img, img->active, vc, host);
 			if (!r)
-				r = defer_free(img, old);
+				r = pcow_defer_free(img, old);
 		} else {
 			if (blen) {
-				r = img_pwrite(img, bdata, blen, bhost);
+				r = pcow_file_pwrite(img, bdata, blen, bhost);
 				blen = 0;
 				if (r)
 					break;
@@ -490,7 +490,7 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 		len -= n;
 	}
 	if (blen) {
-		int r2 = img_pwrite(img, bdata, blen, bhost);
+		int r2 = pcow_file_pwrite(img, bdata, blen, bhost);
 		if (!r)
 			r = r2;
 	}
@@ -518,10 +518,10 @@ int pcow_prepare_write(struct pcow *img, uint64_t off, uint64_t *host_off)
 int pcow_flush(struct pcow *img)
 {
 	if (img->raw)
-		return img->rw ? img_flush(img) : 0;
+		return img->rw ? pcow_file_flush(img) : 0;
 	if (!img->rw)
 		return 0;
 	if (img->broken)
 		return pcow_set_err(img, PCOW_EIO, "%s: image is broken", img->path);
-	return data_flush(img);
+	return pcow_data_flush(img);
 }

@@ -37,7 +37,7 @@ uint32_t pcow_crc32(const void *buf, size_t len)
 
 
 /* splitmix64's finaliser: the entry check function (pcow-format.md) */
-uint64_t mix64(uint64_t z)
+uint64_t pcow_mix64(uint64_t z)
 {
 	z ^= z >> 30;
 	z *= 0xbf58476d1ce4e5b9ULL;
@@ -47,16 +47,16 @@ uint64_t mix64(uint64_t z)
 	return z;
 }
 
-uint64_t entry_encode(uint64_t host_off, unsigned cbits, uint64_t pos, unsigned flags)
+uint64_t pcow_entry_encode(uint64_t host_off, unsigned cbits, uint64_t pos, unsigned flags)
 {
 	uint64_t e = ((host_off >> cbits) << 20) | ((uint64_t)(flags & 0xf) << 16);
 
 	if (!e)
 		return 0;
-	return e | (mix64(e ^ pos) >> 48);
+	return e | (pcow_mix64(e ^ pos) >> 48);
 }
 
-int entry_decode(uint64_t raw, unsigned cbits, uint64_t pos, uint64_t *host_off,
+int pcow_entry_decode(uint64_t raw, unsigned cbits, uint64_t pos, uint64_t *host_off,
 		 unsigned *flags)
 {
 	uint64_t e = raw & ~0xffffULL;
@@ -65,7 +65,7 @@ int entry_decode(uint64_t raw, unsigned cbits, uint64_t pos, uint64_t *host_off,
 	*flags = 0;
 	if (!raw)
 		return 0;
-	if (!e || CHECKSUM_BAD((mix64(e ^ pos) >> 48) != (raw & 0xffff)))
+	if (!e || CHECKSUM_BAD((pcow_mix64(e ^ pos) >> 48) != (raw & 0xffff)))
 		return -1;
 	*flags = (unsigned)(e >> 16) & 0xf;
 	if (*flags & ~PCOW_ENTRY_ZERO)
@@ -77,7 +77,7 @@ int entry_decode(uint64_t raw, unsigned cbits, uint64_t pos, uint64_t *host_off,
 	return 0;
 }
 
-uint32_t l1_entries_for(uint64_t vsize, unsigned cbits)
+uint32_t pcow_l1_entries_for(uint64_t vsize, unsigned cbits)
 {
 	uint64_t span = 1ULL << (cbits + cbits - 3);	/* bytes per L2 table */
 	uint64_t n = (vsize + span - 1) / span;
@@ -86,7 +86,7 @@ uint32_t l1_entries_for(uint64_t vsize, unsigned cbits)
 }
 
 /* The root slot for img at generation gen (its catalog's CRC cat_crc). */
-void root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
+void pcow_root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
 		 uint8_t s[PCOW_SLOT_SIZE])
 {
 	memset(s, 0, PCOW_SLOT_SIZE);
@@ -107,7 +107,7 @@ void root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
 }
 
 /* 1 valid, 0 invalid, -PCOW_EUNSUPPORTED */
-int root_parse(const uint8_t *s, struct root *rt)
+int pcow_root_parse(const uint8_t *s, struct root *rt)
 {
 	if (memcmp(s, PCOW_MAGIC, 8))
 		return 0;
@@ -129,7 +129,7 @@ int root_parse(const uint8_t *s, struct root *rt)
 }
 
 /* The catalog of img, encoded: *out (malloc) of *lenp bytes. */
-int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *lenp)
+int pcow_catalog_encode(struct pcow *img, uint8_t **out, uint32_t *lenp)
 {
 	size_t plen = img->base_path ? strlen(img->base_path) : 0;
 	size_t len = PCOW_CAT_HDR + ((plen + 7) & ~(size_t)7);
@@ -180,7 +180,7 @@ static int cmp_name(const void *a, const void *b)
 }
 
 /* Decode the catalog into img (layers without tables). */
-int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len)
+int pcow_catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len)
 {
 	uint32_t nl, act, off;
 	uint16_t plen;
@@ -257,7 +257,7 @@ int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len)
 			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: active/"
 					    "snapshot state inconsistent", img->path, i);
 		if (l->vsize > PCOW_MAX_VIRTUAL_SIZE ||
-		    l->l1_entries != l1_entries_for(l->vsize, img->cbits) ||
+		    l->l1_entries != pcow_l1_entries_for(l->vsize, img->cbits) ||
 		    l->l1_entries > PCOW_MAX_L1_ENTRIES)
 			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: size %llu "
 					    "and table size %u disagree", img->path, i,

@@ -129,31 +129,31 @@ void pcow_problem(struct pcow *img, const char *fmt, ...)
 #endif
 
 /* the entry check bits' mixer (format.c; also seeds create's uuid check) */
-uint64_t mix64(uint64_t z);
+uint64_t pcow_mix64(uint64_t z);
 uint32_t pcow_crc32(const void *buf, size_t len);
 
-uint64_t entry_encode(uint64_t host_off, unsigned cbits, uint64_t pos, unsigned flags);
+uint64_t pcow_entry_encode(uint64_t host_off, unsigned cbits, uint64_t pos, unsigned flags);
 /* returns 0, or -1 if the check bits or reserved bits are wrong */
-int entry_decode(uint64_t raw, unsigned cbits, uint64_t pos, uint64_t *host_off,
+int pcow_entry_decode(uint64_t raw, unsigned cbits, uint64_t pos, uint64_t *host_off,
 		 unsigned *flags);
-uint32_t l1_entries_for(uint64_t vsize, unsigned cbits);
+uint32_t pcow_l1_entries_for(uint64_t vsize, unsigned cbits);
 
 /* I/O with context in errors */
-int img_pread(struct pcow *img, void *buf, size_t len, uint64_t off);
-int img_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off);
-int img_flush(struct pcow *img);
+int pcow_file_pread(struct pcow *img, void *buf, size_t len, uint64_t off);
+int pcow_file_pwrite(struct pcow *img, const void *buf, size_t len, uint64_t off);
+int pcow_file_flush(struct pcow *img);
 
 /* cluster accounting and allocation (alloc.c) */
-int refc_track(struct pcow *img, uint64_t nclusters);
-void refc_inc(struct pcow *img, uint64_t host_off);
-uint8_t refc_get(struct pcow *img, uint64_t host_off);
-int alloc_kind(struct pcow *img, uint8_t kind, uint64_t *host_off);
-int alloc_cluster(struct pcow *img, uint64_t *host_off);
-int alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off);
-int defer_free(struct pcow *img, uint64_t host_off);
-int release_deferred(struct pcow *img);
-void trim_tail(struct pcow *img);	/* drop free clusters at the end */
-void trim_tail_locked(struct pcow *img);
+int pcow_refc_track(struct pcow *img, uint64_t nclusters);
+void pcow_refc_inc(struct pcow *img, uint64_t host_off);
+uint8_t pcow_refc_get(struct pcow *img, uint64_t host_off);
+int pcow_alloc_kind(struct pcow *img, uint8_t kind, uint64_t *host_off);
+int pcow_alloc_cluster(struct pcow *img, uint64_t *host_off);
+int pcow_alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off);
+int pcow_defer_free(struct pcow *img, uint64_t host_off);
+int pcow_release_deferred(struct pcow *img);
+void pcow_trim_tail(struct pcow *img);	/* drop free clusters at the end */
+void pcow_trim_tail_locked(struct pcow *img);
 
 /* on-disk encoding (format.c): each structure's encoder beside its decoder */
 struct root {
@@ -162,30 +162,30 @@ struct root {
 	uint8_t uuid[16];
 };
 /* 1 valid, 0 invalid, -PCOW_EUNSUPPORTED */
-int root_parse(const uint8_t *s, struct root *rt);
-void root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
+int pcow_root_parse(const uint8_t *s, struct root *rt);
+void pcow_root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
 		 uint8_t s[PCOW_SLOT_SIZE]);
 /* decode the catalog into img (layers without tables) */
-int catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len);
-int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *len);
+int pcow_catalog_parse(struct pcow *img, const uint8_t *c, uint32_t len);
+int pcow_catalog_encode(struct pcow *img, uint8_t **out, uint32_t *len);
 
 /* metadata writes and their ordering (meta.c) */
-int meta_commit(struct pcow *img);	/* flush + rewrite + root switch */
-int root_write(struct pcow *img, uint64_t gen);
-int data_flush(struct pcow *img);	/* pcow_flush body */
-int data_flush_opt(struct pcow *img, bool release);
-int bump_data_gen(struct pcow *img);
-int meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries);
+int pcow_meta_commit(struct pcow *img);	/* flush + rewrite + root switch */
+int pcow_root_write(struct pcow *img, uint64_t gen);
+int pcow_data_flush(struct pcow *img);	/* pcow_flush body */
+int pcow_data_flush_opt(struct pcow *img, bool release);
+int pcow_bump_data_gen(struct pcow *img);
+int pcow_meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries);
 /* defer-free every cluster a layer references (tables, L1, data) */
-int layer_drop(struct pcow *img, struct layer *l);
+int pcow_layer_drop(struct pcow *img, struct layer *l);
 
 /* layers, entries and the read path (data.c) */
-void layer_free_tables(struct layer *l);
-void layer_free(struct layer *l);
-int layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize);
-uint64_t *entry_slot(struct pcow *img, struct layer *l, uint64_t vcluster);
-int entry_set(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t val);
-int read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off);
+void pcow_layer_free_tables(struct layer *l);
+void pcow_layer_free(struct layer *l);
+int pcow_layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize);
+uint64_t *pcow_entry_slot(struct pcow *img, struct layer *l, uint64_t vcluster);
+int pcow_entry_set(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t val);
+int pcow_read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off);
 
 /* open (open.c) */
 struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o,
@@ -193,8 +193,8 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 				void (*report)(void *, const char *), void *rctx,
 				struct pcow_error *err);
 int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
-int open_base(struct pcow *img, unsigned flags);
-char *dir_of(const char *path);	/* malloc'd directory part of path */
-char *resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
+int pcow_open_base(struct pcow *img, unsigned flags);
+char *pcow_dir_of(const char *path);	/* malloc'd directory part of path */
+char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
 
 #endif

@@ -21,7 +21,7 @@
 
 /* ---- open ---- */
 
-char *dir_of(const char *path)
+char *pcow_dir_of(const char *path)
 {
 	const char *s = strrchr(path, '/');
 
@@ -42,7 +42,7 @@ static int mark_meta(struct pcow *img, uint64_t off, uint64_t n, const char *wha
 		return pcow_set_err(img, PCOW_ECORRUPT, "%s: %s at %llu (%llu clusters) "
 				    "outside the image", img->path, what,
 				    (unsigned long long)off, (unsigned long long)n);
-	if (refc_track(img, c + n))
+	if (pcow_refc_track(img, c + n))
 		return -img->err.code;
 	for (uint64_t i = 0; i < n; i++)
 		if (img->refc[c + i])
@@ -76,7 +76,7 @@ static int load_tables(struct pcow *img)
 			break;
 		uint64_t vs = l->vsize;
 		l->vsize = 0;
-		r = layer_alloc_l1(img, l, vs);
+		r = pcow_layer_alloc_l1(img, l, vs);
 		if (r)
 			break;
 		l->l1_disk_n = l->l1_entries;
@@ -87,11 +87,11 @@ static int load_tables(struct pcow *img)
 			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 			break;
 		}
-		r = img_pread(img, raw, bytes, l->l1_off);
+		r = pcow_file_pread(img, raw, bytes, l->l1_off);
 		for (uint32_t j = 0; j < l->l1_entries && !r; j++) {
 			uint64_t pos = l->l1_off + j * 8ULL, t;
 			unsigned fl;
-			if (entry_decode(get_le64(raw + j * 8), img->cbits, pos, &t, &fl) ||
+			if (pcow_entry_decode(get_le64(raw + j * 8), img->cbits, pos, &t, &fl) ||
 			    fl) {
 				if (!img->lenient) {
 					r = pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: bad "
@@ -126,7 +126,7 @@ static int load_tables(struct pcow *img)
 		for (uint32_t j = 0; j < l->l1_entries && !r; j++) {
 			if (!l->l1[j])
 				continue;
-			r = img_pread(img, tb, csz, l->l1[j]);
+			r = pcow_file_pread(img, tb, csz, l->l1[j]);
 			if (r)
 				break;
 			l->l2[j] = malloc(csz);
@@ -141,7 +141,7 @@ static int load_tables(struct pcow *img)
 				const char *bad = NULL;
 				uint64_t hc = 0;
 				l->l2[j][k] = 0;
-				if (entry_decode(get_le64(tb + k * 8), img->cbits, pos, &h, &fl))
+				if (pcow_entry_decode(get_le64(tb + k * 8), img->cbits, pos, &h, &fl))
 					bad = "check bits wrong";
 				else if ((fl & PCOW_ENTRY_ZERO) && h)
 					bad = "zero entry with a cluster";
@@ -167,11 +167,11 @@ static int load_tables(struct pcow *img)
 				if (fl & PCOW_ENTRY_ZERO)
 					l->l2[j][k] = MEM_ZERO;
 				else if (h) {
-					r = refc_track(img, hc + 1);	/* on demand */
+					r = pcow_refc_track(img, hc + 1);	/* on demand */
 					if (r)
 						break;
 					l->l2[j][k] = h;
-					refc_inc(img, h);
+					pcow_refc_inc(img, h);
 				}
 			}
 		}
@@ -264,7 +264,7 @@ int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
 	return 0;
 }
 
-char *resolve_base(struct pcow *img, const char *p)
+char *pcow_resolve_base(struct pcow *img, const char *p)
 {
 	char *out;
 
@@ -275,7 +275,7 @@ char *resolve_base(struct pcow *img, const char *p)
 	return out;
 }
 
-int open_base(struct pcow *img, unsigned flags)
+int pcow_open_base(struct pcow *img, unsigned flags)
 {
 	struct pcow_error e;
 	char *p;
@@ -286,7 +286,7 @@ int open_base(struct pcow *img, unsigned flags)
 	if (img->depth + 1 >= PCOW_MAX_BASE_DEPTH)
 		return pcow_set_err(img, PCOW_EBASE, "%s: base chain deeper than %d (a loop?)",
 				    img->path, PCOW_MAX_BASE_DEPTH);
-	p = resolve_base(img, img->base_path);
+	p = pcow_resolve_base(img, img->base_path);
 	if (!p)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	/* nothing is opened writable (commit) unless it verifies as the
@@ -373,7 +373,7 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 	}
 	pthread_mutex_init(&img->lock, NULL);
 	img->path = strdup(path);
-	img->dir = dir_of(path);
+	img->dir = pcow_dir_of(path);
 	img->rw = o->flags & PCOW_RDWR;
 	img->flags = o->flags;
 	img->depth = depth;
@@ -434,7 +434,7 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 		goto fail;
 	}
 	for (int i = 0; i < 2; i++) {
-		v[i] = root_parse(slots[i], &rt[i]);
+		v[i] = pcow_root_parse(slots[i], &rt[i]);
 		if (v[i] == 1 && (rt[i].cbits < PCOW_MIN_CLUSTER_BITS ||
 				  rt[i].cbits > PCOW_MAX_CLUSTER_BITS ||
 				  rt[i].vsize > PCOW_MAX_VIRTUAL_SIZE ||
@@ -484,7 +484,7 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 	 * with a huge apparent size costs no memory for its unused tail. A
 	 * trailing partial cluster is not usable: the file ends before it. */
 	img->file_clusters = fsize >> img->cbits;
-	if (refc_track(img, img->first_data))
+	if (pcow_refc_track(img, img->first_data))
 		goto fail;
 	memset(img->refc, REFC_PIN, img->first_data);
 	{
@@ -493,12 +493,12 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 			pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 			goto fail;
 		}
-		r = img_pread(img, cat, img->cat_len, img->cat_off);
+		r = pcow_file_pread(img, cat, img->cat_len, img->cat_off);
 		if (!r && CHECKSUM_BAD(pcow_crc32(cat, img->cat_len) != cur->cat_crc))
 			r = pcow_set_err(img, PCOW_ECORRUPT, "%s: catalog checksum mismatch",
 					 path);
 		if (!r)
-			r = catalog_parse(img, cat, img->cat_len);
+			r = pcow_catalog_parse(img, cat, img->cat_len);
 		free(cat);
 		if (r)
 			goto fail;
@@ -509,7 +509,7 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 	if (load_tables(img))
 		goto fail;
 	if (!(o->flags & PCOW_NO_BASE) && img->base_fmt) {
-		r = open_base(img, o->flags & PCOW_FORCE_BASE);
+		r = pcow_open_base(img, o->flags & PCOW_FORCE_BASE);
 		if (r && !lenient)
 			goto fail;
 	}
@@ -554,11 +554,11 @@ int pcow_close(struct pcow *img)
 	/* an image nothing was done to is left exactly as it was */
 	if (img->rw && !img->raw && !img->broken && img->layers &&
 	    (img->bumped || img->reserve_cap)) {
-		r = data_flush(img);
+		r = pcow_data_flush(img);
 		pthread_mutex_lock(&img->lock);
 		while (img->nreserve)
 			img->refc[img->reserve[--img->nreserve]] = 0;
-		trim_tail_locked(img);
+		pcow_trim_tail_locked(img);
 		pthread_mutex_unlock(&img->lock);
 	} else if (img->raw && img->rw && img->ioctx) {
 		r = img->io->flush(img->ioctx);
@@ -566,7 +566,7 @@ int pcow_close(struct pcow *img)
 	if (img->base)
 		pcow_close(img->base);
 	for (unsigned i = 0; i < img->nlayers; i++)
-		layer_free(&img->layers[i]);
+		pcow_layer_free(&img->layers[i]);
 	free(img->layers);
 	if (img->io && img->io->close && img->ioctx)
 		img->io->close(img->ioctx);
