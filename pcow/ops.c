@@ -178,18 +178,27 @@ int pcow_snapshot_create(struct pcow *img, const char *name)
 	return pcow_meta_commit(img);
 }
 
-int pcow_snapshot_apply(struct pcow *img, const char *name)
+/* The preamble of apply and delete: the snapshot named name (its layer
+ * index in *s) of a writable image whose data is flushed. */
+static int snapshot_to_change(struct pcow *img, const char *name, int *s)
 {
-	int s = find_snapshot(img, name), r;
-	unsigned old;
+	int r;
 
-	if (s < 0)
+	*s = find_snapshot(img, name);
+	if (*s < 0)
 		return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'",
 				    img->path, name);
 	r = check_rw(img);
 	if (r)
 		return r;
-	r = pcow_data_flush(img);
+	return pcow_data_flush(img);
+}
+
+int pcow_snapshot_apply(struct pcow *img, const char *name)
+{
+	int s, r = snapshot_to_change(img, name, &s);
+	unsigned old;
+
 	if (r)
 		return r;
 	old = img->active;
@@ -209,16 +218,9 @@ int pcow_snapshot_apply(struct pcow *img, const char *name)
 
 int pcow_snapshot_delete(struct pcow *img, const char *name)
 {
-	int s = find_snapshot(img, name), r;
+	int s, r = snapshot_to_change(img, name, &s);
 	struct layer *sl;
 
-	if (s < 0)
-		return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'",
-				    img->path, name);
-	r = check_rw(img);
-	if (r)
-		return r;
-	r = pcow_data_flush(img);
 	if (r)
 		return r;
 	sl = &img->layers[s];
