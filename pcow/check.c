@@ -69,7 +69,7 @@ static int scan_leaks(struct pcow *img, struct pcow_check_result *res, bool fix,
 			}
 			data_to = c + 1;
 		}
-		r = img_pread(img, buf, img->csize, c << img->cbits);
+		r = pcow_file_pread(img, buf, img->csize, c << img->cbits);
 		if (r)
 			break;
 		if (all_zero(buf, img->csize))
@@ -84,7 +84,7 @@ static int scan_leaks(struct pcow *img, struct pcow_check_result *res, bool fix,
 							img->csize) : -1;
 		if (e) {
 			memset(buf, 0, img->csize);
-			r = img_pwrite(img, buf, img->csize, c << img->cbits);
+			r = pcow_file_pwrite(img, buf, img->csize, c << img->cbits);
 			if (r)
 				break;
 		}
@@ -106,7 +106,7 @@ static int scan_leaks(struct pcow *img, struct pcow_check_result *res, bool fix,
 			if (c >= (fsize >> img->cbits))
 				break;
 		}
-		r = img_pread(img, buf, img->csize, c << img->cbits);
+		r = pcow_file_pread(img, buf, img->csize, c << img->cbits);
 		if (r || all_zero(buf, img->csize))
 			continue;
 		(*count)++;
@@ -183,7 +183,7 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
 		return err ? -err->code : -PCOW_EIO;
 	res->corruptions = img->load_corrupt;
 	if (img->base_fmt && !(o && (o->flags & PCOW_NO_BASE))) {
-		r = open_base(img, 0);
+		r = pcow_open_base(img, 0);
 		if (r) {
 			res->base_ok = false;
 			res->corruptions++;
@@ -200,9 +200,9 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
 			rewrite |= img->layers[i].rewrite;
 		if (rewrite) {
 			img->bumped = false;
-			r = bump_data_gen(img);
+			r = pcow_bump_data_gen(img);
 			if (!r)
-				r = meta_commit(img);
+				r = pcow_meta_commit(img);
 			if (r)
 				goto out;
 			res->corruptions_fixed = img->load_corrupt;
@@ -213,8 +213,8 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
 		r = scan_leaks(img, res, true, &n);
 		if (r)
 			goto out;
-		trim_tail(img);
-		r = img_flush(img);
+		pcow_trim_tail(img);
+		r = pcow_file_flush(img);
 		if (r)
 			goto out;
 	}

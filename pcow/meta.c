@@ -2,9 +2,9 @@
  * meta.c - libpcow's metadata writes and their ordering (the commit
  * protocol of docs/pcow-format.md, "Commit protocol"):
  *
- *   data_flush():  new L2 tables -> flush -> in-place updates of the
+ *   pcow_data_flush():  new L2 tables -> flush -> in-place updates of the
  *                  active layer's existing tables and L1 -> flush
- *   meta_commit(): data_flush, then rewritten layers' tables and a new
+ *   pcow_meta_commit(): pcow_data_flush, then rewritten layers' tables and a new
  *                  catalog at fresh clusters -> flush -> root slot (the
  *                  one not holding the current root), generation + 1 ->
  *                  flush -> only then release clusters dropped by the change
@@ -27,11 +27,11 @@ static int write_table(struct pcow *img, const uint64_t *mem, uint64_t off)
 	for (uint32_t k = 0; k < img->l2_entries; k++) {
 		uint64_t v = mem[k];
 		uint64_t raw = v == MEM_ZERO ?
-			entry_encode(0, img->cbits, off + k * 8ULL, PCOW_ENTRY_ZERO) :
-			entry_encode(v, img->cbits, off + k * 8ULL, 0);
+			pcow_entry_encode(0, img->cbits, off + k * 8ULL, PCOW_ENTRY_ZERO) :
+			pcow_entry_encode(v, img->cbits, off + k * 8ULL, 0);
 		put_le64(b + k * 8, raw);
 	}
-	r = img_pwrite(img, b, img->csize, off);
+	r = pcow_file_pwrite(img, b, img->csize, off);
 	memset(b, 0, img->csize);
 	return r;
 }
@@ -50,14 +50,14 @@ static int write_l1_range(struct pcow *img, struct layer *l, uint32_t lo, uint32
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	for (uint32_t j = lo; j < hi; j++) {
 		uint64_t pos = l->l1_off + j * 8ULL;
-		put_le64(b + (j - lo) * 8, entry_encode(l->l1[j], img->cbits, pos, 0));
+		put_le64(b + (j - lo) * 8, pcow_entry_encode(l->l1[j], img->cbits, pos, 0));
 	}
-	r = img_pwrite(img, b, n, l->l1_off + lo * 8ULL);
+	r = pcow_file_pwrite(img, b, n, l->l1_off + lo * 8ULL);
 	free(b);
 	return r;
 }
 
-int data_flush_opt(struct pcow *img, bool release)
+int pcow_data_flush_opt(struct pcow *img, bool release)
 {
 	bool second = false;
 	int r;
@@ -74,7 +74,7 @@ int data_flush_opt(struct pcow *img, bool release)
 					goto broken;
 			}
 	}
-	r = img_flush(img);
+	r = pcow_file_flush(img);
 	if (r)
 		goto broken;
 	/* 2: in-place updates; each entry is either old or new after a crash */
@@ -105,64 +105,19 @@ int data_flush_opt(struct pcow *img, bool release)
 		l->l1_dirty = false;
 	}
 	if (second) {
-		r = img_flush(img);
+		r = pcow_file_flush(img);
 		if (r)
 			goto broken;
 	}
-	return release ? release_deferred(img) : 0;
+	return release ? pcow_release_deferred(img) : 0;
 broken:
 	img->broken = true;
 	return r;
 }
 
-int data_flush(struct pcow *img)
+int pcow_data_flush(struct pcow *img)
 {
-	return data_flush_opt(img, true);
-}
-
-int catalog_encode(struct pcow *img, uint8_t **out, uint32_t *lenp)
-{
-	size_t plen = img->base_path ? strlen(img->base_path) : 0;
-	size_t len = PCOW_CAT_HDR + ((plen + 7) & ~(size_t)7);
-	uint8_t *c, *p;
-
-	for (unsigned i = 0; i < img->nlayers; i++)
-		len += PCOW_LAYER_REC + ((strlen(img->layers[i].name) + 7) & ~(size_t)7);
-	if (len > PCOW_CAT_MAX || plen > 4095)
-		return pcow_set_err(img, PCOW_EINVAL, "%s: catalog too large", img->path);
-	c = calloc(1, len);
-	if (!c)
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	memcpy(c, PCOW_CAT_MAGIC, 8);
-	put_le32(c + 8, img->nlayers);
-	put_le32(c + 12, img->active);
-	put_le32(c + 16, img->cat_flags);
-	put_le32(c + 20, (uint32_t)img->base_fmt);
-	put_le64(c + 24, img->base_size);
-	memcpy(c + 32, img->base_uuid, 16);
-	put_le64(c + 48, img->base_data_gen);
-	put_le16(c + 56, (uint16_t)plen);
-	p = c + PCOW_CAT_HDR;
-	if (plen) {
-		memcpy(p, img->base_path, plen);
-		p += (plen + 7) & ~(size_t)7;
-	}
-	for (unsigned i = 0; i < img->nlayers; i++) {
-		struct layer *l = &img->layers[i];
-		size_t nlen = strlen(l->name);
-		put_le64(p, l->l1_off);
-		put_le64(p + 8, l->vsize);
-		put_le64(p + 16, l->ctime_ns);
-		put_le32(p + 24, l->l1_entries);
-		put_le32(p + 28, l->parent);
-		put_le32(p + 32, l->flags);
-		put_le16(p + 36, (uint16_t)nlen);
-		memcpy(p + PCOW_LAYER_REC, l->name, nlen);
-		p += PCOW_LAYER_REC + ((nlen + 7) & ~(size_t)7);
-	}
-	*out = c;
-	*lenp = (uint32_t)len;
-	return 0;
+	return pcow_data_flush_opt(img, true);
 }
 
 static uint32_t cat_crc_of(struct pcow *img, int *err)
@@ -170,7 +125,7 @@ static uint32_t cat_crc_of(struct pcow *img, int *err)
 	uint8_t *c;
 	uint32_t len, crc;
 
-	*err = catalog_encode(img, &c, &len);
+	*err = pcow_catalog_encode(img, &c, &len);
 	if (*err)
 		return 0;
 	crc = pcow_crc32(c, len);
@@ -180,26 +135,13 @@ static uint32_t cat_crc_of(struct pcow *img, int *err)
 
 static int root_write_crc(struct pcow *img, uint64_t gen, uint32_t cat_crc)
 {
-	uint8_t s[PCOW_SLOT_SIZE] = { 0 };
+	uint8_t s[PCOW_SLOT_SIZE];
 	int slot = 1 - img->slot, r;
 
-	memcpy(s, PCOW_MAGIC, 8);
-	put_le32(s + 8, PCOW_VERSION);
-	put_le32(s + 12, PCOW_SLOT_SIZE);
-	put_le64(s + 16, img->incompat);
-	put_le64(s + 24, img->compat);
-	put_le64(s + 32, gen);
-	put_le32(s + 40, img->cbits);
-	put_le64(s + 48, img->vsize);
-	memcpy(s + 56, img->uuid, 16);
-	put_le64(s + 72, img->data_gen);
-	put_le64(s + 80, img->cat_off);
-	put_le32(s + 88, img->cat_len);
-	put_le32(s + 92, cat_crc);
-	put_le32(s + 4092, pcow_crc32(s, 4092));
-	r = img_pwrite(img, s, sizeof(s), (uint64_t)slot * PCOW_SLOT_SIZE);
+	pcow_root_encode(img, gen, cat_crc, s);
+	r = pcow_file_pwrite(img, s, sizeof(s), (uint64_t)slot * PCOW_SLOT_SIZE);
 	if (!r)
-		r = img_flush(img);
+		r = pcow_file_flush(img);
 	if (r)
 		return r;
 	img->slot = slot;
@@ -207,7 +149,7 @@ static int root_write_crc(struct pcow *img, uint64_t gen, uint32_t cat_crc)
 	return 0;
 }
 
-int root_write(struct pcow *img, uint64_t gen)
+int pcow_root_write(struct pcow *img, uint64_t gen)
 {
 	int r;
 	uint32_t crc = cat_crc_of(img, &r);
@@ -218,14 +160,14 @@ int root_write(struct pcow *img, uint64_t gen)
 }
 
 /* First change of data in this session: tell overlays the base changed. */
-int bump_data_gen(struct pcow *img)
+int pcow_bump_data_gen(struct pcow *img)
 {
 	int r;
 
 	if (img->bumped)
 		return 0;
 	img->data_gen++;
-	r = root_write(img, img->gen + 1);
+	r = pcow_root_write(img, img->gen + 1);
 	if (r) {
 		img->data_gen--;
 		img->broken = true;
@@ -246,10 +188,10 @@ static int rewrite_layer(struct pcow *img, struct layer *l)
 			continue;
 		if (l->l2_state[j] != T_NEW) {
 			/* a table an old root may still use: write a copy */
-			r = defer_free(img, l->l1[j]);
+			r = pcow_defer_free(img, l->l1[j]);
 			if (r)
 				return r;
-			r = alloc_contig(img, 1, &l->l1[j]);
+			r = pcow_alloc_contig(img, 1, &l->l1[j]);
 			if (r)
 				return r;
 		}
@@ -261,13 +203,13 @@ static int rewrite_layer(struct pcow *img, struct layer *l)
 	(void)old_l1;
 	l->l1_off = 0;
 	if (ncl) {
-		r = alloc_contig(img, ncl, &off);
+		r = pcow_alloc_contig(img, ncl, &off);
 		if (r)
 			return r;
 		l->l1_off = off;
 		/* zero the tail of the last L1 cluster, then the entries */
 		if (((uint64_t)l->l1_entries * 8) & (img->csize - 1)) {
-			r = img_pwrite(img, img->zbuf, img->csize, off + ((ncl - 1) << img->cbits));
+			r = pcow_file_pwrite(img, img->zbuf, img->csize, off + ((ncl - 1) << img->cbits));
 			if (r)
 				return r;
 		}
@@ -282,17 +224,17 @@ static int rewrite_layer(struct pcow *img, struct layer *l)
 }
 
 /* Free the L1 clusters a layer's catalog record points at (after commit). */
-int meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries)
+int pcow_meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries)
 {
 	uint64_t ncl = ((uint64_t)l1_entries * 8 + img->csize - 1) >> img->cbits;
 	int r = 0;
 
 	for (uint64_t i = 0; i < ncl && l->l1_off && !r; i++)
-		r = defer_free(img, l->l1_off + (i << img->cbits));
+		r = pcow_defer_free(img, l->l1_off + (i << img->cbits));
 	return r;
 }
 
-int meta_commit(struct pcow *img)
+int pcow_meta_commit(struct pcow *img)
 {
 	uint8_t *cat = NULL;
 	uint32_t len, crc;
@@ -300,36 +242,36 @@ int meta_commit(struct pcow *img)
 	int r;
 
 	/* frees deferred by the caller's change wait for the root switch */
-	r = data_flush_opt(img, false);
+	r = pcow_data_flush_opt(img, false);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < img->nlayers; i++) {
 		struct layer *l = &img->layers[i];
 		if (!l->rewrite)
 			continue;
-		r = meta_free_l1(img, l, l->l1_disk_n);
+		r = pcow_meta_free_l1(img, l, l->l1_disk_n);
 		if (r)
 			goto broken;
 		r = rewrite_layer(img, l);
 		if (r)
 			goto broken;
 	}
-	r = catalog_encode(img, &cat, &len);
+	r = pcow_catalog_encode(img, &cat, &len);
 	if (r)
 		goto broken;
-	r = alloc_contig(img, (len + img->csize - 1) >> img->cbits, &off);
+	r = pcow_alloc_contig(img, (len + img->csize - 1) >> img->cbits, &off);
 	if (r)
 		goto broken;
 	crc = pcow_crc32(cat, len);
-	r = img_pwrite(img, cat, len, off);
+	r = pcow_file_pwrite(img, cat, len, off);
 	if (!r && (len & (img->csize - 1)))	/* whole clusters in the file */
-		r = img_pwrite(img, img->zbuf, img->csize - (len & (img->csize - 1)),
+		r = pcow_file_pwrite(img, img->zbuf, img->csize - (len & (img->csize - 1)),
 			       off + len);
 	free(cat);
 	cat = NULL;
 	if (r)
 		goto broken;
-	r = img_flush(img);
+	r = pcow_file_flush(img);
 	if (r)
 		goto broken;
 	img->cat_off = off;
@@ -338,8 +280,8 @@ int meta_commit(struct pcow *img)
 	if (r)
 		goto broken;
 	for (uint64_t i = 0; old_off && i < (old_len + img->csize - 1) >> img->cbits; i++)
-		defer_free(img, old_off + (i << img->cbits));
-	return release_deferred(img);
+		pcow_defer_free(img, old_off + (i << img->cbits));
+	return pcow_release_deferred(img);
 broken:
 	free(cat);
 	img->broken = true;

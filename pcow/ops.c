@@ -2,7 +2,7 @@
  * ops.c - libpcow's image operations built on the metadata commit in
  * meta.c: named snapshots (create, list, apply, delete), grow, commit into
  * the base, and rebase. Each changes the in-memory layer tree, then makes
- * it durable with one meta_commit() (one root switch), so a crash leaves
+ * it durable with one pcow_meta_commit() (one root switch), so a crash leaves
  * either the old or the new tree. Commit and safe rebase copy data first,
  * in ways that keep the image's visible contents unchanged at every point.
  */
@@ -38,10 +38,10 @@ static int check_rw(struct pcow *img)
 	if (!img->rw || img->raw)
 		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
 				    img->path);
-	return bump_data_gen(img);
+	return pcow_bump_data_gen(img);
 }
 
-int layer_drop(struct pcow *img, struct layer *l)
+int pcow_layer_drop(struct pcow *img, struct layer *l)
 {
 	int r = 0;
 
@@ -49,12 +49,12 @@ int layer_drop(struct pcow *img, struct layer *l)
 		if (!l->l2[j])
 			continue;
 		for (uint32_t k = 0; k < img->l2_entries && !r; k++)
-			r = defer_free(img, l->l2[j][k]);
+			r = pcow_defer_free(img, l->l2[j][k]);
 		if (!r)
-			r = defer_free(img, l->l1[j]);
+			r = pcow_defer_free(img, l->l1[j]);
 	}
 	if (!r)
-		r = meta_free_l1(img, l, l->l1_disk_n);
+		r = pcow_meta_free_l1(img, l, l->l1_disk_n);
 	return r;
 }
 
@@ -63,7 +63,7 @@ static void layer_remove(struct pcow *img, unsigned k)
 {
 	uint32_t kp = img->layers[k].parent;	/* < k or PCOW_NO_PARENT */
 
-	layer_free(&img->layers[k]);
+	pcow_layer_free(&img->layers[k]);
 	memmove(&img->layers[k], &img->layers[k + 1],
 		(img->nlayers - k - 1) * sizeof(struct layer));
 	img->nlayers--;
@@ -94,7 +94,7 @@ static int layer_append(struct pcow *img, uint32_t parent, uint64_t vsize)
 	l->name = strdup("");
 	if (!l->name)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	r = layer_alloc_l1(img, l, vsize);
+	r = pcow_layer_alloc_l1(img, l, vsize);
 	if (r) {
 		free(l->name);
 		return r;
@@ -158,7 +158,7 @@ int pcow_snapshot_create(struct pcow *img, const char *name)
 	r = check_rw(img);
 	if (r)
 		return r;
-	r = data_flush(img);
+	r = pcow_data_flush(img);
 	if (r)
 		return r;
 	nm = strdup(name);
@@ -175,21 +175,30 @@ int pcow_snapshot_create(struct pcow *img, const char *name)
 	a->flags |= PCOW_LAYER_SNAPSHOT;
 	a->ctime_ns = now_ns();
 	img->active = img->nlayers - 1;
-	return meta_commit(img);
+	return pcow_meta_commit(img);
 }
 
-int pcow_snapshot_apply(struct pcow *img, const char *name)
+/* The preamble of apply and delete: the snapshot named name (its layer
+ * index in *s) of a writable image whose data is flushed. */
+static int snapshot_to_change(struct pcow *img, const char *name, int *s)
 {
-	int s = find_snapshot(img, name), r;
-	unsigned old;
+	int r;
 
-	if (s < 0)
+	*s = find_snapshot(img, name);
+	if (*s < 0)
 		return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'",
 				    img->path, name);
 	r = check_rw(img);
 	if (r)
 		return r;
-	r = data_flush(img);
+	return pcow_data_flush(img);
+}
+
+int pcow_snapshot_apply(struct pcow *img, const char *name)
+{
+	int s, r = snapshot_to_change(img, name, &s);
+	unsigned old;
+
 	if (r)
 		return r;
 	old = img->active;
@@ -197,28 +206,21 @@ int pcow_snapshot_apply(struct pcow *img, const char *name)
 	if (r)
 		return r;
 	img->active = img->nlayers - 1;
-	r = layer_drop(img, &img->layers[old]);
+	r = pcow_layer_drop(img, &img->layers[old]);
 	if (r) {
 		img->broken = true;
 		return r;
 	}
 	layer_remove(img, old);
 	img->vsize = img->layers[img->active].vsize;
-	return meta_commit(img);
+	return pcow_meta_commit(img);
 }
 
 int pcow_snapshot_delete(struct pcow *img, const char *name)
 {
-	int s = find_snapshot(img, name), r;
+	int s, r = snapshot_to_change(img, name, &s);
 	struct layer *sl;
 
-	if (s < 0)
-		return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'",
-				    img->path, name);
-	r = check_rw(img);
-	if (r)
-		return r;
-	r = data_flush(img);
 	if (r)
 		return r;
 	sl = &img->layers[s];
@@ -235,24 +237,24 @@ int pcow_snapshot_delete(struct pcow *img, const char *name)
 				uint64_t vc = (uint64_t)j * img->l2_entries + k;
 				if (!v || (vc << img->cbits) >= cl->vsize)
 					continue;
-				uint64_t *e = entry_slot(img, cl, vc);
+				uint64_t *e = pcow_entry_slot(img, cl, vc);
 				if (e && *e)
 					continue;
-				r = entry_set(img, c, vc, v);
+				r = pcow_entry_set(img, c, vc, v);
 				if (r)
 					goto broken;
 				if (v != MEM_ZERO)
-					refc_inc(img, v);
+					pcow_refc_inc(img, v);
 			}
 		}
 		cl->rewrite = true;
 		cl->parent = sl->parent;
 	}
-	r = layer_drop(img, sl);
+	r = pcow_layer_drop(img, sl);
 	if (r)
 		goto broken;
 	layer_remove(img, (unsigned)s);
-	return meta_commit(img);
+	return pcow_meta_commit(img);
 broken:
 	img->broken = true;
 	return r;
@@ -274,7 +276,7 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 	if (nsize > PCOW_MAX_VIRTUAL_SIZE)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: size %llu too large", img->path,
 				    (unsigned long long)nsize);
-	n = l1_entries_for(nsize, img->cbits);
+	n = pcow_l1_entries_for(nsize, img->cbits);
 	if (n > PCOW_MAX_L1_ENTRIES)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: size %llu too large for "
 				    "%llu-byte clusters", img->path,
@@ -284,7 +286,7 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 	r = check_rw(img);
 	if (r)
 		return r;
-	r = data_flush(img);
+	r = pcow_data_flush(img);
 	if (r)
 		return r;
 	a = &img->layers[img->active];
@@ -308,7 +310,7 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 	}
 	/* the layer's L1 moves: old L1 freed after the commit */
 	if (!a->rewrite) {
-		r = meta_free_l1(img, a, a->l1_disk_n);
+		r = pcow_meta_free_l1(img, a, a->l1_disk_n);
 		if (r)
 			return r;
 		a->l1_off = 0;
@@ -316,7 +318,7 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 	a->rewrite = true;
 	a->vsize = nsize;
 	img->vsize = nsize;
-	return meta_commit(img);
+	return pcow_meta_commit(img);
 }
 
 /* ---- commit ---- */
@@ -358,13 +360,13 @@ int pcow_commit(struct pcow *img)
 	}
 	/* verified like any open (uuid, size, data generation, with the
 	 * allowances of COMMITTING), never forced: this one is writable */
-	r = open_base(img, PCOW_RDWR);
+	r = pcow_open_base(img, PCOW_RDWR);
 	if (r)
 		return r;
 	/* 1: mark the commit, so a crash in 2 leaves an image that opens */
 	if (!(img->cat_flags & PCOW_CAT_COMMITTING)) {
 		img->cat_flags |= PCOW_CAT_COMMITTING;
-		r = meta_commit(img);
+		r = pcow_meta_commit(img);
 		if (r)
 			return r;
 	}
@@ -401,7 +403,7 @@ int pcow_commit(struct pcow *img)
 			if (v == MEM_ZERO)
 				memset(buf, 0, n);
 			else
-				r = img_pread(img, buf, n, v);
+				r = pcow_file_pread(img, buf, n, v);
 			if (!r && pcow_write(b, buf, n, off))
 				r = pcow_set_err(img, b->err.code, "%s", b->err.msg);
 		}
@@ -417,14 +419,14 @@ int pcow_commit(struct pcow *img)
 	r = layer_append(img, PCOW_NO_PARENT, img->vsize);
 	if (r)
 		return r;
-	r = layer_drop(img, &img->layers[img->active]);
+	r = pcow_layer_drop(img, &img->layers[img->active]);
 	if (r) {
 		img->broken = true;
 		return r;
 	}
 	layer_remove(img, img->active);
 	img->active = img->nlayers - 1;
-	return meta_commit(img);
+	return pcow_meta_commit(img);
 }
 
 /* ---- rebase ---- */
@@ -435,7 +437,7 @@ static int open_new_base(struct pcow *img, const char *path, int fmt,
 	struct pcow save = { 0 };
 	int r;
 
-	/* borrow open_base() with the new reference in place */
+	/* borrow pcow_open_base() with the new reference in place */
 	save.base = img->base;
 	save.base_path = img->base_path;
 	save.base_fmt = img->base_fmt;
@@ -460,7 +462,7 @@ static int open_new_base(struct pcow *img, const char *path, int fmt,
 		fmt = pr ? PCOW_FMT_PCOW : PCOW_FMT_RAW;
 	}
 	img->base_fmt = fmt;
-	r = open_base(img, PCOW_FORCE_BASE);
+	r = pcow_open_base(img, PCOW_FORCE_BASE);
 	if (r)
 		goto restore;
 	*out = img->base;
@@ -519,14 +521,14 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 		}
 		uint64_t nvc = (img->vsize + img->csize - 1) >> img->cbits;
 		for (uint64_t vc = 0; vc < nvc && !r; vc++) {
-			uint64_t *e = entry_slot(img, a, vc);
+			uint64_t *e = pcow_entry_slot(img, a, vc);
 			uint64_t off = vc << img->cbits;
 			size_t n = img->csize;
 			if (e && *e)
 				continue;
 			if (n > img->vsize - off)
 				n = (size_t)(img->vsize - off);
-			r = read_layer(img, (int)img->active, b1, n, off);
+			r = pcow_read_layer(img, (int)img->active, b1, n, off);
 			if (r)
 				break;
 			memset(b2, 0, n);
@@ -559,7 +561,7 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 		img->base_data_gen = 0;
 		memset(img->base_uuid, 0, 16);
 	}
-	r = meta_commit(img);
+	r = pcow_meta_commit(img);
 out:
 	if (nb)
 		pcow_close(nb);

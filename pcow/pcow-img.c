@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "opts.h"
 #include "pcow.h"
 
 #define EXIT_FAIL 1
@@ -66,10 +67,12 @@ static int fail(const char *fmt, ...)
 
 static uint64_t size_arg(const char *opt, const char *v)
 {
+	char why[160];
 	uint64_t s;
 
-	if (pcow_parse_size(v, &s))
-		die_usage("invalid size '%s' for %s", v, opt);
+	/* the project's one size grammar (vmm/util/opts.h): "64K", "1.5G" */
+	if (opt_parse_size(v, &s, why, sizeof(why)))
+		die_usage("invalid size '%s' for %s: %s", v, opt, why);
 	return s;
 }
 

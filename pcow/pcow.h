@@ -283,7 +283,9 @@ void pcow_measure(uint64_t virtual_size, unsigned cluster_bits,
 		  uint64_t data_clusters, uint64_t *required,
 		  uint64_t *fully_allocated);
 
-/* Parse "64K", "1G", "512" (bytes) etc. Returns 0 or -PCOW_EINVAL. */
+/* Parse a size in the project's one grammar (vmm/util/opts.h): "512"
+ * (bytes), "64K", "1GiB", "1.5G"; no blanks or signs. Returns 0 or
+ * -PCOW_EINVAL. */
 int pcow_parse_size(const char *s, uint64_t *out);
 
 #endif

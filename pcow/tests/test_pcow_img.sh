@@ -66,6 +66,19 @@ unchanged a.pcow 1 "exists" -- "$IMG" create a.pcow 2G
 expect 1 "base image.*No such file" -- "$IMG" create -b missing.pcow x.pcow
 [ -e x.pcow ] && bad "failed create left x.pcow" || ok
 expect 2 "invalid size" -- "$IMG" create x.pcow 100000P
+# sizes follow the project's one grammar (vmm/util/opts.h): no blanks or
+# signs (" -5" once became 18446744073709551611), fractions of a unit
+expect 2 "invalid size ' -5'" -- "$IMG" create x.pcow " -5"
+expect 2 "invalid size ' 5G'" -- "$IMG" create x.pcow " 5G"
+expect 2 "invalid size '\+5G'" -- "$IMG" create x.pcow +5G
+expect 2 "invalid size '0x10'" -- "$IMG" create x.pcow 0x10
+[ -e x.pcow ] && bad "failed create left x.pcow" || ok
+expect 0 "" -- "$IMG" create frac.pcow 1.5G
+expect 0 '"virtual-size":1610612736' -- "$IMG" info --output=json frac.pcow
+expect 2 "invalid size ' -4K' for -c" -- "$IMG" create -c " -4K" x.pcow 1G
+expect 2 "invalid size '1.5'" -- "$IMG" create -c 1.5 x.pcow 1G
+expect 0 "" -- "$IMG" create -c 0.5M frac2.pcow 1G
+expect 0 '"cluster-size":524288' -- "$IMG" info --output=json frac2.pcow
 
 # missing, wrong magic, truncated
 expect 1 "missing.pcow: No such file" -- "$IMG" info missing.pcow
@@ -117,6 +130,8 @@ expect 0 "required size: [0-9]+" -- "$IMG" measure --size 1G
 expect 0 "fully allocated size: [0-9]+" -- "$IMG" measure r.raw
 expect 0 '"required"' -- "$IMG" measure --output=json r.raw
 expect 2 "invalid size" -- "$IMG" measure --size lots
+expect 2 "invalid size ' -5'" -- "$IMG" measure --size " -5"
+expect 0 "required size: [0-9]+" -- "$IMG" measure --size 1.5G
 
 # snapshots
 cp r.pcow s.pcow
@@ -177,6 +192,10 @@ expect 0 '"virtual-size":4194304' -- "$IMG" info --output=json g.pcow
 unchanged g.pcow 1 "shrinking" -- "$IMG" resize g.pcow 1M
 unchanged g.pcow 2 "shrinking" -- "$IMG" resize g.pcow -1M
 unchanged g.pcow 2 "invalid size" -- "$IMG" resize g.pcow 12X
+unchanged g.pcow 2 "invalid size ' -5'" -- "$IMG" resize g.pcow " -5"
+unchanged g.pcow 2 "invalid size" -- "$IMG" resize g.pcow "+ 1M"
+expect 0 "resized" -- "$IMG" resize g.pcow 4.5M
+expect 0 '"virtual-size":4718592' -- "$IMG" info --output=json g.pcow
 expect 0 "No errors" -- "$IMG" check g.pcow
 expect 0 "" -- "$IMG" convert -q -O raw g.pcow g.raw
 cmp -s -n 1048576 g.raw r.raw && ok || bad "grown image lost data"

@@ -1,0 +1,214 @@
+/*
+ * create.c - creating a pcow image: sizes (pcow_parse_size, pcow_measure)
+ * and pcow_create, which writes the first catalog, tables and root.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "internal.h"
+#include "opts.h"
+
+/* ---- create ---- */
+
+int pcow_parse_size(const char *s, uint64_t *out)
+{
+	/* the project's one size grammar (vmm/util/opts.h) */
+	return opt_parse_size(s, out, NULL, 0) ? -PCOW_EINVAL : 0;
+}
+
+void pcow_measure(uint64_t vsize, unsigned cbits, uint64_t data_clusters,
+		  uint64_t *required, uint64_t *full)
+{
+	uint64_t cs = 1ULL << cbits, per_l2 = cs / 8;
+	uint64_t vcl = (vsize + cs - 1) >> cbits;
+	uint64_t first = (PCOW_HEADER_END + cs - 1) >> cbits;
+	uint64_t l1 = ((uint64_t)pcow_l1_entries_for(vsize, cbits) * 8 + cs - 1) >> cbits;
+	uint64_t meta = first + 1 + l1;	/* header, catalog, L1 */
+
+	if (data_clusters > vcl)
+		data_clusters = vcl;
+	/* worst case: every data cluster in its own L2 table */
+	uint64_t l2 = (data_clusters + per_l2 - 1) / per_l2;
+	uint64_t l2max = (vcl + per_l2 - 1) / per_l2;
+	if (l2 < l2max && data_clusters > l2)
+		l2 = data_clusters < l2max ? data_clusters : l2max;
+	if (required)
+		*required = (meta + l2 + data_clusters) << cbits;
+	if (full)
+		*full = (meta + l2max + vcl) << cbits;
+}
+
+int pcow_create(const char *path, const struct pcow_create_opts *o,
+		struct pcow_error *err)
+{
+	struct pcow *img;
+	struct pcow_error e;
+	unsigned cbits = o->cluster_bits ? o->cluster_bits : PCOW_DEFAULT_CLUSTER_BITS;
+	uint64_t vsize = o->virtual_size;
+	int r, fd = -1;
+
+	if (!path && !o->io)
+		return pcow_err_fill(err, PCOW_EINVAL, "no image path");
+	if (cbits < PCOW_MIN_CLUSTER_BITS || cbits > PCOW_MAX_CLUSTER_BITS)
+		return pcow_err_fill(err, PCOW_EINVAL, "cluster size %llu out of range "
+				     "(4K..2M, a power of two)", 1ULL << (cbits & 63));
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return pcow_err_fill(err, PCOW_ENOMEM, "out of memory");
+	pthread_mutex_init(&img->lock, NULL);
+	img->path = strdup(path ? path : "(image)");
+	img->dir = pcow_dir_of(img->path ? img->path : ".");
+	img->cbits = cbits;
+	img->csize = 1ULL << cbits;
+	img->l2_entries = (uint32_t)(img->csize / 8);
+	img->first_data = (PCOW_HEADER_END + img->csize - 1) >> cbits;
+	img->zbuf = calloc(1, img->csize);
+	img->open_io = o->open_io;
+	img->open_ctx = o->open_ctx;
+	if (!img->path || !img->dir || !img->zbuf) {
+		r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (o->base) {
+		int fmt = o->base_format;
+		char *p = pcow_resolve_base(img, o->base);
+		if (!p) {
+			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (fmt == PCOW_FMT_AUTO) {
+			int pr = pcow_probe(p);
+			if (pr < 0) {
+				r = pcow_set_err(img, PCOW_EBASE, "base image %s: %s", o->base,
+						 strerror(ENOENT));
+				free(p);
+				goto out;
+			}
+			fmt = pr ? PCOW_FMT_PCOW : PCOW_FMT_RAW;
+		}
+		img->base_fmt = fmt;
+		img->base_path = strdup(o->base);
+		if (fmt == PCOW_FMT_RAW) {
+			r = pcow_open_raw_base(img, p, 0);
+		} else {
+			struct pcow_open_opts bo = { .open_io = o->open_io,
+						     .open_ctx = o->open_ctx };
+			/* opened as a base (depth 1), as every later open will */
+			struct pcow *b = pcow_open_internal(p, &bo, 1, false, NULL, NULL, &e);
+			if (!b)
+				r = pcow_set_err(img, PCOW_EBASE, "base image: %s", e.msg);
+			else {
+				img->base = b;
+				r = 0;
+			}
+		}
+		free(p);
+		if (r)
+			goto out;
+		img->base_size = img->base->vsize;
+		if (!img->base->raw) {
+			memcpy(img->base_uuid, img->base->uuid, 16);
+			img->base_data_gen = img->base->data_gen;
+		}
+		if (!vsize)
+			vsize = img->base_size;
+	}
+	if (vsize > PCOW_MAX_VIRTUAL_SIZE) {
+		r = pcow_set_err(img, PCOW_EINVAL, "virtual size %llu too large",
+				 (unsigned long long)vsize);
+		goto out;
+	}
+	img->vsize = vsize;
+	img->layers = calloc(1, sizeof(*img->layers));
+	if (!img->layers) {
+		r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+		goto out;
+	}
+	img->nlayers = 1;
+	img->active = 0;
+	img->layers[0].parent = PCOW_NO_PARENT;
+	img->layers[0].ctime_ns = 0;
+	img->layers[0].name = strdup("");
+	r = pcow_layer_alloc_l1(img, &img->layers[0], vsize);
+	if (r)
+		goto out;
+	img->layers[0].rewrite = true;
+	if (getrandom(img->uuid, 16, 0) != 16) {
+		/* fall back to time and pid: uniqueness, not secrecy */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t a = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		uint64_t b = pcow_mix64(a ^ (uint64_t)getpid());
+		memcpy(img->uuid, &a, 8);
+		memcpy(img->uuid + 8, &b, 8);
+	}
+	if (o->io) {
+		img->io = o->io;
+		img->ioctx = o->io_ctx;
+	} else if (o->open_io) {
+		int en = o->open_io(o->open_ctx, path, true, true, &img->io, &img->ioctx);
+		if (en) {
+			r = pcow_set_err(img, en == -EEXIST ? PCOW_EEXIST : PCOW_EIO, "%s: %s",
+					 path, strerror(-en));
+			goto out;
+		}
+	} else {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC |
+			  (o->overwrite ? O_TRUNC : O_EXCL), 0644);
+		if (fd < 0) {
+			int en = errno;
+			r = pcow_set_err(img, en == EEXIST ? PCOW_EEXIST : PCOW_EIO, "%s: %s",
+					 path, strerror(en));
+			goto out;
+		}
+		img->io = &pcow_fd_io_ops;
+		img->ioctx = pcow_fd_io_new(fd);
+		if (!img->ioctx) {
+			close(fd);
+			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	img->rw = true;
+	img->bumped = true;
+	img->gen = 0;
+	img->data_gen = 1;
+	img->slot = 1;	/* the first root goes to slot 0 */
+	r = pcow_refc_track(img, img->first_data);
+	if (r)
+		goto out;
+	memset(img->refc, REFC_PIN, img->first_data);
+	/* the header: two empty slots */
+	{
+		uint8_t z[PCOW_HEADER_END] = { 0 };
+		r = pcow_file_pwrite(img, z, sizeof(z), 0);
+		if (r)
+			goto out;
+	}
+	r = pcow_meta_commit(img);
+out:
+	if (r) {
+		pcow_err_fill(err, img->err.code, "%s", img->err.msg);
+		if (!o->io && fd >= 0 && path)
+			unlink(path);
+		img->broken = true;
+	}
+	img->rw = img->rw && !r;
+	if (!r)
+		r = pcow_close(img);
+	else
+		pcow_close(img);
+	if (r && err && !err->code)
+		pcow_err_fill(err, PCOW_EIO, "%s: closing failed", path ? path : "");
+	return r;
+}
