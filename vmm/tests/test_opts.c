@@ -59,6 +59,8 @@ static void test_size_units(void **state)
 	assert_int_equal(size_ok("1gib"), GiB);
 	assert_int_equal(size_ok("1TiB"), TiB);
 	assert_int_equal(size_ok("64MB"), 64 * MiB);
+	assert_int_equal(size_ok("2PiB"), 2 * 1024 * TiB);
+	assert_int_equal(size_ok("1E"), 1024 * 1024 * TiB);
 	assert_int_equal(size_ok("18446744073709551615"), UINT64_MAX);
 	assert_int_equal(size_ok("17179869183G"), 17179869183ULL * GiB);
 }
@@ -91,7 +93,8 @@ static void test_size_bad(void **state)
 	size_bad("1MM", "not a size");
 	size_bad("1B", "not a size");
 	size_bad("1iB", "not a size");
-	size_bad("1P", "not a size");
+	size_bad("1Z", "not a size");
+	size_bad("16E", "too large");
 	size_bad("1.", "not a size");
 	size_bad(".5G", "not a size");
 	size_bad("1.5.G", "not a size");

@@ -36,6 +36,8 @@ static unsigned unit_shift(char c)
 	case 'm': case 'M': return 20;
 	case 'g': case 'G': return 30;
 	case 't': case 'T': return 40;
+	case 'p': case 'P': return 50;
+	case 'e': case 'E': return 60;
 	default: return 0;
 	}
 }
@@ -43,7 +45,7 @@ static unsigned unit_shift(char c)
 int opt_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 {
 	static const char what[] = "digits with an optional fraction and "
-				   "K, M, G or T, e.g. 512M, 1.5G, 64KiB";
+				   "K, M, G, T, P or E, e.g. 512M, 1.5G, 64KiB";
 	unsigned __int128 whole = 0, frac = 0, scale = 1, v;
 	const char *p = s;
 	unsigned shift = 0;

@@ -3,7 +3,7 @@
  * and "key=value,key=value" sub-option lists.
  *
  * Sizes: decimal digits, an optional decimal fraction, and an optional
- * binary unit K, M, G or T (any case, optionally followed by "B" or "iB"):
+ * binary unit K, M, G, T, P or E (any case, optionally followed by "B" or "iB"):
  * "4096", "64M", "64MiB", "1.5G". The result must be a whole number of bytes
  * that fits in 64 bits; blanks, signs, hex, exponents and empty strings are
  * refused.
