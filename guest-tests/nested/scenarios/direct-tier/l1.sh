@@ -14,7 +14,8 @@ while IFS="$tab" read -r name tmo cmd; do
 	log=$RUNDIR/$i.log
 	t0=$(cut -d' ' -f1 /proc/uptime)
 	# TIMEOUT x 3: L1 is a software CPU (meson's own multiplier is 1)
-	(cd "$b" && exec timeout -s KILL $((tmo * 3)) bash -c "$cmd") </dev/null >"$log" 2>&1
+	# the guests' own waits stretched too (run-guest: timeout_scale=)
+	(cd "$b" && PMVM_GUEST_TIMEOUT_SCALE=10 exec timeout -s KILL $((tmo * 3)) bash -c "$cmd") </dev/null >"$log" 2>&1
 	rc=$?
 	t=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
 	case $rc in
@@ -23,7 +24,7 @@ while IFS="$tab" read -r name tmo cmd; do
 		why="exit $rc"; [ $rc = 77 ] && why="skipped in L1: $(grep -m1 SKIP "$log")"
 		[ $rc = 137 ] && why="timed out after $((tmo * 3))s"
 		echo "PMVM-SUB not ok $name # $why" >/dev/ttyS0
-		tail -n 15 "$log" | sed 's/^/# '"$name"'| /' >/dev/ttyS0 ;;
+		tail -n 40 "$log" | sed 's/^/# '"$name"'| /' >/dev/ttyS0 ;;
 	esac
 	echo "$name: rc=$rc ${t}s"
 done </pmvm/direct/list
