@@ -72,7 +72,7 @@ static void test_parse_bad(void **state)
 {
 	static const char *bad[] = {
 		"", ",size=16M", "f,size=", "f,size=abc", "f,size=15M", "f,size=0",
-		"f,size=1P", "f,size=99999999999999999999", "f,size=16M0",
+		"f,size=1Z", "f,size=99999999999999999999", "f,size=16M0",
 		"f,label-size=64K", "f,label-size=129K", "f,label-size=32M",
 		"f,readonly=maybe", "f,share=", "f,unarmed=2", "f,colour=red", "f,size",
 		"f,size=18446744073709551615G", "f,format=qcow2", "f,format=", "f,format=RAW",
