@@ -26,8 +26,9 @@ grep -q '^selftest: PASS' st.out || fail "nvme-selftest: no PASS"
 
 # SIGTERM while the guest boots: the first presses the ACPI power button
 # (docs/ci.md), the second stops vmm at once (status 4, "stopped by a second
-# SIGTERM"); its teardown shuts the controller down, and the driver can use
-# it again.
+# SIGTERM") unless the guest has powered off on the button by then (status
+# 0: 6.12 can be that quick); either way vmm's teardown shuts the controller
+# down, and the driver can use it again.
 L2_APPEND="pmvm.arg=verify"
 l2_start --nvme "$NVME_BDF"
 sleep 8
@@ -36,8 +37,8 @@ sleep 1
 kill -TERM "$L2_PID"
 l2_wait
 cat "$L2_ERR"
-expect_exit 4
-grep -q "SIGTERM" "$L2_ERR" || fail "vmm did not report SIGTERM"
+expect_exit 0 4
+[ "$VMM_RC" = 0 ] || grep -q "SIGTERM" "$L2_ERR" || fail "vmm did not report SIGTERM"
 /pmvm/bin/nvme-selftest "$NVME_BDF" >st.out 2>&1 || { cat st.out; fail "nvme-selftest failed after vmm was stopped by SIGTERM"; }
 grep -q '^selftest: PASS' st.out || fail "nvme-selftest: no PASS after SIGTERM"
 
