@@ -12,6 +12,7 @@
  * means) and acpi_aml_ged() (the power button's Generic Event Device).
  */
 #include "tables.h"
+#include "errbuf.h"
 #include "acpi.h"
 #include "acpi-tables.h"
 
@@ -29,19 +30,6 @@
 ACPI_SIZE(struct acpi_sdt_header, ACPI_HEADER_LEN);
 ACPI_SIZE(struct acpi_rsdp, ACPI_RSDP_LEN);
 ACPI_SIZE(struct acpi_fadt, ACPI_FADT_LEN);
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 uint8_t acpi_checksum(const void *p, size_t len)
 {
@@ -491,23 +479,23 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 
 	memset(img, 0, sizeof(*img));
 	if (m->ncpus < 1 || m->ncpus > ACPI_MAX_CPUS) {
-		seterr(err, errlen, "%d vCPUs: must be 1 to %d", m->ncpus,
+		pmvm_errf(err, errlen, "%d vCPUs: must be 1 to %d", m->ncpus,
 		       ACPI_MAX_CPUS);
 		return -1;
 	}
 	if (m->base % 16 || m->max > UINT64_MAX - m->base || m->max > SIZE_MAX) {
-		seterr(err, errlen, "bad ACPI window 0x%llx+0x%llx (the RSDP must "
+		pmvm_errf(err, errlen, "bad ACPI window 0x%llx+0x%llx (the RSDP must "
 		       "be 16-byte aligned)", (unsigned long long)m->base,
 		       (unsigned long long)m->max);
 		return -1;
 	}
 	if (ctx && ctx->failed) {
-		seterr(err, errlen, "a module's acpi_add_table() failed "
+		pmvm_errf(err, errlen, "a module's acpi_add_table() failed "
 		       "(bad signature, too many tables or out of memory)");
 		return -1;
 	}
 	if (ctx && !aml_ok(&ctx->dsdt)) {
-		seterr(err, errlen, "the DSDT AML added by modules is "
+		pmvm_errf(err, errlen, "the DSDT AML added by modules is "
 		       "malformed (bad name, unbalanced close or out of memory)");
 		return -1;
 	}
@@ -522,7 +510,7 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 	if (acpi_build_madt(m, &tab[MADT], &tlen[MADT]) < 0 ||
 	    acpi_build_dsdt(m, ctx ? &ctx->dsdt : NULL, &tab[DSDT],
 			    &tlen[DSDT]) < 0) {
-		seterr(err, errlen, "out of memory building MADT/DSDT");
+		pmvm_errf(err, errlen, "out of memory building MADT/DSDT");
 		goto out;
 	}
 	ntab = FIXED;
@@ -535,7 +523,7 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 
 		if (acpi_build_table(e->sig, e->revision, e->body, e->len,
 				     &tab[ntab], &tlen[ntab]) < 0) {
-			seterr(err, errlen, "out of memory building %.4s",
+			pmvm_errf(err, errlen, "out of memory building %.4s",
 			       e->sig);
 			goto out;
 		}
@@ -564,13 +552,13 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 		size_t need = ALIGN16(ACPI_RSDP_LEN) + ALIGN16(xlen);
 		for (int i = 0; i < ntab; i++)
 			need += ALIGN16(tlen[i]);
-		seterr(err, errlen, "tables need %zu bytes, only %llu "
+		pmvm_errf(err, errlen, "tables need %zu bytes, only %llu "
 		       "available at 0x%llx", need, (unsigned long long)m->max,
 		       (unsigned long long)m->base);
 		goto out;
 	}
 	if (acpi_build_fadt(m, taddr[DSDT], &tab[FADT], &tlen[FADT]) < 0) {
-		seterr(err, errlen, "out of memory building FADT");
+		pmvm_errf(err, errlen, "out of memory building FADT");
 		goto out;
 	}
 	{
@@ -582,14 +570,14 @@ int acpi_tables_build(const struct acpi_machine *m, const struct acpi_ctx *ctx,
 				xaddr[nx++] = taddr[i];
 		size_t got;
 		if (acpi_build_xsdt(xaddr, nx, &xsdt, &got) < 0 || got != xlen) {
-			seterr(err, errlen, "out of memory building XSDT");
+			pmvm_errf(err, errlen, "out of memory building XSDT");
 			goto out;
 		}
 	}
 
 	img->buf = calloc(1, total);
 	if (!img->buf) {
-		seterr(err, errlen, "out of memory (%zu bytes)", total);
+		pmvm_errf(err, errlen, "out of memory (%zu bytes)", total);
 		goto out;
 	}
 	img->len = total;
@@ -627,12 +615,12 @@ int acpi_image_dump(const struct acpi_image *img, const char *dir,
 
 		if (snprintf(path, sizeof(path), "%s/%s.dat", dir,
 			     img->t[i].name) >= (int)sizeof(path)) {
-			seterr(err, errlen, "%s: path too long", dir);
+			pmvm_errf(err, errlen, "%s: path too long", dir);
 			return -1;
 		}
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			pmvm_errf(err, errlen, "%s: %s", path, strerror(errno));
 			return -1;
 		}
 		while (left) {
@@ -640,7 +628,7 @@ int acpi_image_dump(const struct acpi_image *img, const char *dir,
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0) {
-				seterr(err, errlen, "%s: write: %s", path,
+				pmvm_errf(err, errlen, "%s: write: %s", path,
 				       w < 0 ? strerror(errno) : "short write");
 				close(fd);
 				return -1;
@@ -649,7 +637,7 @@ int acpi_image_dump(const struct acpi_image *img, const char *dir,
 			left -= (size_t)w;
 		}
 		if (close(fd) < 0) {
-			seterr(err, errlen, "%s: close: %s", path, strerror(errno));
+			pmvm_errf(err, errlen, "%s: close: %s", path, strerror(errno));
 			return -1;
 		}
 	}

@@ -26,6 +26,7 @@
 #include <linux/vfio.h>
 
 #include "le.h"
+#include "errbuf.h"
 #include "nvme-vfio.h"
 
 /* Controller registers */
@@ -146,7 +147,7 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	pmvm_verrf(err, errlen, fmt, ap);
 	va_end(ap);
 	return ret;
 }

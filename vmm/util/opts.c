@@ -3,6 +3,7 @@
  * integers and key=value sub-option lists. Pure string handling.
  */
 #include "opts.h"
+#include "errbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,19 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool is_digit(char c)
 {
@@ -51,21 +39,21 @@ int opt_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 	unsigned shift = 0;
 
 	if (!s || !*s) {
-		say(err, errlen, "empty size (%s)", what);
+		pmvm_errf(err, errlen, "empty size (%s)", what);
 		return -1;
 	}
 	if (*s == '-') {
-		say(err, errlen, "'%s': a size cannot be negative", s);
+		pmvm_errf(err, errlen, "'%s': a size cannot be negative", s);
 		return -1;
 	}
 	if (!is_digit(*p)) {
-		say(err, errlen, "'%s' is not a size (%s)", s, what);
+		pmvm_errf(err, errlen, "'%s' is not a size (%s)", s, what);
 		return -1;
 	}
 	for (; is_digit(*p); p++) {
 		whole = whole * 10 + (unsigned)(*p - '0');
 		if (whole > UINT64_MAX) {
-			say(err, errlen, "'%s' is too large (max %llu bytes)", s,
+			pmvm_errf(err, errlen, "'%s' is too large (max %llu bytes)", s,
 			    (unsigned long long)UINT64_MAX);
 			return -1;
 		}
@@ -73,12 +61,12 @@ int opt_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 	if (*p == '.') {
 		p++;
 		if (!is_digit(*p)) {
-			say(err, errlen, "'%s' is not a size (%s)", s, what);
+			pmvm_errf(err, errlen, "'%s' is not a size (%s)", s, what);
 			return -1;
 		}
 		for (; is_digit(*p); p++) {
 			if (scale >= (unsigned __int128)1 << 80) {
-				say(err, errlen, "'%s': too many decimals", s);
+				pmvm_errf(err, errlen, "'%s': too many decimals", s);
 				return -1;
 			}
 			frac = frac * 10 + (unsigned)(*p - '0');
@@ -88,7 +76,7 @@ int opt_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 	if (*p) {
 		shift = unit_shift(*p);
 		if (!shift) {
-			say(err, errlen, "'%s' is not a size (%s)", s, what);
+			pmvm_errf(err, errlen, "'%s' is not a size (%s)", s, what);
 			return -1;
 		}
 		p++;
@@ -97,18 +85,18 @@ int opt_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 		else if (p[0] == 'B' || p[0] == 'b')
 			p++;
 		if (*p) {
-			say(err, errlen, "'%s' is not a size (%s)", s, what);
+			pmvm_errf(err, errlen, "'%s' is not a size (%s)", s, what);
 			return -1;
 		}
 	}
 	/* frac / scale of a unit must be a whole number of bytes. */
 	if ((frac << shift) % scale) {
-		say(err, errlen, "'%s' is not a whole number of bytes", s);
+		pmvm_errf(err, errlen, "'%s' is not a whole number of bytes", s);
 		return -1;
 	}
 	v = (whole << shift) + (frac << shift) / scale;
 	if (v > UINT64_MAX) {
-		say(err, errlen, "'%s' is too large (max %llu bytes)", s,
+		pmvm_errf(err, errlen, "'%s' is too large (max %llu bytes)", s,
 		    (unsigned long long)UINT64_MAX);
 		return -1;
 	}
@@ -156,7 +144,7 @@ int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	*out = v;
 	return 0;
 bad:
-	say(err, errlen, "'%s' is not an integer from %llu to %llu",
+	pmvm_errf(err, errlen, "'%s' is not an integer from %llu to %llu",
 	    s ? s : "", (unsigned long long)min, (unsigned long long)max);
 	return -1;
 }
@@ -203,14 +191,14 @@ static int parse_value(const struct opt_key *k, const char *v, char *err,
 	switch (k->type) {
 	case OPT_BOOL:
 		if (opt_parse_bool(v, k->dest) < 0) {
-			say(err, errlen, "%s=%s: expected on/off, yes/no, "
+			pmvm_errf(err, errlen, "%s=%s: expected on/off, yes/no, "
 			    "true/false or 1/0", k->key, v);
 			return -1;
 		}
 		return 0;
 	case OPT_UINT:
 		if (opt_parse_uint(v, k->min, k->max, &u, NULL, 0) < 0) {
-			say(err, errlen, "%s=%s: must be an integer from %llu "
+			pmvm_errf(err, errlen, "%s=%s: must be an integer from %llu "
 			    "to %llu", k->key, v, (unsigned long long)k->min,
 			    (unsigned long long)k->max);
 			return -1;
@@ -218,20 +206,20 @@ static int parse_value(const struct opt_key *k, const char *v, char *err,
 		break;
 	case OPT_SIZE:
 		if (opt_parse_size(v, &u, why, sizeof(why)) < 0) {
-			say(err, errlen, "%s=%s: %s", k->key, v, why);
+			pmvm_errf(err, errlen, "%s=%s: %s", k->key, v, why);
 			return -1;
 		}
 		if (u < k->min || (k->max && u > k->max)) {
 			fmt_size(lo, sizeof(lo), k->min);
 			fmt_size(hi, sizeof(hi), k->max);
-			say(err, errlen, "%s=%s: must be from %s to %s", k->key, v,
+			pmvm_errf(err, errlen, "%s=%s: must be from %s to %s", k->key, v,
 			    lo, k->max ? hi : "16E");
 			return -1;
 		}
 		break;
 	case OPT_STRING:
 		if (strlen(v) > k->max) {
-			say(err, errlen, "%s=%s: longer than %llu bytes", k->key,
+			pmvm_errf(err, errlen, "%s=%s: longer than %llu bytes", k->key,
 			    v, (unsigned long long)k->max);
 			return -1;
 		}
@@ -242,7 +230,7 @@ static int parse_value(const struct opt_key *k, const char *v, char *err,
 		const char *bad = k->check(u);
 
 		if (bad) {
-			say(err, errlen, "%s=%s: %s", k->key, v, bad);
+			pmvm_errf(err, errlen, "%s=%s: %s", k->key, v, bad);
 			return -1;
 		}
 	}
@@ -260,7 +248,7 @@ int opt_parse_list(const char *list, const struct opt_key *keys, size_t nkeys,
 	const char *p = list;
 
 	if (nkeys > OPT_MAX_KEYS) {
-		say(err, errlen, "too many keys");
+		pmvm_errf(err, errlen, "too many keys");
 		return -1;
 	}
 	while (p && *p) {
@@ -276,7 +264,7 @@ int opt_parse_list(const char *list, const struct opt_key *keys, size_t nkeys,
 		}
 		item = strndup(p, len);
 		if (!item) {
-			say(err, errlen, "out of memory");
+			pmvm_errf(err, errlen, "out of memory");
 			return -1;
 		}
 		eq = strchr(item, '=');
@@ -289,14 +277,14 @@ int opt_parse_list(const char *list, const struct opt_key *keys, size_t nkeys,
 			char names[256];
 
 			key_names(keys, nkeys, names, sizeof(names));
-			say(err, errlen, "unknown option '%s' (known: %s)", item,
+			pmvm_errf(err, errlen, "unknown option '%s' (known: %s)", item,
 			    names);
 			rc = -1;
 		} else if (!eq) {
-			say(err, errlen, "'%s': expected %s=VALUE", item, item);
+			pmvm_errf(err, errlen, "'%s': expected %s=VALUE", item, item);
 			rc = -1;
 		} else if (seen & (1ULL << i)) {
-			say(err, errlen, "%s=%s: '%s' given twice", item, eq + 1, item);
+			pmvm_errf(err, errlen, "%s=%s: '%s' given twice", item, eq + 1, item);
 			rc = -1;
 		} else {
 			seen |= 1ULL << i;
