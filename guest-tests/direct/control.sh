@@ -16,32 +16,17 @@ VMM=$1 CTL=$2 GUEST=$3 CASE=$4
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: no usable /dev/kvm"; exit 77; }
 T=$(mktemp -d)
 S=$T/ctl.sock
-pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.sh"
 
 # start [ARGS...]: the ticker guest in the background until it ticks.
 start() {
-	: >"$T/out" # not an earlier run's ticks
-	"$VMM" --kernel "$GUEST" --smp 2 --cmdline smp=2 --timeout 80 \
-		--results "$T/r.json" --control "$S" "$@" \
-		</dev/null >"$T/out" 2>"$T/err" &
-	pid=$!
-	i=0
-	while ! grep -q "^# tick [0-9]" "$T/out" && [ $i -lt 600 ]; do
-		sleep 0.05; i=$((i + 1))
-	done
-	grep -q "^# tick [0-9]" "$T/out" || fail "guest did not start: $(cat "$T/out" "$T/err")"
+	vmm_start "^# tick [0-9]" --smp 2 --cmdline smp=2 --timeout 80 \
+		--control "$S" "$@"
 }
 finish() { # WANT_STATUS WANT_REASON
-	wait $pid
-	rc=$?
-	pid=
-	[ "$rc" -eq "$1" ] || fail "$CASE: exit $rc, want $1"
-	grep -q "\"reason\": *\"$2\"" "$T/r.json" || fail "$CASE: results: $(cat "$T/r.json")"
+	vmm_finish "$@"
 	[ -e "$S" ] && fail "$CASE: the socket file is still there after exit"
-	cat "$T/err"
 }
 # ctl WANT_RC ARGS...: vmm-ctl's reply in $T/reply, its status checked.
 ctl() {
@@ -230,5 +215,4 @@ path)
 *)
 	echo "unknown case $CASE"; exit 1 ;;
 esac
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all ok"
+vmm_report

@@ -12,28 +12,11 @@ VMM=$1 GUEST=$2 CASE=$3
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: no usable /dev/kvm"; exit 77; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-json() { python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/r.json" "$1"; }
+. "$(dirname "$0")/lib.sh"
 
-# start ARGS...: run the guest in the background until it waits.
-start() {
-	"$VMM" --kernel "$GUEST" --timeout 60 --results "$T/r.json" "$@" \
-		</dev/null >"$T/out" 2>"$T/err" &
-	pid=$!
-	i=0
-	while ! grep -q "waiting for the power button" "$T/out" && [ $i -lt 600 ]; do
-		sleep 0.05; i=$((i + 1))
-	done
-	grep -q "waiting for the power button" "$T/out" || fail "guest did not start: $(cat "$T/out" "$T/err")"
-}
-finish() { # WANT_STATUS WANT_REASON
-	wait $pid
-	rc=$?
-	cat "$T/out" "$T/err"
-	[ "$rc" -eq "$1" ] || fail "$CASE: exit $rc, want $1"
-	[ "$(json reason)" = "$2" ] || fail "$CASE: reason $(json reason), want $2"
-}
+# start ARGS...: the powerbutton guest until it waits for the button.
+start() { vmm_start "waiting for the power button" --timeout 60 "$@"; }
+finish() { vmm_finish "$@"; cat "$T/out"; }
 
 case $CASE in
 obeyed)
@@ -69,5 +52,4 @@ nograce)
 *)
 	echo "unknown case $CASE"; exit 1 ;;
 esac
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all ok"
+vmm_report
