@@ -208,9 +208,6 @@ char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's d
 
 /* label storage area (labels.c; docs/pcow-format.md "Label storage area") */
 #define PCOW_ROOT_LABEL_OFF 96u	/* root slot: u64 offset, u32 size, u32 crc */
-#define PCOW_LABEL_MIN (128u << 10)
-#define PCOW_LABEL_MAX (16u << 20)
-#define PCOW_LABEL_ALIGN 4096u
 void pcow_labels_root_encode(const struct pcow *img, uint8_t *slot);
 void pcow_labels_root_parse(const uint8_t *slot, struct root *rt);
 bool pcow_labels_root_ok(const struct root *rt);	/* the slot's field rules */

@@ -290,6 +290,9 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
  * pcow_label_init() gives an image without one an area of zeros (an
  * image with an area of another size: PCOW_EBUSY).
  */
+#define PCOW_LABEL_MIN (128u << 10)
+#define PCOW_LABEL_MAX (16u << 20)
+#define PCOW_LABEL_ALIGN 4096u
 uint64_t pcow_label_size(struct pcow *img);
 int pcow_label_read(struct pcow *img, void *buf, size_t len, uint64_t off);
 int pcow_label_write(struct pcow *img, const void *buf, size_t len, uint64_t off);
