@@ -232,6 +232,29 @@ static int writable(struct pcow *img)
 	return 0;
 }
 
+/*
+ * n contiguous free clusters for a new area: the lowest free run (so the
+ * area alternates between two places instead of walking up the file), else
+ * at the end. Free clusters are referenced by no durable root: safe to
+ * overwrite even if they hold leaked bytes.
+ */
+static int alloc_area(struct pcow *img, uint64_t n, uint64_t *off)
+{
+	uint64_t run = 0, c;
+
+	pthread_mutex_lock(&img->lock);
+	for (c = img->first_data; c < img->nclusters && run < n; c++)
+		run = img->refc[c] ? 0 : run + 1;
+	if (run == n) {
+		memset(img->refc + (c - n), REFC_META, n);
+		*off = (c - n) << img->cbits;
+		pthread_mutex_unlock(&img->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&img->lock);
+	return pcow_alloc_contig(img, n, off);
+}
+
 /* Give clusters back at once (they are not used by any root any more). */
 static void free_area(struct pcow *img, uint64_t off, uint64_t n)
 {
@@ -246,6 +269,7 @@ static void free_area(struct pcow *img, uint64_t off, uint64_t n)
 		if (c < img->hint)
 			img->hint = c;
 	}
+	pcow_trim_tail_locked(img);
 	pthread_mutex_unlock(&img->lock);
 }
 
@@ -260,7 +284,7 @@ static int commit_area(struct pcow *img, const uint8_t *old)
 	uint32_t old_crc = img->label_crc;
 	int r;
 
-	r = pcow_alloc_contig(img, n, &off);
+	r = alloc_area(img, n, &off);
 	if (r)
 		goto undo;
 	r = pcow_file_pwrite(img, img->labels, img->label_size, off);

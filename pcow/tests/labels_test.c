@@ -256,6 +256,17 @@ static void basics(void)
 	   "apply and delete s1");
 	OK(pcow_label_read(img, b, 300, 5000) == 0 && !memcmp(a, b, 300),
 	   "labels are per image: apply and delete left them alone");
+	{
+		size_t before = c->clen;
+		int errs = 0;
+		for (int k = 0; k < 50; k++)
+			errs += pcow_label_write(img, a, 8, (uint64_t)k * 8) != 0;
+		OK(!errs && c->clen <= before + 2 * LS,
+		   "50 label writes: the file grows by at most two areas (%zu -> %zu bytes)",
+		   before, c->clen);
+		fill(a, 4064, 1);
+		OK(pcow_label_write(img, a, 4064, 100) == 0, "rewrite the first pattern");
+	}
 	OK(pcow_close(img) == 0, "close");
 	img = open_cio(c, false, &e);
 	fill(a, 4064, 1);
