@@ -585,8 +585,6 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	}
 	if (lock_bases(p, o->path, err, errlen))
 		goto fail;
-	if (open_labels(p, o, err, errlen))
-		goto fail;
 	pcow_get_info(p->img, &in);
 	p->size = in.virtual_size;
 	p->csize = in.cluster_size;
@@ -600,6 +598,9 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		snprintf(err, errlen, "%s: cluster size %" PRIu64 " not usable", o->path, p->csize);
 		goto fail;
 	}
+	/* after the checks above: a refused image gets no label area added */
+	if (open_labels(p, o, err, errlen))
+		goto fail;
 	p->buf = aligned_alloc(PAGE, PAGE);
 	if (!p->buf) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
