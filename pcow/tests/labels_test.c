@@ -395,10 +395,24 @@ static void overlay(void)
 	   !memcmp(a, b, 1000), "the overlay has a copy of the base's labels");
 	fill(b, 10, 6);
 	OK(img && pcow_label_write(img, b, 10, 0) == 0, "overlay label write");
+	{
+		uint8_t d[4096];
+		memset(d, 0x5a, sizeof(d));
+		OK(img && pcow_write(img, d, sizeof(d), 4096) == 0 && pcow_commit(img) == 0,
+		   "data written to the overlay and committed into the base (%s)",
+		   img ? pcow_errmsg(img) : "");
+	}
+	OK(img && pcow_label_read(img, b, 10, 0) == 0 && b[0] == (uint8_t)(6 * 13),
+	   "the overlay keeps its own labels after commit");
 	pcow_close(img);
 	img = open_cio(base, false, &e);
 	OK(img && pcow_label_read(img, b, 1000, 0) == 0 && !memcmp(a, b, 1000),
-	   "the base's labels are unchanged");
+	   "the base's labels are unchanged (commit moves data, not labels)");
+	{
+		uint8_t d[16];
+		OK(img && pcow_read(img, d, 16, 4096) == 0 && d[0] == 0x5a,
+		   "the committed data is in the base");
+	}
 	pcow_close(img);
 	cio_free(base);
 	cio_free(ov);
