@@ -10,8 +10,9 @@
  * never changes those clusters in place: the whole new area goes to fresh
  * clusters, a flush, a new root pointing at them, a flush, and only then are
  * the old clusters freed. A crash therefore leaves the old or the new area,
- * never a torn one. The area is also held in memory (reads never touch the
- * file). label_offset 0 means "all zeros, no clusters" (a fresh area).
+ * never a torn one. The area is read (and its CRC checked) on first use and
+ * then held in memory; open only checks where it lies. label_offset 0
+ * means "all zeros, no clusters" (a fresh area).
  *
  * Hooks: format.c encodes/decodes the root fields (pcow_labels_root_*),
  * open.c loads the area (pcow_labels_load) and frees it, create.c sets it up
@@ -75,25 +76,49 @@ static void drop_area(struct pcow *img, bool marked)
 	if (marked)
 		for (uint64_t i = 0; i < area_clusters(img, img->label_size); i++)
 			pcow_defer_free(img, img->label_off + (i << img->cbits));
-	memset(img->labels, 0, img->label_size);
+	free(img->labels);
+	img->labels = NULL;	/* zeros when next needed */
 	img->label_off = 0;
 	img->label_crc = 0;
 	img->labels_dropped = true;
 }
 
+/*
+ * The area's bytes in memory, read and checked against label_crc on first
+ * need: opening an image (or a base chain of them) costs no label reads or
+ * memory; check (lenient) loads at open so it reports a bad area.
+ */
+static int labels_loaded(struct pcow *img)
+{
+	int r;
+
+	if (img->labels || !img->label_size)
+		return 0;
+	img->labels = calloc(1, img->label_size);
+	if (!img->labels)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	if (!img->label_off)
+		return 0;
+	r = pcow_file_pread(img, img->labels, img->label_size, img->label_off);
+	if (!r && CHECKSUM_BAD(pcow_crc32(img->labels, img->label_size) != img->label_crc))
+		r = pcow_set_err(img, PCOW_ECORRUPT, "%s: label area checksum mismatch",
+				 img->path);
+	if (r) {
+		free(img->labels);
+		img->labels = NULL;
+	}
+	return r;
+}
+
 int pcow_labels_load(struct pcow *img, const struct root *rt)
 {
 	uint64_t n, c;
-	bool marked = false;
 
 	if (!(rt->incompat & PCOW_INCOMPAT_LABELS))
 		return 0;
 	img->label_size = rt->label_size;
 	img->label_off = rt->label_off;
 	img->label_crc = rt->label_crc;
-	img->labels = calloc(1, img->label_size);
-	if (!img->labels)
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	if (!img->label_off)
 		return 0;
 	n = area_clusters(img, img->label_size);
@@ -122,19 +147,15 @@ int pcow_labels_load(struct pcow *img, const struct root *rt)
 			return 0;
 		}
 	memset(img->refc + c, REFC_META, n);
-	marked = true;
-	{
-		int r = pcow_file_pread(img, img->labels, img->label_size, img->label_off);
-		if (r)
+	if (img->lenient) {
+		int r = labels_loaded(img);
+		if (r == -PCOW_ECORRUPT) {
+			pcow_problem(img, "label area checksum mismatch (dropped: the labels "
+				     "read as zeros after repair)");
+			drop_area(img, true);
+		} else if (r) {
 			return r;
-	}
-	if (CHECKSUM_BAD(pcow_crc32(img->labels, img->label_size) != img->label_crc)) {
-		if (!img->lenient)
-			return pcow_set_err(img, PCOW_ECORRUPT, "%s: label area checksum "
-					    "mismatch", img->path);
-		pcow_problem(img, "label area checksum mismatch (dropped: the labels "
-			     "read as zeros after repair)");
-		drop_area(img, marked);
+		}
 	}
 	return 0;
 }
@@ -156,7 +177,7 @@ void pcow_labels_free(struct pcow *img)
  */
 int pcow_labels_create(struct pcow *img, uint64_t label_size)
 {
-	const struct pcow *b = img->base && !img->base->raw ? img->base : NULL;
+	struct pcow *b = img->base && !img->base->raw ? img->base : NULL;
 	bool inherit = b && b->label_size && (!label_size || label_size == b->label_size);
 	uint64_t off, n;
 	int r;
@@ -177,6 +198,9 @@ int pcow_labels_create(struct pcow *img, uint64_t label_size)
 	img->incompat |= PCOW_INCOMPAT_LABELS;
 	if (!inherit || !b->label_off)
 		return 0;
+	r = labels_loaded(b);
+	if (r)
+		return pcow_set_err(img, -r, "base image: %s", pcow_errmsg(b));
 	memcpy(img->labels, b->labels, label_size);
 	n = area_clusters(img, label_size);
 	r = pcow_alloc_contig(img, n, &off);
@@ -216,6 +240,8 @@ int pcow_label_read(struct pcow *img, void *buf, size_t len, uint64_t off)
 {
 	int r = label_span(img, len, off);
 
+	if (!r)
+		r = labels_loaded(img);
 	if (!r && len)
 		memcpy(buf, img->labels + off, len);
 	return r;
@@ -327,6 +353,8 @@ int pcow_label_write(struct pcow *img, const void *buf, size_t len, uint64_t off
 
 	if (!r)
 		r = label_span(img, len, off);
+	if (!r)
+		r = labels_loaded(img);
 	if (r)
 		return r;
 	old = malloc(img->label_size);

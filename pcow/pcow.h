@@ -283,7 +283,8 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
  * Label storage area (NVDIMM namespace labels; docs/pcow-format.md, "Label
  * storage area"): bytes of device configuration kept in the image, one
  * area per image (snapshots neither save nor restore it). Size 128K..16M
- * in 4K steps, fixed once set. Reads come from memory. A write is durable
+ * in 4K steps, fixed once set. The area is read and its CRC checked on the
+ * first read or write (PCOW_ECORRUPT on a mismatch), then held in memory. A write is durable
  * when it returns, and a crash at any point leaves the old or the new
  * contents, never a mix (the area is rewritten whole at fresh clusters,
  * then the root is switched). pcow_label_size() is 0 without an area;
