@@ -198,6 +198,7 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
 		bool rewrite = false;
 		for (unsigned i = 0; i < img->nlayers; i++)
 			rewrite |= img->layers[i].rewrite;
+		rewrite |= img->labels_dropped;	/* the new root says: zeros */
 		if (rewrite) {
 			img->bumped = false;
 			r = pcow_bump_data_gen(img);

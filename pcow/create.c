@@ -195,7 +195,9 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 		if (r)
 			goto out;
 	}
-	r = pcow_meta_commit(img);
+	r = pcow_labels_create(img, o->label_size);
+	if (!r)
+		r = pcow_meta_commit(img);
 out:
 	if (r) {
 		pcow_err_fill(err, img->err.code, "%s", img->err.msg);

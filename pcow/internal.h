@@ -30,7 +30,8 @@
 #define PCOW_NO_PARENT 0xffffffffu
 #define PCOW_MAX_LAYERS 65536u
 #define PCOW_MAX_L1_ENTRIES (1u << 22)
-#define PCOW_INCOMPAT_KNOWN 0ULL
+#define PCOW_INCOMPAT_LABELS 0x1ULL	/* label storage area (labels.c) */
+#define PCOW_INCOMPAT_KNOWN PCOW_INCOMPAT_LABELS
 #define PCOW_ENTRY_ZERO 0x1u	/* entry flag: reads as zeros */
 
 /* in-memory L2 value: host byte offset of the cluster, or 1 for ZERO */
@@ -105,6 +106,12 @@ struct pcow {
 	uint64_t load_corrupt;
 	void (*report)(void *ctx, const char *msg);
 	void *report_ctx;
+
+	/* label storage area (labels.c): per image, held in memory */
+	uint8_t *labels;	/* label_size bytes, NULL without the feature */
+	uint64_t label_off;	/* on disk; 0: zeros, no clusters */
+	uint32_t label_size, label_crc;
+	bool labels_dropped;	/* check: corrupt area dropped, repair rewrites */
 };
 
 #define REFC_PIN 255
@@ -160,6 +167,8 @@ struct root {
 	uint64_t incompat, compat, gen, vsize, data_gen, cat_off;
 	uint32_t cbits, cat_len, cat_crc;
 	uint8_t uuid[16];
+	uint64_t label_off;	/* with PCOW_INCOMPAT_LABELS (labels.c) */
+	uint32_t label_size, label_crc;
 };
 /* 1 valid, 0 invalid, -PCOW_EUNSUPPORTED */
 int pcow_root_parse(const uint8_t *s, struct root *rt);
@@ -196,5 +205,15 @@ int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
 int pcow_open_base(struct pcow *img, unsigned flags);
 char *pcow_dir_of(const char *path);	/* malloc'd directory part of path */
 char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
+
+/* label storage area (labels.c; docs/pcow-format.md "Label storage area") */
+#define PCOW_ROOT_LABEL_OFF 96u	/* root slot: u64 offset, u32 size, u32 crc */
+void pcow_labels_root_encode(const struct pcow *img, uint8_t *slot);
+void pcow_labels_root_parse(const uint8_t *slot, struct root *rt);
+bool pcow_labels_root_ok(const struct root *rt);	/* the slot's field rules */
+bool pcow_label_size_ok(uint64_t size);
+int pcow_labels_load(struct pcow *img, const struct root *rt);	/* open */
+void pcow_labels_free(struct pcow *img);	/* close */
+int pcow_labels_create(struct pcow *img, uint64_t label_size);	/* create */
 
 #endif

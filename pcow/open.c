@@ -441,7 +441,8 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 				  (rt[i].cat_off & ((1ULL << rt[i].cbits) - 1)) ||
 				  rt[i].cat_off < PCOW_HEADER_END ||
 				  rt[i].cat_len < PCOW_CAT_HDR || rt[i].cat_len > PCOW_CAT_MAX ||
-				  rt[i].cat_off > fsize || rt[i].cat_len > fsize - rt[i].cat_off))
+				  rt[i].cat_off > fsize || rt[i].cat_len > fsize - rt[i].cat_off ||
+				  !pcow_labels_root_ok(&rt[i])))
 			v[i] = 0;
 		if (v[i] == 1 && (!cur || rt[i].gen > cur->gen)) {
 			cur = &rt[i];
@@ -505,6 +506,8 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 	}
 	if (mark_meta(img, img->cat_off, (img->cat_len + img->csize - 1) >> img->cbits,
 		      "catalog"))
+		goto fail;
+	if (pcow_labels_load(img, cur))
 		goto fail;
 	if (load_tables(img))
 		goto fail;
@@ -576,6 +579,7 @@ int pcow_close(struct pcow *img)
 	free(img->reserve);
 	free(img->pfree);
 	free(img->zbuf);
+	pcow_labels_free(img);
 	free(img->base_path);
 	free(img->path);
 	free(img->dir);

@@ -333,6 +333,17 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* label storage area (docs/pcow-format.md): 0 or 128K..16M in 4K steps */
+static uint64_t label_size_arg(const char *opt, const char *v)
+{
+	uint64_t s = size_arg(opt, v);
+
+	if (s && (s < PCOW_LABEL_MIN || s > PCOW_LABEL_MAX || s % PCOW_LABEL_ALIGN))
+		die_usage("invalid size '%s' for %s: must be 0 (none) or 128K..16M "
+			  "in 4K steps", v, opt);
+	return s;
+}
+
 static int cmd_create(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -340,6 +351,7 @@ static int cmd_create(int argc, char **argv)
 		{ "base-format", required_argument, NULL, 'F' },
 		{ "cluster-size", required_argument, NULL, 'c' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "label-size", required_argument, NULL, 'L' },
 		COMMON_LONG, { 0 }
 	};
 	struct pcow_create_opts co = { 0 };
@@ -355,9 +367,12 @@ static int cmd_create(int argc, char **argv)
 			if (strcmp(optarg, "pcow"))
 				die_usage("invalid format '%s' for -f (only pcow)", optarg);
 			break;
+		case 'L': co.label_size = label_size_arg("--label-size", optarg); break;
 		case 'o':
 			if (!strncmp(optarg, "cluster_size=", 13))
 				co.cluster_bits = cluster_bits_arg("-o cluster_size", optarg + 13);
+			else if (!strncmp(optarg, "label-size=", 11))
+				co.label_size = label_size_arg("-o label-size", optarg + 11);
 			else
 				die_usage("invalid option '%s' for -o", optarg);
 			break;
@@ -473,6 +488,7 @@ static int cmd_info(int argc, char **argv)
 			json_object_object_add(o, "data-generation", json_object_new_int64((int64_t)in.data_gen));
 			json_object_object_add(o, "allocated-clusters", json_object_new_int64((int64_t)in.allocated_clusters));
 			json_object_object_add(o, "metadata-clusters", json_object_new_int64((int64_t)in.metadata_clusters));
+			json_object_object_add(o, "label-size", json_object_new_int64((int64_t)pcow_label_size(im.p)));
 			if (in.base) {
 				json_object_object_add(o, "backing-filename", jstr(in.base));
 				json_object_object_add(o, "backing-filename-format", json_object_new_string(fmt_name(in.base_format)));
@@ -504,6 +520,8 @@ static int cmd_info(int argc, char **argv)
 			printf("cluster_size: %" PRIu64 "\nuuid: %s\ngeneration: %" PRIu64
 			       "\nallocated clusters: %" PRIu64 "\n", in.cluster_size, uu,
 			       in.generation, in.allocated_clusters);
+			if (pcow_label_size(im.p))
+				printf("label size: %" PRIu64 " bytes\n", pcow_label_size(im.p));
 			if (in.base) {
 				static char eb[ESC_MAX];
 				printf("backing file: %s\nbacking file format: %s\n",
@@ -773,6 +791,26 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
+/* convert: the label area goes along, whole, in one durable write */
+static int copy_labels(struct img *in, struct img *out)
+{
+	uint64_t n = in->p ? pcow_label_size(in->p) : 0;
+	uint8_t *b;
+	int r = 0;
+
+	if (!n)
+		return 0;
+	b = malloc(n);
+	if (!b)
+		return fail("out of memory");
+	if (pcow_label_read(in->p, b, n, 0))
+		r = fail("%s", pcow_errmsg(in->p));
+	else if (!is_zero(b, n) && pcow_label_write(out->p, b, n, 0))
+		r = fail("%s", pcow_errmsg(out->p));
+	free(b);
+	return r;
+}
+
 static int cmd_convert(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -807,7 +845,8 @@ static int cmd_convert(int argc, char **argv)
 		return EXIT_FAIL;
 	progress_on = !quiet && (prog_forced || isatty(2));
 	if (dfmt == PCOW_FMT_PCOW) {
-		struct pcow_create_opts co = { .virtual_size = in.size, .cluster_bits = cbits };
+		struct pcow_create_opts co = { .virtual_size = in.size, .cluster_bits = cbits,
+					       .label_size = in.p ? pcow_label_size(in.p) : 0 };
 		struct pcow_error e;
 		if (pcow_create(dst, &co, &e)) {
 			img_close(&in);
@@ -816,12 +855,17 @@ static int cmd_convert(int argc, char **argv)
 		open_extra = unsafe ? PCOW_NO_FLUSH : 0;
 		int orr = img_open(&out, dst, PCOW_FMT_PCOW, true);
 		open_extra = 0;
-		if (orr) {
+		if (orr || copy_labels(&in, &out)) {
 			img_close(&in);
+			img_close(&out);
 			unlink(dst);
 			return EXIT_FAIL;
 		}
 	} else {
+		if (in.p && pcow_label_size(in.p))
+			fprintf(stderr, "%s: note: the %" PRIu64 "-byte label area is not "
+				"converted (raw files hold no labels)\n", src,
+				pcow_label_size(in.p));
 		out.path = dst;
 		out.fd = open(dst, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (out.fd < 0) {
@@ -1254,12 +1298,15 @@ static int cmd_compare(int argc, char **argv)
 }
 
 static const struct cmd cmds[] = {
-	{ "create", cmd_create, "create [-b BASE [-F raw|pcow]] [-c CLUSTER] IMG [SIZE]\n"
+	{ "create", cmd_create, "create [-b BASE [-F raw|pcow]] [-c CLUSTER] [--label-size SIZE] IMG [SIZE]\n"
 	  "       pcow-img create <cluster KB> <size GB> IMG    (the reference tool's form)\n"
 	  "  SIZE and CLUSTER take K/M/G/T suffixes; CLUSTER is 4K..2M (default 64K);\n"
 	  "  without SIZE the base's size is used; a relative BASE is relative to IMG's\n"
 	  "  directory (it is stored as given). A base must be a regular file, not a\n"
-	  "  symbolic link; a raw base must keep its size (docs/pcow-format.md)." },
+	  "  symbolic link; a raw base must keep its size (docs/pcow-format.md).\n"
+	  "  --label-size SIZE (or -o label-size=SIZE): an NVDIMM label storage area in\n"
+	  "  the image, 128K..16M in 4K steps; over a pcow base with one, the overlay\n"
+	  "  gets a copy of the base's labels unless another size is given." },
 	{ "info", cmd_info, "info [--output=human|json] IMG" },
 	{ "check", cmd_check, "check [-r leaks|all] [--output=human|json] IMG\n"
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },

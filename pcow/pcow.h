@@ -141,6 +141,8 @@ struct pcow_create_opts {
 	pcow_io_open_fn open_io;	/* NULL: open(2) */
 	void *open_ctx;
 	bool overwrite;
+	uint64_t label_size;		/* label storage area bytes (0: none, or
+					 * the pcow base's when it has one) */
 };
 enum { PCOW_FMT_AUTO = 0, PCOW_FMT_RAW = 1, PCOW_FMT_PCOW = 2 };
 
@@ -276,6 +278,26 @@ struct pcow_check_result {
  */
 int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair,
 	       struct pcow_check_result *res, struct pcow_error *err);
+
+/*
+ * Label storage area (NVDIMM namespace labels; docs/pcow-format.md, "Label
+ * storage area"): bytes of device configuration kept in the image, one
+ * area per image (snapshots neither save nor restore it). Size 128K..16M
+ * in 4K steps, fixed once set. The area is read and its CRC checked on the
+ * first read or write (PCOW_ECORRUPT on a mismatch), then held in memory. A write is durable
+ * when it returns, and a crash at any point leaves the old or the new
+ * contents, never a mix (the area is rewritten whole at fresh clusters,
+ * then the root is switched). pcow_label_size() is 0 without an area;
+ * pcow_label_init() gives an image without one an area of zeros (an
+ * image with an area of another size: PCOW_EBUSY).
+ */
+#define PCOW_LABEL_MIN (128u << 10)
+#define PCOW_LABEL_MAX (16u << 20)
+#define PCOW_LABEL_ALIGN 4096u
+uint64_t pcow_label_size(struct pcow *img);
+int pcow_label_read(struct pcow *img, void *buf, size_t len, uint64_t off);
+int pcow_label_write(struct pcow *img, const void *buf, size_t len, uint64_t off);
+int pcow_label_init(struct pcow *img, uint64_t size);
 
 /* Size calculations for `measure`: file size needed for an image of
  * virtual_size with data_clusters allocated, and fully allocated. */
