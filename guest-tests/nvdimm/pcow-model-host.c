@@ -155,8 +155,8 @@ static int crash_check(uint64_t seed, unsigned rounds, int flushed, const char *
 				"%d): %s: 0x%016" PRIx64 ", old 0x%016" PRIx64 "\n", off, r,
 				flushed, why, got, old);
 	}
-	printf("crash-check: %d bad words; after the last flush %" PRIu64 " words kept, %"
-	       PRIu64 " lost\n", bad, kept, lost);
+	printf("crash-check: %d bad words; words of the rounds after the last flush: %"
+	       PRIu64 " new, %" PRIu64 " old\n", bad, kept, lost);
 	return bad ? 1 : 0;
 }
 
