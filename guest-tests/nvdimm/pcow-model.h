@@ -162,13 +162,4 @@ static inline uint64_t pm_crash_off(unsigned r)
 	return c * PM_CSIZE + pg * PM_PAGE + w * 8;
 }
 
-/* The round that writes off, or -1. */
-static inline int pm_crash_round(uint64_t off, unsigned rounds)
-{
-	for (unsigned r = 0; r < rounds; r++)
-		if (off >= pm_crash_off(r) && off < pm_crash_off(r) + PM_CRASH_WORDS * 8)
-			return (int)r;
-	return -1;
-}
-
 #endif
