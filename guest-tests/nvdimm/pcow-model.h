@@ -14,8 +14,9 @@
  *   layer 5             written after s2: the active layer's own clusters
  * A byte shows the topmost layer that holds it, else zeros. The image
  * layers (3-5) hold whole 64K clusters among clusters 0..63, in all 8
- * combinations (cluster c & 7); clusters 8..15 have no base data at all
- * (true holes through the chain).
+ * combinations ((c ^ c >> 3) & 7: each combination in even and odd
+ * clusters); clusters 8..23 have no base data at all (9 and 18 are holes
+ * through the whole chain).
  *
  * Values are 64-bit words, never 0. Layer PM_RUN is what the model run
  * writes, PM_CRASH what the crash run writes.
@@ -66,8 +67,8 @@ static inline bool pm_holds(int layer, uint64_t off)
 	uint64_t c = off / PM_CSIZE, g = off / pm_granule(layer);
 
 	if (layer >= 3)
-		return c < PM_IMG_CL && ((c & 7) >> (layer - 3) & 1);
-	if (c >= 8 && c < 16)
+		return c < PM_IMG_CL && (((c ^ c >> 3) & 7) >> (layer - 3) & 1);
+	if (c >= 8 && c < 24)
 		return false;
 	switch (layer) {
 	case 0: return pm_mix(0x100000000ULL | g) % 2 == 0;
