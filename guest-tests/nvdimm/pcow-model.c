@@ -19,7 +19,8 @@
  *           every written word and samples of every cluster: all exact
  *   crash   one CPU, rounds=N (<= 64): write 16 words of one page, read
  *           them back, flush (the DIMM's flush hint), print "F r" once
- *           the flush returned; the host kills vmm at random points
+ *           the flush returned ("X r: N bad" first if a read or the flush
+ *           count was wrong); the host kills vmm at random points
  */
 #include <libfdt.h>
 
@@ -288,7 +289,7 @@ static void crash(void)
 	if (rounds < 1 || rounds > PM_IMG_CL)
 		rounds = PM_IMG_CL;
 	for (unsigned r = 0; r < (unsigned)rounds; r++) {
-		uint64_t off = pm_crash_off(r);
+		uint64_t off = pm_crash_off(r), b0 = bad;
 
 		if (r & 1)	/* read first: a write-protected copy */
 			bad += rd(off) != pm_start(seed, off);
@@ -298,6 +299,8 @@ static void crash(void)
 			bad += rd(off + i * 8) != pm_val(seed, PM_CRASH, off + i * 8);
 		flush();
 		bad += flush_page[1] != r + 1;	/* +8: the vmm's flush count */
+		if (bad != b0)	/* the host fails a run with such a line */
+			rt_printf("X %u: %lu bad\n", r, (unsigned long)(bad - b0));
 		rt_printf("F %u\n", r);
 	}
 	rt_ok(bad == 0, "%ld rounds written, read back and flushed (%lu bad)", rounds,
