@@ -304,6 +304,9 @@ static int mark_meta(struct pcow *img, uint64_t off, uint64_t n, const char *wha
 	return 0;
 }
 
+/* L1 chunks read at once by the walk (256 KiB) */
+#define WALK_CHUNKS 64u
+
 /* the L2 tables found by pass 1, for pass 2 */
 struct tref {
 	uint64_t off;
@@ -336,12 +339,12 @@ static int trefs_add(struct pcow *img, struct trefs *t, uint64_t off, uint32_t l
  * (compact: empty chunks are the shared one) so a repair rewrites the
  * layer without them; otherwise nothing is kept.
  */
-static int account_l1(struct pcow *img, unsigned li, struct trefs *tr)
+static int account_l1(struct pcow *img, unsigned li, struct trefs *tr, uint8_t *blk)
 {
 	struct layer *l = &img->layers[li];
 	uint64_t ncl = ((uint64_t)l->l1_disk_n * 8 + img->csize - 1) >> img->cbits;
-	uint8_t raw[L1_CHUNK * 8];
 	uint64_t off[L1_CHUNK];
+	uint32_t nchunks = pcow_chunk_count(l->l1_disk_n);
 	int r;
 
 	if (ncl) {
@@ -349,14 +352,22 @@ static int account_l1(struct pcow *img, unsigned li, struct trefs *tr)
 		if (r)
 			return r;
 	}
-	for (uint32_t ci = 0; ci < pcow_chunk_count(l->l1_disk_n); ci++) {
+	for (uint32_t ci = 0; ci < nchunks; ci++) {
 		uint32_t first = ci << L1_CHUNK_BITS, n = l->l1_disk_n - first;
 		unsigned dropped = 0;
+		uint8_t *raw = blk + (size_t)(ci % WALK_CHUNKS) * L1_CHUNK * 8;
 		if (n > L1_CHUNK)
 			n = L1_CHUNK;
-		r = pcow_file_pread(img, raw, n * 8, l->l1_off + first * 8ULL);
-		if (!r)
-			r = pcow_decode_l1(img, li, ci, raw, n, off, img->lenient, &dropped);
+		if (ci % WALK_CHUNKS == 0) {
+			/* the next WALK_CHUNKS chunks in one read */
+			uint64_t left = (uint64_t)l->l1_disk_n - first;
+			uint64_t len = left < (uint64_t)WALK_CHUNKS * L1_CHUNK ?
+				left : (uint64_t)WALK_CHUNKS * L1_CHUNK;
+			r = pcow_file_pread(img, blk, len * 8, l->l1_off + first * 8ULL);
+			if (r)
+				return r;
+		}
+		r = pcow_decode_l1(img, li, ci, raw, n, off, img->lenient, &dropped);
 		if (r)
 			return r;
 		for (uint32_t k = 0; k < n; k++) {
@@ -443,14 +454,13 @@ static int account_walk(struct pcow *img)
 	memset(img->refc, REFC_PIN, img->first_data);
 	r = mark_meta(img, img->cat_off, (img->cat_len + img->csize - 1) >> img->cbits,
 		      "catalog");
+	raw = malloc((size_t)WALK_CHUNKS * L1_CHUNK * 8 > img->csize ?
+		     (size_t)WALK_CHUNKS * L1_CHUNK * 8 : img->csize);
+	tab = malloc(img->csize);
+	if (!r && (!raw || !tab))
+		r = pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
 	for (unsigned i = 0; i < img->nlayers && !r; i++)
-		r = account_l1(img, i, &tr);
-	if (!r) {
-		raw = malloc(img->csize);
-		tab = malloc(img->csize);
-		if (!raw || !tab)
-			r = pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
-	}
+		r = account_l1(img, i, &tr, raw);
 	for (size_t i = 0; i < tr.n && !r; i++) {
 		if (!tab && !(tab = malloc(img->csize)))
 			r = pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);

@@ -484,7 +484,8 @@ struct pcow *pcow_base(struct pcow *img)
 	return img->base;
 }
 
-void pcow_get_info(struct pcow *img, struct pcow_info *in)
+/* Everything but the cluster counts: what open read. */
+void pcow_get_info_quick(struct pcow *img, struct pcow_info *in)
 {
 	uint64_t fs = 0;
 
@@ -503,6 +504,17 @@ void pcow_get_info(struct pcow *img, struct pcow_info *in)
 	for (unsigned i = 0; i < img->nlayers; i++)
 		if (img->layers[i].flags & PCOW_LAYER_SNAPSHOT)
 			in->nsnapshots++;
+	in->base = img->base_path;
+	in->base_format = img->base_fmt;
+	for (struct pcow *b = img->base; b; b = b->base)
+		in->base_depth++;
+}
+
+void pcow_get_info(struct pcow *img, struct pcow_info *in)
+{
+	pcow_get_info_quick(img, in);
+	if (img->raw)
+		return;
 	/* the counts need every table: counted now unless known (a writer's,
 	 * a check's); an image whose tables turn out damaged counts nothing */
 	bool counted = !pcow_account(img);
@@ -514,8 +526,4 @@ void pcow_get_info(struct pcow *img, struct pcow_info *in)
 			in->allocated_clusters++;
 	}
 	pthread_mutex_unlock(&img->lock);
-	in->base = img->base_path;
-	in->base_format = img->base_fmt;
-	for (struct pcow *b = img->base; b; b = b->base)
-		in->base_depth++;
 }

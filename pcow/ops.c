@@ -168,7 +168,8 @@ static int layer_count(struct pcow *img, unsigned li, uint64_t *count)
 	return r;
 }
 
-int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max)
+static int snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max,
+			 bool count)
 {
 	unsigned n = 0;
 
@@ -187,13 +188,23 @@ int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max
 			s->layer = i;
 			s->parent = l->parent == PCOW_NO_PARENT ? -1 : (int)l->parent;
 			s->current = img->layers[img->active].parent == i;
-			int r = layer_count(img, i, &s->clusters);
+			int r = count ? layer_count(img, i, &s->clusters) : 0;
 			if (r)
 				return r;
 		}
 		n++;
 	}
 	return (int)n;
+}
+
+int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max)
+{
+	return snapshot_list(img, out, max, true);
+}
+
+int pcow_snapshot_list_quick(struct pcow *img, struct pcow_snapshot *out, unsigned max)
+{
+	return snapshot_list(img, out, max, false);
 }
 
 int pcow_snapshot_create(struct pcow *img, const char *name)
