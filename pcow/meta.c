@@ -77,7 +77,7 @@ int pcow_data_flush_opt(struct pcow *img, bool release)
 	/* 1: tables nothing on disk points to yet */
 	for (unsigned i = 0; i < img->nlayers; i++) {
 		struct layer *l = &img->layers[i];
-		if (l->rewrite)
+		if (l->rewrite || !l->l1c)	/* not read: nothing changed */
 			continue;
 		for (uint32_t ci = 0; ci < pcow_chunk_count(l->l1_entries); ci++) {
 			struct l1chunk *c = own_chunk(l, ci);
@@ -95,7 +95,7 @@ int pcow_data_flush_opt(struct pcow *img, bool release)
 	/* 2: in-place updates; each entry is either old or new after a crash */
 	for (unsigned i = 0; i < img->nlayers; i++) {
 		struct layer *l = &img->layers[i];
-		if (l->rewrite)
+		if (l->rewrite || !l->l1c)	/* not read: nothing changed */
 			continue;
 		for (uint32_t ci = 0; ci < pcow_chunk_count(l->l1_entries); ci++) {
 			struct l1chunk *c = own_chunk(l, ci);
