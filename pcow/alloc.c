@@ -456,19 +456,19 @@ static int account_walk(struct pcow *img)
 		      "catalog");
 	raw = malloc((size_t)WALK_CHUNKS * L1_CHUNK * 8 > img->csize ?
 		     (size_t)WALK_CHUNKS * L1_CHUNK * 8 : img->csize);
-	tab = malloc(img->csize);
+	tab = pcow_tab_new(img);
 	if (!r && (!raw || !tab))
 		r = pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
 	for (unsigned i = 0; i < img->nlayers && !r; i++)
 		r = account_l1(img, i, &tr, raw);
 	for (size_t i = 0; i < tr.n && !r; i++) {
-		if (!tab && !(tab = malloc(img->csize)))
-			r = pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+		if (!tab && !(tab = pcow_tab_new(img)))
+			r = -PCOW_ENOMEM;
 		if (!r)
 			r = account_l2(img, &tr.v[i], raw, &tab);
 	}
 	free(raw);
-	free(tab);
+	pcow_tab_put(tab);
 	free(tr.v);
 	return r;
 }

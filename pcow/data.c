@@ -63,6 +63,42 @@ int pcow_file_flush(struct pcow *img)
 /* read, all entries empty: shared by every layer, never written */
 struct l1chunk pcow_l1_empty;
 
+/*
+ * Decoded L2 tables are counted objects: the word before the entries
+ * holds the number of chunk slots using the table. A table shared by
+ * several layers (a deleted snapshot's table taken over by each of its
+ * children) is copied by the first layer that changes an entry in it.
+ */
+uint64_t *pcow_tab_new(struct pcow *img)
+{
+	uint64_t *t = calloc(img->l2_entries + 1, sizeof(uint64_t));
+
+	if (!t) {
+		pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+		return NULL;
+	}
+	t[0] = 1;
+	return t + 1;
+}
+
+void pcow_tab_put(uint64_t *t)
+{
+	if (t && !--t[-1])
+		free(t - 1);
+}
+
+static uint64_t *tab_get(uint64_t *t)
+{
+	t[-1]++;
+	return t;
+}
+
+/* tables in use by more than one slot */
+bool pcow_tab_shared(const uint64_t *t)
+{
+	return t[-1] > 1;
+}
+
 int pcow_decode_l1(struct pcow *img, unsigned li, uint32_t ci, const uint8_t *raw,
 		   uint32_t n, uint64_t *out, bool lenient, unsigned *dropped)
 {
@@ -229,7 +265,7 @@ int pcow_table_install(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab)
 	if (!c || c == &pcow_l1_empty)
 		return pcow_set_err(img, PCOW_EIO, "%s: internal: table without chunk",
 				    img->path);
-	free(c->tab[j & (L1_CHUNK - 1)]);
+	pcow_tab_put(c->tab[j & (L1_CHUNK - 1)]);
 	c->tab[j & (L1_CHUNK - 1)] = tab;
 	return 0;
 }
@@ -253,10 +289,10 @@ int pcow_table_get(struct pcow *img, unsigned li, uint32_t j, uint64_t **out)
 		return 0;
 	}
 	raw = malloc(img->csize);
-	t = malloc(img->csize);
+	t = pcow_tab_new(img);
 	if (!raw || !t) {
 		free(raw);
-		free(t);
+		pcow_tab_put(t);
 		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
 	}
 	r = pcow_file_pread(img, raw, img->csize, c->off[k]);
@@ -264,7 +300,7 @@ int pcow_table_get(struct pcow *img, unsigned li, uint32_t j, uint64_t **out)
 		r = pcow_decode_l2(img, li, j, c->off[k], raw, t, img->lenient, NULL);
 	free(raw);
 	if (r) {
-		free(t);
+		pcow_tab_put(t);
 		return r;
 	}
 	c->tab[k] = *out = t;
@@ -310,18 +346,43 @@ static int ensure_table(struct pcow *img, unsigned li, uint64_t vc)
 	r = chunk_own(img, li, (uint32_t)(idx >> L1_CHUNK_BITS), &c);
 	if (r)
 		return r;
-	c->tab[k] = calloc(img->l2_entries, sizeof(uint64_t));
+	c->tab[k] = pcow_tab_new(img);
 	if (!c->tab[k])
-		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+		return -PCOW_ENOMEM;
 	r = pcow_alloc_kind(img, REFC_META, &t);
 	if (r) {
-		free(c->tab[k]);
+		pcow_tab_put(c->tab[k]);
 		c->tab[k] = NULL;
 		return r;
 	}
 	c->off[k] = t;
 	c->state[k] = T_NEW;
 	l->l1_dirty = true;
+	return 0;
+}
+
+/* Layer li, which has no table at L1 index j, takes tab (a table of
+ * another layer with the same entries) as its own new table: shared in
+ * memory until one of them changes it, written to its own new place. */
+int pcow_table_adopt(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab)
+{
+	uint32_t k = j & (L1_CHUNK - 1);
+	struct l1chunk *c;
+	uint64_t t;
+	int r = chunk_own(img, li, j >> L1_CHUNK_BITS, &c);
+
+	if (r)
+		return r;
+	if (c->off[k])
+		return pcow_set_err(img, PCOW_EIO, "%s: internal: adopting over a table",
+				    img->path);
+	r = pcow_alloc_kind(img, REFC_META, &t);
+	if (r)
+		return r;
+	c->tab[k] = tab_get(tab);
+	c->off[k] = t;
+	c->state[k] = T_NEW;
+	img->layers[li].l1_dirty = true;
 	return 0;
 }
 
@@ -342,6 +403,15 @@ int pcow_entry_set(struct pcow *img, unsigned li, uint64_t vc, uint64_t val)
 		return r;
 	c = l->l1c[idx >> L1_CHUNK_BITS];
 	idx &= L1_CHUNK - 1;
+	if (pcow_tab_shared(c->tab[idx])) {
+		/* shared with another layer: this one changes its own copy */
+		uint64_t *own = pcow_tab_new(img);
+		if (!own)
+			return -PCOW_ENOMEM;
+		memcpy(own, c->tab[idx], img->l2_entries * sizeof(uint64_t));
+		pcow_tab_put(c->tab[idx]);
+		c->tab[idx] = own;
+	}
 	if (c->state[idx] == T_CLEAN)
 		c->state[idx] = T_DIRTY;
 	c->tab[idx][vc % img->l2_entries] = val;
@@ -355,7 +425,7 @@ void pcow_layer_free_tables(struct layer *l)
 		if (!c || c == &pcow_l1_empty)
 			continue;
 		for (uint32_t k = 0; k < L1_CHUNK; k++)
-			free(c->tab[k]);
+			pcow_tab_put(c->tab[k]);
 		free(c);
 	}
 	free(l->l1c);

@@ -50,7 +50,8 @@
 #define L1_CHUNK (1u << L1_CHUNK_BITS)
 struct l1chunk {
 	uint64_t off[L1_CHUNK];		/* host offsets of L2 tables, 0: none */
-	uint64_t *tab[L1_CHUNK];	/* decoded tables, NULL: not read yet */
+	uint64_t *tab[L1_CHUNK];	/* decoded tables (pcow_tab_new: counted,
+					 * maybe shared), NULL: not read yet */
 	uint8_t state[L1_CHUNK];	/* T_CLEAN, T_DIRTY, T_NEW */
 };
 extern struct l1chunk pcow_l1_empty;
@@ -224,6 +225,13 @@ int pcow_chunk_get(struct pcow *img, unsigned li, uint32_t ci, struct l1chunk **
 /* the decoded L2 table at L1 index j of layer li (NULL: none), read on
  * first use */
 int pcow_table_get(struct pcow *img, unsigned li, uint32_t j, uint64_t **out);
+/* decoded L2 tables, counted (shared between layers in memory): new
+ * (zeroed, one user), drop a user, in use by more than one */
+uint64_t *pcow_tab_new(struct pcow *img);
+void pcow_tab_put(uint64_t *tab);
+bool pcow_tab_shared(const uint64_t *tab);
+/* layer li, without a table at L1 index j, takes tab as its new table */
+int pcow_table_adopt(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab);
 /* for a lenient check's walk: install a decoded chunk (n entries) / keep
  * a cleaned table in memory */
 int pcow_chunk_install(struct pcow *img, unsigned li, uint32_t ci, const uint64_t *off,

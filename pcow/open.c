@@ -267,49 +267,40 @@ static bool root_fits(const struct root *rt, uint64_t fsize)
 	       rt->cat_off <= fsize && rt->cat_len <= fsize - rt->cat_off;
 }
 
-/* Step 3: the current root (the valid slot with the larger generation);
- * its catalog CRC goes to *cat_crc. */
-static int read_root(struct pcow *img, uint32_t *cat_crc)
+/* The current root: the valid slot (one that also fits the file) with the
+ * larger generation, slot 0 on a tie; its index in img->slot. */
+static int pick_root(struct pcow *img, uint8_t slots[2][PCOW_SLOT_SIZE], uint64_t fsize,
+		     struct root *cur)
 {
-	uint8_t slots[2][PCOW_SLOT_SIZE];
-	struct root rt[2], *cur = NULL;
-	uint64_t fsize;
-	size_t got = 0;
-	int v[2], r;
+	struct root rt[2];
+	int v[2], best = -1;
 
-	r = img->io->size(img->ioctx, &fsize);
-	if (r)
-		return pcow_set_err(img, PCOW_EIO, "%s: size: %s", img->path, strerror(-r));
-	memset(slots, 0, sizeof(slots));
-	r = img->io->pread(img->ioctx, slots, sizeof(slots), 0, &got);
-	if (r)
-		return pcow_set_err(img, PCOW_EIO, "%s: read: %s", img->path, strerror(-r));
-	if (memcmp(slots[0], PCOW_MAGIC, 8) && memcmp(slots[1], PCOW_MAGIC, 8))
-		return pcow_set_err(img, PCOW_ENOTPCOW, "%s: not a pcow image (wrong magic)",
-				    img->path);
-	if (got < sizeof(slots))
-		return pcow_set_err(img, PCOW_ECORRUPT, "%s: truncated image (%llu bytes)",
-				    img->path, (unsigned long long)fsize);
 	for (int i = 0; i < 2; i++) {
 		v[i] = pcow_root_parse(slots[i], &rt[i]);
 		if (v[i] == 1 && !root_fits(&rt[i], fsize))
 			v[i] = 0;
-		if (v[i] == 1 && (!cur || rt[i].gen > cur->gen)) {
-			cur = &rt[i];
-			img->slot = i;
-		}
+		if (v[i] == 1 && (best < 0 || rt[i].gen > rt[best].gen))
+			best = i;
 	}
-	if (!cur) {
+	if (best < 0) {
 		if (v[0] < 0 || v[1] < 0)
 			return pcow_set_err(img, PCOW_EUNSUPPORTED, "%s: unsupported pcow "
 					    "version", img->path);
 		return pcow_set_err(img, PCOW_ECORRUPT, "%s: no valid root slot (both "
 				    "checksums or fields bad)", img->path);
 	}
-	if (cur->incompat & ~PCOW_INCOMPAT_KNOWN)
+	if (rt[best].incompat & ~PCOW_INCOMPAT_KNOWN)
 		return pcow_set_err(img, PCOW_EUNSUPPORTED, "%s: unknown incompatible "
 				    "features 0x%llx", img->path,
-				    (unsigned long long)cur->incompat);
+				    (unsigned long long)rt[best].incompat);
+	img->slot = best;
+	*cur = rt[best];
+	return 0;
+}
+
+/* The image's geometry and identity from its current root. */
+static int use_root(struct pcow *img, const struct root *cur, uint64_t fsize)
+{
 	img->cbits = cur->cbits;
 	img->csize = 1ULL << img->cbits;
 	img->l2_entries = (uint32_t)(img->csize / 8);
@@ -327,11 +318,40 @@ static int read_root(struct pcow *img, uint32_t *cat_crc)
 	 * memory for its unused tail. A trailing partial cluster is not
 	 * usable: the file ends before it. */
 	img->file_clusters = fsize >> img->cbits;
-	*cat_crc = cur->cat_crc;
 	img->zbuf = calloc(1, img->csize);
 	if (!img->zbuf)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	return 0;
+}
+
+/* Step 3: the two root slots; the current root's catalog CRC goes to
+ * *cat_crc. */
+static int read_root(struct pcow *img, uint32_t *cat_crc)
+{
+	uint8_t slots[2][PCOW_SLOT_SIZE];
+	struct root cur = { 0 };
+	uint64_t fsize;
+	size_t got = 0;
+	int r;
+
+	r = img->io->size(img->ioctx, &fsize);
+	if (r)
+		return pcow_set_err(img, PCOW_EIO, "%s: size: %s", img->path, strerror(-r));
+	memset(slots, 0, sizeof(slots));
+	r = img->io->pread(img->ioctx, slots, sizeof(slots), 0, &got);
+	if (r)
+		return pcow_set_err(img, PCOW_EIO, "%s: read: %s", img->path, strerror(-r));
+	if (memcmp(slots[0], PCOW_MAGIC, 8) && memcmp(slots[1], PCOW_MAGIC, 8))
+		return pcow_set_err(img, PCOW_ENOTPCOW, "%s: not a pcow image (wrong magic)",
+				    img->path);
+	if (got < sizeof(slots))
+		return pcow_set_err(img, PCOW_ECORRUPT, "%s: truncated image (%llu bytes)",
+				    img->path, (unsigned long long)fsize);
+	r = pick_root(img, slots, fsize, &cur);
+	if (r)
+		return r;
+	*cat_crc = cur.cat_crc;
+	return use_root(img, &cur, fsize);
 }
 
 /* Step 4: the catalog (base reference and layer records, no tables). */

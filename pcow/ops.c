@@ -302,9 +302,21 @@ int pcow_snapshot_delete(struct pcow *img, const char *name)
 			goto broken;
 		/* child takes every mapping of S it does not override */
 		for (uint32_t j = 0; j < sl->l1_entries; j++) {
-			uint64_t toff, *t = loaded_table(sl, j, &toff);
+			uint64_t toff, ctoff, *t = loaded_table(sl, j, &toff);
 			if (!t)
 				continue;
+			if (j < cl->l1_entries && !loaded_table(cl, j, &ctoff) &&
+			    ((uint64_t)(j + 1) * img->l2_entries << img->cbits) <= cl->vsize) {
+				/* the child has no table here: it takes S's, shared
+				 * in memory until one of them changes it */
+				r = pcow_table_adopt(img, c, j, t);
+				for (uint32_t k = 0; !r && k < img->l2_entries; k++)
+					if (t[k] && t[k] != MEM_ZERO)
+						pcow_refc_inc(img, t[k]);
+				if (r)
+					goto broken;
+				continue;
+			}
 			for (uint32_t k = 0; k < img->l2_entries; k++) {
 				uint64_t v = t[k], e;
 				uint64_t vc = (uint64_t)j * img->l2_entries + k;

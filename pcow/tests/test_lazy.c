@@ -5,7 +5,8 @@
  * one L2 table; cluster ownership is counted on first need by a walk that
  * keeps no table; a damaged table found on first use is a clean
  * PCOW_ECORRUPT (and check still finds it); the shared empty L1 chunk is
- * copied by the one layer that writes there. Images live in memory.
+ * copied by the one layer that writes there, and so is an L2 table two
+ * children took over from a deleted snapshot. Images live in memory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +287,71 @@ static void test_shared_chunk_cow(void **st)
 	pcow_mem_io_free(io);
 }
 
+/* Deleting a snapshot with two children: each child without a table of
+ * its own there takes the snapshot's decoded table, shared in memory (one
+ * copy), written to a place of its own; the first child to write in it
+ * gets its own copy and the other keeps the old entries. */
+static void test_shared_table_cow(void **st)
+{
+	void *io = pcow_mem_io_new(NULL, 0, 64u << 20);
+	struct pcow_create_opts co = { .virtual_size = 64u << 20, .cluster_bits = 12,
+				       .io = &counting_ops, .io_ctx = io };
+	struct pcow_open_opts o = { .io = &counting_ops, .io_ctx = io };
+	struct pcow_check_result res = { 0 };
+	struct pcow_error e;
+	uint8_t a[8192], x[4096], b[8192];
+
+	counting_ops = pcow_mem_io_ops;
+	counting_ops.pread = counting_pread;
+	assert_int_equal(pcow_create("sh", &co, &e), 0);
+	struct pcow *img = open_mem(io, PCOW_RDWR, &e);
+	assert_non_null(img);
+	memset(a, 0xa1, sizeof(a));
+	assert_int_equal(pcow_write(img, a, sizeof(a), 0), 0);	/* table 0 */
+	assert_int_equal(pcow_snapshot_create(img, "a"), 0);
+	assert_int_equal(pcow_snapshot_create(img, "b"), 0);	/* child of a */
+	assert_int_equal(pcow_snapshot_apply(img, "a"), 0);	/* 2nd child */
+	memset(x, 0x77, sizeof(x));
+	assert_int_equal(pcow_write(img, x, sizeof(x), 10u << 20), 0);	/* table 5 */
+	assert_int_equal(pcow_snapshot_delete(img, "a"), 0);
+	assert_int_equal(img->nlayers, 2);
+	struct layer *lb = &img->layers[0], *la = &img->layers[img->active];
+	assert_string_equal(lb->name, "b");
+	uint64_t *tb = lb->l1c[0]->tab[0], *ta = la->l1c[0]->tab[0];
+	assert_non_null(tb);
+	assert_ptr_equal(tb, ta);		/* one table, two layers */
+	assert_true(pcow_tab_shared(tb));
+	assert_true(lb->l1c[0]->off[0] != la->l1c[0]->off[0]);	/* two places */
+	/* the active layer writes in it: its own copy, b keeps the old one */
+	memset(x, 0x5c, sizeof(x));
+	assert_int_equal(pcow_write(img, x, sizeof(x), 0), 0);
+	assert_ptr_equal(lb->l1c[0]->tab[0], tb);
+	assert_ptr_not_equal(la->l1c[0]->tab[0], tb);
+	assert_false(pcow_tab_shared(tb));
+	assert_int_equal(pcow_read(img, b, sizeof(b), 0), 0);
+	assert_memory_equal(b, x, 4096);
+	assert_memory_equal(b + 4096, a + 4096, 4096);	/* the old entry, kept */
+	assert_int_equal(pcow_close(img), 0);
+
+	assert_int_equal(pcow_check("sh", &o, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+	assert_int_equal(res.shared_clusters, 1);	/* a's second cluster */
+	img = open_mem(io, PCOW_RDWR, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_read(img, b, sizeof(b), 0), 0);
+	assert_memory_equal(b, x, 4096);
+	assert_memory_equal(b + 4096, a + 4096, 4096);
+	assert_int_equal(pcow_snapshot_apply(img, "b"), 0);
+	assert_int_equal(pcow_read(img, b, sizeof(b), 0), 0);
+	assert_memory_equal(b, a, sizeof(a));	/* b sees a's data */
+	assert_int_equal(pcow_read(img, b, 16, 10u << 20), 0);
+	assert_int_equal(b[0], 0);
+	assert_int_equal(pcow_close(img), 0);
+	assert_int_equal(pcow_check("sh", &o, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
+	pcow_mem_io_free(io);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_l2_on_first_read),
 		cmocka_unit_test(test_corrupt_l1_on_first_read),
 		cmocka_unit_test(test_shared_chunk_cow),
+		cmocka_unit_test(test_shared_table_cow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
