@@ -307,6 +307,15 @@ static int mark_meta(struct pcow *img, uint64_t off, uint64_t n, const char *wha
 /* L1 chunks read at once by the walk (256 KiB) */
 #define WALK_CHUNKS 64u
 
+static bool all_zero64(const uint8_t *b, uint64_t n)
+{
+	uint64_t acc = 0;
+
+	for (uint64_t i = 0; i < n; i++)
+		acc |= get_le64(b + i * 8);
+	return !acc;
+}
+
 /* the L2 tables found by pass 1, for pass 2 */
 struct tref {
 	uint64_t off;
@@ -366,6 +375,17 @@ static int account_l1(struct pcow *img, unsigned li, struct trefs *tr, uint8_t *
 			r = pcow_file_pread(img, blk, len * 8, l->l1_off + first * 8ULL);
 			if (r)
 				return r;
+			if (all_zero64(blk, len)) {
+				/* no table in these chunks (most of a big L1) */
+				uint32_t last = ci + (uint32_t)((len + L1_CHUNK - 1) / L1_CHUNK);
+				for (; img->lenient && ci < last; ci++) {
+					r = pcow_chunk_install(img, li, ci, off, 0);
+					if (r)
+						return r;
+				}
+				ci = last - 1;	/* the loop's ci++ */
+				continue;
+			}
 		}
 		r = pcow_decode_l1(img, li, ci, raw, n, off, img->lenient, &dropped);
 		if (r)
