@@ -3,6 +3,7 @@
 # pcow-img against qemu-img on the same shapes, in the same run.
 #   A. 64 TiB virtual, 200 snapshots (201 layers)
 #   B. 2 PiB virtual, 10 layers (9 snapshots and the active layer)
+#   C. 2 PiB virtual, a chain of 10 images (each the base of the next)
 # both with 64 KiB clusters, made with pcow-img (pcow) and with qemu-img
 # (qcow2) alike: create, then `snapshot -c` LAYERS-1 times (no data: the
 # cost measured is the one that grows with virtual size x layers).
@@ -69,10 +70,30 @@ make() {
 		"qcow2 $(du -h --apparent-size "$name.qcow2" | cut -f1)"
 }
 
+# chain NAME SIZE DEPTH: NAME.pcow / NAME.qcow2 on DEPTH-1 bases
+chain() {
+	local name=$1 size=$2 depth=$3 prev=
+	for i in $(seq 1 "$depth"); do
+		if [ -z "$prev" ]; then
+			"$PIMG" create -c 64K "$name-$i.pcow" "$size" >/dev/null
+			"$QIMG" create -q -f qcow2 -o cluster_size=64k "$name-$i.qcow2" "$size"
+		else
+			"$PIMG" create -c 64K -b "$prev.pcow" "$name-$i.pcow" >/dev/null
+			"$QIMG" create -q -f qcow2 -o cluster_size=64k -b "$prev.qcow2" \
+				-F qcow2 "$name-$i.qcow2"
+		fi
+		prev=$name-$i
+	done
+	ln -s "$prev.pcow" "$name.pcow"
+	ln -s "$prev.qcow2" "$name.qcow2"
+}
+
 echo "== building images in $work"
 make a64t 64T 201
 make b2p 2P 10
+chain c2p 2P 10
 cat ./*.pcow ./*.qcow2 >/dev/null	# both from the page cache
 echo "== best of $reps runs; ratio = pcow-img / qemu-img"
 compare "64 TiB, 200 snapshots" a64t.pcow a64t.qcow2
 compare "2 PiB, 10 layers" b2p.pcow b2p.qcow2
+compare "2 PiB, chain of 10" c2p.pcow c2p.qcow2

@@ -1,8 +1,10 @@
 /*
  * alloc.c - libpcow's cluster accounting and allocation: the per-cluster
- * counts of the file, allocation (single, contiguous, reserved ahead for
- * callers that must not fail later), deferred frees released after a
- * metadata commit, and trimming the file's free tail.
+ * counts of the file and the walk of every table that makes them, once, on
+ * first need (pcow_account(): not at open), allocation (single,
+ * contiguous, reserved ahead for callers that must not fail later),
+ * deferred frees released after a metadata commit, and trimming the
+ * file's free tail.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,8 @@
 /*
  * data.c - libpcow's data path: checked I/O on the image file, the layers'
- * L1/L2 tables and entries, reading through the layer chain and the base,
+ * L1/L2 tables and entries (L1 chunks and L2 tables read and checked on
+ * first use, the empty chunk and taken-over tables shared between layers
+ * until written), reading through the layer chain and the base,
  * translation (pcow_translate), copy-on-write writes, prepare-write and
  * flush.
  */
