@@ -37,6 +37,26 @@
 /* in-memory L2 value: host byte offset of the cluster, or 1 for ZERO */
 #define MEM_ZERO 1ULL
 
+/*
+ * A layer's L1 in memory: chunks of L1_CHUNK entries (4 KiB of the L1 on
+ * disk), each read on first use. A chunk pointer is NULL (not read yet),
+ * pcow_l1_empty (read, or new, and all entries empty: one static chunk
+ * shared by every layer and never written; the first table added there
+ * gives the layer its own copy), or the layer's own chunk. Decoded L2
+ * tables hang from a chunk and are read on their first lookup. So a layer
+ * costs memory for the tables it has in use, not for its virtual size, and
+ * a layer never looked at costs its catalog record only.
+ */
+#define L1_CHUNK_BITS 9
+#define L1_CHUNK (1u << L1_CHUNK_BITS)
+struct l1chunk {
+	uint64_t off[L1_CHUNK];		/* host offsets of L2 tables, 0: none */
+	uint64_t *tab[L1_CHUNK];	/* decoded tables (pcow_tab_new: counted,
+					 * maybe shared), NULL: not read yet */
+	uint8_t state[L1_CHUNK];	/* T_CLEAN, T_DIRTY, T_NEW */
+};
+extern struct l1chunk pcow_l1_empty;
+
 struct layer {
 	uint64_t l1_off;	/* on disk (0: not written yet) */
 	uint64_t vsize;
@@ -46,13 +66,16 @@ struct layer {
 	uint32_t parent;	/* PCOW_NO_PARENT or index */
 	uint32_t flags;
 	char *name;
-	uint64_t *l1;		/* host offsets of L2 tables */
-	uint64_t **l2;		/* decoded tables, NULL where l1 is 0 */
-	uint8_t *l2_state;	/* per table: T_CLEAN, T_DIRTY, T_NEW */
+	struct l1chunk **l1c;	/* chunk_count(l1_entries) pointers, or NULL */
 	bool rewrite;		/* whole layer goes to new places at commit */
 	bool l1_dirty;
 };
 enum { T_CLEAN = 0, T_DIRTY = 1, T_NEW = 2 };
+
+static inline uint32_t pcow_chunk_count(uint32_t l1_entries)
+{
+	return (l1_entries + L1_CHUNK - 1) >> L1_CHUNK_BITS;
+}
 
 struct pcow {
 	char *path;		/* as opened */
@@ -88,6 +111,14 @@ struct pcow {
 
 	/* allocation */
 	pthread_mutex_t lock;
+	/* Cluster ownership (refc) is counted on first need: the first
+	 * allocation, reservation, write, count or check (pcow_account()).
+	 * acct_lock serialises that walk; acct_done is set (release) once
+	 * refc is valid; acct_err keeps a walk's failure (corruption). */
+	pthread_mutex_t acct_lock;
+	bool acct_done;
+	int acct_err;
+	char acct_msg[PCOW_ERRMSG_MAX];
 	uint8_t *refc;		/* per file cluster; 255 = reserved/pinned */
 	uint64_t nclusters;	/* clusters tracked: grows to the highest one the
 				 * metadata references (or allocation reaches),
@@ -188,12 +219,45 @@ int pcow_meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries);
 /* defer-free every cluster a layer references (tables, L1, data) */
 int pcow_layer_drop(struct pcow *img, struct layer *l);
 
-/* layers, entries and the read path (data.c) */
+/* Cluster ownership: walk every table once (streaming) and fill refc;
+ * in a lenient (check) open, damaged entries are reported and dropped. */
+int pcow_account(struct pcow *img);
+
+/* layers, entries and the read path (data.c). Tables are read on first
+ * use and checked then: a damaged entry found later is PCOW_ECORRUPT. */
 void pcow_layer_free_tables(struct layer *l);
 void pcow_layer_free(struct layer *l);
 int pcow_layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize);
-uint64_t *pcow_entry_slot(struct pcow *img, struct layer *l, uint64_t vcluster);
+int pcow_layer_grow_l1(struct pcow *img, struct layer *l, uint32_t n);
+/* chunk ci of layer li's L1, read on first use (never NULL on success) */
+int pcow_chunk_get(struct pcow *img, unsigned li, uint32_t ci, struct l1chunk **out);
+/* the decoded L2 table at L1 index j of layer li (NULL: none), read on
+ * first use */
+int pcow_table_get(struct pcow *img, unsigned li, uint32_t j, uint64_t **out);
+/* decoded L2 tables, counted (shared between layers in memory): new
+ * (zeroed, one user), drop a user, in use by more than one */
+uint64_t *pcow_tab_new(struct pcow *img);
+void pcow_tab_put(uint64_t *tab);
+bool pcow_tab_shared(const uint64_t *tab);
+/* layer li, without a table at L1 index j, takes tab as its new table */
+int pcow_table_adopt(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab);
+/* for a lenient check's walk: install a decoded chunk (n entries) / keep
+ * a cleaned table in memory */
+int pcow_chunk_install(struct pcow *img, unsigned li, uint32_t ci, const uint64_t *off,
+		       uint32_t n);
+int pcow_table_install(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab);
+/* read every chunk and table of layer li into memory (whole-layer changes) */
+int pcow_layer_load(struct pcow *img, unsigned li);
+/* entry of layer li for cluster vc: 0 empty, MEM_ZERO, or host offset */
+int pcow_entry_get(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t *val);
 int pcow_entry_set(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t val);
+/* decode an L1 chunk / L2 table read from disk into out (check rules of
+ * docs/pcow-format.md; overlap with metadata is pcow_account()'s). Bad
+ * entries: PCOW_ECORRUPT, or with lenient dropped (counted in *dropped). */
+int pcow_decode_l1(struct pcow *img, unsigned li, uint32_t ci, const uint8_t *raw,
+		   uint32_t n, uint64_t *out, bool lenient, unsigned *dropped);
+int pcow_decode_l2(struct pcow *img, unsigned li, uint32_t j, uint64_t toff,
+		   const uint8_t *raw, uint64_t *out, bool lenient, unsigned *dropped);
 int pcow_read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off);
 
 /* open (open.c) */
@@ -213,6 +277,7 @@ void pcow_labels_root_parse(const uint8_t *slot, struct root *rt);
 bool pcow_labels_root_ok(const struct root *rt);	/* the slot's field rules */
 bool pcow_label_size_ok(uint64_t size);
 int pcow_labels_load(struct pcow *img, const struct root *rt);	/* open */
+int pcow_labels_account(struct pcow *img);	/* ownership walk */
 void pcow_labels_free(struct pcow *img);	/* close */
 int pcow_labels_create(struct pcow *img, uint64_t label_size);	/* create */
 

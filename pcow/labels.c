@@ -133,6 +133,22 @@ int pcow_labels_load(struct pcow *img, const struct root *rt)
 		drop_area(img, false);
 		return 0;
 	}
+	return 0;
+}
+
+/*
+ * Cluster ownership (alloc.c's counting walk, after the catalog and before
+ * the tables): the area's clusters are metadata, never shared with anything
+ * else; a lenient open (check) also verifies the area's CRC here.
+ */
+int pcow_labels_account(struct pcow *img)
+{
+	uint64_t n, c;
+
+	if (!img->label_off)
+		return 0;
+	n = area_clusters(img, img->label_size);
+	c = img->label_off >> img->cbits;
 	if (pcow_refc_track(img, c + n))
 		return -img->err.code;
 	for (uint64_t i = 0; i < n; i++)
@@ -310,7 +326,9 @@ static int commit_area(struct pcow *img, const uint8_t *old)
 	uint32_t old_crc = img->label_crc;
 	int r;
 
-	r = alloc_area(img, n, &off);
+	r = pcow_account(img);	/* the free clusters must be known */
+	if (!r)
+		r = alloc_area(img, n, &off);
 	if (r)
 		goto undo;
 	r = pcow_file_pwrite(img, img->labels, img->label_size, off);

@@ -194,7 +194,7 @@ static int img_open(struct img *im, const char *path, int fmt, bool rw)
 		im->p = pcow_open(path, &o, &e);
 		if (!im->p)
 			return fail("%s", e.msg);
-		pcow_get_info(im->p, &in);
+		pcow_get_info_quick(im->p, &in);
 		im->size = in.virtual_size;
 		return 0;
 	}
@@ -465,12 +465,13 @@ static int cmd_info(int argc, char **argv)
 	struct pcow_snapshot *snaps = NULL;
 	int ns = 0;
 	if (im.p) {
-		pcow_get_info(im.p, &in);
-		ns = pcow_snapshot_list(im.p, NULL, 0);
+		/* what the catalog says: no table is read (counts: check) */
+		pcow_get_info_quick(im.p, &in);
+		ns = pcow_snapshot_list_quick(im.p, NULL, 0);
 		snaps = calloc((size_t)ns + 1, sizeof(*snaps));
 		if (!snaps)
 			return fail("out of memory");
-		ns = pcow_snapshot_list(im.p, snaps, (unsigned)ns);
+		ns = pcow_snapshot_list_quick(im.p, snaps, (unsigned)ns);
 	}
 	char uu[40];
 	uuid_str(in.uuid, uu);
@@ -486,8 +487,6 @@ static int cmd_info(int argc, char **argv)
 			json_object_object_add(o, "uuid", json_object_new_string(uu));
 			json_object_object_add(o, "generation", json_object_new_int64((int64_t)in.generation));
 			json_object_object_add(o, "data-generation", json_object_new_int64((int64_t)in.data_gen));
-			json_object_object_add(o, "allocated-clusters", json_object_new_int64((int64_t)in.allocated_clusters));
-			json_object_object_add(o, "metadata-clusters", json_object_new_int64((int64_t)in.metadata_clusters));
 			json_object_object_add(o, "label-size", json_object_new_int64((int64_t)pcow_label_size(im.p)));
 			if (in.base) {
 				json_object_object_add(o, "backing-filename", jstr(in.base));
@@ -501,7 +500,6 @@ static int cmd_info(int argc, char **argv)
 				json_object_object_add(s, "date-sec", json_object_new_int64((int64_t)(snaps[i].ctime_ns / 1000000000ULL)));
 				json_object_object_add(s, "date-nsec", json_object_new_int64((int64_t)(snaps[i].ctime_ns % 1000000000ULL)));
 				json_object_object_add(s, "virtual-size", json_object_new_int64((int64_t)snaps[i].virtual_size));
-				json_object_object_add(s, "clusters", json_object_new_int64((int64_t)snaps[i].clusters));
 				json_object_object_add(s, "current", json_object_new_boolean(snaps[i].current));
 				json_object_array_add(a, s);
 			}
@@ -518,8 +516,7 @@ static int cmd_info(int argc, char **argv)
 		       "disk size: %s\n", im.path, im.p ? "pcow" : "raw", h, in.virtual_size, d);
 		if (im.p) {
 			printf("cluster_size: %" PRIu64 "\nuuid: %s\ngeneration: %" PRIu64
-			       "\nallocated clusters: %" PRIu64 "\n", in.cluster_size, uu,
-			       in.generation, in.allocated_clusters);
+			       "\n", in.cluster_size, uu, in.generation);
 			if (pcow_label_size(im.p))
 				printf("label size: %" PRIu64 " bytes\n", pcow_label_size(im.p));
 			if (in.base) {
@@ -528,8 +525,8 @@ static int cmd_info(int argc, char **argv)
 				       esc(in.base, eb, sizeof(eb)), fmt_name(in.base_format));
 			}
 			if (ns) {
-				printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
-				       "DATE", "CLUSTERS");
+				printf("Snapshot list:\n%-20s %-12s %s\n", "TAG", "VM SIZE",
+				       "DATE");
 				for (int i = 0; i < ns; i++) {
 					char ds[32];
 					time_t t = (time_t)(snaps[i].ctime_ns / 1000000000ULL);
@@ -538,9 +535,9 @@ static int cmd_info(int argc, char **argv)
 					strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
 					human_size(snaps[i].virtual_size, h, sizeof(h));
 					char en[4 * PCOW_MAX_NAME + 1];
-					printf("%-20s %-12s %-20s %" PRIu64 "%s\n",
+					printf("%-20s %-12s %-20s%s\n",
 					       esc(snaps[i].name, en, sizeof(en)), h, ds,
-					       snaps[i].clusters, snaps[i].current ? " (current)" : "");
+					       snaps[i].current ? " (current)" : "");
 				}
 			}
 		}
@@ -682,14 +679,13 @@ static int cmd_snapshot(int argc, char **argv)
 		return EXIT_FAIL;
 	int r = 0;
 	if (op == 'l') {
-		int n = pcow_snapshot_list(im.p, NULL, 0);
+		int n = pcow_snapshot_list_quick(im.p, NULL, 0);
 		struct pcow_snapshot *s = calloc((size_t)n + 1, sizeof(*s));
 		if (!s)
 			return fail("out of memory");
-		n = pcow_snapshot_list(im.p, s, (unsigned)n);
+		n = pcow_snapshot_list_quick(im.p, s, (unsigned)n);
 		if (n)
-			printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
-			       "DATE", "CLUSTERS");
+			printf("Snapshot list:\n%-20s %-12s %s\n", "TAG", "VM SIZE", "DATE");
 		for (int i = 0; i < n; i++) {
 			char ds[32], h[32];
 			time_t t = (time_t)(s[i].ctime_ns / 1000000000ULL);
@@ -698,9 +694,9 @@ static int cmd_snapshot(int argc, char **argv)
 			strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
 			human_size(s[i].virtual_size, h, sizeof(h));
 			char en[4 * PCOW_MAX_NAME + 1];
-			printf("%-20s %-12s %-20s %" PRIu64 "%s\n",
+			printf("%-20s %-12s %-20s%s\n",
 			       esc(s[i].name, en, sizeof(en)), h, ds,
-			       s[i].clusters, s[i].current ? " (current)" : "");
+			       s[i].current ? " (current)" : "");
 		}
 		free(s);
 	} else {

@@ -172,6 +172,14 @@ struct pcow_info {
 	bool read_only;
 };
 void pcow_get_info(struct pcow *img, struct pcow_info *info);
+/*
+ * pcow_get_info() without the two cluster counts (allocated_clusters and
+ * metadata_clusters are left 0): those need a walk of every table of
+ * every layer (docs/pcow-format.md, "Cluster ownership"), this reads
+ * nothing but what open read (root and catalog), whatever the virtual
+ * size and number of snapshots. What `pcow-img info` shows.
+ */
+void pcow_get_info_quick(struct pcow *img, struct pcow_info *info);
 
 /* The base image (next in the chain), or NULL. */
 struct pcow *pcow_base(struct pcow *img);
@@ -230,6 +238,8 @@ struct pcow_snapshot {
 };
 /* Fills up to max entries, returns the number of snapshots (or error). */
 int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max);
+/* The same without the clusters count (left 0): reads no table. */
+int pcow_snapshot_list_quick(struct pcow *img, struct pcow_snapshot *out, unsigned max);
 int pcow_snapshot_create(struct pcow *img, const char *name);
 /* Revert the active layer to the snapshot's contents. Later snapshots stay. */
 int pcow_snapshot_apply(struct pcow *img, const char *name);
