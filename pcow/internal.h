@@ -2,7 +2,8 @@
  * internal.h - libpcow's private structures and helpers, shared by the
  * library's files (error.c, format.c on-disk encoding, open.c, create.c,
  * alloc.c cluster accounting, data.c data path, meta.c metadata commit,
- * ops.c snapshot / commit / rebase / resize, check.c, io.c). Not
+ * ops.c snapshot / commit / rebase / resize, check.c, io.c, image.c raw
+ * or pcow). Not
  * installed; not for users.
  */
 #ifndef PMVM_PCOW_INTERNAL_H
@@ -192,9 +193,17 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 				unsigned depth, bool lenient,
 				void (*report)(void *, const char *), void *rctx,
 				struct pcow_error *err);
-int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
 int pcow_open_base(struct pcow *img, unsigned flags);
 char *pcow_dir_of(const char *path);	/* malloc'd directory part of path */
 char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
+
+/* any image, raw or pcow (image.c) */
+/* open an image file (regular files only; nofollow: not a symlink; lock:
+ * flock(2), exclusive if rw): an fd or -errno (-EBUSY: locked elsewhere) */
+int pcow_open_fd(const char *path, bool rw, bool nofollow, bool lock);
+const char *pcow_open_errstr(int neg_errno);	/* pcow_open_fd()'s errors */
+int pcow_open_errcode(int neg_errno);		/* ... as a PCOW_E* code */
+int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
+int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m);
 
 #endif

@@ -180,90 +180,6 @@ static int load_tables(struct pcow *img)
 	return r;
 }
 
-/*
- * Open an image file. A base image's path comes from another (possibly
- * hostile) image, so its last component must not be a symlink; any image
- * must be a regular file (O_NONBLOCK keeps a FIFO from blocking the open;
- * it is cleared once the type is known). Returns an fd or -errno.
- */
-static int open_image_fd(const char *path, bool rw, bool base)
-{
-	struct stat st;
-	int fd, fl;
-
-	fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK |
-		  (base ? O_NOFOLLOW : 0));
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-static const char *open_errstr(int e)
-{
-	if (e == -ELOOP)
-		return "a symbolic link (refused for base images)";
-	if (e == -EINVAL)
-		return "not a regular file";
-	return strerror(-e);
-}
-
-int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
-{
-	struct pcow *b = calloc(1, sizeof(*b));
-	int fd;
-
-	if (!b)
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	pthread_mutex_init(&b->lock, NULL);
-	b->raw = true;
-	b->rw = flags & PCOW_RDWR;
-	b->path = strdup(path);
-	b->open_io = img->open_io;
-	b->open_ctx = img->open_ctx;
-	if (img->open_io) {
-		int e = img->open_io(img->open_ctx, path, b->rw, false, &b->io, &b->ioctx);
-		if (e) {
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-					    path, strerror(-e));
-		}
-	} else {
-		fd = open_image_fd(path, b->rw, true);
-		if (fd < 0) {
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-					    path, open_errstr(fd));
-		}
-		b->io = &pcow_fd_io_ops;
-		b->ioctx = pcow_fd_io_new(fd);
-		if (!b->ioctx) {
-			close(fd);
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		}
-	}
-	b->io->size(b->ioctx, &b->vsize);
-	b->csize = 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
-	b->cbits = PCOW_DEFAULT_CLUSTER_BITS;
-	img->base = b;
-	return 0;
-}
-
 char *pcow_resolve_base(struct pcow *img, const char *p)
 {
 	char *out;
@@ -393,10 +309,10 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 			goto fail;
 		}
 	} else {
-		int fd = open_image_fd(path, img->rw, depth > 0);
+		int fd = pcow_open_fd(path, img->rw, depth > 0, false);
 		if (fd < 0) {
-			pcow_set_err(img, fd == -ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
-				     path, open_errstr(fd));
+			pcow_set_err(img, pcow_open_errcode(fd), "%s: %s", path,
+				     pcow_open_errstr(fd));
 			goto fail;
 		}
 		img->io = &pcow_fd_io_ops;
@@ -530,7 +446,7 @@ struct pcow *pcow_open(const char *path, const struct pcow_open_opts *o,
 int pcow_probe(const char *path)
 {
 	char m[8];
-	int fd = open_image_fd(path, false, false);	/* never blocks on a FIFO */
+	int fd = pcow_open_fd(path, false, false, false);	/* never blocks on a FIFO */
 	ssize_t n;
 
 	if (fd < 0)
@@ -560,7 +476,7 @@ int pcow_close(struct pcow *img)
 			img->refc[img->reserve[--img->nreserve]] = 0;
 		pcow_trim_tail_locked(img);
 		pthread_mutex_unlock(&img->lock);
-	} else if (img->raw && img->rw && img->ioctx) {
+	} else if (img->raw && img->rw && img->ioctx && !(img->flags & PCOW_NO_FLUSH)) {
 		r = img->io->flush(img->ioctx);
 	}
 	if (img->base)

@@ -19,7 +19,9 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,83 +166,41 @@ static void human_size(uint64_t v, char *buf, size_t n)
 		snprintf(buf, n, "%.3g %s", d, u[i]);
 }
 
-/* ---- a source/target that is either pcow or raw ---- */
-
-struct img {
-	struct pcow *p;
-	int fd;
-	uint64_t size;
-	const char *path;
-};
+/* ---- images, pcow or raw: libpcow's one interface (pcow_image_open) ---- */
 
 static unsigned open_extra;	/* PCOW_NO_FLUSH for convert -t unsafe */
 
-static int img_open(struct img *im, const char *path, int fmt, bool rw)
+static struct pcow *img_open(const char *path, int fmt, bool rw)
 {
+	struct pcow_open_opts o = { .flags = rw ? PCOW_RDWR | open_extra : 0 };
 	struct pcow_error e;
+	struct pcow *p = pcow_image_open(path, fmt, &o, &e);
 
-	memset(im, 0, sizeof(*im));
-	im->fd = -1;
-	im->path = path;
-	if (fmt == PCOW_FMT_AUTO) {
-		int pr = pcow_probe(path);
-		if (pr < 0)
-			return fail("%s: %s", path, strerror(ENOENT));
-		fmt = pr ? PCOW_FMT_PCOW : PCOW_FMT_RAW;
-	}
-	if (fmt == PCOW_FMT_PCOW) {
-		struct pcow_open_opts o = { .flags = rw ? PCOW_RDWR | open_extra : 0 };
-		struct pcow_info in;
-		im->p = pcow_open(path, &o, &e);
-		if (!im->p)
-			return fail("%s", e.msg);
-		pcow_get_info(im->p, &in);
-		im->size = in.virtual_size;
-		return 0;
-	}
-	im->fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (im->fd < 0)
-		return fail("%s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(im->fd, &st))
-		return fail("%s: %s", path, strerror(errno));
-	im->size = (uint64_t)st.st_size;
+	if (!p)
+		fail("%s", e.msg);
+	return p;
+}
+
+static uint64_t img_size(struct pcow *p)
+{
+	struct pcow_info in;
+
+	pcow_get_info(p, &in);
+	return in.virtual_size;
+}
+
+static int img_read(struct pcow *p, void *buf, size_t len, uint64_t off)
+{
+	if (pcow_read(p, buf, len, off))
+		return fail("%s", pcow_errmsg(p));
 	return 0;
 }
 
-static int img_read(struct img *im, void *buf, size_t len, uint64_t off)
+static int img_close(struct pcow *p, const char *path)
 {
-	if (im->p) {
-		if (pcow_read(im->p, buf, len, off))
-			return fail("%s", pcow_errmsg(im->p));
-		return 0;
-	}
-	size_t got = 0;
-	while (got < len) {
-		ssize_t r = pread(im->fd, (char *)buf + got, len - got, (off_t)(off + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return fail("%s: read: %s", im->path, strerror(errno));
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	memset((char *)buf + got, 0, len - got);
+	if (p && pcow_close(p))
+		return fail("%s: close failed", path);
 	return 0;
-}
-
-static int img_close(struct img *im)
-{
-	int r = 0;
-
-	if (im->p && pcow_close(im->p))
-		r = fail("%s: close failed", im->path);
-	if (im->fd >= 0 && close(im->fd))
-		r = fail("%s: close: %s", im->path, strerror(errno));
-	im->p = NULL;
-	im->fd = -1;
-	return r;
 }
 
 static bool is_zero(const void *b, size_t n)
@@ -254,23 +214,9 @@ static bool is_zero(const void *b, size_t n)
 	return !memcmp(p, p + 1, n - 1);
 }
 
-/* next data extent of a raw file at or after off: [*ds, *de) */
-static void raw_extent(int fd, uint64_t off, uint64_t size, uint64_t *ds, uint64_t *de)
+static bool reads_zero(enum pcow_map_kind k)
 {
-	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
-
-	if (d < 0) {
-		if (errno == ENXIO) {
-			*ds = *de = size;
-			return;
-		}
-		*ds = off;
-		*de = size;
-		return;
-	}
-	off_t h = lseek(fd, d, SEEK_HOLE);
-	*ds = (uint64_t)d;
-	*de = h < 0 ? size : (uint64_t)h;
+	return k == PCOW_MAP_HOLE || k == PCOW_MAP_ZERO;
 }
 
 /* ---- progress ---- */
@@ -428,7 +374,6 @@ static int cmd_info(int argc, char **argv)
 		{ "output", required_argument, NULL, 'O' }, COMMON_LONG, { 0 }
 	};
 	bool json = false;
-	struct img im;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
@@ -440,32 +385,35 @@ static int cmd_info(int argc, char **argv)
 			exit(EXIT_USAGE);
 	}
 	need_args(argc, 1, 1);
-	if (img_open(&im, argv[optind], PCOW_FMT_AUTO, false))
+	const char *path = argv[optind];
+	struct pcow *p = img_open(path, PCOW_FMT_AUTO, false);
+	if (!p)
 		return EXIT_FAIL;
+	bool pc = pcow_format(p) == PCOW_FMT_PCOW;
 	struct stat st;
 	uint64_t disk = 0;
-	if (!stat(im.path, &st))
+	if (!stat(path, &st))
 		disk = (uint64_t)st.st_blocks * 512;
-	struct pcow_info in = { .virtual_size = im.size };
+	struct pcow_info in;
 	struct pcow_snapshot *snaps = NULL;
 	int ns = 0;
-	if (im.p) {
-		pcow_get_info(im.p, &in);
-		ns = pcow_snapshot_list(im.p, NULL, 0);
+	pcow_get_info(p, &in);
+	if (pc) {
+		ns = pcow_snapshot_list(p, NULL, 0);
 		snaps = calloc((size_t)ns + 1, sizeof(*snaps));
 		if (!snaps)
 			return fail("out of memory");
-		ns = pcow_snapshot_list(im.p, snaps, (unsigned)ns);
+		ns = pcow_snapshot_list(p, snaps, (unsigned)ns);
 	}
 	char uu[40];
 	uuid_str(in.uuid, uu);
 	if (json) {
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "filename", json_object_new_string(im.path));
-		json_object_object_add(o, "format", json_object_new_string(im.p ? "pcow" : "raw"));
+		json_object_object_add(o, "filename", json_object_new_string(path));
+		json_object_object_add(o, "format", json_object_new_string(pc ? "pcow" : "raw"));
 		json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)in.virtual_size));
 		json_object_object_add(o, "actual-size", json_object_new_int64((int64_t)disk));
-		if (im.p) {
+		if (pc) {
 			json_object_object_add(o, "cluster-size", json_object_new_int64((int64_t)in.cluster_size));
 			json_object_object_add(o, "file-size", json_object_new_int64((int64_t)in.file_size));
 			json_object_object_add(o, "uuid", json_object_new_string(uu));
@@ -499,8 +447,8 @@ static int cmd_info(int argc, char **argv)
 		human_size(in.virtual_size, h, sizeof(h));
 		human_size(disk, d, sizeof(d));
 		printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\n"
-		       "disk size: %s\n", im.path, im.p ? "pcow" : "raw", h, in.virtual_size, d);
-		if (im.p) {
+		       "disk size: %s\n", path, pc ? "pcow" : "raw", h, in.virtual_size, d);
+		if (pc) {
 			printf("cluster_size: %" PRIu64 "\nuuid: %s\ngeneration: %" PRIu64
 			       "\nallocated clusters: %" PRIu64 "\n", in.cluster_size, uu,
 			       in.generation, in.allocated_clusters);
@@ -528,7 +476,7 @@ static int cmd_info(int argc, char **argv)
 		}
 	}
 	free(snaps);
-	return img_close(&im);
+	return img_close(p, path);
 }
 
 static void print_problem(void *ctx, const char *msg)
@@ -656,19 +604,17 @@ static int cmd_snapshot(int argc, char **argv)
 	need_args(argc, 1, 1);
 	if (name && (!*name || strlen(name) > PCOW_MAX_NAME))
 		die_usage("invalid snapshot name '%s' (1 to %d bytes)", name, PCOW_MAX_NAME);
-	struct img im;
-	int fmt = pcow_probe(argv[optind]);
-	if (fmt == 0)
-		return fail("%s: not a pcow image (wrong magic)", argv[optind]);
-	if (img_open(&im, argv[optind], PCOW_FMT_PCOW, op != 'l'))
+	const char *path = argv[optind];
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, op != 'l');
+	if (!p)
 		return EXIT_FAIL;
 	int r = 0;
 	if (op == 'l') {
-		int n = pcow_snapshot_list(im.p, NULL, 0);
+		int n = pcow_snapshot_list(p, NULL, 0);
 		struct pcow_snapshot *s = calloc((size_t)n + 1, sizeof(*s));
 		if (!s)
 			return fail("out of memory");
-		n = pcow_snapshot_list(im.p, s, (unsigned)n);
+		n = pcow_snapshot_list(p, s, (unsigned)n);
 		if (n)
 			printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
 			       "DATE", "CLUSTERS");
@@ -686,13 +632,13 @@ static int cmd_snapshot(int argc, char **argv)
 		}
 		free(s);
 	} else {
-		int e = op == 'c' ? pcow_snapshot_create(im.p, name) :
-			op == 'a' ? pcow_snapshot_apply(im.p, name) :
-			pcow_snapshot_delete(im.p, name);
+		int e = op == 'c' ? pcow_snapshot_create(p, name) :
+			op == 'a' ? pcow_snapshot_apply(p, name) :
+			pcow_snapshot_delete(p, name);
 		if (e)
-			r = fail("%s", pcow_errmsg(im.p));
+			r = fail("%s", pcow_errmsg(p));
 	}
-	if (img_close(&im))
+	if (img_close(p, path))
 		r = EXIT_FAIL;
 	return r;
 }
@@ -708,7 +654,8 @@ struct chunk {
 
 /* convert's reader: the source's data extents, in chunks, into a ring */
 struct reader {
-	struct img *in;
+	struct pcow *in;
+	uint64_t size;
 	struct chunk ring[RING];
 	unsigned head, tail;	/* consumer, producer counts */
 	bool done, stop, err;
@@ -719,33 +666,20 @@ struct reader {
 static void *reader_main(void *arg)
 {
 	struct reader *rd = arg;
-	struct img *in = rd->in;
 	uint64_t off = 0;
 
-	while (off < in->size) {
-		uint64_t end;
-		if (in->p) {
-			struct pcow_map m;
-			if (pcow_translate(in->p, off, CONVERT_CHUNK, &m)) {
-				fail("%s", pcow_errmsg(in->p));
-				rd->err = true;
-				break;
-			}
-			if (m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO) {
-				off += m.len;
-				continue;
-			}
-			end = off + m.len;
-		} else {
-			uint64_t ds, de;
-			raw_extent(in->fd, off, in->size, &ds, &de);
-			if (ds > off) {
-				off = ds < in->size ? ds : in->size;
-				continue;
-			}
-			end = de;
+	while (off < rd->size) {
+		struct pcow_map m;
+		if (pcow_translate(rd->in, off, CONVERT_CHUNK, &m)) {
+			fail("%s", pcow_errmsg(rd->in));
+			rd->err = true;
+			break;
 		}
-		size_t n = end - off < CONVERT_CHUNK ? (size_t)(end - off) : CONVERT_CHUNK;
+		if (reads_zero(m.kind)) {
+			off += m.len;
+			continue;
+		}
+		size_t n = (size_t)m.len;
 		pthread_mutex_lock(&rd->lock);
 		while (rd->tail - rd->head == RING && !rd->stop)
 			pthread_cond_wait(&rd->cond, &rd->lock);
@@ -754,7 +688,7 @@ static void *reader_main(void *arg)
 		if (stop)
 			break;
 		struct chunk *ck = &rd->ring[rd->tail % RING];
-		if (img_read(in, ck->buf, n, off)) {
+		if (img_read(rd->in, ck->buf, n, off)) {
 			rd->err = true;
 			break;
 		}
@@ -773,85 +707,160 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static int cmd_convert(int argc, char **argv)
+/* One convert: SRC is copied into a new image built under a temporary name
+ * in DST's directory, renamed to DST only once complete and flushed, so DST
+ * appears whole or not at all (an interrupted convert leaves at most the
+ * temporary file, DST.pcow-img.XXXXXX, which SIGINT/SIGTERM remove). */
+struct convert {
+	const char *src, *dst;
+	int sfmt, dfmt;
+	unsigned cbits;
+	bool unsafe, quiet, prog_forced;
+	struct pcow *in, *out;
+	uint64_t size;
+	char *tmp;
+};
+
+static volatile sig_atomic_t convert_tmp_set;
+static char convert_tmp[PATH_MAX];
+
+static void convert_signal(int sig)
+{
+	if (convert_tmp_set)
+		unlink(convert_tmp);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void convert_args(struct convert *cv, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "cluster-size", required_argument, NULL, 'c' }, COMMON_LONG, { 0 }
 	};
-	int sfmt = PCOW_FMT_AUTO, dfmt = PCOW_FMT_PCOW, c;
-	unsigned cbits = 0;
-	bool quiet = false, prog_forced = false, unsafe = false;
+	int c;
 
+	cv->sfmt = PCOW_FMT_AUTO;
+	cv->dfmt = PCOW_FMT_PCOW;
 	while ((c = getopt_long(argc, argv, "+f:O:c:t:pqh", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (!strcmp(optarg, "unsafe"))
-				unsafe = true;
+				cv->unsafe = true;
 			else if (strcmp(optarg, "writeback"))
 				die_usage("invalid cache mode '%s' for -t (writeback or unsafe)",
 					  optarg);
 			break;
-		case 'f': sfmt = fmt_arg("-f", optarg); break;
-		case 'O': dfmt = fmt_arg("-O", optarg); break;
-		case 'c': cbits = cluster_bits_arg("-c", optarg); break;
-		case 'p': prog_forced = true; break;
-		case 'q': quiet = true; break;
+		case 'f': cv->sfmt = fmt_arg("-f", optarg); break;
+		case 'O': cv->dfmt = fmt_arg("-O", optarg); break;
+		case 'c': cv->cbits = cluster_bits_arg("-c", optarg); break;
+		case 'p': cv->prog_forced = true; break;
+		case 'q': cv->quiet = true; break;
 		case 'h': help_exit();
 		default: exit(EXIT_USAGE);
 		}
 	}
 	need_args(argc, 2, 2);
-	const char *src = argv[optind], *dst = argv[optind + 1];
-	struct img in, out = { .fd = -1 };
-	if (img_open(&in, src, sfmt, false))
-		return EXIT_FAIL;
-	progress_on = !quiet && (prog_forced || isatty(2));
-	if (dfmt == PCOW_FMT_PCOW) {
-		struct pcow_create_opts co = { .virtual_size = in.size, .cluster_bits = cbits };
-		struct pcow_error e;
-		if (pcow_create(dst, &co, &e)) {
-			img_close(&in);
-			return fail("%s", e.msg);
-		}
-		open_extra = unsafe ? PCOW_NO_FLUSH : 0;
-		int orr = img_open(&out, dst, PCOW_FMT_PCOW, true);
-		open_extra = 0;
-		if (orr) {
-			img_close(&in);
-			unlink(dst);
-			return EXIT_FAIL;
-		}
-	} else {
-		out.path = dst;
-		out.fd = open(dst, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (out.fd < 0) {
-			img_close(&in);
-			return fail("%s: %s", dst, strerror(errno));
-		}
-		if (ftruncate(out.fd, (off_t)in.size)) {
-			int e = errno;
-			img_close(&in);
-			img_close(&out);
-			unlink(dst);
-			return fail("%s: %s", dst, strerror(e));
-		}
+	cv->src = argv[optind];
+	cv->dst = argv[optind + 1];
+}
+
+/* the temporary file beside DST (mode as a new file would get) */
+static int convert_tmpfile(struct convert *cv)
+{
+	mode_t um = umask(0);
+	int fd;
+
+	umask(um);
+	if (snprintf(convert_tmp, sizeof(convert_tmp), "%s.pcow-img.XXXXXX", cv->dst) >=
+	    (int)sizeof(convert_tmp))
+		return fail("%s: name too long", cv->dst);
+	fd = mkstemp(convert_tmp);
+	if (fd < 0)
+		return fail("%s: cannot create a temporary file beside it: %s", cv->dst,
+			    strerror(errno));
+	convert_tmp_set = 1;
+	cv->tmp = convert_tmp;
+	if (fchmod(fd, 0666 & ~um) ||
+	    (cv->dfmt == PCOW_FMT_RAW && ftruncate(fd, (off_t)cv->size))) {
+		int e = errno;
+		close(fd);
+		return fail("%s: %s", cv->tmp, strerror(e));
 	}
-	uint64_t cs = cbits ? 1ULL << cbits : 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
+	close(fd);
+	return 0;
+}
+
+static int convert_create(struct convert *cv)
+{
+	struct stat st;
+
+	if (!lstat(cv->dst, &st))
+		return fail("%s: %s (convert writes a new image)", cv->dst, strerror(EEXIST));
+	signal(SIGINT, convert_signal);
+	signal(SIGTERM, convert_signal);
+	signal(SIGHUP, convert_signal);
+	if (convert_tmpfile(cv))
+		return EXIT_FAIL;
+	if (cv->dfmt == PCOW_FMT_PCOW) {
+		struct pcow_create_opts co = { .virtual_size = cv->size,
+					       .cluster_bits = cv->cbits, .overwrite = true };
+		struct pcow_error e;
+		if (pcow_create(cv->tmp, &co, &e))
+			return fail("%s", e.msg);
+	}
+	open_extra = cv->unsafe ? PCOW_NO_FLUSH : 0;
+	cv->out = img_open(cv->tmp, cv->dfmt, true);
+	open_extra = 0;
+	return cv->out ? 0 : EXIT_FAIL;
+}
+
+/* write the non-zero pieces of one chunk, cluster by cluster, coalesced */
+static int convert_write(struct convert *cv, const uint8_t *buf, uint64_t off, size_t n,
+			 uint64_t cs)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t step = cs - ((off + i) & (cs - 1));
+		if (step > n - i)
+			step = n - i;
+		if (is_zero(buf + i, step)) {
+			i += step;
+			continue;
+		}
+		size_t j = i + step;
+		while (j < n) {
+			size_t s2 = cs < n - j ? cs : n - j;
+			if (is_zero(buf + j, s2))
+				break;
+			j += s2;
+		}
+		if (pcow_write(cv->out, buf + i, j - i, off + i))
+			return fail("%s", pcow_errmsg(cv->out));
+		i = j;
+	}
+	return 0;
+}
+
+/* a reader thread fills chunks while this one writes them */
+static int convert_copy(struct convert *cv)
+{
+	uint64_t cs = cv->cbits ? 1ULL << cv->cbits : 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
+	struct reader rd = { .in = cv->in, .size = cv->size };
+	pthread_t th;
+	int r = 0;
+
 	if (cs > CONVERT_CHUNK)
 		cs = CONVERT_CHUNK;
-	/* a reader thread fills chunks while this one writes them */
-	struct reader rd = { .in = &in };
 	pthread_mutex_init(&rd.lock, NULL);
 	pthread_cond_init(&rd.cond, NULL);
-	int r = 0;
 	for (int k = 0; k < RING; k++)
 		if (!(rd.ring[k].buf = malloc(CONVERT_CHUNK)))
 			r = fail("out of memory");
-	pthread_t th;
 	if (!r && pthread_create(&th, NULL, reader_main, &rd))
 		r = fail("cannot start the reader thread");
 	bool started = !r;
-	progress(0, in.size);
+	progress(0, cv->size);
 	while (!r) {
 		pthread_mutex_lock(&rd.lock);
 		while (rd.head == rd.tail && !rd.done)
@@ -864,37 +873,8 @@ static int cmd_convert(int argc, char **argv)
 			break;
 		}
 		struct chunk *ck = &rd.ring[rd.head % RING];
-		uint8_t *buf = ck->buf;
-		uint64_t off = ck->off;
-		size_t n = ck->n;
-		/* write the non-zero pieces, cluster by cluster, coalesced */
-		size_t i = 0;
-		while (!r && i < n) {
-			size_t step = cs - ((off + i) & (cs - 1));
-			if (step > n - i)
-				step = n - i;
-			if (is_zero(buf + i, step)) {
-				i += step;
-				continue;
-			}
-			size_t j = i + step;
-			while (j < n) {
-				size_t s2 = cs < n - j ? cs : n - j;
-				if (is_zero(buf + j, s2))
-					break;
-				j += s2;
-			}
-			if (out.p) {
-				if (pcow_write(out.p, buf + i, j - i, off + i))
-					r = fail("%s", pcow_errmsg(out.p));
-			} else {
-				ssize_t w = pwrite(out.fd, buf + i, j - i, (off_t)(off + i));
-				if (w != (ssize_t)(j - i))
-					r = fail("%s: write: %s", dst, w < 0 ? strerror(errno) : "short");
-			}
-			i = j;
-		}
-		progress(off + n, in.size);
+		r = convert_write(cv, ck->buf, ck->off, ck->n, cs);
+		progress(ck->off + ck->n, cv->size);
 		pthread_mutex_lock(&rd.lock);
 		rd.head++;
 		pthread_cond_broadcast(&rd.cond);
@@ -908,19 +888,64 @@ static int cmd_convert(int argc, char **argv)
 		pthread_join(th, NULL);
 	}
 	if (!r)
-		progress(in.size, in.size);
+		progress(cv->size, cv->size);
 	for (int k = 0; k < RING; k++)
 		free(rd.ring[k].buf);
 	pthread_mutex_destroy(&rd.lock);
 	pthread_cond_destroy(&rd.cond);
-	if (!r && out.fd >= 0 && !unsafe && fdatasync(out.fd))
-		r = fail("%s: sync: %s", dst, strerror(errno));
-	if (img_close(&out))
-		r = EXIT_FAIL;
-	img_close(&in);
-	if (r)
-		unlink(dst);
 	return r;
+}
+
+/* flush and close the target, then rename it into place (never over a
+ * file that appeared meanwhile), or remove it on failure */
+static int convert_finish(struct convert *cv, int r)
+{
+	if (!r && cv->out && !cv->unsafe && pcow_flush(cv->out))
+		r = fail("%s", pcow_errmsg(cv->out));
+	if (img_close(cv->out, cv->tmp))
+		r = EXIT_FAIL;
+	img_close(cv->in, cv->src);
+	if (!r && cv->tmp && renameat2(AT_FDCWD, cv->tmp, AT_FDCWD, cv->dst, RENAME_NOREPLACE)) {
+		if (errno == EINVAL && !link(cv->tmp, cv->dst))
+			;	/* a filesystem without RENAME_NOREPLACE */
+		else
+			r = fail("%s: %s", cv->dst, strerror(errno));
+	}
+	if (cv->tmp) {
+		unlink(cv->tmp);	/* after a link(), or on failure */
+		convert_tmp_set = 0;
+	}
+	if (!r && !cv->unsafe) {
+		/* the rename itself durable: sync the directory */
+		char *d = strdup(cv->dst), *s = d ? strrchr(d, '/') : NULL;
+		int fd;
+		if (s)
+			*(s == d ? s + 1 : s) = 0;
+		fd = open(d && s ? d : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+		free(d);
+	}
+	return r;
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+	struct convert cv = { 0 };
+	int r;
+
+	convert_args(&cv, argc, argv);
+	cv.in = img_open(cv.src, cv.sfmt, false);
+	if (!cv.in)
+		return EXIT_FAIL;
+	cv.size = img_size(cv.in);
+	progress_on = !cv.quiet && (cv.prog_forced || isatty(2));
+	r = convert_create(&cv);
+	if (!r)
+		r = convert_copy(&cv);
+	return convert_finish(&cv, r);
 }
 
 static int cmd_commit(int argc, char **argv)
@@ -934,17 +959,16 @@ static int cmd_commit(int argc, char **argv)
 		else if (c != 'q')
 			exit(EXIT_USAGE);
 	need_args(argc, 1, 1);
-	struct img im;
-	if (pcow_probe(argv[optind]) == 0)
-		return fail("%s: not a pcow image (wrong magic)", argv[optind]);
-	if (img_open(&im, argv[optind], PCOW_FMT_PCOW, true))
+	const char *path = argv[optind];
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, true);
+	if (!p)
 		return EXIT_FAIL;
 	int r = 0;
-	if (pcow_commit(im.p))
-		r = fail("%s", pcow_errmsg(im.p));
+	if (pcow_commit(p))
+		r = fail("%s", pcow_errmsg(p));
 	else
 		printf("Image committed.\n");
-	if (img_close(&im))
+	if (img_close(p, path))
 		r = EXIT_FAIL;
 	return r;
 }
@@ -969,8 +993,6 @@ static int cmd_rebase(int argc, char **argv)
 		die_usage("rebase: -b BASE is needed (-b \"\" for none)");
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
-	if (pcow_probe(path) == 0)
-		return fail("%s: not a pcow image (wrong magic)", path);
 	struct pcow_open_opts o = { .flags = PCOW_RDWR | (unsafe ? PCOW_NO_BASE : 0) };
 	struct pcow_error e;
 	struct pcow *p = pcow_open(path, &o, &e);
@@ -1012,22 +1034,23 @@ static int cmd_map(int argc, char **argv)
 			exit(EXIT_USAGE);
 	}
 	need_args(argc, 1, 1);
-	if (pcow_probe(argv[optind]) == 0)
-		return fail("%s: not a pcow image (wrong magic)", argv[optind]);
-	struct img im;
-	if (img_open(&im, argv[optind], PCOW_FMT_PCOW, false))
+	const char *path = argv[optind];
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, false);
+	if (!p)
 		return EXIT_FAIL;
+	uint64_t size = img_size(p);
 	if (json)
 		printf("[");
 	else
 		printf("%-20s %-20s %-20s %-9s %s\n", "Offset", "Length", "Mapped to",
 		       "Kind", "Layer");
 	bool first = true;
-	for (uint64_t off = 0; off < im.size;) {
+	for (uint64_t off = 0; off < size;) {
 		struct pcow_map m;
-		if (pcow_translate(im.p, off, 0, &m)) {
-			img_close(&im);
-			return fail("%s", pcow_errmsg(im.p));
+		if (pcow_translate(p, off, 0, &m)) {
+			int r = fail("%s", pcow_errmsg(p));
+			img_close(p, path);
+			return r;
 		}
 		if (json) {
 			printf("%s\n{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
@@ -1052,7 +1075,7 @@ static int cmd_map(int argc, char **argv)
 	}
 	if (json)
 		printf("]\n");
-	return img_close(&im);
+	return img_close(p, path);
 }
 
 static int cmd_resize(int argc, char **argv)
@@ -1071,19 +1094,17 @@ static int cmd_resize(int argc, char **argv)
 	if (sz[0] == '-')
 		die_usage("invalid size '%s': shrinking is not supported", sz);
 	uint64_t s = size_arg("size", rel ? sz + 1 : sz);
-	if (pcow_probe(path) == 0)
-		return fail("%s: not a pcow image (wrong magic)", path);
-	struct img im;
-	if (img_open(&im, path, PCOW_FMT_PCOW, true))
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, true);
+	if (!p)
 		return EXIT_FAIL;
 	if (rel)
-		s += im.size;
+		s += img_size(p);
 	int r = 0;
-	if (pcow_resize(im.p, s))
-		r = fail("%s", pcow_errmsg(im.p));
+	if (pcow_resize(p, s))
+		r = fail("%s", pcow_errmsg(p));
 	else
 		printf("Image resized.\n");
-	if (img_close(&im))
+	if (img_close(p, path))
 		r = EXIT_FAIL;
 	return r;
 }
@@ -1098,7 +1119,7 @@ static int cmd_measure(int argc, char **argv)
 	uint64_t vsize = 0, data = 0;
 	bool have_size = false, json = false;
 	unsigned cbits = PCOW_DEFAULT_CLUSTER_BITS;
-	int c;
+	int c, sfmt = PCOW_FMT_AUTO;
 
 	while ((c = getopt_long(argc, argv, "+O:f:c:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -1108,7 +1129,7 @@ static int cmd_measure(int argc, char **argv)
 			if (strcmp(optarg, "pcow"))
 				die_usage("invalid format '%s' for -O (only pcow)", optarg);
 			break;
-		case 'f': fmt_arg("-f", optarg); break;
+		case 'f': sfmt = fmt_arg("-f", optarg); break;
 		case 'c': cbits = cluster_bits_arg("-c", optarg); break;
 		case 'h': help_exit();
 		default: exit(EXIT_USAGE);
@@ -1120,42 +1141,44 @@ static int cmd_measure(int argc, char **argv)
 			die_usage("invalid size %" PRIu64 " for --size", vsize);
 	} else {
 		need_args(argc, 1, 1);
-		struct img im;
-		if (img_open(&im, argv[optind], PCOW_FMT_AUTO, false))
+		const char *path = argv[optind];
+		struct pcow *p = img_open(path, sfmt, false);
+		if (!p)
 			return EXIT_FAIL;
-		vsize = im.size;
+		vsize = img_size(p);
 		uint64_t cs = 1ULL << cbits;
 		uint8_t *b = malloc(cs);
 		if (!b)
 			return fail("out of memory");
+		uint64_t last = UINT64_MAX;	/* the last cluster counted */
 		for (uint64_t off = 0; off < vsize;) {
-			size_t n = vsize - off < cs ? (size_t)(vsize - off) : cs;
-			if (!im.p) {
-				uint64_t ds, de;
-				raw_extent(im.fd, off, vsize, &ds, &de);
-				if (ds >= off + cs) {
-					off = ds & ~(cs - 1);
-					continue;
-				}
-			} else {
-				struct pcow_map m;
-				if (!pcow_translate(im.p, off, 0, &m) &&
-				    (m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO)) {
-					off += m.len;	/* a whole run of holes */
-					continue;
-				}
-			}
-			if (img_read(&im, b, n, off)) {
+			struct pcow_map m;
+			/* one extent at a time, each read once: linear */
+			if (pcow_translate(p, off, 0, &m)) {
+				int r = fail("%s", pcow_errmsg(p));
 				free(b);
-				img_close(&im);
-				return EXIT_FAIL;
+				img_close(p, path);
+				return r;
 			}
-			if (!is_zero(b, n))
-				data++;
-			off += n;
+			for (uint64_t end = off + m.len; off < end;) {
+				uint64_t step = cs - (off & (cs - 1));
+				size_t n = (size_t)(end - off < step ? end - off : step);
+				if (!reads_zero(m.kind) && last != off >> cbits) {
+					if (img_read(p, b, n, off)) {
+						free(b);
+						img_close(p, path);
+						return EXIT_FAIL;
+					}
+					if (!is_zero(b, n)) {
+						data++;
+						last = off >> cbits;
+					}
+				}
+				off += reads_zero(m.kind) ? end - off : n;
+			}
 		}
 		free(b);
-		img_close(&im);
+		img_close(p, path);
 	}
 	uint64_t req, full;
 	pcow_measure(vsize, cbits, data, &req, &full);
@@ -1168,20 +1191,19 @@ static int cmd_measure(int argc, char **argv)
 	return 0;
 }
 
-/* bytes from off known to read as zeros without reading (0: unknown) */
-static uint64_t zero_run(struct img *im, uint64_t off)
+/* bytes from off known to read as zeros without reading (0: unknown);
+ * probed with a small limit first, so data costs no long classification */
+static uint64_t zero_run(struct pcow *p, uint64_t size, uint64_t off, uint64_t small)
 {
-	if (off >= im->size)
+	struct pcow_map m;
+
+	if (off >= size)
 		return UINT64_MAX;
-	if (im->p) {
-		struct pcow_map m;
-		if (pcow_translate(im->p, off, 0, &m))
-			return 0;
-		return m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO ? m.len : 0;
-	}
-	uint64_t ds, de;
-	raw_extent(im->fd, off, im->size, &ds, &de);
-	return ds > off ? ds - off : 0;
+	if (pcow_translate(p, off, small, &m) || !reads_zero(m.kind))
+		return 0;
+	if (m.len == small && pcow_translate(p, off, 0, &m))
+		return 0;
+	return m.len;
 }
 
 static int cmd_compare(int argc, char **argv)
@@ -1200,26 +1222,26 @@ static int cmd_compare(int argc, char **argv)
 		}
 	}
 	need_args(argc, 2, 2);
-	struct img a, b;
-	if (img_open(&a, argv[optind], fa, false))
-		return 2;
-	if (img_open(&b, argv[optind + 1], fb, false)) {
-		img_close(&a);
+	const char *pa = argv[optind], *pb = argv[optind + 1];
+	struct pcow *a = img_open(pa, fa, false), *b = a ? img_open(pb, fb, false) : NULL;
+	if (!b) {
+		img_close(a, pa);
 		return 2;
 	}
+	uint64_t sa = img_size(a), sb = img_size(b);
 	int r = 0;
-	if (strict && a.size != b.size) {
+	if (strict && sa != sb) {
 		printf("Strict mode: Image size mismatch!\n");
 		r = 1;
 	}
 	const size_t chunk = 1u << 20;
 	uint8_t *x = malloc(chunk), *y = malloc(chunk);
-	uint64_t max = a.size > b.size ? a.size : b.size;
+	uint64_t max = sa > sb ? sa : sb;
 	if (!x || !y)
 		r = 2;
 	for (uint64_t off = 0; !r && off < max;) {
 		/* both sides holes here: skip without reading */
-		uint64_t za = zero_run(&a, off), zb = za ? zero_run(&b, off) : 0;
+		uint64_t za = zero_run(a, sa, off, chunk), zb = za ? zero_run(b, sb, off, chunk) : 0;
 		uint64_t z = za < zb ? za : zb;
 		if (z >= chunk || (z && off + z >= max)) {
 			z = z > max - off ? max - off : z;
@@ -1227,11 +1249,11 @@ static int cmd_compare(int argc, char **argv)
 			continue;
 		}
 		size_t n = max - off < chunk ? (size_t)(max - off) : chunk;
-		size_t na = off >= a.size ? 0 : a.size - off < n ? (size_t)(a.size - off) : n;
-		size_t nb = off >= b.size ? 0 : b.size - off < n ? (size_t)(b.size - off) : n;
+		size_t na = off >= sa ? 0 : sa - off < n ? (size_t)(sa - off) : n;
+		size_t nb = off >= sb ? 0 : sb - off < n ? (size_t)(sb - off) : n;
 		memset(x, 0, n);
 		memset(y, 0, n);
-		if ((na && img_read(&a, x, na, off)) || (nb && img_read(&b, y, nb, off))) {
+		if ((na && img_read(a, x, na, off)) || (nb && img_read(b, y, nb, off))) {
 			r = 2;
 			break;
 		}
@@ -1248,8 +1270,8 @@ static int cmd_compare(int argc, char **argv)
 		printf("Images are identical.\n");
 	free(x);
 	free(y);
-	img_close(&a);
-	img_close(&b);
+	img_close(a, pa);
+	img_close(b, pb);
 	return r;
 }
 

@@ -75,6 +75,8 @@ struct pcow_io_ops {
 	/* optional: the first offset >= off that may hold data (a sparse
 	 * file's holes are skipped), or -ENXIO if none up to the end */
 	int (*seek_data)(void *ctx, uint64_t off, uint64_t *data_off);
+	/* optional: the first offset >= off in a hole (the end counts) */
+	int (*seek_hole)(void *ctx, uint64_t off, uint64_t *hole_off);
 };
 
 /* A file-descriptor backend (what pcow_open() uses). ctx is heap-allocated;
@@ -116,6 +118,10 @@ typedef int (*pcow_io_open_fn)(void *opener_ctx, const char *path, bool rw,
 				 * (for rebase -u and check) */
 #define PCOW_NO_FLUSH	0x8	/* never flush: fast, but a crash may leave
 				 * anything (qemu-img's cache=unsafe) */
+#define PCOW_LOCK	0x10	/* flock(2) the image (exclusive if PCOW_RDWR,
+				 * else shared) and every base (shared; a base
+				 * opened writable by commit: exclusive), as vmm
+				 * does; a conflict fails with PCOW_EBUSY */
 
 struct pcow_open_opts {
 	unsigned flags;
@@ -149,6 +155,25 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 
 /* Is the file at path a pcow image? 1 yes, 0 no, negative on I/O error. */
 int pcow_probe(const char *path);
+
+/*
+ * Any image, pcow or raw: one interface for every user (pcow-img, a raw
+ * base, vmm). A raw file opens as a struct pcow too, so pcow_read,
+ * pcow_write, pcow_translate (a sparse file's holes are PCOW_MAP_HOLE),
+ * pcow_flush, pcow_get_info and pcow_close work on both; the pcow-only
+ * calls refuse a raw one.
+ *
+ * pcow_image_format(): PCOW_FMT_PCOW or PCOW_FMT_RAW, or a negative code
+ * with the real cause in *err (missing, a directory, not a regular file,
+ * unreadable). A file in a foreign format (qcow2, vmdk, vdi, vhdx, vpc,
+ * qed, luks, ...) is PCOW_FMT_RAW with *foreign set to the format's name.
+ * pcow_image_open() with PCOW_FMT_AUTO probes and refuses foreign formats
+ * (PCOW_EUNSUPPORTED); PCOW_FMT_RAW forces raw.
+ */
+int pcow_image_format(const char *path, const char **foreign, struct pcow_error *err);
+struct pcow *pcow_image_open(const char *path, int format, const struct pcow_open_opts *o,
+			     struct pcow_error *err);
+int pcow_format(const struct pcow *img);	/* PCOW_FMT_RAW or PCOW_FMT_PCOW */
 
 const char *pcow_errmsg(const struct pcow *img);
 int pcow_errcode(const struct pcow *img);

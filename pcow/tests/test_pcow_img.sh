@@ -278,5 +278,28 @@ if "$IMG" info bp.pcow 2>&1 | LC_ALL=C grep -q $'\x1b'; then
 else
 	ok
 fi
+# an interrupted convert leaves no half image under DST's name: it is built
+# under a temporary name and renamed into place (issue 12, defect 14)
+head -c 8M /dev/urandom > cv8.raw
+expect 0 "" -- "$IMG" convert -q -c 4K cv8.raw cv8.pcow
+for i in 1 2 3 4 5 6 7 8; do
+	timeout -s KILL 0.02 "$IMG" convert -q -O pcow -c 4K cv8.pcow d.pcow
+	if [ -e d.pcow ]; then
+		"$IMG" check d.pcow >/dev/null 2>&1 && ok || bad "killed convert left a broken d.pcow"
+		rm -f d.pcow
+	else
+		ok
+	fi
+done
+rm -f d.pcow.pcow-img.*
+timeout -s TERM 0.05 "$IMG" convert -q -O pcow -c 4K cv8.pcow d.pcow
+ls d.pcow.pcow-img.* >/dev/null 2>&1 && bad "SIGTERM left the temporary file" || ok
+rm -f d.pcow d.pcow.pcow-img.*
+expect 0 "" -- "$IMG" convert -q -O pcow -c 4K cv8.pcow d.pcow
+expect 0 "identical" -- "$IMG" compare d.pcow cv8.raw
+expect 0 "" -- "$IMG" convert -q -O raw d.pcow d.raw
+cmp -s d.raw cv8.raw && ok || bad "pcow -> raw convert differs"
+ls ./*.pcow-img.* >/dev/null 2>&1 && bad "convert left a temporary file" || ok
+rm -f cv8.raw cv8.pcow d.pcow d.raw
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
