@@ -91,12 +91,15 @@ static int create_base(struct pcow *img, const struct pcow_create_opts *o)
 	}
 	img->base_fmt = fmt;
 	img->base_path = strdup(o->base);
+	if (o->lock)
+		img->flags |= PCOW_LOCK;	/* for the base's open */
 	if (fmt == PCOW_FMT_RAW) {
 		r = pcow_open_raw_base(img, p, 0);
 	} else {
-		struct pcow_open_opts bo = { .open_io = o->open_io, .open_ctx = o->open_ctx };
+		struct pcow_open_opts bo = { .flags = o->lock ? PCOW_LOCK : 0,
+					     .open_io = o->open_io, .open_ctx = o->open_ctx };
 		struct pcow *b = pcow_open_internal(p, &bo, 1, false, NULL, NULL, &e);
-		r = b ? 0 : pcow_set_err(img, e.code == PCOW_EBUSY ? PCOW_EBUSY : PCOW_EBASE,
+		r = b ? 0 : pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED : PCOW_EBASE,
 					 "base image %s", e.msg);
 		img->base = b;
 	}

@@ -69,7 +69,7 @@ const char *pcow_open_errstr(int e)
 
 int pcow_open_errcode(int e)
 {
-	return e == -ENOENT ? PCOW_ENOENT : e == -EBUSY ? PCOW_EBUSY : PCOW_EIO;
+	return e == -ENOENT ? PCOW_ENOENT : e == -EBUSY ? PCOW_ELOCKED : PCOW_EIO;
 }
 
 /* ---- formats ---- */
@@ -205,7 +205,7 @@ int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
 
 	if (!b)
 		return pcow_set_err(img, e.code == PCOW_ENOMEM ? PCOW_ENOMEM :
-				    e.code == PCOW_EBUSY ? PCOW_EBUSY : PCOW_EBASE,
+				    e.code == PCOW_ELOCKED ? PCOW_ELOCKED : PCOW_EBASE,
 				    "%s: base image %s", img->path, e.msg);
 	img->base = b;
 	return 0;

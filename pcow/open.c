@@ -221,13 +221,14 @@ int pcow_open_base(struct pcow *img, unsigned flags)
 					 (unsigned long long)img->base->vsize,
 					 (unsigned long long)img->base_size);
 	} else {
-		struct pcow_open_opts o = { .flags = flags & (PCOW_RDWR | PCOW_FORCE_BASE),
+		struct pcow_open_opts o = { .flags = (flags & (PCOW_RDWR | PCOW_FORCE_BASE)) |
+						     (img->flags & PCOW_LOCK),
 					    .open_io = img->open_io, .open_ctx = img->open_ctx };
 		struct pcow *b = pcow_open_internal(p, &o, img->depth + 1, false, NULL,
 						    NULL, &e);
 		if (!b) {
-			r = pcow_set_err(img, PCOW_EBASE, "%s: base image: %s", img->path,
-					 e.msg);
+			r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
+					 PCOW_EBASE, "%s: base image: %s", img->path, e.msg);
 		} else {
 			img->base = b;
 			bool committing = img->cat_flags & PCOW_CAT_COMMITTING;
@@ -309,7 +310,7 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 			goto fail;
 		}
 	} else {
-		int fd = pcow_open_fd(path, img->rw, depth > 0, false);
+		int fd = pcow_open_fd(path, img->rw, depth > 0, o->flags & PCOW_LOCK);
 		if (fd < 0) {
 			pcow_set_err(img, pcow_open_errcode(fd), "%s: %s", path,
 				     pcow_open_errstr(fd));

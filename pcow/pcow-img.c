@@ -170,14 +170,47 @@ static void human_size(uint64_t v, char *buf, size_t n)
 
 static unsigned open_extra;	/* PCOW_NO_FLUSH for convert -t unsafe */
 
-static struct pcow *img_open(const char *path, int fmt, bool rw)
+/*
+ * Locks: the ones vmm takes (docs/pcow-runtime.md, "Locks"): a command that
+ * writes an image holds an exclusive flock(2) on it, one that only reads a
+ * shared one, and every base gets a shared one; a conflict is refused at
+ * once. -U (--force-share) on the reading commands takes no lock at all.
+ */
+static unsigned lock_flags = PCOW_LOCK;
+static bool reads_only;		/* this run only reads: -U could help */
+
+/* a library failure; one that is a lock conflict says what to do */
+static int fail_code(int code, const char *msg)
 {
-	struct pcow_open_opts o = { .flags = rw ? PCOW_RDWR | open_extra : 0 };
+	if (code == PCOW_ELOCKED && reads_only)
+		return fail("%s; -U (--force-share) reads it without a lock, at the risk "
+			    "of seeing it in the middle of a change", msg);
+	if (code == PCOW_ELOCKED)
+		return fail("%s; writing needs the image to itself (stop that process "
+			    "first)", msg);
+	return fail("%s", msg);
+}
+
+static int fail_img(struct pcow *p)
+{
+	return fail_code(pcow_errcode(p), pcow_errmsg(p));
+}
+
+static void force_share(void)
+{
+	lock_flags = 0;
+}
+
+/* flags: PCOW_RDWR and open flags; the lock flag is added here */
+static struct pcow *img_open(const char *path, int fmt, unsigned flags)
+{
+	struct pcow_open_opts o = { .flags = flags | lock_flags |
+					     (flags & PCOW_RDWR ? open_extra : 0) };
 	struct pcow_error e;
 	struct pcow *p = pcow_image_open(path, fmt, &o, &e);
 
 	if (!p)
-		fail("%s", e.msg);
+		fail_code(e.code, e.msg);
 	return p;
 }
 
@@ -192,7 +225,7 @@ static uint64_t img_size(struct pcow *p)
 static int img_read(struct pcow *p, void *buf, size_t len, uint64_t off)
 {
 	if (pcow_read(p, buf, len, off))
-		return fail("%s", pcow_errmsg(p));
+		return fail_img(p);
 	return 0;
 }
 
@@ -258,6 +291,7 @@ static void help_exit(void)
 }
 
 #define COMMON_LONG { "help", no_argument, NULL, 'h' }
+#define FORCE_SHARE_LONG { "force-share", no_argument, NULL, 'U' }
 
 static void need_args(int argc, int min, int max)
 {
@@ -334,8 +368,9 @@ static int cmd_create(int argc, char **argv)
 	if (co.virtual_size > PCOW_MAX_VIRTUAL_SIZE)
 		die_usage("invalid size %" PRIu64 " (at most %llu)", co.virtual_size,
 			  PCOW_MAX_VIRTUAL_SIZE);
+	co.lock = true;
 	if (pcow_create(path, &co, &e))
-		return fail("%s", e.msg);
+		return fail_code(e.code, e.msg);
 	return 0;
 }
 
@@ -371,14 +406,17 @@ static bool json_out(const char *v)
 static int cmd_info(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "output", required_argument, NULL, 'O' }, COMMON_LONG, { 0 }
+		{ "output", required_argument, NULL, 'O' }, FORCE_SHARE_LONG, COMMON_LONG, { 0 }
 	};
 	bool json = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+	reads_only = true;
+	while ((c = getopt_long(argc, argv, "+Uh", lo, NULL)) != -1) {
 		if (c == 'O')
 			json = json_out(optarg);
+		else if (c == 'U')
+			force_share();
 		else if (c == 'h')
 			help_exit();
 		else
@@ -386,7 +424,7 @@ static int cmd_info(int argc, char **argv)
 	}
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
-	struct pcow *p = img_open(path, PCOW_FMT_AUTO, false);
+	struct pcow *p = img_open(path, PCOW_FMT_AUTO, 0);
 	if (!p)
 		return EXIT_FAIL;
 	bool pc = pcow_format(p) == PCOW_FMT_PCOW;
@@ -491,7 +529,7 @@ static int cmd_check(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "output", required_argument, NULL, 'O' },
-		{ "repair", required_argument, NULL, 'r' }, COMMON_LONG, { 0 }
+		{ "repair", required_argument, NULL, 'r' }, FORCE_SHARE_LONG, COMMON_LONG, { 0 }
 	};
 	struct pcow_check_result res = { 0 };
 	struct pcow_error e;
@@ -499,8 +537,10 @@ static int cmd_check(int argc, char **argv)
 	unsigned rep = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+r:h", lo, NULL)) != -1) {
+	bool share = false;
+	while ((c = getopt_long(argc, argv, "+r:Uh", lo, NULL)) != -1) {
 		switch (c) {
+		case 'U': share = true; break;
 		case 'O': json = json_out(optarg); break;
 		case 'r':
 			if (!strcmp(optarg, "leaks"))
@@ -515,10 +555,16 @@ static int cmd_check(int argc, char **argv)
 		}
 	}
 	need_args(argc, 1, 1);
+	if (share && rep)
+		die_usage("check: -U (read without a lock) cannot go with -r (repair writes)");
+	if (share)
+		force_share();
+	reads_only = !rep;
 	const char *path = argv[optind];
 	res.report = print_problem;
 	res.report_ctx = &json;
-	int r = pcow_check(path, NULL, rep, &res, &e);
+	struct pcow_open_opts co = { .flags = lock_flags };
+	int r = pcow_check(path, &co, rep, &res, &e);
 	if (r) {
 		if (-r == PCOW_ECORRUPT) {
 			fprintf(stderr, "%s: %s\n", prog, e.msg);
@@ -537,8 +583,7 @@ static int cmd_check(int argc, char **argv)
 				       "opened; metadata is damaged beyond the tables.\n");
 			return 2;
 		}
-		fprintf(stderr, "%s: %s\n", prog, e.msg);
-		return EXIT_FAIL;
+		return fail_code(e.code, e.msg);
 	}
 	uint64_t corrupt = res.corruptions - res.corruptions_fixed;
 	uint64_t leaks = res.leaks - res.leaks_fixed;
@@ -582,13 +627,15 @@ static int cmd_check(int argc, char **argv)
 
 static int cmd_snapshot(int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	static const struct option lo[] = { FORCE_SHARE_LONG, COMMON_LONG, { 0 } };
+	bool share = false;
 	char op = 0;
 	const char *name = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+c:a:d:lh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:a:d:lUh", lo, NULL)) != -1) {
 		switch (c) {
+		case 'U': share = true; break;
 		case 'c': case 'a': case 'd': case 'l':
 			if (op)
 				die_usage("snapshot: only one of -c, -l, -a, -d");
@@ -605,7 +652,12 @@ static int cmd_snapshot(int argc, char **argv)
 	if (name && (!*name || strlen(name) > PCOW_MAX_NAME))
 		die_usage("invalid snapshot name '%s' (1 to %d bytes)", name, PCOW_MAX_NAME);
 	const char *path = argv[optind];
-	struct pcow *p = img_open(path, PCOW_FMT_PCOW, op != 'l');
+	if (share && op != 'l')
+		die_usage("snapshot: -U (read without a lock) only goes with -l");
+	if (share)
+		force_share();
+	reads_only = op == 'l';
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, op != 'l' ? PCOW_RDWR : 0);
 	if (!p)
 		return EXIT_FAIL;
 	int r = 0;
@@ -636,7 +688,7 @@ static int cmd_snapshot(int argc, char **argv)
 			op == 'a' ? pcow_snapshot_apply(p, name) :
 			pcow_snapshot_delete(p, name);
 		if (e)
-			r = fail("%s", pcow_errmsg(p));
+			r = fail_img(p);
 	}
 	if (img_close(p, path))
 		r = EXIT_FAIL;
@@ -671,7 +723,7 @@ static void *reader_main(void *arg)
 	while (off < rd->size) {
 		struct pcow_map m;
 		if (pcow_translate(rd->in, off, CONVERT_CHUNK, &m)) {
-			fail("%s", pcow_errmsg(rd->in));
+			fail_img(rd->in);
 			rd->err = true;
 			break;
 		}
@@ -735,14 +787,16 @@ static void convert_signal(int sig)
 static void convert_args(struct convert *cv, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "cluster-size", required_argument, NULL, 'c' }, COMMON_LONG, { 0 }
+		{ "cluster-size", required_argument, NULL, 'c' }, FORCE_SHARE_LONG, COMMON_LONG,
+		{ 0 }
 	};
 	int c;
 
 	cv->sfmt = PCOW_FMT_AUTO;
 	cv->dfmt = PCOW_FMT_PCOW;
-	while ((c = getopt_long(argc, argv, "+f:O:c:t:pqh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:O:c:t:pqUh", lo, NULL)) != -1) {
 		switch (c) {
+		case 'U': force_share(); break;
 		case 't':
 			if (!strcmp(optarg, "unsafe"))
 				cv->unsafe = true;
@@ -809,7 +863,7 @@ static int convert_create(struct convert *cv)
 			return fail("%s", e.msg);
 	}
 	open_extra = cv->unsafe ? PCOW_NO_FLUSH : 0;
-	cv->out = img_open(cv->tmp, cv->dfmt, true);
+	cv->out = img_open(cv->tmp, cv->dfmt, PCOW_RDWR);
 	open_extra = 0;
 	return cv->out ? 0 : EXIT_FAIL;
 }
@@ -836,7 +890,7 @@ static int convert_write(struct convert *cv, const uint8_t *buf, uint64_t off, s
 			j += s2;
 		}
 		if (pcow_write(cv->out, buf + i, j - i, off + i))
-			return fail("%s", pcow_errmsg(cv->out));
+			return fail_img(cv->out);
 		i = j;
 	}
 	return 0;
@@ -937,7 +991,8 @@ static int cmd_convert(int argc, char **argv)
 	int r;
 
 	convert_args(&cv, argc, argv);
-	cv.in = img_open(cv.src, cv.sfmt, false);
+	reads_only = true;	/* what can conflict is the source */
+	cv.in = img_open(cv.src, cv.sfmt, 0);
 	if (!cv.in)
 		return EXIT_FAIL;
 	cv.size = img_size(cv.in);
@@ -960,12 +1015,12 @@ static int cmd_commit(int argc, char **argv)
 			exit(EXIT_USAGE);
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
-	struct pcow *p = img_open(path, PCOW_FMT_PCOW, true);
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_RDWR);
 	if (!p)
 		return EXIT_FAIL;
 	int r = 0;
 	if (pcow_commit(p))
-		r = fail("%s", pcow_errmsg(p));
+		r = fail_img(p);
 	else
 		printf("Image committed.\n");
 	if (img_close(p, path))
@@ -993,14 +1048,13 @@ static int cmd_rebase(int argc, char **argv)
 		die_usage("rebase: -b BASE is needed (-b \"\" for none)");
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
-	struct pcow_open_opts o = { .flags = PCOW_RDWR | (unsafe ? PCOW_NO_BASE : 0) };
-	struct pcow_error e;
-	struct pcow *p = pcow_open(path, &o, &e);
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_RDWR |
+				  (unsigned)(unsafe ? PCOW_NO_BASE : 0));
 	if (!p)
-		return fail("%s", e.msg);
+		return EXIT_FAIL;
 	int r = 0;
 	if (pcow_rebase(p, base && *base ? base : NULL, bfmt, unsafe))
-		r = fail("%s", pcow_errmsg(p));
+		r = fail_img(p);
 	if (pcow_close(p))
 		r = EXIT_FAIL;
 	return r;
@@ -1020,14 +1074,17 @@ static const char *kind_name(enum pcow_map_kind k)
 static int cmd_map(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "output", required_argument, NULL, 'O' }, COMMON_LONG, { 0 }
+		{ "output", required_argument, NULL, 'O' }, FORCE_SHARE_LONG, COMMON_LONG, { 0 }
 	};
 	bool json = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
+	reads_only = true;
+	while ((c = getopt_long(argc, argv, "+Uh", lo, NULL)) != -1) {
 		if (c == 'O')
 			json = json_out(optarg);
+		else if (c == 'U')
+			force_share();
 		else if (c == 'h')
 			help_exit();
 		else
@@ -1035,7 +1092,7 @@ static int cmd_map(int argc, char **argv)
 	}
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
-	struct pcow *p = img_open(path, PCOW_FMT_PCOW, false);
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, 0);
 	if (!p)
 		return EXIT_FAIL;
 	uint64_t size = img_size(p);
@@ -1048,7 +1105,7 @@ static int cmd_map(int argc, char **argv)
 	for (uint64_t off = 0; off < size;) {
 		struct pcow_map m;
 		if (pcow_translate(p, off, 0, &m)) {
-			int r = fail("%s", pcow_errmsg(p));
+			int r = fail_img(p);
 			img_close(p, path);
 			return r;
 		}
@@ -1094,14 +1151,14 @@ static int cmd_resize(int argc, char **argv)
 	if (sz[0] == '-')
 		die_usage("invalid size '%s': shrinking is not supported", sz);
 	uint64_t s = size_arg("size", rel ? sz + 1 : sz);
-	struct pcow *p = img_open(path, PCOW_FMT_PCOW, true);
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_RDWR);
 	if (!p)
 		return EXIT_FAIL;
 	if (rel)
 		s += img_size(p);
 	int r = 0;
 	if (pcow_resize(p, s))
-		r = fail("%s", pcow_errmsg(p));
+		r = fail_img(p);
 	else
 		printf("Image resized.\n");
 	if (img_close(p, path))
@@ -1114,15 +1171,18 @@ static int cmd_measure(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
-		{ "cluster-size", required_argument, NULL, 'c' }, COMMON_LONG, { 0 }
+		{ "cluster-size", required_argument, NULL, 'c' }, FORCE_SHARE_LONG, COMMON_LONG,
+		{ 0 }
 	};
 	uint64_t vsize = 0, data = 0;
 	bool have_size = false, json = false;
 	unsigned cbits = PCOW_DEFAULT_CLUSTER_BITS;
 	int c, sfmt = PCOW_FMT_AUTO;
 
-	while ((c = getopt_long(argc, argv, "+O:f:c:h", lo, NULL)) != -1) {
+	reads_only = true;
+	while ((c = getopt_long(argc, argv, "+O:f:c:Uh", lo, NULL)) != -1) {
 		switch (c) {
+		case 'U': force_share(); break;
 		case 's': vsize = size_arg("--size", optarg); have_size = true; break;
 		case 'o': json = json_out(optarg); break;
 		case 'O':
@@ -1142,7 +1202,7 @@ static int cmd_measure(int argc, char **argv)
 	} else {
 		need_args(argc, 1, 1);
 		const char *path = argv[optind];
-		struct pcow *p = img_open(path, sfmt, false);
+		struct pcow *p = img_open(path, sfmt, 0);
 		if (!p)
 			return EXIT_FAIL;
 		vsize = img_size(p);
@@ -1155,7 +1215,7 @@ static int cmd_measure(int argc, char **argv)
 			struct pcow_map m;
 			/* one extent at a time, each read once: linear */
 			if (pcow_translate(p, off, 0, &m)) {
-				int r = fail("%s", pcow_errmsg(p));
+				int r = fail_img(p);
 				free(b);
 				img_close(p, path);
 				return r;
@@ -1208,12 +1268,14 @@ static uint64_t zero_run(struct pcow *p, uint64_t size, uint64_t off, uint64_t s
 
 static int cmd_compare(int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	static const struct option lo[] = { FORCE_SHARE_LONG, COMMON_LONG, { 0 } };
 	int fa = PCOW_FMT_AUTO, fb = PCOW_FMT_AUTO, c;
 	bool strict = false;
 
-	while ((c = getopt_long(argc, argv, "+f:F:sh", lo, NULL)) != -1) {
+	reads_only = true;
+	while ((c = getopt_long(argc, argv, "+f:F:sUh", lo, NULL)) != -1) {
 		switch (c) {
+		case 'U': force_share(); break;
 		case 'f': fa = fmt_arg("-f", optarg); break;
 		case 'F': fb = fmt_arg("-F", optarg); break;
 		case 's': strict = true; break;
@@ -1223,7 +1285,7 @@ static int cmd_compare(int argc, char **argv)
 	}
 	need_args(argc, 2, 2);
 	const char *pa = argv[optind], *pb = argv[optind + 1];
-	struct pcow *a = img_open(pa, fa, false), *b = a ? img_open(pb, fb, false) : NULL;
+	struct pcow *a = img_open(pa, fa, 0), *b = a ? img_open(pb, fb, 0) : NULL;
 	if (!b) {
 		img_close(a, pa);
 		return 2;
@@ -1282,12 +1344,12 @@ static const struct cmd cmds[] = {
 	  "  without SIZE the base's size is used; a relative BASE is relative to IMG's\n"
 	  "  directory (it is stored as given). A base must be a regular file, not a\n"
 	  "  symbolic link; a raw base must keep its size (docs/pcow-format.md)." },
-	{ "info", cmd_info, "info [--output=human|json] IMG" },
-	{ "check", cmd_check, "check [-r leaks|all] [--output=human|json] IMG\n"
+	{ "info", cmd_info, "info [-U] [--output=human|json] IMG" },
+	{ "check", cmd_check, "check [-r leaks|all | -U] [--output=human|json] IMG\n"
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
-	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l | -a NAME | -d NAME IMG\n"
+	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l [-U] | -a NAME | -d NAME IMG\n"
 	  "  -c create, -l list, -a apply (revert to NAME; later snapshots stay), -d delete" },
-	{ "convert", cmd_convert, "convert [-f raw|pcow] [-O pcow|raw] [-c CLUSTER] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
+	{ "convert", cmd_convert, "convert [-U] [-f raw|pcow] [-O pcow|raw] [-c CLUSTER] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
 	  "  progress is shown on a terminal (-p forces it, -q hides it); DST must not exist;\n"
 	  "  -t unsafe skips flushing DST (a crash may lose or damage it; qemu-img's default)" },
 	{ "commit", cmd_commit, "commit IMG\n"
@@ -1296,10 +1358,10 @@ static const struct cmd cmds[] = {
 	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"
 	  "  safe mode keeps IMG's contents (copies what differs); -u only rewrites the\n"
 	  "  reference; -b \"\" removes the base. BASE is relative to IMG's directory." },
-	{ "map", cmd_map, "map [--output=human|json] IMG" },
+	{ "map", cmd_map, "map [-U] [--output=human|json] IMG" },
 	{ "resize", cmd_resize, "resize IMG [+]SIZE   (grow only)" },
-	{ "measure", cmd_measure, "measure [--output=human|json] [-c CLUSTER] (--size SIZE | [-f FMT] SRC)" },
-	{ "compare", cmd_compare, "compare [-f FMT] [-F FMT] [-s] IMG1 IMG2\n"
+	{ "measure", cmd_measure, "measure [-U] [--output=human|json] [-c CLUSTER] (--size SIZE | [-f FMT] SRC)" },
+	{ "compare", cmd_compare, "compare [-U] [-f FMT] [-F FMT] [-s] IMG1 IMG2\n"
 	  "  exit status: 0 identical, 1 different, 2 error" },
 };
 
@@ -1309,8 +1371,10 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %s\n", cmds[i].usage);
 	fprintf(f, "\n'%s COMMAND --help' shows one command. Exit status: 0 success, 1 "
-		"failure,\n2 bad command line (see each command for check and compare).\n",
-		prog);
+		"failure,\n2 bad command line (see each command for check and compare).\n"
+		"Images are locked as vmm locks them (flock: exclusive to write, shared to\n"
+		"read; bases shared); an image in use is refused at once. -U (--force-share)\n"
+		"reads without a lock.\n", prog);
 }
 
 int main(int argc, char **argv)

@@ -44,6 +44,8 @@ enum pcow_errcode {
 	PCOW_EBASE = 9,		/* base image missing, wrong or changed */
 	PCOW_ERDONLY = 10,	/* image opened read-only */
 	PCOW_EBUSY = 11,	/* operation not possible in this state */
+	PCOW_ELOCKED = 12,	/* in use: another process holds a conflicting
+				 * lock (PCOW_LOCK) */
 };
 
 #define PCOW_ERRMSG_MAX 512
@@ -147,6 +149,8 @@ struct pcow_create_opts {
 	pcow_io_open_fn open_io;	/* NULL: open(2) */
 	void *open_ctx;
 	bool overwrite;
+	bool lock;			/* hold a shared flock(2) on the base while
+					 * reading it (PCOW_LOCK) */
 };
 enum { PCOW_FMT_AUTO = 0, PCOW_FMT_RAW = 1, PCOW_FMT_PCOW = 2 };
 

@@ -1050,6 +1050,34 @@ static void test_image_open(void **state)
 	assert_int_equal(pcow_image_format("/dev/null", NULL, &e), -PCOW_EIO);
 	assert_non_null(strstr(e.msg, "not a regular file"));
 	assert_int_equal(pcow_image_format(p("none"), NULL, &e), -PCOW_ENOENT);
+	/* PCOW_LOCK: a writer excludes everyone, readers share, bases are shared */
+	struct pcow_open_opts lw = { .flags = PCOW_RDWR | PCOW_LOCK }, lr = { .flags = PCOW_LOCK };
+	struct pcow *w = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lw, &e);
+	assert_non_null(w);
+	assert_null(pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e));
+	assert_int_equal(e.code, PCOW_ELOCKED);
+	assert_non_null(strstr(e.msg, "in use"));
+	img = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, NULL, &e);	/* no lock */
+	assert_non_null(img);
+	pcow_close(img);
+	pcow_close(w);
+	struct pcow *r1 = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e);
+	struct pcow *r2 = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_null(pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lw, &e));
+	assert_int_equal(e.code, PCOW_ELOCKED);
+	pcow_close(r1);
+	pcow_close(r2);
+	pcow_close(mk("iot.pcow", 0, 12, "io.pcow"));
+	w = pcow_image_open(p("iot.pcow"), PCOW_FMT_AUTO, &lw, &e);	/* base: shared */
+	assert_non_null(w);
+	r1 = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e);
+	assert_non_null(r1);
+	assert_null(pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lw, &e));
+	assert_int_equal(e.code, PCOW_ELOCKED);
+	pcow_close(r1);
+	pcow_close(w);
 }
 
 int main(void)

@@ -301,5 +301,53 @@ expect 0 "" -- "$IMG" convert -q -O raw d.pcow d.raw
 cmp -s d.raw cv8.raw && ok || bad "pcow -> raw convert differs"
 ls ./*.pcow-img.* >/dev/null 2>&1 && bad "convert left a temporary file" || ok
 rm -f cv8.raw cv8.pcow d.pcow d.raw
+# locks (issue 10): pcow-img takes vmm's locks. This shell holds the lock
+# vmm would, through flock(1) on its own descriptor 9 (exclusive = vmm
+# writing the image, shared = vmm reading it or using it as a base); a
+# conflict is refused at once, naming the file and -U; -U reads without a
+# lock.
+if command -v flock >/dev/null; then
+	expect 0 "" -- "$IMG" create -c 4K lk.pcow 1M
+	expect 0 "" -- "$IMG" create -b lk.pcow lt.pcow
+	exec 9<lk.pcow; flock -x 9
+	unchanged lk.pcow 1 "lk.pcow: in use by another process.*-U \\(--force-share\\)" -- timeout 5 "$IMG" info lk.pcow
+	expect 0 "file format: pcow" -- timeout 5 "$IMG" info -U lk.pcow
+	expect 0 "file format: pcow" -- timeout 5 "$IMG" info --force-share lk.pcow
+	unchanged lk.pcow 1 "in use.*-U" -- timeout 5 "$IMG" check lk.pcow
+	expect 0 "No errors" -- timeout 5 "$IMG" check -U lk.pcow
+	expect 2 "-U .*cannot go with -r" -- "$IMG" check -U -r leaks lk.pcow
+	unchanged lk.pcow 1 "in use.*-U" -- timeout 5 "$IMG" map lk.pcow
+	expect 0 "Offset" -- timeout 5 "$IMG" map -U lk.pcow
+	expect 0 "" -- timeout 5 "$IMG" snapshot -l -U lk.pcow
+	expect 2 "only goes with -l" -- "$IMG" snapshot -c x -U lk.pcow
+	expect 0 "identical" -- timeout 5 "$IMG" compare -U lk.pcow lk.pcow
+	expect 0 "required" -- timeout 5 "$IMG" measure -U lk.pcow
+	unchanged lk.pcow 1 "in use.*-U" -- timeout 5 "$IMG" convert -q lk.pcow lc.pcow
+	expect 0 "" -- timeout 5 "$IMG" convert -q -U lk.pcow lc.pcow
+	unchanged lk.pcow 1 "in use.*stop that process" -- timeout 5 "$IMG" snapshot -c s lk.pcow
+	unchanged lk.pcow 1 "in use" -- timeout 5 "$IMG" resize lk.pcow 2M
+	# its overlay: the base is in use by a writer
+	unchanged lt.pcow 1 "base image.*lk.pcow: in use" -- timeout 5 "$IMG" info lt.pcow
+	unchanged lt.pcow 1 "lk.pcow: in use" -- timeout 5 "$IMG" commit lt.pcow
+	expect 1 "lk.pcow: in use" -- timeout 5 "$IMG" create -b lk.pcow lu.pcow
+	[ -e lu.pcow ] && bad "refused create left lu.pcow" || ok
+	exec 9<&-
+	exec 9<lk.pcow; flock -s 9
+	expect 0 "file format: pcow" -- timeout 5 "$IMG" info lk.pcow	# readers share
+	expect 0 "No errors" -- timeout 5 "$IMG" check lk.pcow
+	expect 0 "backing file" -- timeout 5 "$IMG" info lt.pcow
+	expect 0 "resized" -- timeout 5 "$IMG" resize lt.pcow 2M	# its base is only read
+	unchanged lk.pcow 1 "in use.*stop that process" -- timeout 5 "$IMG" snapshot -c s lk.pcow
+	unchanged lk.pcow 1 "in use" -- timeout 5 "$IMG" check -r leaks lk.pcow
+	unchanged lk.pcow 1 "lk.pcow: in use" -- timeout 5 "$IMG" commit lt.pcow	# the base is written
+	exec 9<&-
+	exec 9<lt.pcow; flock -x 9
+	unchanged lt.pcow 1 "lt.pcow: in use" -- timeout 5 "$IMG" rebase -u -b "" lt.pcow
+	exec 9<&-
+	expect 0 "" -- "$IMG" snapshot -c s lk.pcow	# free again
+	rm -f lk.pcow lt.pcow lc.pcow
+else
+	echo "SKIP: no flock(1) for the lock checks"
+fi
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
