@@ -241,6 +241,55 @@ int pcow_format(const struct pcow *img)
 	return img->raw ? PCOW_FMT_RAW : PCOW_FMT_PCOW;
 }
 
+uint64_t pcow_size(const struct pcow *img)
+{
+	return img->vsize;
+}
+
+const char *pcow_path(const struct pcow *img)
+{
+	return img->path;
+}
+
+const char *pcow_base_error(const struct pcow *img)
+{
+	for (unsigned n = 0; img && n <= PCOW_MAX_BASE_DEPTH; img = img->base, n++)
+		if (img->base_err.code)
+			return img->base_err.msg;
+	return NULL;
+}
+
+/*
+ * Would a chain from path (a new base) lead back to the file st? Follows
+ * the stored base references (each image opened alone, unlocked: nothing
+ * is read but its catalog) up to the depth limit. A loop guard for rebase.
+ */
+bool pcow_chain_reaches(const char *path, const struct stat *target)
+{
+	char *cur = strdup(path);
+	bool hit = false;
+
+	for (unsigned n = 0; cur && !hit && n <= PCOW_MAX_BASE_DEPTH; n++) {
+		struct pcow_open_opts o = { .flags = PCOW_NO_BASE };
+		struct stat st;
+		struct pcow *b;
+		char *next = NULL;
+
+		if (stat(cur, &st))
+			break;
+		hit = st.st_dev == target->st_dev && st.st_ino == target->st_ino;
+		if (hit || !(b = pcow_open(cur, &o, NULL)))
+			break;
+		if (b->base_fmt && b->base_path)
+			next = pcow_resolve_base(b, b->base_path);
+		pcow_close(b);
+		free(cur);
+		cur = next;
+	}
+	free(cur);
+	return hit;
+}
+
 /* A raw file maps to itself; a sparse file's holes read as zeros. */
 int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m)
 {

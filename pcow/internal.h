@@ -82,6 +82,7 @@ struct pcow {
 	uint8_t base_uuid[16];
 	struct pcow *base;
 	unsigned depth;
+	struct pcow_error base_err;	/* PCOW_TRY_BASE: why base is NULL */
 
 	unsigned nlayers, active;
 	struct layer *layers;
@@ -205,5 +206,7 @@ const char *pcow_open_errstr(int neg_errno);	/* pcow_open_fd()'s errors */
 int pcow_open_errcode(int neg_errno);		/* ... as a PCOW_E* code */
 int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
 int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m);
+struct stat;
+bool pcow_chain_reaches(const char *path, const struct stat *target);
 
 #endif

@@ -222,13 +222,22 @@ int pcow_open_base(struct pcow *img, unsigned flags)
 					 (unsigned long long)img->base_size);
 	} else {
 		struct pcow_open_opts o = { .flags = (flags & (PCOW_RDWR | PCOW_FORCE_BASE)) |
-						     (img->flags & PCOW_LOCK),
+						     (img->flags & (PCOW_LOCK | PCOW_TRY_BASE)),
 					    .open_io = img->open_io, .open_ctx = img->open_ctx };
 		struct pcow *b = pcow_open_internal(p, &o, img->depth + 1, false, NULL,
 						    NULL, &e);
 		if (!b) {
-			r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
-					 PCOW_EBASE, "%s: base image: %s", img->path, e.msg);
+			/* the cause stays whole: the top image and the one
+			 * whose own base failed add their names, the levels
+			 * between do not pile up (a deep chain's message
+			 * would outgrow PCOW_ERRMSG_MAX) */
+			if (img->depth && strstr(e.msg, ": base image"))
+				r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
+						 PCOW_EBASE, "%s", e.msg);
+			else
+				r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
+						 PCOW_EBASE, "%s: base image: %s", img->path,
+						 e.msg);
 		} else {
 			img->base = b;
 			bool committing = img->cat_flags & PCOW_CAT_COMMITTING;
@@ -427,8 +436,10 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 		goto fail;
 	if (!(o->flags & PCOW_NO_BASE) && img->base_fmt) {
 		r = pcow_open_base(img, o->flags & PCOW_FORCE_BASE);
-		if (r && !lenient)
+		if (r && !lenient && !(o->flags & PCOW_TRY_BASE))
 			goto fail;
+		if (r)
+			img->base_err = img->err;
 	}
 	return img;
 fail:

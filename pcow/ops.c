@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -479,6 +480,24 @@ restore:
 	return r;
 }
 
+/* a new base whose chain leads back to this image would make a loop */
+static int rebase_loop_check(struct pcow *img, const char *new_base)
+{
+	char *p = pcow_resolve_base(img, new_base);
+	struct stat self;
+	bool loop;
+
+	if (!p)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	loop = !stat(img->path, &self) && pcow_chain_reaches(p, &self);
+	free(p);
+	if (loop)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: new base %s leads back to this "
+				    "image (its chain of bases would be a loop)", img->path,
+				    new_base);
+	return 0;
+}
+
 int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 {
 	struct pcow *nb = NULL;
@@ -497,6 +516,9 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 	if (img->broken || !img->rw)
 		return check_rw(img);
 	if (new_base) {
+		r = rebase_loop_check(img, new_base);
+		if (r)
+			return r;
 		np = strdup(new_base);
 		if (!np)
 			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");

@@ -179,6 +179,16 @@ static unsigned open_extra;	/* PCOW_NO_FLUSH for convert -t unsafe */
 static unsigned lock_flags = PCOW_LOCK;
 static bool reads_only;		/* this run only reads: -U could help */
 
+/* what to do about a base that does not open */
+static const char *base_hint(const char *why)
+{
+	if (strstr(why, "in use by another process"))
+		return "-U (--force-share) reads the chain without locks";
+	return "if a base was moved or repaired, point the image above it at it with "
+	       "'pcow-img rebase -u -b BASE IMAGE'; that changes IMAGE, so the image "
+	       "above IMAGE needs the same";
+}
+
 /* a library failure; one that is a lock conflict says what to do */
 static int fail_code(int code, const char *msg)
 {
@@ -188,6 +198,8 @@ static int fail_code(int code, const char *msg)
 	if (code == PCOW_ELOCKED)
 		return fail("%s; writing needs the image to itself (stop that process "
 			    "first)", msg);
+	if (code == PCOW_EBASE)
+		return fail("%s (%s)", msg, base_hint(msg));
 	return fail("%s", msg);
 }
 
@@ -403,117 +415,211 @@ static bool json_out(const char *v)
 	die_usage("invalid output format '%s' for --output (human or json)", v);
 }
 
+/* a string from an image or the command line, for JSON: valid UTF-8 as is;
+ * otherwise the escaped form (esc()) and, so that no name can pass for
+ * another, KEY-bytes with the raw bytes in hex (docs/pcow-format.md) */
+static void jadd_name(json_object *o, const char *key, const char *s)
+{
+	static char hex[2 * 4096 + 1];
+	char k[64];
+	size_t i;
+
+	json_object_object_add(o, key, jstr(s));
+	if (utf8_ok(s))
+		return;
+	for (i = 0; s[i] && 2 * i + 2 < sizeof(hex); i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
+	hex[2 * i] = 0;
+	snprintf(k, sizeof(k), "%s-bytes", key);
+	json_object_object_add(o, k, json_object_new_string(hex));
+}
+
+static void print_snapshots(const struct pcow_snapshot *s, int n)
+{
+	if (n)
+		printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE", "DATE",
+		       "CLUSTERS");
+	for (int i = 0; i < n; i++) {
+		char ds[32], h[32], en[4 * PCOW_MAX_NAME + 1];
+		time_t t = (time_t)(s[i].ctime_ns / 1000000000ULL);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
+		human_size(s[i].virtual_size, h, sizeof(h));
+		printf("%-20s %-12s %-20s %" PRIu64 "%s\n", esc(s[i].name, en, sizeof(en)), h,
+		       ds, s[i].clusters, s[i].current ? " (current)" : "");
+	}
+}
+
+static json_object *json_snapshots(const struct pcow_snapshot *s, int n)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		jadd_name(o, "name", s[i].name);
+		json_object_object_add(o, "date-sec", json_object_new_int64((int64_t)(s[i].ctime_ns / 1000000000ULL)));
+		json_object_object_add(o, "date-nsec", json_object_new_int64((int64_t)(s[i].ctime_ns % 1000000000ULL)));
+		json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)s[i].virtual_size));
+		json_object_object_add(o, "clusters", json_object_new_int64((int64_t)s[i].clusters));
+		json_object_object_add(o, "current", json_object_new_boolean(s[i].current));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* the snapshots of p (a malloc'd array, *n entries; NULL for raw) */
+static struct pcow_snapshot *get_snapshots(struct pcow *p, int *n)
+{
+	struct pcow_snapshot *s;
+
+	*n = 0;
+	if (pcow_format(p) != PCOW_FMT_PCOW)
+		return NULL;
+	*n = pcow_snapshot_list(p, NULL, 0);
+	if (*n < 0)
+		*n = 0;
+	s = calloc((size_t)*n + 1, sizeof(*s));
+	if (!s) {
+		*n = 0;
+		return NULL;
+	}
+	*n = pcow_snapshot_list(p, s, (unsigned)*n);
+	return s;
+}
+
+static void print_json(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* one image of info's output; why: why its base is not open (or NULL) */
+static json_object *info_json(struct pcow *p, const char *path, const char *why)
+{
+	json_object *o = json_object_new_object();
+	bool pc = pcow_format(p) == PCOW_FMT_PCOW;
+	struct pcow_info in;
+	struct stat st;
+	int ns;
+
+	pcow_get_info(p, &in);
+	jadd_name(o, "filename", path);
+	json_object_object_add(o, "format", json_object_new_string(pc ? "pcow" : "raw"));
+	json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)in.virtual_size));
+	json_object_object_add(o, "actual-size", json_object_new_int64(
+		stat(path, &st) ? 0 : (int64_t)st.st_blocks * 512));
+	if (!pc)
+		return o;
+	char uu[40];
+	uuid_str(in.uuid, uu);
+	json_object_object_add(o, "cluster-size", json_object_new_int64((int64_t)in.cluster_size));
+	json_object_object_add(o, "file-size", json_object_new_int64((int64_t)in.file_size));
+	json_object_object_add(o, "uuid", json_object_new_string(uu));
+	json_object_object_add(o, "generation", json_object_new_int64((int64_t)in.generation));
+	json_object_object_add(o, "data-generation", json_object_new_int64((int64_t)in.data_gen));
+	json_object_object_add(o, "allocated-clusters", json_object_new_int64((int64_t)in.allocated_clusters));
+	json_object_object_add(o, "metadata-clusters", json_object_new_int64((int64_t)in.metadata_clusters));
+	if (in.base) {
+		jadd_name(o, "backing-filename", in.base);
+		json_object_object_add(o, "backing-filename-format", json_object_new_string(fmt_name(in.base_format)));
+		json_object_object_add(o, "backing-depth", json_object_new_int((int)in.base_depth));
+		if (why)
+			jadd_name(o, "backing-error", why);
+	}
+	struct pcow_snapshot *s = get_snapshots(p, &ns);
+	json_object_object_add(o, "snapshots", json_snapshots(s, ns));
+	free(s);
+	return o;
+}
+
+static void info_human(struct pcow *p, const char *path, const char *why)
+{
+	static char eb[ESC_MAX];
+	bool pc = pcow_format(p) == PCOW_FMT_PCOW;
+	struct pcow_info in;
+	struct stat st;
+	char h[32], d[32];
+	int ns;
+
+	pcow_get_info(p, &in);
+	human_size(in.virtual_size, h, sizeof(h));
+	human_size(stat(path, &st) ? 0 : (uint64_t)st.st_blocks * 512, d, sizeof(d));
+	printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\n"
+	       "disk size: %s\n", esc(path, eb, sizeof(eb)), pc ? "pcow" : "raw", h,
+	       in.virtual_size, d);
+	if (!pc)
+		return;
+	char uu[40];
+	uuid_str(in.uuid, uu);
+	printf("cluster_size: %" PRIu64 "\nuuid: %s\ngeneration: %" PRIu64
+	       "\nallocated clusters: %" PRIu64 "\n", in.cluster_size, uu, in.generation,
+	       in.allocated_clusters);
+	if (in.base) {
+		printf("backing file: %s\nbacking file format: %s\n",
+		       esc(in.base, eb, sizeof(eb)), fmt_name(in.base_format));
+		if (why)
+			printf("backing file not available: %s\n", esc(why, eb, sizeof(eb)));
+	}
+	struct pcow_snapshot *s = get_snapshots(p, &ns);
+	print_snapshots(s, ns);
+	free(s);
+}
+
+/* inspection goes on without the base: say why, and what to do */
+static void warn_base(const char *why)
+{
+	static char eb[ESC_MAX];
+
+	fprintf(stderr, "%s: warning: %s (%s)\n", prog, esc(why, eb, sizeof(eb)),
+		base_hint(why));
+}
+
 static int cmd_info(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "output", required_argument, NULL, 'O' }, FORCE_SHARE_LONG, COMMON_LONG, { 0 }
+		{ "output", required_argument, NULL, 'O' }, FORCE_SHARE_LONG,
+		{ "backing-chain", no_argument, NULL, 'B' }, COMMON_LONG, { 0 }
 	};
-	bool json = false;
+	bool json = false, chain = false;
 	int c;
 
 	reads_only = true;
 	while ((c = getopt_long(argc, argv, "+Uh", lo, NULL)) != -1) {
-		if (c == 'O')
-			json = json_out(optarg);
-		else if (c == 'U')
-			force_share();
-		else if (c == 'h')
-			help_exit();
-		else
-			exit(EXIT_USAGE);
+		switch (c) {
+		case 'O': json = json_out(optarg); break;
+		case 'U': force_share(); break;
+		case 'B': chain = true; break;
+		case 'h': help_exit();
+		default: exit(EXIT_USAGE);
+		}
 	}
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
-	struct pcow *p = img_open(path, PCOW_FMT_AUTO, 0);
+	/* a missing or changed base does not stop inspection: said, not fatal */
+	struct pcow *p = img_open(path, PCOW_FMT_AUTO, PCOW_TRY_BASE);
 	if (!p)
 		return EXIT_FAIL;
-	bool pc = pcow_format(p) == PCOW_FMT_PCOW;
-	struct stat st;
-	uint64_t disk = 0;
-	if (!stat(path, &st))
-		disk = (uint64_t)st.st_blocks * 512;
-	struct pcow_info in;
-	struct pcow_snapshot *snaps = NULL;
-	int ns = 0;
-	pcow_get_info(p, &in);
-	if (pc) {
-		ns = pcow_snapshot_list(p, NULL, 0);
-		snaps = calloc((size_t)ns + 1, sizeof(*snaps));
-		if (!snaps)
-			return fail("out of memory");
-		ns = pcow_snapshot_list(p, snaps, (unsigned)ns);
-	}
-	char uu[40];
-	uuid_str(in.uuid, uu);
-	if (json) {
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "filename", json_object_new_string(path));
-		json_object_object_add(o, "format", json_object_new_string(pc ? "pcow" : "raw"));
-		json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)in.virtual_size));
-		json_object_object_add(o, "actual-size", json_object_new_int64((int64_t)disk));
-		if (pc) {
-			json_object_object_add(o, "cluster-size", json_object_new_int64((int64_t)in.cluster_size));
-			json_object_object_add(o, "file-size", json_object_new_int64((int64_t)in.file_size));
-			json_object_object_add(o, "uuid", json_object_new_string(uu));
-			json_object_object_add(o, "generation", json_object_new_int64((int64_t)in.generation));
-			json_object_object_add(o, "data-generation", json_object_new_int64((int64_t)in.data_gen));
-			json_object_object_add(o, "allocated-clusters", json_object_new_int64((int64_t)in.allocated_clusters));
-			json_object_object_add(o, "metadata-clusters", json_object_new_int64((int64_t)in.metadata_clusters));
-			if (in.base) {
-				json_object_object_add(o, "backing-filename", jstr(in.base));
-				json_object_object_add(o, "backing-filename-format", json_object_new_string(fmt_name(in.base_format)));
-				json_object_object_add(o, "backing-depth", json_object_new_int((int)in.base_depth));
-			}
-			json_object *a = json_object_new_array();
-			for (int i = 0; i < ns; i++) {
-				json_object *s = json_object_new_object();
-				json_object_object_add(s, "name", jstr(snaps[i].name));
-				json_object_object_add(s, "date-sec", json_object_new_int64((int64_t)(snaps[i].ctime_ns / 1000000000ULL)));
-				json_object_object_add(s, "date-nsec", json_object_new_int64((int64_t)(snaps[i].ctime_ns % 1000000000ULL)));
-				json_object_object_add(s, "virtual-size", json_object_new_int64((int64_t)snaps[i].virtual_size));
-				json_object_object_add(s, "clusters", json_object_new_int64((int64_t)snaps[i].clusters));
-				json_object_object_add(s, "current", json_object_new_boolean(snaps[i].current));
-				json_object_array_add(a, s);
-			}
-			json_object_object_add(o, "snapshots", a);
-		}
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
-	} else {
-		char h[32], d[32];
-		human_size(in.virtual_size, h, sizeof(h));
-		human_size(disk, d, sizeof(d));
-		printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\n"
-		       "disk size: %s\n", path, pc ? "pcow" : "raw", h, in.virtual_size, d);
-		if (pc) {
-			printf("cluster_size: %" PRIu64 "\nuuid: %s\ngeneration: %" PRIu64
-			       "\nallocated clusters: %" PRIu64 "\n", in.cluster_size, uu,
-			       in.generation, in.allocated_clusters);
-			if (in.base) {
-				static char eb[ESC_MAX];
-				printf("backing file: %s\nbacking file format: %s\n",
-				       esc(in.base, eb, sizeof(eb)), fmt_name(in.base_format));
-			}
-			if (ns) {
-				printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
-				       "DATE", "CLUSTERS");
-				for (int i = 0; i < ns; i++) {
-					char ds[32];
-					time_t t = (time_t)(snaps[i].ctime_ns / 1000000000ULL);
-					struct tm tm;
-					gmtime_r(&t, &tm);
-					strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
-					human_size(snaps[i].virtual_size, h, sizeof(h));
-					char en[4 * PCOW_MAX_NAME + 1];
-					printf("%-20s %-12s %-20s %" PRIu64 "%s\n",
-					       esc(snaps[i].name, en, sizeof(en)), h, ds,
-					       snaps[i].clusters, snaps[i].current ? " (current)" : "");
-				}
-			}
+	const char *why = pcow_base_error(p);
+	if (why)
+		warn_base(why);
+	json_object *arr = json && chain ? json_object_new_array() : NULL;
+	for (struct pcow *q = p; q; q = chain ? pcow_base(q) : NULL) {
+		const char *qp = q == p ? path : pcow_path(q);
+		const char *qwhy = pcow_base(q) ? NULL : pcow_base_error(q);
+		if (arr)
+			json_object_array_add(arr, info_json(q, qp, qwhy));
+		else if (json)
+			print_json(info_json(q, qp, qwhy));
+		else {
+			if (q != p)
+				printf("\n");
+			info_human(q, qp, qwhy);
 		}
 	}
-	free(snaps);
+	if (arr)
+		print_json(arr);
 	return img_close(p, path);
 }
 
@@ -570,7 +676,7 @@ static int cmd_check(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", prog, e.msg);
 			if (json) {
 				json_object *o = json_object_new_object();
-				json_object_object_add(o, "filename", json_object_new_string(path));
+				jadd_name(o, "filename", path);
 				json_object_object_add(o, "format", json_object_new_string("pcow"));
 				json_object_object_add(o, "check-errors", json_object_new_int(0));
 				json_object_object_add(o, "corruptions", json_object_new_int(1));
@@ -589,7 +695,7 @@ static int cmd_check(int argc, char **argv)
 	uint64_t leaks = res.leaks - res.leaks_fixed;
 	if (json) {
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "filename", json_object_new_string(path));
+		jadd_name(o, "filename", path);
 		json_object_object_add(o, "format", json_object_new_string("pcow"));
 		json_object_object_add(o, "check-errors", json_object_new_int(0));
 		json_object_object_add(o, "corruptions", json_object_new_int64((int64_t)corrupt));
@@ -657,7 +763,8 @@ static int cmd_snapshot(int argc, char **argv)
 	if (share)
 		force_share();
 	reads_only = op == 'l';
-	struct pcow *p = img_open(path, PCOW_FMT_PCOW, op != 'l' ? PCOW_RDWR : 0);
+	/* listing needs no base: a missing one does not stop it */
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, op != 'l' ? PCOW_RDWR : PCOW_NO_BASE);
 	if (!p)
 		return EXIT_FAIL;
 	int r = 0;
@@ -667,21 +774,7 @@ static int cmd_snapshot(int argc, char **argv)
 		if (!s)
 			return fail("out of memory");
 		n = pcow_snapshot_list(p, s, (unsigned)n);
-		if (n)
-			printf("Snapshot list:\n%-20s %-12s %-20s %s\n", "TAG", "VM SIZE",
-			       "DATE", "CLUSTERS");
-		for (int i = 0; i < n; i++) {
-			char ds[32], h[32];
-			time_t t = (time_t)(s[i].ctime_ns / 1000000000ULL);
-			struct tm tm;
-			gmtime_r(&t, &tm);
-			strftime(ds, sizeof(ds), "%Y-%m-%d %H:%M:%S", &tm);
-			human_size(s[i].virtual_size, h, sizeof(h));
-			char en[4 * PCOW_MAX_NAME + 1];
-			printf("%-20s %-12s %-20s %" PRIu64 "%s\n",
-			       esc(s[i].name, en, sizeof(en)), h, ds,
-			       s[i].clusters, s[i].current ? " (current)" : "");
-		}
+		print_snapshots(s, n);
 		free(s);
 	} else {
 		int e = op == 'c' ? pcow_snapshot_create(p, name) :
@@ -1071,18 +1164,113 @@ static const char *kind_name(enum pcow_map_kind k)
 	}
 }
 
+/* map's output: extents of the chain, merged while nothing changes */
+struct map_out {
+	bool json;
+	json_object *arr;
+	bool have;		/* a pending extent */
+	uint64_t start, len, host;
+	enum pcow_map_kind kind;
+	int depth;
+	unsigned layer;
+	const char *file;
+};
+
+static void map_flush(struct map_out *mo)
+{
+	static char eb[ESC_MAX];
+	bool zero = reads_zero(mo->kind), data = !zero && mo->kind != PCOW_MAP_BASE;
+	bool mapped = mo->kind == PCOW_MAP_DATA || mo->kind == PCOW_MAP_LOWER;
+
+	if (!mo->have)
+		return;
+	mo->have = false;
+	if (mo->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "start", json_object_new_int64((int64_t)mo->start));
+		json_object_object_add(o, "length", json_object_new_int64((int64_t)mo->len));
+		json_object_object_add(o, "depth", json_object_new_int(mo->depth));
+		json_object_object_add(o, "present", json_object_new_boolean(mapped || mo->kind == PCOW_MAP_ZERO));
+		json_object_object_add(o, "kind", json_object_new_string(kind_name(mo->kind)));
+		json_object_object_add(o, "data", json_object_new_boolean(data));
+		json_object_object_add(o, "zero", json_object_new_boolean(zero));
+		if (mapped) {
+			json_object_object_add(o, "offset", json_object_new_int64((int64_t)mo->host));
+			json_object_object_add(o, "layer", json_object_new_int((int)mo->layer));
+			jadd_name(o, "file", mo->file);
+		}
+		json_object_array_add(mo->arr, o);
+		return;
+	}
+	if (zero)
+		return;
+	printf("%#-20" PRIx64 " %#-20" PRIx64 " ", mo->start, mo->len);
+	if (mapped)
+		printf("%#-20" PRIx64 " %-9s %-5u %s\n", mo->host, kind_name(mo->kind),
+		       mo->layer, esc(mo->file, eb, sizeof(eb)));
+	else	/* a base that could not be opened */
+		printf("%-20s %-9s %-5s -\n", "(base)", kind_name(mo->kind), "-");
+}
+
+static void map_emit(struct map_out *mo, uint64_t off, uint64_t len, int depth,
+		     const struct pcow_map *m, const char *file)
+{
+	bool mapped = m->kind == PCOW_MAP_DATA || m->kind == PCOW_MAP_LOWER;
+
+	if (mo->have && mo->start + mo->len == off && mo->kind == m->kind &&
+	    mo->depth == depth && (!mapped || (mo->file == file && mo->layer == m->layer &&
+					       mo->host + mo->len == m->host_off))) {
+		mo->len += len;
+		return;
+	}
+	map_flush(mo);
+	*mo = (struct map_out){ .json = mo->json, .arr = mo->arr, .have = true, .start = off,
+				.len = len, .host = m->host_off, .kind = m->kind,
+				.depth = depth, .layer = m->layer, .file = file };
+}
+
+/* [off, off+len) of p (depth in the chain): what is there, down the chain */
+static int map_range(struct map_out *mo, struct pcow *p, int depth, uint64_t off, uint64_t len)
+{
+	while (len) {
+		struct pcow_map m;
+		if (pcow_translate(p, off, len, &m))
+			return fail_img(p);
+		uint64_t n = m.len < len ? m.len : len;
+		struct pcow *b = pcow_base(p);
+		/* a base that did not open: what falls through is unknown */
+		if (m.kind == PCOW_MAP_HOLE && !b && pcow_base_error(p))
+			m.kind = PCOW_MAP_BASE;
+		if (m.kind == PCOW_MAP_BASE && b) {
+			uint64_t bs = pcow_size(b);
+			uint64_t in = off >= bs ? 0 : bs - off < n ? bs - off : n;
+			if (in && map_range(mo, b, depth + 1, off, in))
+				return EXIT_FAIL;
+			if (n > in) {	/* beyond the base's end: zeros */
+				struct pcow_map h = { .kind = PCOW_MAP_HOLE };
+				map_emit(mo, off + in, n - in, depth + 1, &h, pcow_path(b));
+			}
+		} else {
+			map_emit(mo, off, n, depth, &m, pcow_path(p));
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static int cmd_map(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "output", required_argument, NULL, 'O' }, FORCE_SHARE_LONG, COMMON_LONG, { 0 }
 	};
-	bool json = false;
+	struct map_out mo = { 0 };
 	int c;
 
 	reads_only = true;
 	while ((c = getopt_long(argc, argv, "+Uh", lo, NULL)) != -1) {
 		if (c == 'O')
-			json = json_out(optarg);
+			mo.json = json_out(optarg);
 		else if (c == 'U')
 			force_share();
 		else if (c == 'h')
@@ -1092,47 +1280,29 @@ static int cmd_map(int argc, char **argv)
 	}
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
-	struct pcow *p = img_open(path, PCOW_FMT_PCOW, 0);
+	/* a base that cannot be opened: its extents show as "base" */
+	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_TRY_BASE);
 	if (!p)
 		return EXIT_FAIL;
-	uint64_t size = img_size(p);
-	if (json)
-		printf("[");
+	const char *why = pcow_base_error(p);
+	if (why)
+		warn_base(why);
+	if (mo.json)
+		mo.arr = json_object_new_array();
 	else
-		printf("%-20s %-20s %-20s %-9s %s\n", "Offset", "Length", "Mapped to",
-		       "Kind", "Layer");
-	bool first = true;
-	for (uint64_t off = 0; off < size;) {
-		struct pcow_map m;
-		if (pcow_translate(p, off, 0, &m)) {
-			int r = fail_img(p);
-			img_close(p, path);
-			return r;
-		}
-		if (json) {
-			printf("%s\n{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
-			       ", \"kind\": \"%s\", \"data\": %s, \"zero\": %s", first ? "" : ",",
-			       off, m.len, kind_name(m.kind),
-			       m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO ? "false" : "true",
-			       m.kind == PCOW_MAP_HOLE || m.kind == PCOW_MAP_ZERO ? "true" : "false");
-			if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER)
-				printf(", \"offset\": %" PRIu64 ", \"layer\": %u", m.host_off,
-				       m.layer);
-			printf(" }");
-		} else if (m.kind != PCOW_MAP_HOLE && m.kind != PCOW_MAP_ZERO) {
-			printf("%#-20" PRIx64 " %#-20" PRIx64 " ", off, m.len);
-			if (m.kind == PCOW_MAP_BASE)
-				printf("%-20s %-9s -\n", "(base)", kind_name(m.kind));
-			else
-				printf("%#-20" PRIx64 " %-9s %u\n", m.host_off, kind_name(m.kind),
-				       m.layer);
-		}
-		first = false;
-		off += m.len;
+		printf("%-20s %-20s %-20s %-9s %-5s %s\n", "Offset", "Length", "Mapped to",
+		       "Kind", "Layer", "File");
+	int r = map_range(&mo, p, 0, 0, pcow_size(p));
+	map_flush(&mo);
+	if (mo.json) {
+		if (!r)
+			print_json(mo.arr);
+		else
+			json_object_put(mo.arr);
 	}
-	if (json)
-		printf("]\n");
-	return img_close(p, path);
+	if (img_close(p, path))
+		r = EXIT_FAIL;
+	return r;
 }
 
 static int cmd_resize(int argc, char **argv)
@@ -1242,9 +1412,12 @@ static int cmd_measure(int argc, char **argv)
 	}
 	uint64_t req, full;
 	pcow_measure(vsize, cbits, data, &req, &full);
-	if (json)
-		printf("{\n    \"required\": %" PRIu64 ",\n    \"fully-allocated\": %" PRIu64
-		       "\n}\n", req, full);
+	if (json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "required", json_object_new_int64((int64_t)req));
+		json_object_object_add(o, "fully-allocated", json_object_new_int64((int64_t)full));
+		print_json(o);
+	}
 	else
 		printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n",
 		       req, full);
@@ -1344,7 +1517,9 @@ static const struct cmd cmds[] = {
 	  "  without SIZE the base's size is used; a relative BASE is relative to IMG's\n"
 	  "  directory (it is stored as given). A base must be a regular file, not a\n"
 	  "  symbolic link; a raw base must keep its size (docs/pcow-format.md)." },
-	{ "info", cmd_info, "info [-U] [--output=human|json] IMG" },
+	{ "info", cmd_info, "info [-U] [--backing-chain] [--output=human|json] IMG\n"
+	  "  a base that cannot be opened (missing, changed) is reported, not fatal;\n"
+	  "  --backing-chain shows every image of the chain" },
 	{ "check", cmd_check, "check [-r leaks|all | -U] [--output=human|json] IMG\n"
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
 	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l [-U] | -a NAME | -d NAME IMG\n"
@@ -1358,7 +1533,9 @@ static const struct cmd cmds[] = {
 	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"
 	  "  safe mode keeps IMG's contents (copies what differs); -u only rewrites the\n"
 	  "  reference; -b \"\" removes the base. BASE is relative to IMG's directory." },
-	{ "map", cmd_map, "map [-U] [--output=human|json] IMG" },
+	{ "map", cmd_map, "map [-U] [--output=human|json] IMG\n"
+	  "  where each range's data is, down the chain of bases (depth 0: IMG);\n"
+	  "  the ranges of a base that cannot be opened show as kind 'base'" },
 	{ "resize", cmd_resize, "resize IMG [+]SIZE   (grow only)" },
 	{ "measure", cmd_measure, "measure [-U] [--output=human|json] [-c CLUSTER] (--size SIZE | [-f FMT] SRC)" },
 	{ "compare", cmd_compare, "compare [-U] [-f FMT] [-F FMT] [-s] IMG1 IMG2\n"

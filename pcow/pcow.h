@@ -123,7 +123,12 @@ typedef int (*pcow_io_open_fn)(void *opener_ctx, const char *path, bool rw,
 #define PCOW_LOCK	0x10	/* flock(2) the image (exclusive if PCOW_RDWR,
 				 * else shared) and every base (shared; a base
 				 * opened writable by commit: exclusive), as vmm
-				 * does; a conflict fails with PCOW_EBUSY */
+				 * does; a conflict fails with PCOW_ELOCKED */
+#define PCOW_TRY_BASE	0x20	/* for inspection: if a base of the chain
+				 * cannot be opened (missing, changed, in
+				 * use), open the image without it: reads that
+				 * reach it fail with PCOW_EBASE, and
+				 * pcow_base_error() says why */
 
 struct pcow_open_opts {
 	unsigned flags;
@@ -178,6 +183,11 @@ int pcow_image_format(const char *path, const char **foreign, struct pcow_error 
 struct pcow *pcow_image_open(const char *path, int format, const struct pcow_open_opts *o,
 			     struct pcow_error *err);
 int pcow_format(const struct pcow *img);	/* PCOW_FMT_RAW or PCOW_FMT_PCOW */
+const char *pcow_path(const struct pcow *img);	/* as opened (bases: resolved) */
+uint64_t pcow_size(const struct pcow *img);	/* virtual size (cheap) */
+/* With PCOW_TRY_BASE: why the chain below img stops early (the first
+ * image in it whose base could not be opened), or NULL if it is whole. */
+const char *pcow_base_error(const struct pcow *img);
 
 const char *pcow_errmsg(const struct pcow *img);
 int pcow_errcode(const struct pcow *img);

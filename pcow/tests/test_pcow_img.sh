@@ -123,8 +123,8 @@ expect 0 "required size" -- timeout 20 "$IMG" measure h1.pcow
 rm -f h1.pcow h2.pcow
 
 # map and measure
-expect 0 '"kind": "data"' -- "$IMG" map --output=json r.pcow
-expect 0 '"kind": "hole"' -- "$IMG" map --output=json r.pcow
+expect 0 '"kind": ?"data"' -- "$IMG" map --output=json r.pcow	# json-c's spacing
+expect 0 '"kind": ?"hole"' -- "$IMG" map --output=json r.pcow
 expect 0 "Mapped to" -- "$IMG" map r.pcow
 expect 0 "required size: [0-9]+" -- "$IMG" measure --size 1G
 expect 0 "fully allocated size: [0-9]+" -- "$IMG" measure r.raw
@@ -179,7 +179,8 @@ expect 0 "" -- "$IMG" commit top.pcow
 expect 0 "identical" -- "$IMG" compare base.pcow expect.raw
 expect 0 "No errors" -- "$IMG" check base.pcow
 # chain.pcow's base (top.pcow) changed under it: detected
-expect 1 "was modified" -- "$IMG" info chain.pcow
+# (inspection goes on: exit 0, the cause and the fix on stderr; issue 12)
+expect 0 "was modified.*rebase -u" -- "$IMG" info chain.pcow
 unchanged a.pcow 1 "no base" -- "$IMG" commit a.pcow
 expect 0 "identical" -- "$IMG" compare top.pcow expect.raw	# reads through its base
 
@@ -236,7 +237,7 @@ head -c 1M /dev/urandom > fb.raw
 expect 0 "" -- "$IMG" create -b fb.raw -F raw fo.pcow
 rm fb.raw
 mkfifo fb.raw
-unchanged fo.pcow 1 "not a regular file" -- timeout 20 "$IMG" info fo.pcow
+unchanged fo.pcow 0 "not a regular file" -- timeout 20 "$IMG" info fo.pcow
 unchanged fo.pcow 1 "not a regular file" -- timeout 20 "$IMG" commit fo.pcow
 head -c 1M /dev/urandom > real.raw
 ln -s real.raw sl.raw
@@ -245,12 +246,14 @@ expect 0 "" -- "$IMG" create -b real.raw -F raw sl.pcow
 expect 0 "" -- "$IMG" create -b sl.pcow slt.pcow
 mv sl.pcow sl2.pcow
 ln -s sl2.pcow sl.pcow
-unchanged slt.pcow 1 "symbolic link" -- "$IMG" info slt.pcow
+unchanged slt.pcow 0 "symbolic link" -- "$IMG" info slt.pcow
+unchanged slt.pcow 2 "symbolic link" -- "$IMG" compare slt.pcow real.raw
 # a raw base must keep its recorded size
 rm sl.pcow; mv sl2.pcow sl.pcow
 expect 0 "" -- "$IMG" info slt.pcow
 head -c 4096 /dev/urandom >> real.raw
-unchanged slt.pcow 1 "changed size" -- "$IMG" info slt.pcow
+unchanged slt.pcow 0 "changed size" -- "$IMG" info slt.pcow
+unchanged slt.pcow 1 "changed size" -- "$IMG" convert slt.pcow sltc.pcow
 
 # snapshot names are untrusted bytes: human output escapes non-printable
 # ones, JSON output stays valid (no raw control bytes, no invalid UTF-8)
@@ -272,7 +275,8 @@ head -c 64K /dev/urandom > $'b\x1b[2J.raw'
 expect 0 "" -- "$IMG" create -b $'b\x1b[2J.raw' -F raw bp.pcow
 expect 0 'backing file: b\\x1b\[2J\.raw' -- "$IMG" info bp.pcow
 rm $'b\x1b[2J.raw'
-expect 1 'b\\x1b\[2J\.raw' -- "$IMG" info bp.pcow
+expect 0 'b\\x1b\[2J\.raw' -- "$IMG" info bp.pcow
+expect 2 'b\\x1b\[2J\.raw' -- "$IMG" compare bp.pcow bp.pcow
 if "$IMG" info bp.pcow 2>&1 | LC_ALL=C grep -q $'\x1b'; then
 	bad "pcow-img info prints a raw escape byte of a base path in an error"
 else
@@ -327,7 +331,8 @@ if command -v flock >/dev/null; then
 	unchanged lk.pcow 1 "in use.*stop that process" -- timeout 5 "$IMG" snapshot -c s lk.pcow
 	unchanged lk.pcow 1 "in use" -- timeout 5 "$IMG" resize lk.pcow 2M
 	# its overlay: the base is in use by a writer
-	unchanged lt.pcow 1 "base image.*lk.pcow: in use" -- timeout 5 "$IMG" info lt.pcow
+	unchanged lt.pcow 0 "base image.*lk.pcow: in use.*-U" -- timeout 5 "$IMG" info lt.pcow
+	unchanged lt.pcow 2 "base image.*lk.pcow: in use.*-U" -- timeout 5 "$IMG" compare lt.pcow lt.pcow
 	unchanged lt.pcow 1 "lk.pcow: in use" -- timeout 5 "$IMG" commit lt.pcow
 	expect 1 "lk.pcow: in use" -- timeout 5 "$IMG" create -b lk.pcow lu.pcow
 	[ -e lu.pcow ] && bad "refused create left lu.pcow" || ok
@@ -349,5 +354,91 @@ if command -v flock >/dev/null; then
 else
 	echo "SKIP: no flock(1) for the lock checks"
 fi
+# JSON is checked by a strict parser where python3 is there
+jcheck() {	# jcheck 'python expression on d' -- command...
+	local expr=$1; shift 2
+	command -v python3 >/dev/null || { ok; return; }
+	if "$@" 2>/dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)"; then
+		ok
+	else
+		bad "JSON of '$*' fails: $expr"
+	fi
+}
+
+# issue 12, defect 2: a failed open says its real cause
+mkdir -p adir
+expect 1 "adir: Is a directory" -- "$IMG" info adir
+expect 1 "/dev/null: not a regular file" -- "$IMG" info /dev/null
+expect 1 "adir: Is a directory" -- "$IMG" convert -q adir o2.pcow
+[ -e o2.pcow ] && bad "failed convert left o2.pcow" || ok
+touch afile
+expect 1 "afile/x: Not a directory" -- "$IMG" create -b afile/x x2.pcow
+expect 1 "adir: Is a directory" -- "$IMG" create -b adir x2.pcow
+[ -e x2.pcow ] && bad "failed create left x2.pcow" || ok
+expect 1 "adir: Is a directory" -- "$IMG" check adir
+
+# defect 3: foreign formats are refused by name, not read as raw
+printf 'QFI\xfb\0\0\0\x03' > f.qcow2; truncate -s 1M f.qcow2
+printf 'KDMV' > f.vmdk; truncate -s 1M f.vmdk
+head -c 64 /dev/zero > f.vdi; printf '\x7f\x10\xda\xbe' >> f.vdi; truncate -s 1M f.vdi
+printf 'vhdxfile' > f.vhdx; truncate -s 1M f.vhdx
+expect 1 "f.qcow2: a qcow2 image.*qemu-img convert -f qcow2 -O raw" -- "$IMG" info f.qcow2
+expect 1 "a qcow2 image" -- "$IMG" convert -q -O pcow f.qcow2 fq.pcow
+[ -e fq.pcow ] && bad "convert of a qcow2 wrote fq.pcow" || ok
+expect 1 "a vmdk image" -- "$IMG" info f.vmdk
+expect 1 "a vdi image" -- "$IMG" info f.vdi
+expect 1 "a vhdx image" -- "$IMG" measure f.vhdx
+expect 2 "a qcow2 image" -- "$IMG" compare f.qcow2 f.qcow2
+expect 0 "file format: raw" -- "$IMG" info junk.bin		# no magic: raw
+expect 0 "" -- "$IMG" convert -q -f raw f.qcow2 fq.pcow	# -f raw forces it
+expect 0 "identical" -- "$IMG" compare -f raw f.qcow2 fq.pcow
+
+# defect 4: a broken chain (b0 <- m0 <- t0, b0 moved) does not block
+# inspection; --backing-chain; the fix is rebase -u on m0, then on t0
+head -c 256K /dev/urandom > c.raw; truncate -s 4M c.raw
+expect 0 "" -- "$IMG" convert -q c.raw b0.pcow
+expect 0 "" -- "$IMG" create -b b0.pcow m0.pcow
+expect 0 "" -- "$IMG" create -b m0.pcow t0.pcow
+expect 0 "image: t0.pcow.*image: ./m0.pcow.*image: ./b0.pcow" -- bash -c "'$IMG' info --backing-chain t0.pcow | tr '\n' ' '"
+jcheck 'len(d) == 3 and d[2]["filename"] == "./b0.pcow" and d[0]["backing-depth"] == 2' -- "$IMG" info --backing-chain --output=json t0.pcow
+jcheck 'd[0]["depth"] == 2 and d[0]["data"] and d[0]["length"] == 262144 and not d[-1]["data"] and not d[-1]["present"]' -- "$IMG" map --output=json t0.pcow
+mkdir -p moved; mv b0.pcow moved/
+unchanged t0.pcow 0 "warning: .*m0.pcow: base image: ./b0.pcow: No such file.*rebase -u" -- "$IMG" info t0.pcow
+expect 0 "backing file: m0.pcow" -- "$IMG" info t0.pcow
+expect 0 "image: ./m0.pcow.*not available: .*b0.pcow" -- bash -c "'$IMG' info --backing-chain t0.pcow 2>/dev/null | tr '\n' ' '"
+jcheck 'd[1]["backing-error"].find("No such file") >= 0' -- "$IMG" info --backing-chain --output=json t0.pcow
+unchanged t0.pcow 0 "warning: .*b0.pcow" -- "$IMG" map t0.pcow
+jcheck 'd[0]["kind"] == "base" and d[0]["depth"] == 1' -- "$IMG" map --output=json t0.pcow
+unchanged t0.pcow 0 "" -- "$IMG" snapshot -l t0.pcow
+expect 2 "No such file.*rebase -u" -- "$IMG" compare t0.pcow c.raw
+expect 1 "b0.pcow: No such file.*rebase -u -b BASE" -- "$IMG" convert -q t0.pcow tc.pcow
+expect 0 "" -- "$IMG" rebase -u -b moved/b0.pcow m0.pcow
+expect 0 "was modified.*rebase -u" -- "$IMG" info t0.pcow		# m0 changed
+expect 0 "" -- "$IMG" rebase -u -b m0.pcow t0.pcow
+expect 0 "identical" -- "$IMG" compare t0.pcow c.raw
+
+# defect 5: a deep chain's error keeps its cause; a loop is refused
+expect 0 "" -- "$IMG" create d0.pcow 1M
+for i in $(seq 1 32); do "$IMG" create -b d$((i - 1)).pcow d$i.pcow 2>/dev/null || break; done
+expect 1 "deeper than 32 \(a loop\?\)" -- "$IMG" create -b d31.pcow d33.pcow
+expect 0 "" -- "$IMG" create la.pcow 1M
+expect 0 "" -- "$IMG" create -b la.pcow lb.pcow
+unchanged la.pcow 1 "leads back to this image" -- "$IMG" rebase -u -b lb.pcow la.pcow
+unchanged la.pcow 1 "leads back to this image" -- "$IMG" rebase -b lb.pcow la.pcow
+unchanged la.pcow 1 "leads back to this image" -- "$IMG" rebase -u -b la.pcow la.pcow
+
+# defects 8 and 15: names that are not UTF-8 keep JSON valid and cannot
+# pass for names that spell the escape
+f8=$'bad\xff.raw'
+head -c 64K /dev/zero > "$f8"
+jcheck 'd["filename"] == "bad\\xff.raw" and d["filename-bytes"] == "626164ff2e726177"' -- "$IMG" info --output=json "$f8"
+expect 0 "" -- "$IMG" create -c 4K n15.pcow 1M
+expect 0 "" -- "$IMG" snapshot -c $'\xff\xfe' n15.pcow
+expect 0 "" -- "$IMG" snapshot -c '\xff\xfe' n15.pcow
+jcheck 'len(d["snapshots"]) == 2 and [s.get("name-bytes") for s in d["snapshots"]] == ["fffe", None]' -- "$IMG" info --output=json n15.pcow
+
+# defect 13: map and measure JSON come from json-c (strictly valid)
+jcheck 'd["required"] > 0 and d["fully-allocated"] >= d["required"]' -- "$IMG" measure --output=json r.raw
+jcheck 'sum(e["length"] for e in d) == 1048576' -- "$IMG" map --output=json r.pcow
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
