@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 #include <zlib.h>
 
 #include "internal.h"
@@ -132,15 +133,8 @@ static int create_layer(struct pcow *img, uint64_t vsize)
 	if (r)
 		return r;
 	img->layers[0].rewrite = true;
-	if (getrandom(img->uuid, 16, 0) != 16) {
-		/* fall back to time and pid: uniqueness, not secrecy */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t a = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-		uint64_t b = pcow_mix64(a ^ (uint64_t)getpid());
-		memcpy(img->uuid, &a, 8);
-		memcpy(img->uuid + 8, &b, 8);
-	}
+	/* RFC 4122 version 4 (random), with its version and variant bits */
+	uuid_generate_random(img->uuid);
 	return 0;
 }
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "opts.h"
+#include "pmvm-config.h"
 #include "pcow.h"
 
 #define EXIT_FAIL 1
@@ -302,6 +303,27 @@ static void help_exit(void)
 	exit(0);
 }
 
+/* getopt's own messages would name the command, not the program: opterr
+ * is off and this says what was wrong, and where help is */
+static void bad_option(int c) __attribute__((noreturn));
+static void bad_option(int c)
+{
+	const char *arg = cur_argv[optind - 1];
+	char name[64];
+
+	/* a long option names itself; a short one is optopt */
+	if (optopt && !(arg && !strncmp(arg, "--", 2)))
+		snprintf(name, sizeof(name), "-%c", optopt);
+	else
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg ? arg : "?", "="),
+			 arg ? arg : "?");
+	if (c == ':')
+		die_usage("%s: option '%s' needs a value (try '%s %s --help')", cur_cmd->name,
+			  name, prog, cur_cmd->name);
+	die_usage("%s: unknown option '%s' (try '%s %s --help')", cur_cmd->name, name, prog,
+		  cur_cmd->name);
+}
+
 #define COMMON_LONG { "help", no_argument, NULL, 'h' }
 #define FORCE_SHARE_LONG { "force-share", no_argument, NULL, 'U' }
 
@@ -338,7 +360,7 @@ static int cmd_create(int argc, char **argv)
 	struct pcow_error e;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+b:F:c:f:o:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:b:F:c:f:o:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'b': co.base = optarg; break;
 		case 'F': co.base_format = fmt_arg("-F", optarg); break;
@@ -354,7 +376,7 @@ static int cmd_create(int argc, char **argv)
 				die_usage("invalid option '%s' for -o", optarg);
 			break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	int n = argc - optind;
@@ -586,13 +608,13 @@ static int cmd_info(int argc, char **argv)
 	int c;
 
 	reads_only = true;
-	while ((c = getopt_long(argc, argv, "+Uh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:Uh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'O': json = json_out(optarg); break;
 		case 'U': force_share(); break;
 		case 'B': chain = true; break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	need_args(argc, 1, 1);
@@ -623,12 +645,68 @@ static int cmd_info(int argc, char **argv)
 	return img_close(p, path);
 }
 
+/*
+ * check's problem lines: repeats of one kind (the same message but for its
+ * numbers) are summarised after the first few, and "(dropped)" is said
+ * only when the repair really drops the entry (-r all).
+ */
+#define PROBLEM_SHOWN 5
+#define PROBLEM_KINDS 64
+
+struct problems {
+	bool quiet;		/* JSON output: nothing on stderr */
+	bool dropping;		/* -r all */
+	unsigned nkinds;
+	struct { char key[160]; uint64_t n; } kind[PROBLEM_KINDS];
+};
+
 static void print_problem(void *ctx, const char *msg)
 {
-	static char out[4 * 1024 + 1];
+	static char out[4 * 1024 + 1], line[PCOW_ERRMSG_MAX + 64];
+	struct problems *pr = ctx;
+	const char *d = " (dropped)";
+	size_t ml = strlen(msg), dl = strlen(d), k = 0;
+	unsigned i;
 
-	if (!*(bool *)ctx)
-		fprintf(stderr, "%s\n", esc(msg, out, sizeof(out)));
+	if (pr->quiet)
+		return;
+	if (!pr->dropping && ml > dl && !strcmp(msg + ml - dl, d))
+		snprintf(line, sizeof(line), "%.*s (check -r all would drop it)",
+			 (int)(ml - dl), msg);
+	else
+		snprintf(line, sizeof(line), "%s", msg);
+	/* the kind: the message with every number as '#' */
+	char key[160];
+	for (const char *p = line; *p && k + 1 < sizeof(key); p++) {
+		if (*p >= '0' && *p <= '9') {
+			while (p[1] >= '0' && p[1] <= '9')
+				p++;
+			key[k++] = '#';
+		} else {
+			key[k++] = *p;
+		}
+	}
+	key[k] = 0;
+	for (i = 0; i < pr->nkinds && strcmp(pr->kind[i].key, key); i++)
+		;
+	if (i == pr->nkinds && i < PROBLEM_KINDS) {
+		snprintf(pr->kind[i].key, sizeof(pr->kind[i].key), "%s", key);
+		pr->nkinds++;
+	}
+	if (i < PROBLEM_KINDS && ++pr->kind[i].n > PROBLEM_SHOWN)
+		return;
+	fprintf(stderr, "%s\n", esc(line, out, sizeof(out)));
+}
+
+static void print_problem_summary(struct problems *pr)
+{
+	static char out[4 * 160 + 1];
+
+	for (unsigned i = 0; i < pr->nkinds; i++)
+		if (pr->kind[i].n > PROBLEM_SHOWN)
+			fprintf(stderr, "... and %" PRIu64 " more like '%s'\n",
+				pr->kind[i].n - PROBLEM_SHOWN,
+				esc(pr->kind[i].key, out, sizeof(out)));
 }
 
 static int cmd_check(int argc, char **argv)
@@ -644,7 +722,7 @@ static int cmd_check(int argc, char **argv)
 	int c;
 
 	bool share = false;
-	while ((c = getopt_long(argc, argv, "+r:Uh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:r:Uh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': share = true; break;
 		case 'O': json = json_out(optarg); break;
@@ -657,7 +735,7 @@ static int cmd_check(int argc, char **argv)
 				die_usage("invalid value '%s' for -r (leaks or all)", optarg);
 			break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	need_args(argc, 1, 1);
@@ -667,10 +745,12 @@ static int cmd_check(int argc, char **argv)
 		force_share();
 	reads_only = !rep;
 	const char *path = argv[optind];
+	struct problems pr = { .quiet = json, .dropping = rep == PCOW_REPAIR_ALL };
 	res.report = print_problem;
-	res.report_ctx = &json;
+	res.report_ctx = &pr;
 	struct pcow_open_opts co = { .flags = lock_flags };
 	int r = pcow_check(path, &co, rep, &res, &e);
+	print_problem_summary(&pr);
 	if (r) {
 		if (-r == PCOW_ECORRUPT) {
 			fprintf(stderr, "%s: %s\n", prog, e.msg);
@@ -739,7 +819,7 @@ static int cmd_snapshot(int argc, char **argv)
 	const char *name = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+c:a:d:lUh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:c:a:d:lUh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': share = true; break;
 		case 'c': case 'a': case 'd': case 'l':
@@ -749,7 +829,7 @@ static int cmd_snapshot(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	if (!op)
@@ -887,7 +967,7 @@ static void convert_args(struct convert *cv, int argc, char **argv)
 
 	cv->sfmt = PCOW_FMT_AUTO;
 	cv->dfmt = PCOW_FMT_PCOW;
-	while ((c = getopt_long(argc, argv, "+f:O:c:t:pqUh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:O:c:t:pqUh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': force_share(); break;
 		case 't':
@@ -903,7 +983,7 @@ static void convert_args(struct convert *cv, int argc, char **argv)
 		case 'p': cv->prog_forced = true; break;
 		case 'q': cv->quiet = true; break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	need_args(argc, 2, 2);
@@ -1101,11 +1181,11 @@ static int cmd_commit(int argc, char **argv)
 	static const struct option lo[] = { COMMON_LONG, { 0 } };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+qh", lo, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "+:qh", lo, NULL)) != -1)
 		if (c == 'h')
 			help_exit();
 		else if (c != 'q')
-			exit(EXIT_USAGE);
+			bad_option(c);
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
 	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_RDWR);
@@ -1128,13 +1208,13 @@ static int cmd_rebase(int argc, char **argv)
 	int bfmt = PCOW_FMT_AUTO, c;
 	bool unsafe = false, have_b = false;
 
-	while ((c = getopt_long(argc, argv, "+b:F:uh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:b:F:uh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'b': base = optarg; have_b = true; break;
 		case 'F': bfmt = fmt_arg("-F", optarg); break;
 		case 'u': unsafe = true; break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	if (!have_b)
@@ -1268,7 +1348,7 @@ static int cmd_map(int argc, char **argv)
 	int c;
 
 	reads_only = true;
-	while ((c = getopt_long(argc, argv, "+Uh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:Uh", lo, NULL)) != -1) {
 		if (c == 'O')
 			mo.json = json_out(optarg);
 		else if (c == 'U')
@@ -1276,7 +1356,7 @@ static int cmd_map(int argc, char **argv)
 		else if (c == 'h')
 			help_exit();
 		else
-			exit(EXIT_USAGE);
+			bad_option(c);
 	}
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
@@ -1310,11 +1390,11 @@ static int cmd_resize(int argc, char **argv)
 	static const struct option lo[] = { COMMON_LONG, { 0 } };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+h", lo, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1)
 		if (c == 'h')
 			help_exit();
 		else
-			exit(EXIT_USAGE);
+			bad_option(c);
 	need_args(argc, 2, 2);
 	const char *path = argv[optind], *sz = argv[optind + 1];
 	bool rel = sz[0] == '+';
@@ -1350,7 +1430,7 @@ static int cmd_measure(int argc, char **argv)
 	int c, sfmt = PCOW_FMT_AUTO;
 
 	reads_only = true;
-	while ((c = getopt_long(argc, argv, "+O:f:c:Uh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:O:f:c:Uh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': force_share(); break;
 		case 's': vsize = size_arg("--size", optarg); have_size = true; break;
@@ -1362,7 +1442,7 @@ static int cmd_measure(int argc, char **argv)
 		case 'f': sfmt = fmt_arg("-f", optarg); break;
 		case 'c': cbits = cluster_bits_arg("-c", optarg); break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	if (have_size) {
@@ -1446,14 +1526,14 @@ static int cmd_compare(int argc, char **argv)
 	bool strict = false;
 
 	reads_only = true;
-	while ((c = getopt_long(argc, argv, "+f:F:sUh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:F:sUh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': force_share(); break;
 		case 'f': fa = fmt_arg("-f", optarg); break;
 		case 'F': fb = fmt_arg("-F", optarg); break;
 		case 's': strict = true; break;
 		case 'h': help_exit();
-		default: exit(EXIT_USAGE);
+		default: bad_option(c);
 		}
 	}
 	need_args(argc, 2, 2);
@@ -1544,7 +1624,8 @@ static const struct cmd cmds[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: %s COMMAND [options]\n\ncommands:\n", prog);
+	fprintf(f, "usage: %s COMMAND [options]\n       %s --help | --version\n\n"
+		"commands:\n", prog, prog);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %s\n", cmds[i].usage);
 	fprintf(f, "\n'%s COMMAND --help' shows one command. Exit status: 0 success, 1 "
@@ -1556,8 +1637,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	opterr = 0;	/* bad_option() says it, with the program's name */
 	if (argc < 2)
 		die_usage("no command (try --help)");
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("%s %s (pmvm)\n", prog, PMVM_VERSION);
+		return 0;
+	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		usage(stdout);

@@ -440,5 +440,35 @@ jcheck 'len(d["snapshots"]) == 2 and [s.get("name-bytes") for s in d["snapshots"
 # defect 13: map and measure JSON come from json-c (strictly valid)
 jcheck 'd["required"] > 0 and d["fully-allocated"] >= d["required"]' -- "$IMG" measure --output=json r.raw
 jcheck 'sum(e["length"] for e in d) == 1048576' -- "$IMG" map --output=json r.pcow
+# defect 6: check without -r does not say "(dropped)", and repeats of one
+# kind of problem are summarised (a whole bad L2 table: 512 entries)
+head -c 2M /dev/urandom > c6.raw
+expect 0 "" -- "$IMG" convert -q -c 4K c6.raw c6.pcow
+l1e=$(od -An -t u8 -j 8192 -N 8 c6.pcow | tr -d ' ')
+l2=$(( (l1e >> 20) << 12 ))
+head -c 4096 /dev/zero | tr '\0' 'Z' | dd of=c6.pcow bs=1 seek=$l2 conv=notrunc status=none
+unchanged c6.pcow 2 "cluster 0: check bits wrong \(check -r all would drop it\)" -- "$IMG" check c6.pcow
+expect 2 "and 507 more like 'layer # cluster #: check bits wrong" -- "$IMG" check c6.pcow
+if "$IMG" check c6.pcow 2>&1 | grep -q "(dropped)"; then bad "check without -r says (dropped)"; else ok; fi
+lines=$("$IMG" check c6.pcow 2>&1 | wc -l)
+[ "$lines" -lt 30 ] && ok || bad "check printed $lines lines for one bad table"
+expect 0 "" -- "$IMG" check -r all c6.pcow
+expect 0 "No errors" -- "$IMG" check c6.pcow
+
+# defect 7 (pcow-img's part): getopt errors name the program and --help
+expect 2 "^pcow-img: create: unknown option '-u' \(try 'pcow-img create --help'\)" -- "$IMG" create -u x.pcow 1M
+expect 2 "^pcow-img: info: unknown option '--bogus'" -- "$IMG" info --bogus a.pcow
+expect 2 "^pcow-img: create: option '-b' needs a value" -- "$IMG" create -b
+expect 2 "^pcow-img: map: option '--output' needs a value" -- "$IMG" map --output
+
+# defect 9: uuids are RFC 4122 version 4 (version and variant bits)
+for i in 1 2 3 4; do
+	"$IMG" create u$i.pcow 1M
+	expect 0 "uuid: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$" -- "$IMG" info u$i.pcow
+done
+
+# defect 12: --version
+expect 0 "^pcow-img [0-9]+\.[0-9]+" -- "$IMG" --version
+expect 0 "--version" -- "$IMG" --help
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
