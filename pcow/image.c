@@ -200,7 +200,8 @@ fail:
 int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
 {
 	struct pcow_error e;
-	struct pcow *b = raw_open(path, flags | (img->flags & PCOW_LOCK), img->depth + 1,
+	struct pcow *b = raw_open(path, flags | (img->flags & (PCOW_LOCK | PCOW_RAW_HOLES)),
+				  img->depth + 1,
 				  img->open_io, img->open_ctx, &e);
 
 	if (!b)
@@ -290,11 +291,13 @@ bool pcow_chain_reaches(const char *path, const struct stat *target)
 	return hit;
 }
 
-/* A raw file maps to itself; a sparse file's holes read as zeros. */
+/* A raw file maps to itself; with PCOW_RAW_HOLES a sparse file's holes
+ * are holes. */
 int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m)
 {
 	uint64_t d;
-	int e = img->io->seek_data ? img->io->seek_data(img->ioctx, off, &d) : -EINVAL;
+	int e = img->io->seek_data && (img->flags & PCOW_RAW_HOLES) ?
+		img->io->seek_data(img->ioctx, off, &d) : -EINVAL;
 
 	m->kind = PCOW_MAP_DATA;
 	m->host_off = off;

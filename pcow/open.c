@@ -222,7 +222,8 @@ int pcow_open_base(struct pcow *img, unsigned flags)
 					 (unsigned long long)img->base_size);
 	} else {
 		struct pcow_open_opts o = { .flags = (flags & (PCOW_RDWR | PCOW_FORCE_BASE)) |
-						     (img->flags & (PCOW_LOCK | PCOW_TRY_BASE)),
+						     (img->flags & (PCOW_LOCK | PCOW_TRY_BASE |
+								    PCOW_RAW_HOLES)),
 					    .open_io = img->open_io, .open_ctx = img->open_ctx };
 		struct pcow *b = pcow_open_internal(p, &o, img->depth + 1, false, NULL,
 						    NULL, &e);

@@ -217,7 +217,7 @@ static void force_share(void)
 /* flags: PCOW_RDWR and open flags; the lock flag is added here */
 static struct pcow *img_open(const char *path, int fmt, unsigned flags)
 {
-	struct pcow_open_opts o = { .flags = flags | lock_flags |
+	struct pcow_open_opts o = { .flags = flags | lock_flags | PCOW_RAW_HOLES |
 					     (flags & PCOW_RDWR ? open_extra : 0) };
 	struct pcow_error e;
 	struct pcow *p = pcow_image_open(path, fmt, &o, &e);
@@ -875,12 +875,14 @@ struct chunk {
 	uint64_t off;
 	size_t n;
 	uint8_t *buf;
+	bool hole;	/* reads as zeros in the source: buf not filled */
 };
 
 /* convert's reader: the source's data extents, in chunks, into a ring */
 struct reader {
 	struct pcow *in;
 	uint64_t size;
+	bool holes;	/* pass the source's holes on too (-n, -S 0) */
 	struct chunk ring[RING];
 	unsigned head, tail;	/* consumer, producer counts */
 	bool done, stop, err;
@@ -900,7 +902,8 @@ static void *reader_main(void *arg)
 			rd->err = true;
 			break;
 		}
-		if (reads_zero(m.kind)) {
+		bool hole = reads_zero(m.kind);
+		if (hole && !rd->holes) {
 			off += m.len;
 			continue;
 		}
@@ -913,12 +916,13 @@ static void *reader_main(void *arg)
 		if (stop)
 			break;
 		struct chunk *ck = &rd->ring[rd->tail % RING];
-		if (img_read(rd->in, ck->buf, n, off)) {
+		if (!hole && img_read(rd->in, ck->buf, n, off)) {
 			rd->err = true;
 			break;
 		}
 		ck->off = off;
 		ck->n = n;
+		ck->hole = hole;
 		off += n;
 		pthread_mutex_lock(&rd->lock);
 		rd->tail++;
@@ -941,6 +945,9 @@ struct convert {
 	int sfmt, dfmt;
 	unsigned cbits;
 	bool unsafe, quiet, prog_forced;
+	bool existing;		/* -n: write into DST as it is */
+	bool have_sparse;	/* -S given */
+	uint64_t sparse;	/* -S: zero runs this long are not written (0: all is) */
 	struct pcow *in, *out;
 	uint64_t size;
 	char *tmp;
@@ -960,16 +967,41 @@ static void convert_signal(int sig)
 static void convert_args(struct convert *cv, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "cluster-size", required_argument, NULL, 'c' }, FORCE_SHARE_LONG, COMMON_LONG,
+		{ "cluster-size", required_argument, NULL, 'C' }, FORCE_SHARE_LONG, COMMON_LONG,
 		{ 0 }
 	};
+	bool have_O = false;
 	int c;
 
 	cv->sfmt = PCOW_FMT_AUTO;
 	cv->dfmt = PCOW_FMT_PCOW;
-	while ((c = getopt_long(argc, argv, "+:f:O:c:t:pqUh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:O:c:o:t:S:npqUh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': force_share(); break;
+		case 'n': cv->existing = true; break;
+		case 'S':
+			cv->sparse = size_arg("-S", optarg);
+			cv->have_sparse = true;
+			break;
+		case 'c': {
+			/* qemu-img's -c compresses (no value): here it takes the
+			 * cluster size, kept for scripts; anything else is
+			 * answered with the documented way */
+			uint64_t v;
+			if (opt_parse_size(optarg, &v, NULL, 0))
+				die_usage("convert: -c takes a cluster size here ('%s' is not "
+					  "one), it does not compress as qemu-img's -c does; "
+					  "the documented way is -o cluster_size=SIZE", optarg);
+			cv->cbits = cluster_bits_arg("-c", optarg);
+			break;
+		}
+		case 'C': cv->cbits = cluster_bits_arg("--cluster-size", optarg); break;
+		case 'o':
+			if (!strncmp(optarg, "cluster_size=", 13))
+				cv->cbits = cluster_bits_arg("-o cluster_size", optarg + 13);
+			else
+				die_usage("invalid option '%s' for -o (cluster_size=SIZE)", optarg);
+			break;
 		case 't':
 			if (!strcmp(optarg, "unsafe"))
 				cv->unsafe = true;
@@ -978,8 +1010,7 @@ static void convert_args(struct convert *cv, int argc, char **argv)
 					  optarg);
 			break;
 		case 'f': cv->sfmt = fmt_arg("-f", optarg); break;
-		case 'O': cv->dfmt = fmt_arg("-O", optarg); break;
-		case 'c': cv->cbits = cluster_bits_arg("-c", optarg); break;
+		case 'O': cv->dfmt = fmt_arg("-O", optarg); have_O = true; break;
 		case 'p': cv->prog_forced = true; break;
 		case 'q': cv->quiet = true; break;
 		case 'h': help_exit();
@@ -989,6 +1020,10 @@ static void convert_args(struct convert *cv, int argc, char **argv)
 	need_args(argc, 2, 2);
 	cv->src = argv[optind];
 	cv->dst = argv[optind + 1];
+	if (cv->existing && cv->cbits)
+		die_usage("convert: -n writes into an existing image: no cluster size");
+	if (cv->existing && !have_O)
+		cv->dfmt = PCOW_FMT_AUTO;	/* DST's own format */
 }
 
 /* the temporary file beside DST (mode as a new file would get) */
@@ -1017,12 +1052,28 @@ static int convert_tmpfile(struct convert *cv)
 	return 0;
 }
 
+/* -n: DST exists and must hold SRC; it is written in place */
+static int convert_existing(struct convert *cv)
+{
+	cv->out = img_open(cv->dst, cv->dfmt, PCOW_RDWR |
+			   (cv->unsafe ? PCOW_NO_FLUSH : 0));
+	if (!cv->out)
+		return EXIT_FAIL;
+	if (img_size(cv->out) < cv->size)
+		return fail("%s: too small for %s (%" PRIu64 " bytes, needs %" PRIu64 ")",
+			    cv->dst, cv->src, img_size(cv->out), cv->size);
+	return 0;
+}
+
 static int convert_create(struct convert *cv)
 {
 	struct stat st;
 
+	if (cv->existing)
+		return convert_existing(cv);
 	if (!lstat(cv->dst, &st))
-		return fail("%s: %s (convert writes a new image)", cv->dst, strerror(EEXIST));
+		return fail("%s: %s (convert writes a new image; -n writes into an existing "
+			    "one)", cv->dst, strerror(EEXIST));
 	signal(SIGINT, convert_signal);
 	signal(SIGTERM, convert_signal);
 	signal(SIGHUP, convert_signal);
@@ -1041,7 +1092,35 @@ static int convert_create(struct convert *cv)
 	return cv->out ? 0 : EXIT_FAIL;
 }
 
-/* write the non-zero pieces of one chunk, cluster by cluster, coalesced */
+static const uint8_t zeros[CONVERT_CHUNK];
+
+/* zeros at [off, off+n) of DST: -S 0 writes them all; -n only where DST
+ * does not read as zeros already; a new image needs nothing */
+static int convert_zeros(struct convert *cv, uint64_t off, uint64_t n)
+{
+	bool all = cv->have_sparse && !cv->sparse;
+
+	if (!cv->existing && !all)
+		return 0;
+	while (n) {
+		struct pcow_map m = { .kind = PCOW_MAP_DATA, .len = n };
+		if (!all && pcow_translate(cv->out, off, n, &m))
+			return fail_img(cv->out);
+		uint64_t k = m.len < n ? m.len : n;
+		for (uint64_t d = 0; !reads_zero(m.kind) && d < k;) {
+			size_t w = k - d < CONVERT_CHUNK ? (size_t)(k - d) : CONVERT_CHUNK;
+			if (pcow_write(cv->out, zeros, w, off + d))
+				return fail_img(cv->out);
+			d += w;
+		}
+		off += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* write the non-zero pieces of one chunk in runs, coalesced: a run of
+ * zeros of at least cs bytes (a cluster, or -S) is left out */
 static int convert_write(struct convert *cv, const uint8_t *buf, uint64_t off, size_t n,
 			 uint64_t cs)
 {
@@ -1052,6 +1131,8 @@ static int convert_write(struct convert *cv, const uint8_t *buf, uint64_t off, s
 		if (step > n - i)
 			step = n - i;
 		if (is_zero(buf + i, step)) {
+			if (convert_zeros(cv, off + i, step))
+				return EXIT_FAIL;
 			i += step;
 			continue;
 		}
@@ -1073,10 +1154,16 @@ static int convert_write(struct convert *cv, const uint8_t *buf, uint64_t off, s
 static int convert_copy(struct convert *cv)
 {
 	uint64_t cs = cv->cbits ? 1ULL << cv->cbits : 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
-	struct reader rd = { .in = cv->in, .size = cv->size };
+	struct reader rd = { .in = cv->in, .size = cv->size,
+			     .holes = cv->existing || (cv->have_sparse && !cv->sparse) };
 	pthread_t th;
 	int r = 0;
 
+	if (cv->have_sparse && cv->sparse) {
+		/* -S: the zero-run unit, a power of two (at least 512) */
+		for (cs = 512; cs < cv->sparse && cs < CONVERT_CHUNK; cs <<= 1)
+			;
+	}
 	if (cs > CONVERT_CHUNK)
 		cs = CONVERT_CHUNK;
 	pthread_mutex_init(&rd.lock, NULL);
@@ -1100,7 +1187,8 @@ static int convert_copy(struct convert *cv)
 			break;
 		}
 		struct chunk *ck = &rd.ring[rd.head % RING];
-		r = convert_write(cv, ck->buf, ck->off, ck->n, cs);
+		r = ck->hole ? convert_zeros(cv, ck->off, ck->n) :
+			       convert_write(cv, ck->buf, ck->off, ck->n, cs);
 		progress(ck->off + ck->n, cv->size);
 		pthread_mutex_lock(&rd.lock);
 		rd.head++;
@@ -1604,8 +1692,16 @@ static const struct cmd cmds[] = {
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
 	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l [-U] | -a NAME | -d NAME IMG\n"
 	  "  -c create, -l list, -a apply (revert to NAME; later snapshots stay), -d delete" },
-	{ "convert", cmd_convert, "convert [-U] [-f raw|pcow] [-O pcow|raw] [-c CLUSTER] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
-	  "  progress is shown on a terminal (-p forces it, -q hides it); DST must not exist;\n"
+	{ "convert", cmd_convert, "convert [-U] [-n] [-f raw|pcow] [-O pcow|raw] [-o cluster_size=CLUSTER]\n"
+	  "        [-S SIZE] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
+	  "  DST must not exist: it is built under a temporary name and renamed into\n"
+	  "  place when complete; -n writes into the existing DST instead (at least SRC's\n"
+	  "  size; what reads as zeros in SRC is zeroed in DST);\n"
+	  "  -S SIZE: zero runs of SIZE (rounded up to a power of two, at least 512) are\n"
+	  "  not written (default: a cluster); -S 0 writes everything (full allocation);\n"
+	  "  -c CLUSTER is the cluster size (not qemu-img's compress), -o cluster_size=\n"
+	  "  the documented form;\n"
+	  "  progress is shown on a terminal (-p forces it, -q hides it);\n"
 	  "  -t unsafe skips flushing DST (a crash may lose or damage it; qemu-img's default)" },
 	{ "commit", cmd_commit, "commit IMG\n"
 	  "  copy IMG's data into its base image, then empty IMG; the base is opened\n"

@@ -129,6 +129,9 @@ typedef int (*pcow_io_open_fn)(void *opener_ctx, const char *path, bool rw,
 				 * use), open the image without it: reads that
 				 * reach it fail with PCOW_EBASE, and
 				 * pcow_base_error() says why */
+#define PCOW_RAW_HOLES	0x40	/* a raw file of the chain (the image or a
+				 * base) translates its sparse holes as
+				 * PCOW_MAP_HOLE (otherwise: all data) */
 
 struct pcow_open_opts {
 	unsigned flags;
@@ -168,7 +171,8 @@ int pcow_probe(const char *path);
 /*
  * Any image, pcow or raw: one interface for every user (pcow-img, a raw
  * base, vmm). A raw file opens as a struct pcow too, so pcow_read,
- * pcow_write, pcow_translate (a sparse file's holes are PCOW_MAP_HOLE),
+ * pcow_write, pcow_translate (with PCOW_RAW_HOLES a sparse file's holes are
+ * PCOW_MAP_HOLE),
  * pcow_flush, pcow_get_info and pcow_close work on both; the pcow-only
  * calls refuse a raw one.
  *

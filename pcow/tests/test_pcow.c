@@ -993,7 +993,7 @@ static void test_far_reference(void **st)
 static void test_image_open(void **state)
 {
 	(void)state;
-	struct pcow_open_opts o = { .flags = PCOW_RDWR };
+	struct pcow_open_opts o = { .flags = PCOW_RDWR | PCOW_RAW_HOLES };
 	struct pcow_error e;
 	struct pcow_map m;
 	struct pcow_info in;
@@ -1024,6 +1024,13 @@ static void test_image_open(void **state)
 	assert_int_equal(pcow_translate(img, 0, 0, &m), 0);
 	assert_int_equal(m.kind, PCOW_MAP_DATA);
 	assert_int_equal(pcow_close(img), 0);
+	/* without PCOW_RAW_HOLES a raw file is all data (vmm's statistics) */
+	img = pcow_image_open(p("sp.raw"), PCOW_FMT_RAW, NULL, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_translate(img, 1 << 20, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_int_equal(m.len, 3 << 20);
+	pcow_close(img);
 	/* a pcow image through the same call */
 	pcow_close(mk("io.pcow", 1 << 20, 12, NULL));
 	img = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, NULL, &e);

@@ -470,5 +470,31 @@ done
 # defect 12: --version
 expect 0 "^pcow-img [0-9]+\.[0-9]+" -- "$IMG" --version
 expect 0 "--version" -- "$IMG" --help
+# defect 10: map follows the chain into a sparse raw base (64M overlay on a
+# base holding 4M of data: 4M of data, the rest holes)
+truncate -s 64M m10.raw
+head -c 4M /dev/urandom | dd of=m10.raw bs=1M seek=8 conv=notrunc status=none
+expect 0 "" -- "$IMG" create -b m10.raw -F raw m10.pcow
+jcheck 'sum(e["length"] for e in d if e["data"]) == 4 << 20 and all(e["depth"] == 1 for e in d)' -- "$IMG" map --output=json m10.pcow
+jcheck 'sum(e["length"] for e in d) == 64 << 20' -- "$IMG" map --output=json m10.pcow
+
+# parity: convert -n (into an existing image), -S, -c as qemu-img users write it
+expect 2 "-c takes a cluster size here \('r.raw' is not one\).*-o cluster_size=" -- "$IMG" convert -c r.raw cq.pcow
+expect 0 "" -- "$IMG" convert -q -o cluster_size=4K r.raw co.pcow
+expect 0 '"cluster-size":4096' -- "$IMG" info --output=json co.pcow
+expect 0 "" -- "$IMG" create -c 4K n1.pcow 2M
+head -c 2M /dev/urandom > n1.raw
+expect 0 "" -- "$IMG" convert -q -n n1.raw n1.pcow		# fill it with data
+expect 0 "" -- "$IMG" convert -q -n r.raw n1.pcow		# then with r.raw's holes
+expect 0 "" -- "$IMG" convert -q -O raw n1.pcow n1b.raw
+cmp -s -n 1048576 n1b.raw r.raw && ok || bad "convert -n left old data in the holes"
+expect 1 "too small" -- "$IMG" convert -q -n n1.raw co.pcow
+expect 1 "No such file" -- "$IMG" convert -q -n r.raw nothere.pcow
+expect 1 "-n writes into an existing" -- "$IMG" convert -q r.raw n1.pcow
+expect 0 "" -- "$IMG" convert -q -S 0 r.raw s0.pcow		# fully allocated
+expect 0 '"allocated-clusters":16' -- "$IMG" info --output=json s0.pcow
+expect 0 "identical" -- "$IMG" compare s0.pcow r.raw
+expect 0 "" -- "$IMG" convert -q -S 4K -o cluster_size=64K r.raw s4.pcow
+expect 0 "identical" -- "$IMG" compare s4.pcow r.raw
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
