@@ -82,14 +82,30 @@ static int create_base(struct pcow *img, const struct pcow_create_opts *o)
 
 	if (!p)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	if (fmt == PCOW_FMT_AUTO) {
-		fmt = pcow_image_format(p, NULL, &e);
-		if (fmt < 0) {
-			free(p);
-			/* the cause first: a long path must not push it out */
-			return pcow_set_err(img, PCOW_EBASE, "base image %s", e.msg);
-		}
-	}
+	/* the base's real format: -F must match it (a foreign format only
+	 * as -F raw, which forces it) */
+	const char *other = NULL;
+	int real = o->open_io ? (fmt ? fmt : pcow_probe(p) > 0 ? PCOW_FMT_PCOW : PCOW_FMT_RAW) :
+		   pcow_image_format(p, &other, &e);	/* a caller's opener: its word */
+	free(p);
+	p = NULL;
+	if (real < 0)	/* the cause first: a long path must not push it out */
+		return pcow_set_err(img, PCOW_EBASE, "base image %s", e.msg);
+	if (fmt == PCOW_FMT_AUTO && other)
+		return pcow_set_err(img, PCOW_EUNSUPPORTED, "base image %s is a %s image, "
+				    "not pcow or raw (-F raw would use its bytes as they are)",
+				    o->base, other);
+	if (fmt == PCOW_FMT_PCOW && real != PCOW_FMT_PCOW)
+		return pcow_set_err(img, PCOW_EBASE, "base image %s is not a pcow image "
+				    "(-F pcow)", o->base);
+	if (fmt == PCOW_FMT_RAW && real == PCOW_FMT_PCOW)
+		return pcow_set_err(img, PCOW_EBASE, "base image %s is a pcow image: -F raw "
+				    "would show its metadata as data (use -F pcow, or no -F)",
+				    o->base);
+	fmt = real;
+	p = pcow_resolve_base(img, o->base);
+	if (!p)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	img->base_fmt = fmt;
 	img->base_path = strdup(o->base);
 	if (o->lock)

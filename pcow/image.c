@@ -291,6 +291,25 @@ bool pcow_chain_reaches(const char *path, const struct stat *target)
 	return hit;
 }
 
+int pcow_raw_resize(struct pcow *img, uint64_t size)
+{
+	int e;
+
+	if (!img->raw)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: not a raw image", img->path);
+	if (!img->rw)
+		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
+				    img->path);
+	if (size > PCOW_MAX_VIRTUAL_SIZE)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: size %llu too large", img->path,
+				    (unsigned long long)size);
+	e = img->io->truncate(img->ioctx, size);
+	if (e)
+		return pcow_set_err(img, PCOW_EIO, "%s: resize: %s", img->path, strerror(-e));
+	img->vsize = size;
+	return 0;
+}
+
 /* A raw file maps to itself; with PCOW_RAW_HOLES a sparse file's holes
  * are holes. */
 int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m)

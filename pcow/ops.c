@@ -267,9 +267,8 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 	uint32_t n, old;
 	int r;
 
-	if (img->raw)
-		return pcow_set_err(img, PCOW_EINVAL, "%s: resize of raw bases not supported",
-				    img->path);
+	if (img->raw && nsize >= img->vsize)
+		return pcow_raw_resize(img, nsize);	/* image.c */
 	if (nsize < img->vsize)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: shrinking (%llu to %llu) is not "
 				    "supported", img->path, (unsigned long long)img->vsize,

@@ -1475,27 +1475,43 @@ static int cmd_map(int argc, char **argv)
 
 static int cmd_resize(int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_LONG, { 0 } };
-	int c;
+	static const struct option lo[] = {
+		{ "shrink", no_argument, NULL, 'S' }, COMMON_LONG, { 0 }
+	};
+	int c, fmt = PCOW_FMT_PCOW;
+	bool shrink = false;
 
-	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1)
-		if (c == 'h')
-			help_exit();
-		else
-			bad_option(c);
+	while ((c = getopt_long(argc, argv, "+:f:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': fmt = fmt_arg("-f", optarg); break;
+		case 'S': shrink = true; break;
+		case 'h': help_exit();
+		default: bad_option(c);
+		}
+	}
 	need_args(argc, 2, 2);
 	const char *path = argv[optind], *sz = argv[optind + 1];
-	bool rel = sz[0] == '+';
-	if (sz[0] == '-')
-		die_usage("invalid size '%s': shrinking is not supported", sz);
-	uint64_t s = size_arg("size", rel ? sz + 1 : sz);
-	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_RDWR);
+	bool rel = sz[0] == '+', minus = sz[0] == '-';
+	if (minus && !shrink)
+		die_usage("invalid size '%s': shrinking needs --shrink (raw images only)", sz);
+	uint64_t s = size_arg("size", rel || minus ? sz + 1 : sz);
+	/* a raw file is resized only when named raw (-f raw): a file that
+	 * is not a pcow image is not resized by mistake */
+	struct pcow *p = img_open(path, fmt, PCOW_RDWR);
 	if (!p)
 		return EXIT_FAIL;
+	uint64_t cur = img_size(p);
 	if (rel)
-		s += img_size(p);
+		s += cur;
+	if (minus)
+		s = s > cur ? 0 : cur - s;
 	int r = 0;
-	if (pcow_resize(p, s))
+	if (s < cur && !shrink)
+		r = fail("%s: shrinking (%" PRIu64 " to %" PRIu64 ") needs --shrink (raw images "
+			 "only; what is cut is lost)", path, cur, s);
+	else if (s < cur && fmt != PCOW_FMT_RAW)
+		r = fail("%s: shrinking a pcow image is not supported", path);
+	else if (fmt == PCOW_FMT_RAW ? pcow_raw_resize(p, s) : pcow_resize(p, s))
 		r = fail_img(p);
 	else
 		printf("Image resized.\n");
@@ -1611,12 +1627,14 @@ static int cmd_compare(int argc, char **argv)
 {
 	static const struct option lo[] = { FORCE_SHARE_LONG, COMMON_LONG, { 0 } };
 	int fa = PCOW_FMT_AUTO, fb = PCOW_FMT_AUTO, c;
-	bool strict = false;
+	bool strict = false, quiet = false, prog_forced = false;
 
 	reads_only = true;
-	while ((c = getopt_long(argc, argv, "+:f:F:sUh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:F:sqpUh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': force_share(); break;
+		case 'q': quiet = true; break;
+		case 'p': prog_forced = true; break;
 		case 'f': fa = fmt_arg("-f", optarg); break;
 		case 'F': fb = fmt_arg("-F", optarg); break;
 		case 's': strict = true; break;
@@ -1633,16 +1651,25 @@ static int cmd_compare(int argc, char **argv)
 	}
 	uint64_t sa = img_size(a), sb = img_size(b);
 	int r = 0;
+	/* -q: the exit status only (errors still go to stderr) */
+	FILE *out = quiet ? fopen("/dev/null", "w") : stdout;
+	if (!out)
+		out = stdout;
+	progress_on = !quiet && (prog_forced || isatty(2));
 	if (strict && sa != sb) {
-		printf("Strict mode: Image size mismatch!\n");
+		fprintf(out, "Strict mode: Image size mismatch!\n");
 		r = 1;
+	} else if (sa != sb) {
+		/* as qemu-img: the longer one's tail must read as zeros */
+		fprintf(out, "Warning: Image size mismatch!\n");
 	}
 	const size_t chunk = 1u << 20;
 	uint8_t *x = malloc(chunk), *y = malloc(chunk);
 	uint64_t max = sa > sb ? sa : sb;
 	if (!x || !y)
 		r = 2;
-	for (uint64_t off = 0; !r && off < max;) {
+	progress(0, max);
+	for (uint64_t off = 0; !r && off < max; progress(off, max)) {
 		/* both sides holes here: skip without reading */
 		uint64_t za = zero_run(a, sa, off, chunk), zb = za ? zero_run(b, sb, off, chunk) : 0;
 		uint64_t z = za < zb ? za : zb;
@@ -1664,13 +1691,17 @@ static int cmd_compare(int argc, char **argv)
 			size_t i = 0;
 			while (x[i] == y[i])
 				i++;
-			printf("Content mismatch at offset %" PRIu64 "!\n", off + i);
+			fprintf(out, "Content mismatch at offset %" PRIu64 "!\n", off + i);
 			r = 1;
 		}
 		off += n;
 	}
 	if (!r)
-		printf("Images are identical.\n");
+		progress(max, max);
+	if (!r)
+		fprintf(out, "Images are identical.\n");
+	if (out != stdout)
+		fclose(out);
 	free(x);
 	free(y);
 	img_close(a, pa);
@@ -1712,9 +1743,12 @@ static const struct cmd cmds[] = {
 	{ "map", cmd_map, "map [-U] [--output=human|json] IMG\n"
 	  "  where each range's data is, down the chain of bases (depth 0: IMG);\n"
 	  "  the ranges of a base that cannot be opened show as kind 'base'" },
-	{ "resize", cmd_resize, "resize IMG [+]SIZE   (grow only)" },
+	{ "resize", cmd_resize, "resize [-f pcow|raw] [--shrink] IMG [+|-]SIZE\n"
+	  "  pcow images grow only; a raw one (-f raw) grows, or shrinks with --shrink" },
 	{ "measure", cmd_measure, "measure [-U] [--output=human|json] [-c CLUSTER] (--size SIZE | [-f FMT] SRC)" },
-	{ "compare", cmd_compare, "compare [-U] [-f FMT] [-F FMT] [-s] IMG1 IMG2\n"
+	{ "compare", cmd_compare, "compare [-U] [-f FMT] [-F FMT] [-s] [-q] [-p] IMG1 IMG2\n"
+	  "  -s: a size difference is a difference; otherwise the longer image's tail\n"
+	  "  must read as zeros; -q: the exit status only; -p: progress\n"
 	  "  exit status: 0 identical, 1 different, 2 error" },
 };
 

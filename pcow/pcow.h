@@ -276,8 +276,10 @@ int pcow_snapshot_create(struct pcow *img, const char *name);
 int pcow_snapshot_apply(struct pcow *img, const char *name);
 int pcow_snapshot_delete(struct pcow *img, const char *name);
 
-/* Grow the virtual size (shrinking is refused). */
+/* Grow the virtual size (shrinking is refused). A raw image grows too. */
 int pcow_resize(struct pcow *img, uint64_t new_size);
+/* Set a raw image's size, growing or shrinking it (what is cut is lost). */
+int pcow_raw_resize(struct pcow *img, uint64_t new_size);
 
 /*
  * Commit: copy this image's own data (its active view, not its base) into

@@ -496,5 +496,29 @@ expect 0 '"allocated-clusters":16' -- "$IMG" info --output=json s0.pcow
 expect 0 "identical" -- "$IMG" compare s0.pcow r.raw
 expect 0 "" -- "$IMG" convert -q -S 4K -o cluster_size=64K r.raw s4.pcow
 expect 0 "identical" -- "$IMG" compare s4.pcow r.raw
+# parity: create -F is checked against the base; a foreign base is refused
+expect 1 "is not a pcow image \(-F pcow\)" -- "$IMG" create -b r.raw -F pcow fx.pcow
+expect 1 "is a pcow image: -F raw would show its metadata" -- "$IMG" create -b r.pcow -F raw fx.pcow
+expect 1 "f.qcow2 is a qcow2 image" -- "$IMG" create -b f.qcow2 fx.pcow
+[ -e fx.pcow ] && bad "a refused create left fx.pcow" || ok
+expect 0 "" -- "$IMG" create -b f.qcow2 -F raw fx.pcow		# forced raw
+
+# parity: compare -q, -p and the size-mismatch warning
+expect 0 "" -- "$IMG" compare -q r.pcow r.raw
+[ -z "$("$IMG" compare -q r.pcow r2.raw 2>&1)" ] && ok || bad "compare -q printed something"
+expect 1 "" -- "$IMG" compare -q r.pcow r2.raw
+cp r.raw rl.raw; truncate -s 2M rl.raw
+expect 0 "Warning: Image size mismatch!.*identical" -- bash -c "'$IMG' compare r.pcow rl.raw | tr '\n' ' '"
+expect 1 "Strict mode: Image size mismatch" -- "$IMG" compare -s r.pcow rl.raw
+expect 0 "100.00/100%" -- "$IMG" compare -p r.pcow r.raw
+
+# parity: raw images resize (-f raw), and shrink with --shrink
+cp r.raw rz.raw
+expect 0 "resized" -- "$IMG" resize -f raw rz.raw 2M
+[ "$(stat -c %s rz.raw)" = 2097152 ] && ok || bad "raw resize to 2M"
+unchanged rz.raw 1 "needs --shrink" -- "$IMG" resize -f raw rz.raw 512K
+expect 0 "resized" -- "$IMG" resize -f raw --shrink rz.raw 512K
+cmp -s -n 524288 rz.raw r.raw && [ "$(stat -c %s rz.raw)" = 524288 ] && ok || bad "raw shrink"
+unchanged g.pcow 1 "shrinking a pcow image is not supported" -- "$IMG" resize --shrink g.pcow 1M
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
