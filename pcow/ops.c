@@ -340,6 +340,11 @@ static int set_base_identity(struct pcow *img)
 
 int pcow_commit(struct pcow *img)
 {
+	return pcow_commit_flags(img, 0);
+}
+
+int pcow_commit_flags(struct pcow *img, unsigned flags)
+{
 	struct layer *a;
 	uint8_t *buf = NULL;
 	int r;
@@ -413,9 +418,11 @@ int pcow_commit(struct pcow *img)
 		r = pcow_set_err(img, b->err.code, "%s", b->err.msg);
 	if (r)
 		return r;
-	/* 3: empty this image and record the base as it is now */
+	/* 3: empty this image (unless kept) and record the base as it is now */
 	set_base_identity(img);
 	img->cat_flags &= ~PCOW_CAT_COMMITTING;
+	if (flags & PCOW_COMMIT_KEEP)
+		return pcow_meta_commit(img);
 	r = layer_append(img, PCOW_NO_PARENT, img->vsize);
 	if (r)
 		return r;

@@ -1267,22 +1267,27 @@ static int cmd_convert(int argc, char **argv)
 static int cmd_commit(int argc, char **argv)
 {
 	static const struct option lo[] = { COMMON_LONG, { 0 } };
+	bool quiet = false;
+	unsigned flags = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+:qh", lo, NULL)) != -1)
-		if (c == 'h')
-			help_exit();
-		else if (c != 'q')
-			bad_option(c);
+	while ((c = getopt_long(argc, argv, "+:qdh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q': quiet = true; break;
+		case 'd': flags |= PCOW_COMMIT_KEEP; break;
+		case 'h': help_exit();
+		default: bad_option(c);
+		}
+	}
 	need_args(argc, 1, 1);
 	const char *path = argv[optind];
 	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_RDWR);
 	if (!p)
 		return EXIT_FAIL;
 	int r = 0;
-	if (pcow_commit(p))
+	if (pcow_commit_flags(p, flags))
 		r = fail_img(p);
-	else
+	else if (!quiet)
 		printf("Image committed.\n");
 	if (img_close(p, path))
 		r = EXIT_FAIL;
@@ -1734,8 +1739,8 @@ static const struct cmd cmds[] = {
 	  "  the documented form;\n"
 	  "  progress is shown on a terminal (-p forces it, -q hides it);\n"
 	  "  -t unsafe skips flushing DST (a crash may lose or damage it; qemu-img's default)" },
-	{ "commit", cmd_commit, "commit IMG\n"
-	  "  copy IMG's data into its base image, then empty IMG; the base is opened\n"
+	{ "commit", cmd_commit, "commit [-d] [-q] IMG\n"
+	  "  copy IMG's data into its base image, then empty IMG (-d: keep it); the base is opened\n"
 	  "  writable only if it is the recorded one (uuid; a raw base: its size)" },
 	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"
 	  "  safe mode keeps IMG's contents (copies what differs); -u only rewrites the\n"

@@ -287,6 +287,10 @@ int pcow_raw_resize(struct pcow *img, uint64_t new_size);
  * The base is reopened writable. Crash-safe: see docs/pcow-format.md.
  */
 int pcow_commit(struct pcow *img);
+/* PCOW_COMMIT_KEEP: the image keeps its data (qemu-img commit -d); it
+ * shows the same contents, now also held by its base. */
+#define PCOW_COMMIT_KEEP 0x1
+int pcow_commit_flags(struct pcow *img, unsigned flags);
 
 /*
  * Rebase onto new_base (NULL: no base). Safe mode copies every cluster

@@ -520,5 +520,17 @@ unchanged rz.raw 1 "needs --shrink" -- "$IMG" resize -f raw rz.raw 512K
 expect 0 "resized" -- "$IMG" resize -f raw --shrink rz.raw 512K
 cmp -s -n 524288 rz.raw r.raw && [ "$(stat -c %s rz.raw)" = 524288 ] && ok || bad "raw shrink"
 unchanged g.pcow 1 "shrinking a pcow image is not supported" -- "$IMG" resize --shrink g.pcow 1M
+# parity: commit -d keeps the top's data; -q prints nothing
+expect 0 "" -- "$IMG" convert -q r.raw cd0.pcow
+expect 0 "" -- "$IMG" create -b cd0.pcow cd1.pcow
+head -c 1M /dev/urandom > cd.raw
+dd if=/dev/zero of=cd.raw bs=64K seek=3 count=2 conv=notrunc status=none
+expect 0 "" -- "$IMG" convert -q -n cd.raw cd1.pcow
+a1=$("$IMG" info --output=json cd1.pcow | tr -d ' \n' | sed 's/.*"allocated-clusters":\([0-9]*\).*/\1/')
+[ -z "$("$IMG" commit -q -d cd1.pcow 2>&1)" ] && ok || bad "commit -q printed something"
+expect 0 "identical" -- "$IMG" compare cd0.pcow cd.raw
+expect 0 "identical" -- "$IMG" compare cd1.pcow cd.raw
+expect 0 "\"allocated-clusters\":$a1," -- bash -c "'$IMG' info --output=json cd1.pcow | tr -d ' \n'"
+expect 0 "No errors" -- "$IMG" check cd1.pcow
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
