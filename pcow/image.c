@@ -310,6 +310,23 @@ int pcow_raw_resize(struct pcow *img, uint64_t size)
 	return 0;
 }
 
+int pcow_view_snapshot(struct pcow *img, const char *name)
+{
+	if (img->raw || img->rw)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: a snapshot is viewed in a pcow "
+				    "image opened read-only", img->path);
+	for (unsigned i = 0; i < img->nlayers; i++) {
+		struct layer *l = &img->layers[i];
+		if ((l->flags & PCOW_LAYER_SNAPSHOT) && l->name && !strcmp(l->name, name)) {
+			/* reads and translations start at this layer now */
+			img->active = i;
+			img->vsize = l->vsize;
+			return 0;
+		}
+	}
+	return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'", img->path, name);
+}
+
 /* A raw file maps to itself; with PCOW_RAW_HOLES a sparse file's holes
  * are holes. */
 int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m)

@@ -946,6 +946,7 @@ struct convert {
 	unsigned cbits;
 	bool unsafe, quiet, prog_forced;
 	bool existing;		/* -n: write into DST as it is */
+	const char *snapshot;	/* -s/-l: SRC's snapshot to export, not its current state */
 	bool have_sparse;	/* -S given */
 	uint64_t sparse;	/* -S: zero runs this long are not written (0: all is) */
 	struct pcow *in, *out;
@@ -975,9 +976,21 @@ static void convert_args(struct convert *cv, int argc, char **argv)
 
 	cv->sfmt = PCOW_FMT_AUTO;
 	cv->dfmt = PCOW_FMT_PCOW;
-	while ((c = getopt_long(argc, argv, "+:f:O:c:o:t:S:npqUh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:O:c:o:t:S:s:l:npqUh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': force_share(); break;
+		case 's': cv->snapshot = optarg; break;
+		case 'l':
+			/* qemu-img's -l snapshot.name=NAME (or a bare NAME); pcow
+			 * snapshots have names, no numeric ids */
+			if (!strncmp(optarg, "snapshot.name=", 14))
+				cv->snapshot = optarg + 14;
+			else if (!strncmp(optarg, "snapshot.id=", 12))
+				die_usage("invalid value '%s' for -l: pcow snapshots have no ids "
+					  "(snapshot.name=NAME)", optarg);
+			else
+				cv->snapshot = optarg;
+			break;
 		case 'n': cv->existing = true; break;
 		case 'S':
 			cv->sparse = size_arg("-S", optarg);
@@ -1253,9 +1266,14 @@ static int cmd_convert(int argc, char **argv)
 
 	convert_args(&cv, argc, argv);
 	reads_only = true;	/* what can conflict is the source */
-	cv.in = img_open(cv.src, cv.sfmt, 0);
+	cv.in = img_open(cv.src, cv.snapshot ? PCOW_FMT_PCOW : cv.sfmt, 0);
 	if (!cv.in)
 		return EXIT_FAIL;
+	if (cv.snapshot && pcow_view_snapshot(cv.in, cv.snapshot)) {
+		r = fail_img(cv.in);
+		img_close(cv.in, cv.src);
+		return r;
+	}
 	cv.size = img_size(cv.in);
 	progress_on = !cv.quiet && (cv.prog_forced || isatty(2));
 	r = convert_create(&cv);
@@ -1728,13 +1746,14 @@ static const struct cmd cmds[] = {
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
 	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l [-U] | -a NAME | -d NAME IMG\n"
 	  "  -c create, -l list, -a apply (revert to NAME; later snapshots stay), -d delete" },
-	{ "convert", cmd_convert, "convert [-U] [-n] [-f raw|pcow] [-O pcow|raw] [-o cluster_size=CLUSTER]\n"
+	{ "convert", cmd_convert, "convert [-U] [-n] [-s SNAPSHOT] [-f raw|pcow] [-O pcow|raw] [-o cluster_size=CLUSTER]\n"
 	  "        [-S SIZE] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
 	  "  DST must not exist: it is built under a temporary name and renamed into\n"
 	  "  place when complete; -n writes into the existing DST instead (at least SRC's\n"
 	  "  size; what reads as zeros in SRC is zeroed in DST);\n"
 	  "  -S SIZE: zero runs of SIZE (rounded up to a power of two, at least 512) are\n"
 	  "  not written (default: a cluster); -S 0 writes everything (full allocation);\n"
+	  "  -s NAME (or -l [snapshot.name=]NAME) exports SRC's snapshot NAME;\n"
 	  "  -c CLUSTER is the cluster size (not qemu-img's compress), -o cluster_size=\n"
 	  "  the documented form;\n"
 	  "  progress is shown on a terminal (-p forces it, -q hides it);\n"

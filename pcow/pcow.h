@@ -275,6 +275,9 @@ int pcow_snapshot_create(struct pcow *img, const char *name);
 /* Revert the active layer to the snapshot's contents. Later snapshots stay. */
 int pcow_snapshot_apply(struct pcow *img, const char *name);
 int pcow_snapshot_delete(struct pcow *img, const char *name);
+/* In an image opened read-only: from now on read and translate show the
+ * snapshot's contents (and size) instead of the active layer's. */
+int pcow_view_snapshot(struct pcow *img, const char *name);
 
 /* Grow the virtual size (shrinking is refused). A raw image grows too. */
 int pcow_resize(struct pcow *img, uint64_t new_size);

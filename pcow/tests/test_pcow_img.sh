@@ -532,5 +532,18 @@ expect 0 "identical" -- "$IMG" compare cd0.pcow cd.raw
 expect 0 "identical" -- "$IMG" compare cd1.pcow cd.raw
 expect 0 "\"allocated-clusters\":$a1," -- bash -c "'$IMG' info --output=json cd1.pcow | tr -d ' \n'"
 expect 0 "No errors" -- "$IMG" check cd1.pcow
+# parity: convert -s / -l exports a snapshot without applying it
+cp r.raw sx.raw
+expect 0 "" -- "$IMG" convert -q sx.raw sx.pcow
+expect 0 "" -- "$IMG" snapshot -c before sx.pcow
+expect 0 "" -- "$IMG" convert -q -n cd.raw sx.pcow
+expect 0 "" -- "$IMG" convert -q -s before -O raw sx.pcow sx1.raw
+cmp -s sx1.raw r.raw && ok || bad "convert -s did not export the snapshot"
+expect 0 "" -- "$IMG" convert -q -l snapshot.name=before sx.pcow sx2.pcow
+expect 0 "identical" -- "$IMG" compare sx2.pcow r.raw
+expect 0 "identical" -- "$IMG" compare sx.pcow cd.raw		# the image is unchanged
+expect 1 "no snapshot named 'nope'" -- "$IMG" convert -q -s nope sx.pcow sx3.pcow
+[ -e sx3.pcow ] && bad "convert -s nope left sx3.pcow" || ok
+expect 2 "no ids" -- "$IMG" convert -q -l snapshot.id=1 sx.pcow sx3.pcow
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
