@@ -947,6 +947,9 @@ struct convert {
 	bool unsafe, quiet, prog_forced;
 	bool existing;		/* -n: write into DST as it is */
 	const char *snapshot;	/* -s/-l: SRC's snapshot to export, not its current state */
+	const char *base;	/* -B: DST is made over this base; only what differs is written */
+	int bfmt;		/* -F: the base's format */
+	uint8_t *cmp;		/* -B: DST's current bytes, one chunk */
 	bool have_sparse;	/* -S given */
 	uint64_t sparse;	/* -S: zero runs this long are not written (0: all is) */
 	struct pcow *in, *out;
@@ -976,10 +979,12 @@ static void convert_args(struct convert *cv, int argc, char **argv)
 
 	cv->sfmt = PCOW_FMT_AUTO;
 	cv->dfmt = PCOW_FMT_PCOW;
-	while ((c = getopt_long(argc, argv, "+:f:O:c:o:t:S:s:l:npqUh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:O:c:o:t:S:s:l:B:F:npqUh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'U': force_share(); break;
 		case 's': cv->snapshot = optarg; break;
+		case 'B': cv->base = optarg; break;
+		case 'F': cv->bfmt = fmt_arg("-F", optarg); break;
 		case 'l':
 			/* qemu-img's -l snapshot.name=NAME (or a bare NAME); pcow
 			 * snapshots have names, no numeric ids */
@@ -1037,6 +1042,11 @@ static void convert_args(struct convert *cv, int argc, char **argv)
 		die_usage("convert: -n writes into an existing image: no cluster size");
 	if (cv->existing && !have_O)
 		cv->dfmt = PCOW_FMT_AUTO;	/* DST's own format */
+	if (cv->base && (cv->existing || cv->dfmt != PCOW_FMT_PCOW))
+		die_usage("convert: -B makes a new pcow image over a base (not with -n or "
+			  "-O raw)");
+	if (cv->bfmt && !cv->base)
+		die_usage("convert: -F is the format of the -B base");
 }
 
 /* the temporary file beside DST (mode as a new file would get) */
@@ -1094,10 +1104,12 @@ static int convert_create(struct convert *cv)
 		return EXIT_FAIL;
 	if (cv->dfmt == PCOW_FMT_PCOW) {
 		struct pcow_create_opts co = { .virtual_size = cv->size,
-					       .cluster_bits = cv->cbits, .overwrite = true };
+					       .cluster_bits = cv->cbits, .overwrite = true,
+					       .base = cv->base, .base_format = cv->bfmt,
+					       .lock = true };
 		struct pcow_error e;
 		if (pcow_create(cv->tmp, &co, &e))
-			return fail("%s", e.msg);
+			return fail_code(e.code, e.msg);
 	}
 	open_extra = cv->unsafe ? PCOW_NO_FLUSH : 0;
 	cv->out = img_open(cv->tmp, cv->dfmt, PCOW_RDWR);
@@ -1107,12 +1119,69 @@ static int convert_create(struct convert *cv)
 
 static const uint8_t zeros[CONVERT_CHUNK];
 
+/* does [off, off+len) of p read as zeros, down the chain, known without
+ * reading? */
+static bool chain_zero(struct pcow *p, uint64_t off, uint64_t len)
+{
+	while (len) {
+		struct pcow_map m;
+		if (pcow_translate(p, off, len, &m))
+			return false;
+		uint64_t n = m.len < len ? m.len : len;
+		struct pcow *b = pcow_base(p);
+		if (m.kind == PCOW_MAP_BASE) {
+			uint64_t bs = b ? pcow_size(b) : 0;
+			uint64_t in = off >= bs ? 0 : bs - off < n ? bs - off : n;
+			if (!b || (in && !chain_zero(b, off, in)))
+				return false;
+		} else if (!reads_zero(m.kind)) {
+			return false;
+		}
+		off += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* -B: write the clusters of [off, off+n) where SRC (buf; NULL: zeros)
+ * differs from what DST shows through its base */
+static int convert_diff(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t n)
+{
+	uint64_t cs = 1ULL << (cv->cbits ? cv->cbits : PCOW_DEFAULT_CLUSTER_BITS);
+
+	while (n) {
+		size_t k = n < CONVERT_CHUNK ? (size_t)n : CONVERT_CHUNK;
+		const uint8_t *src = buf ? buf : zeros;
+		if (!buf && chain_zero(cv->out, off, k))
+			goto next;
+		if (pcow_read(cv->out, cv->cmp, k, off))
+			return fail_img(cv->out);
+		for (size_t i = 0; i < k;) {
+			size_t step = cs - ((off + i) & (cs - 1));
+			if (step > k - i)
+				step = k - i;
+			if (memcmp(src + i, cv->cmp + i, step) &&
+			    pcow_write(cv->out, src + i, step, off + i))
+				return fail_img(cv->out);
+			i += step;
+		}
+next:
+		off += k;
+		n -= k;
+		if (buf)
+			buf += k;
+	}
+	return 0;
+}
+
 /* zeros at [off, off+n) of DST: -S 0 writes them all; -n only where DST
  * does not read as zeros already; a new image needs nothing */
 static int convert_zeros(struct convert *cv, uint64_t off, uint64_t n)
 {
 	bool all = cv->have_sparse && !cv->sparse;
 
+	if (cv->base && !all)
+		return convert_diff(cv, NULL, off, n);
 	if (!cv->existing && !all)
 		return 0;
 	while (n) {
@@ -1139,6 +1208,8 @@ static int convert_write(struct convert *cv, const uint8_t *buf, uint64_t off, s
 {
 	size_t i = 0;
 
+	if (cv->base)
+		return convert_diff(cv, buf, off, n);
 	while (i < n) {
 		size_t step = cs - ((off + i) & (cs - 1));
 		if (step > n - i)
@@ -1168,7 +1239,7 @@ static int convert_copy(struct convert *cv)
 {
 	uint64_t cs = cv->cbits ? 1ULL << cv->cbits : 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
 	struct reader rd = { .in = cv->in, .size = cv->size,
-			     .holes = cv->existing || (cv->have_sparse && !cv->sparse) };
+			     .holes = cv->existing || cv->base || (cv->have_sparse && !cv->sparse) };
 	pthread_t th;
 	int r = 0;
 
@@ -1184,6 +1255,8 @@ static int convert_copy(struct convert *cv)
 	for (int k = 0; k < RING; k++)
 		if (!(rd.ring[k].buf = malloc(CONVERT_CHUNK)))
 			r = fail("out of memory");
+	if (cv->base && !(cv->cmp = malloc(CONVERT_CHUNK)))
+		r = fail("out of memory");
 	if (!r && pthread_create(&th, NULL, reader_main, &rd))
 		r = fail("cannot start the reader thread");
 	bool started = !r;
@@ -1219,6 +1292,7 @@ static int convert_copy(struct convert *cv)
 		progress(cv->size, cv->size);
 	for (int k = 0; k < RING; k++)
 		free(rd.ring[k].buf);
+	free(cv->cmp);
 	pthread_mutex_destroy(&rd.lock);
 	pthread_cond_destroy(&rd.cond);
 	return r;
@@ -1746,7 +1820,7 @@ static const struct cmd cmds[] = {
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
 	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l [-U] | -a NAME | -d NAME IMG\n"
 	  "  -c create, -l list, -a apply (revert to NAME; later snapshots stay), -d delete" },
-	{ "convert", cmd_convert, "convert [-U] [-n] [-s SNAPSHOT] [-f raw|pcow] [-O pcow|raw] [-o cluster_size=CLUSTER]\n"
+	{ "convert", cmd_convert, "convert [-U] [-n] [-s SNAPSHOT] [-B BASE [-F FMT]] [-f raw|pcow] [-O pcow|raw] [-o cluster_size=CLUSTER]\n"
 	  "        [-S SIZE] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
 	  "  DST must not exist: it is built under a temporary name and renamed into\n"
 	  "  place when complete; -n writes into the existing DST instead (at least SRC's\n"
@@ -1754,6 +1828,7 @@ static const struct cmd cmds[] = {
 	  "  -S SIZE: zero runs of SIZE (rounded up to a power of two, at least 512) are\n"
 	  "  not written (default: a cluster); -S 0 writes everything (full allocation);\n"
 	  "  -s NAME (or -l [snapshot.name=]NAME) exports SRC's snapshot NAME;\n"
+	  "  -B BASE makes DST over BASE (as create -b) holding only what differs;\n"
 	  "  -c CLUSTER is the cluster size (not qemu-img's compress), -o cluster_size=\n"
 	  "  the documented form;\n"
 	  "  progress is shown on a terminal (-p forces it, -q hides it);\n"

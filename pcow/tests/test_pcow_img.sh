@@ -545,5 +545,17 @@ expect 0 "identical" -- "$IMG" compare sx.pcow cd.raw		# the image is unchanged
 expect 1 "no snapshot named 'nope'" -- "$IMG" convert -q -s nope sx.pcow sx3.pcow
 [ -e sx3.pcow ] && bad "convert -s nope left sx3.pcow" || ok
 expect 2 "no ids" -- "$IMG" convert -q -l snapshot.id=1 sx.pcow sx3.pcow
+# parity: convert -B makes DST over a base, holding only what differs
+head -c 1M /dev/urandom > bb.raw
+expect 0 "" -- "$IMG" convert -q -o cluster_size=64K bb.raw bb.pcow
+cp bb.raw bs.raw
+head -c 64K /dev/urandom | dd of=bs.raw bs=64K seek=2 conv=notrunc status=none
+dd if=/dev/zero of=bs.raw bs=64K seek=5 count=1 conv=notrunc status=none
+truncate -s 2M bs.raw				# a tail beyond the base: zeros
+expect 0 "" -- "$IMG" convert -q -B bb.pcow bs.raw bo.pcow
+expect 0 "identical" -- "$IMG" compare bo.pcow bs.raw
+expect 0 "backing file: bb.pcow" -- "$IMG" info bo.pcow
+expect 0 '"allocated-clusters":2,' -- bash -c "'$IMG' info --output=json bo.pcow | tr -d ' \n'"
+expect 2 "-B makes a new pcow image" -- "$IMG" convert -q -B bb.pcow -O raw bs.raw bo2.raw
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
