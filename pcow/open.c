@@ -1,5 +1,5 @@
 /*
- * open.c - opening a pcow image (or a raw one as a base): choose the root
+ * open.c - opening a pcow image (raw files: image.c): choose the root
  * slot, decode the catalog, load and account the tables, open the base
  * chain; then probe, close and info. Every value read from the file is
  * checked against docs/pcow-format.md before use.

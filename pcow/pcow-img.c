@@ -404,7 +404,7 @@ static int cmd_create(int argc, char **argv)
 			  PCOW_MAX_VIRTUAL_SIZE);
 	co.lock = true;
 	if (pcow_create(path, &co, &e))
-		return fail_code(e.code, e.msg);
+		return fail("%s", e.msg);	/* the hints of fail_code() fit users of IMG */
 	return 0;
 }
 
@@ -1304,7 +1304,7 @@ static int convert_finish(struct convert *cv, int r)
 {
 	if (!r && cv->out && !cv->unsafe && pcow_flush(cv->out))
 		r = fail("%s", pcow_errmsg(cv->out));
-	if (img_close(cv->out, cv->tmp))
+	if (img_close(cv->out, cv->tmp ? cv->tmp : cv->dst))
 		r = EXIT_FAIL;
 	img_close(cv->in, cv->src);
 	if (!r && cv->tmp && renameat2(AT_FDCWD, cv->tmp, AT_FDCWD, cv->dst, RENAME_NOREPLACE)) {
