@@ -265,6 +265,33 @@ static bool reads_zero(enum pcow_map_kind k)
 	return k == PCOW_MAP_HOLE || k == PCOW_MAP_ZERO;
 }
 
+/*
+ * pcow_translate through the chain: a range that falls to the base is
+ * followed down into the bases, so m->kind says what the first range
+ * really is (HOLE or ZERO: reads as zeros, known without reading; BASE
+ * only for a base that is not open) and m->len how far that holds. Holes
+ * of a deep chain are then skipped instead of read, zero-filled and
+ * compared at every level. Reports its failure.
+ */
+static int view_translate(struct pcow *p, uint64_t off, uint64_t limit, struct pcow_map *m)
+{
+	struct pcow *b;
+
+	for (unsigned depth = 0;; depth++) {
+		if (pcow_translate(p, off, limit, m))
+			return fail_img(p);
+		b = pcow_base(p);
+		if (m->kind != PCOW_MAP_BASE || !b || depth > PCOW_MAX_BASE_DEPTH)
+			return 0;
+		if (off >= pcow_size(b)) {
+			m->kind = PCOW_MAP_HOLE;	/* beyond the base's end */
+			return 0;
+		}
+		limit = m->len < pcow_size(b) - off ? m->len : pcow_size(b) - off;
+		p = b;
+	}
+}
+
 /* ---- progress ---- */
 
 static bool progress_on;
@@ -897,8 +924,7 @@ static void *reader_main(void *arg)
 
 	while (off < rd->size) {
 		struct pcow_map m;
-		if (pcow_translate(rd->in, off, CONVERT_CHUNK, &m)) {
-			fail_img(rd->in);
+		if (view_translate(rd->in, off, CONVERT_CHUNK, &m)) {
 			rd->err = true;
 			break;
 		}
@@ -1665,11 +1691,10 @@ static int cmd_measure(int argc, char **argv)
 		for (uint64_t off = 0; off < vsize;) {
 			struct pcow_map m;
 			/* one extent at a time, each read once: linear */
-			if (pcow_translate(p, off, 0, &m)) {
-				int r = fail_img(p);
+			if (view_translate(p, off, 0, &m)) {
 				free(b);
 				img_close(p, path);
-				return r;
+				return EXIT_FAIL;
 			}
 			for (uint64_t end = off + m.len; off < end;) {
 				uint64_t step = cs - (off & (cs - 1));
@@ -1713,11 +1738,11 @@ static uint64_t zero_run(struct pcow *p, uint64_t size, uint64_t off, uint64_t s
 
 	if (off >= size)
 		return UINT64_MAX;
-	if (pcow_translate(p, off, small, &m) || !reads_zero(m.kind))
+	if (view_translate(p, off, small, &m) || !reads_zero(m.kind))
 		return 0;
-	if (m.len == small && pcow_translate(p, off, 0, &m))
+	if (m.len == small && view_translate(p, off, 0, &m))
 		return 0;
-	return m.len;
+	return reads_zero(m.kind) ? m.len : 0;
 }
 
 static int cmd_compare(int argc, char **argv)

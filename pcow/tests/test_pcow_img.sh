@@ -557,5 +557,15 @@ expect 0 "identical" -- "$IMG" compare bo.pcow bs.raw
 expect 0 "backing file: bb.pcow" -- "$IMG" info bo.pcow
 expect 0 '"allocated-clusters":2,' -- bash -c "'$IMG' info --output=json bo.pcow | tr -d ' \n'"
 expect 2 "-B makes a new pcow image" -- "$IMG" convert -q -B bb.pcow -O raw bs.raw bo2.raw
+# scaling: the holes of a deep chain are skipped, not read at every level
+# (a 256 GiB chain of depth 8 with 1 MiB of data)
+expect 0 "" -- "$IMG" create -c 64K dc0.pcow 256G
+expect 0 "" -- "$IMG" convert -q -n r.raw dc0.pcow
+for i in 1 2 3 4 5 6 7 8; do "$IMG" create -b dc$((i - 1)).pcow dc$i.pcow; done
+expect 0 "identical" -- timeout 20 "$IMG" compare dc8.pcow dc0.pcow
+expect 0 "" -- timeout 20 "$IMG" convert -q dc8.pcow dcc.pcow
+expect 0 "identical" -- timeout 20 "$IMG" compare dcc.pcow dc0.pcow
+expect 0 "required size" -- timeout 20 "$IMG" measure dc8.pcow
+rm -f dc*.pcow
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
