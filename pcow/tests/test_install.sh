@@ -2,9 +2,9 @@
 # test_install.sh - `meson install` into a staging directory gives pcow-img,
 # libpcow as a versioned shared library (soname libpcow.so.0), pcow.h,
 # pcow.pc, pcow-img's man page and bash completion, and a program built against them through pkg-config runs.
-# Usage: test_install.sh BUILD_DIR CC
+# Usage: test_install.sh BUILD_DIR CC [SANITIZERS (meson's b_sanitize)]
 set -uo pipefail
-B=$(realpath "$1") CC=${2:-cc}
+B=$(realpath "$1") CC=${2:-cc} SAN=${3:-none}
 unset LD_LIBRARY_PATH	# meson test points it at the build tree
 T=$(mktemp -d /tmp/pcow-install-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -44,8 +44,11 @@ C
 libdir=$(dirname "$so")
 flags=$(PKG_CONFIG_SYSROOT_DIR="$T/stage" PKG_CONFIG_PATH=$(dirname "$pc") \
 	pkg-config --cflags --libs pcow) || fail "pkg-config pcow"
-# the .pc names the final prefix: point it at the staging copy
-"$CC" -o "$T/use" "$T/use.c" $flags -L"$libdir" -Wl,-rpath,"$libdir" 2>"$T/cc.log" ||
+# the .pc names the final prefix: point it at the staging copy; a
+# sanitized build's library needs a sanitized program
+san=""
+[ "$SAN" != none ] && [ -n "$SAN" ] && san="-fsanitize=$SAN"
+"$CC" $san -o "$T/use" "$T/use.c" $flags -L"$libdir" -Wl,-rpath,"$libdir" 2>"$T/cc.log" ||
 	fail "build against the installed library: $(cat "$T/cc.log")"
 "$T/use" "$T/x.pcow" || fail "a program linked to libpcow.so failed"
 ldd "$T/use" | grep -qF "$libdir/libpcow.so.0" || fail "not linked to the installed libpcow.so.0: $(ldd "$T/use" | grep pcow)"
