@@ -1845,8 +1845,9 @@ static const struct cmd cmds[] = {
 	  "  exit status: 0 clean, 1 check failed to run, 2 corruption, 3 leaks only" },
 	{ "snapshot", cmd_snapshot, "snapshot -c NAME | -l [-U] | -a NAME | -d NAME IMG\n"
 	  "  -c create, -l list, -a apply (revert to NAME; later snapshots stay), -d delete" },
-	{ "convert", cmd_convert, "convert [-U] [-n] [-s SNAPSHOT] [-B BASE [-F FMT]] [-f raw|pcow] [-O pcow|raw] [-o cluster_size=CLUSTER]\n"
-	  "        [-S SIZE] [-t writeback|unsafe] [-p] [-q] SRC DST\n"
+	{ "convert", cmd_convert, "convert [-U] [-n] [-s SNAPSHOT] [-B BASE [-F FMT]] [-f raw|pcow]\n"
+	  "        [-O pcow|raw] [-o cluster_size=CLUSTER] [-S SIZE] [-t writeback|unsafe]\n"
+	  "        [-p] [-q] SRC DST\n"
 	  "  DST must not exist: it is built under a temporary name and renamed into\n"
 	  "  place when complete; -n writes into the existing DST instead (at least SRC's\n"
 	  "  size; what reads as zeros in SRC is zeroed in DST);\n"
@@ -1859,8 +1860,9 @@ static const struct cmd cmds[] = {
 	  "  progress is shown on a terminal (-p forces it, -q hides it);\n"
 	  "  -t unsafe skips flushing DST (a crash may lose or damage it; qemu-img's default)" },
 	{ "commit", cmd_commit, "commit [-d] [-q] IMG\n"
-	  "  copy IMG's data into its base image, then empty IMG (-d: keep it); the base is opened\n"
-	  "  writable only if it is the recorded one (uuid; a raw base: its size)" },
+	  "  copy IMG's data into its base image, then empty IMG (-d: keep it); the\n"
+	  "  base is opened writable only if it is the recorded one (uuid; a raw base:\n"
+	  "  its size)" },
 	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"
 	  "  safe mode keeps IMG's contents (copies what differs); -u only rewrites the\n"
 	  "  reference; -b \"\" removes the base. BASE is relative to IMG's directory." },
