@@ -21,6 +21,9 @@ pc=$(find "$T/stage" -name pcow.pc | head -1)
 [ -n "$hdr" ] || fail "no include/pmvm/pcow.h"
 [ -n "$pc" ] || fail "no pcow.pc"
 find "$T/stage" -path '*/man1/pcow-img.1' | grep -q . || fail "no man1/pcow-img.1"
+vman=$(find "$T/stage" -path '*/man1/vmm.1' | head -1)
+[ -n "$vman" ] || fail "no man1/vmm.1"
+grep -q -- '--kernel' "$vman" || fail "vmm.1 lacks vmm's options"
 find "$T/stage" -path '*/bash-completion/completions/pcow-img' | grep -q . ||
 	fail "no bash completion for pcow-img"
 readelf -d "$so" | grep -q 'SONAME.*libpcow\.so\.0\]' || fail "soname is not libpcow.so.0"
