@@ -567,5 +567,19 @@ expect 0 "" -- timeout 20 "$IMG" convert -q dc8.pcow dcc.pcow
 expect 0 "identical" -- timeout 20 "$IMG" compare dcc.pcow dc0.pcow
 expect 0 "required size" -- timeout 20 "$IMG" measure dc8.pcow
 rm -f dc*.pcow
+# scaling 1: measure counts allocation and reads nothing (a 64 GiB image
+# with 1 MiB allocated: 16 clusters of 64K)
+expect 0 "" -- "$IMG" create -c 64K ms.pcow 64G
+truncate -s 64G ms.raw
+dd if=/dev/urandom of=ms.raw bs=1M count=1 seek=1000 conv=notrunc status=none
+expect 0 "" -- "$IMG" convert -q -n ms.raw ms.pcow
+jcheck 'd["required"] - d["fully-allocated"] < 0 and d["required"] >= 16 * 65536' -- "$IMG" measure --output=json ms.pcow
+r1=$("$IMG" measure --output=json ms.pcow | python3 -c 'import json,sys; print(json.load(sys.stdin)["required"])' 2>/dev/null)
+r0=$("$IMG" measure --output=json --size 64G | python3 -c 'import json,sys; print(json.load(sys.stdin)["required"])' 2>/dev/null)
+# 16 data clusters, and at most one L2 table each (pcow_measure's worst case)
+[ -n "$r1" ] && [ $((r1 - r0)) -ge $((16 * 65536)) ] && [ $((r1 - r0)) -le $((32 * 65536)) ] && ok ||
+	bad "measure of 1 MiB of data: required $r1, empty $r0"
+expect 0 "required size" -- timeout 20 "$IMG" measure -f raw ms.raw
+rm -f ms.pcow ms.raw
 echo "$n checks, $fails failed"
 [ "$fails" -eq 0 ]
