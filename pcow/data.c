@@ -663,12 +663,8 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 				    img->path, (unsigned long long)off);
 	if (limit == 0 || limit > img->vsize - off)
 		limit = img->vsize - off;
-	if (img->raw) {
-		m->kind = PCOW_MAP_DATA;
-		m->host_off = off;
-		m->len = limit;
-		return 0;
-	}
+	if (img->raw)
+		return pcow_raw_translate(img, off, limit, m);
 	vc = off >> img->cbits;
 	r = classify(img, vc, &k, &host, &layer);
 	if (r)

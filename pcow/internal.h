@@ -2,7 +2,8 @@
  * internal.h - libpcow's private structures and helpers, shared by the
  * library's files (error.c, format.c on-disk encoding, open.c, create.c,
  * alloc.c cluster accounting, data.c data path, meta.c metadata commit,
- * ops.c snapshot / commit / rebase / resize, check.c, io.c). Not
+ * ops.c snapshot / commit / rebase / resize, check.c, io.c, image.c raw
+ * or pcow). Not
  * installed; not for users.
  */
 #ifndef PMVM_PCOW_INTERNAL_H
@@ -105,6 +106,7 @@ struct pcow {
 	uint8_t base_uuid[16];
 	struct pcow *base;
 	unsigned depth;
+	struct pcow_error base_err;	/* PCOW_TRY_BASE: why base is NULL */
 
 	unsigned nlayers, active;
 	struct layer *layers;
@@ -265,7 +267,6 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 				unsigned depth, bool lenient,
 				void (*report)(void *, const char *), void *rctx,
 				struct pcow_error *err);
-int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
 int pcow_open_base(struct pcow *img, unsigned flags);
 char *pcow_dir_of(const char *path);	/* malloc'd directory part of path */
 char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
@@ -280,5 +281,15 @@ int pcow_labels_load(struct pcow *img, const struct root *rt);	/* open */
 int pcow_labels_account(struct pcow *img);	/* ownership walk */
 void pcow_labels_free(struct pcow *img);	/* close */
 int pcow_labels_create(struct pcow *img, uint64_t label_size);	/* create */
+/* any image, raw or pcow (image.c) */
+/* open an image file (regular files only; nofollow: not a symlink; lock:
+ * flock(2), exclusive if rw): an fd or -errno (-EBUSY: locked elsewhere) */
+int pcow_open_fd(const char *path, bool rw, bool nofollow, bool lock);
+const char *pcow_open_errstr(int neg_errno);	/* pcow_open_fd()'s errors */
+int pcow_open_errcode(int neg_errno);		/* ... as a PCOW_E* code */
+int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
+int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m);
+struct stat;
+bool pcow_chain_reaches(const char *path, const struct stat *target);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * open.c - opening a pcow image (or a raw one as a base): choose the root
+ * open.c - opening a pcow image (raw files: image.c): choose the root
  * slot, decode the catalog, open the base chain (tables are read on first
  * use: data.c; cluster ownership is counted on first need: alloc.c); then
  * probe, close and info. Every value read from the file is
@@ -31,91 +31,6 @@ char *pcow_dir_of(const char *path)
 	if (s == path)
 		return strdup("/");
 	return strndup(path, (size_t)(s - path));
-}
-
-/*
- * Open an image file. A base image's path comes from another (possibly
- * hostile) image, so its last component must not be a symlink; any image
- * must be a regular file (O_NONBLOCK keeps a FIFO from blocking the open;
- * it is cleared once the type is known). Returns an fd or -errno.
- */
-static int open_image_fd(const char *path, bool rw, bool base)
-{
-	struct stat st;
-	int fd, fl;
-
-	fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK |
-		  (base ? O_NOFOLLOW : 0));
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-static const char *open_errstr(int e)
-{
-	if (e == -ELOOP)
-		return "a symbolic link (refused for base images)";
-	if (e == -EINVAL)
-		return "not a regular file";
-	return strerror(-e);
-}
-
-int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
-{
-	struct pcow *b = calloc(1, sizeof(*b));
-	int fd;
-
-	if (!b)
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	pthread_mutex_init(&b->lock, NULL);
-	pthread_mutex_init(&b->acct_lock, NULL);
-	b->raw = true;
-	b->rw = flags & PCOW_RDWR;
-	b->path = strdup(path);
-	b->open_io = img->open_io;
-	b->open_ctx = img->open_ctx;
-	if (img->open_io) {
-		int e = img->open_io(img->open_ctx, path, b->rw, false, &b->io, &b->ioctx);
-		if (e) {
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-					    path, strerror(-e));
-		}
-	} else {
-		fd = open_image_fd(path, b->rw, true);
-		if (fd < 0) {
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-					    path, open_errstr(fd));
-		}
-		b->io = &pcow_fd_io_ops;
-		b->ioctx = pcow_fd_io_new(fd);
-		if (!b->ioctx) {
-			close(fd);
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		}
-	}
-	b->io->size(b->ioctx, &b->vsize);
-	b->csize = 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
-	b->cbits = PCOW_DEFAULT_CLUSTER_BITS;
-	img->base = b;
-	return 0;
 }
 
 char *pcow_resolve_base(struct pcow *img, const char *p)
@@ -159,13 +74,24 @@ int pcow_open_base(struct pcow *img, unsigned flags)
 					 (unsigned long long)img->base->vsize,
 					 (unsigned long long)img->base_size);
 	} else {
-		struct pcow_open_opts o = { .flags = flags & (PCOW_RDWR | PCOW_FORCE_BASE),
+		struct pcow_open_opts o = { .flags = (flags & (PCOW_RDWR | PCOW_FORCE_BASE)) |
+						     (img->flags & (PCOW_LOCK | PCOW_TRY_BASE |
+								    PCOW_RAW_HOLES)),
 					    .open_io = img->open_io, .open_ctx = img->open_ctx };
 		struct pcow *b = pcow_open_internal(p, &o, img->depth + 1, false, NULL,
 						    NULL, &e);
 		if (!b) {
-			r = pcow_set_err(img, PCOW_EBASE, "%s: base image: %s", img->path,
-					 e.msg);
+			/* the cause stays whole: the top image and the one
+			 * whose own base failed add their names, the levels
+			 * between do not pile up (a deep chain's message
+			 * would outgrow PCOW_ERRMSG_MAX) */
+			if (img->depth && strstr(e.msg, ": base image"))
+				r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
+						 PCOW_EBASE, "%s", e.msg);
+			else
+				r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
+						 PCOW_EBASE, "%s: base image: %s", img->path,
+						 e.msg);
 		} else {
 			img->base = b;
 			bool committing = img->cat_flags & PCOW_CAT_COMMITTING;
@@ -239,10 +165,10 @@ static int open_file(struct pcow *img, const char *path, const struct pcow_open_
 			return pcow_set_err(img, e == -ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
 					    path, strerror(-e));
 	} else {
-		int fd = open_image_fd(path, img->rw, img->depth > 0);
+		int fd = pcow_open_fd(path, img->rw, img->depth > 0, o->flags & PCOW_LOCK);
 		if (fd < 0)
-			return pcow_set_err(img, fd == -ENOENT ? PCOW_ENOENT : PCOW_EIO,
-					    "%s: %s", path, open_errstr(fd));
+			return pcow_set_err(img, pcow_open_errcode(fd), "%s: %s", path,
+					    pcow_open_errstr(fd));
 		img->io = &pcow_fd_io_ops;
 		img->ioctx = pcow_fd_io_new(fd);
 		if (!img->ioctx) {
@@ -400,10 +326,16 @@ static int check_l1_places(struct pcow *img)
 /* Step 6: the base chain, unless the caller does without. */
 static int open_base_chain(struct pcow *img, const struct pcow_open_opts *o)
 {
+	int r;
+
 	if ((o->flags & PCOW_NO_BASE) || !img->base_fmt)
 		return 0;
-	int r = pcow_open_base(img, o->flags & PCOW_FORCE_BASE);
-	return img->lenient ? 0 : r;
+	r = pcow_open_base(img, o->flags & PCOW_FORCE_BASE);
+	if (r && (img->lenient || (o->flags & PCOW_TRY_BASE))) {
+		img->base_err = img->err;	/* PCOW_TRY_BASE: why base is NULL */
+		return 0;
+	}
+	return r;
 }
 
 /*
@@ -446,7 +378,7 @@ struct pcow *pcow_open(const char *path, const struct pcow_open_opts *o,
 int pcow_probe(const char *path)
 {
 	char m[8];
-	int fd = open_image_fd(path, false, false);	/* never blocks on a FIFO */
+	int fd = pcow_open_fd(path, false, false, false);	/* never blocks on a FIFO */
 	ssize_t n;
 
 	if (fd < 0)
@@ -476,7 +408,7 @@ int pcow_close(struct pcow *img)
 			img->refc[img->reserve[--img->nreserve]] = 0;
 		pcow_trim_tail_locked(img);
 		pthread_mutex_unlock(&img->lock);
-	} else if (img->raw && img->rw && img->ioctx) {
+	} else if (img->raw && img->rw && img->ioctx && !(img->flags & PCOW_NO_FLUSH)) {
 		r = img->io->flush(img->ioctx);
 	}
 	if (img->base)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -353,9 +354,8 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 	uint32_t n;
 	int r;
 
-	if (img->raw)
-		return pcow_set_err(img, PCOW_EINVAL, "%s: resize of raw bases not supported",
-				    img->path);
+	if (img->raw && nsize >= img->vsize)
+		return pcow_raw_resize(img, nsize);	/* image.c */
 	if (nsize < img->vsize)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: shrinking (%llu to %llu) is not "
 				    "supported", img->path, (unsigned long long)img->vsize,
@@ -415,6 +415,11 @@ static int set_base_identity(struct pcow *img)
 }
 
 int pcow_commit(struct pcow *img)
+{
+	return pcow_commit_flags(img, 0);
+}
+
+int pcow_commit_flags(struct pcow *img, unsigned flags)
 {
 	struct layer *a;
 	uint8_t *buf = NULL;
@@ -491,9 +496,11 @@ int pcow_commit(struct pcow *img)
 		r = pcow_set_err(img, b->err.code, "%s", b->err.msg);
 	if (r)
 		return r;
-	/* 3: empty this image and record the base as it is now */
+	/* 3: empty this image (unless kept) and record the base as it is now */
 	set_base_identity(img);
 	img->cat_flags &= ~PCOW_CAT_COMMITTING;
+	if (flags & PCOW_COMMIT_KEEP)
+		return pcow_meta_commit(img);
 	r = layer_append(img, PCOW_NO_PARENT, img->vsize);
 	if (r)
 		return r;
@@ -557,6 +564,24 @@ restore:
 	return r;
 }
 
+/* a new base whose chain leads back to this image would make a loop */
+static int rebase_loop_check(struct pcow *img, const char *new_base)
+{
+	char *p = pcow_resolve_base(img, new_base);
+	struct stat self;
+	bool loop;
+
+	if (!p)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	loop = !stat(img->path, &self) && pcow_chain_reaches(p, &self);
+	free(p);
+	if (loop)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: new base %s leads back to this "
+				    "image (its chain of bases would be a loop)", img->path,
+				    new_base);
+	return 0;
+}
+
 int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 {
 	struct pcow *nb = NULL;
@@ -575,6 +600,9 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 	if (img->broken || !img->rw)
 		return check_rw(img);
 	if (new_base) {
+		r = rebase_loop_check(img, new_base);
+		if (r)
+			return r;
 		np = strdup(new_base);
 		if (!np)
 			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
