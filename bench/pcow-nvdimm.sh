@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# bench/pcow-nvdimm.sh [BUILD_DIR] - what a pcow-backed NVDIMM costs a
+# guest (issue 10, docs/pcow-runtime.md), against peers in the same run.
+# One vmm run of bench/pcow-nvdimm.c (a unikernel guest timing with the
+# TSC) with four NVDIMMs of one size, on one file system (next to the
+# build, not /tmp, which may be tmpfs):
+#   raw    a raw file, pre-written
+#   full   a pcow image converted from a pre-written raw file: every
+#          cluster allocated, no snapshot
+#   holes  an empty pcow image
+#   snap   a pcow image like full, then snapshotted: every cluster is held
+#          by the snapshot, so a first write copies it
+# Prints:
+#   - copy bandwidth pcow/raw (full vs raw, rep movsq and a plain load/store
+#     loop, best of REPS), target >= 0.95; guest vs host memcpy of the same
+#     size on the raw file (bench/nvdimm-host.c, the physical limit), and
+#     guest NVDIMM vs guest RAM;
+#   - first-write latency to a hole and to a snapshot cluster (one sample per
+#     cluster, p50 and p99) against the VM-exit round trip (a write to an
+#     unclaimed I/O port) measured by the same guest in the same run: ratio
+#     p50/exit, target <= 3. Also read faults and writes after a read (the
+#     write-protect path) for information.
+# Never asserts on time. Fails (non-zero) only if something did not work:
+# the guest's TAP points (data read back, holes zero, copy-on-write keeps
+# the snapshot's bytes), vmm's fault counts, pcow-img check of every image.
+# Knobs: PCOW_BENCH_KIB (copy size, default 256: this host's kvm_pvm
+# emulates guest memory accesses, keep it small), PCOW_BENCH_MIB (DIMM size,
+# a multiple of 16, default 32), PCOW_BENCH_CLUSTER (KiB, default 64),
+# PCOW_BENCH_REPS (default 5).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-$here/../build}" && pwd)
+kib=${PCOW_BENCH_KIB:-256} mib=${PCOW_BENCH_MIB:-32}
+ckib=${PCOW_BENCH_CLUSTER:-64} reps=${PCOW_BENCH_REPS:-5}
+vmm=$build/vmm/vmm guest=$build/bench/pcow-nvdimm.elf img=$build/pcow/pcow-img
+for f in "$vmm" "$img"; do
+	[ -x "$f" ] || { echo "pcow-nvdimm.sh: no $f (build first)"; exit 1; }
+done
+[ -f "$guest" ] || { echo "pcow-nvdimm.sh: no $guest (build first)"; exit 1; }
+if [ ! -w /dev/kvm ]; then echo "SKIP: no /dev/kvm"; exit 0; fi
+work=$(mktemp -d "$build/pcow-nvdimm-bench.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
+die() { echo "pcow-nvdimm.sh: $*"; exit 1; }
+
+cc -O2 -Wall -Wextra -o "$work/host" "$here/pcow-nvdimm-host.c" || exit 1
+cc -O2 -o "$work/nvdimm-host" "$here/nvdimm-host.c" || exit 1
+bytes=$((mib << 20))
+"$work/host" fill "$work/raw.img" $bytes && "$work/host" fill "$work/src.raw" $bytes ||
+	die "cannot write the input files"
+"$img" convert -q -c "${ckib}K" "$work/src.raw" "$work/full.pcow" &&
+"$img" convert -q -c "${ckib}K" "$work/src.raw" "$work/snap.pcow" &&
+"$img" snapshot -c before "$work/snap.pcow" &&
+"$img" create -c "${ckib}K" "$work/holes.pcow" "${mib}M" >/dev/null ||
+	die "pcow-img could not make the images"
+rm -f "$work/src.raw"
+sync
+
+"$vmm" --kernel "$guest" --timeout 600 --memory $((64 + 2 * kib / 1024 + 64))M \
+	--nvdimm "$work/raw.img,label-size=0" --nvdimm "$work/full.pcow" \
+	--nvdimm "$work/holes.pcow" --nvdimm "$work/snap.pcow" \
+	--cmdline "kib=$kib csize=$ckib reps=$reps exits=2000" \
+	</dev/null >"$work/guest.out" 2>"$work/guest.err"
+rc=$?
+tr -d '\r' <"$work/guest.out" >"$work/g"
+nclusters=$((bytes / (ckib << 10)))
+plan=$(grep -m1 -E '^1\.\.[0-9]+$' "$work/g" | cut -d. -f3)
+nok=$(grep -cE '^ok [0-9]+' "$work/g")
+bad=
+[ $rc -eq 1 ] || bad="vmm exit status $rc, not 1"
+[ -n "$plan" ] && [ "$plan" = "$nok" ] && ! grep -q '^not ok' "$work/g" ||
+	bad="${bad:+$bad; }guest TAP: $nok of ${plan:-?} ok"
+grep -q "^vmm: nvdimm 2: pcow: $nclusters first-touch, 0 copy-on-write" "$work/guest.err" ||
+	bad="${bad:+$bad; }vmm did not count $nclusters first-touch faults on holes"
+grep -q "^vmm: nvdimm 3: pcow: 0 first-touch, $nclusters copy-on-write" "$work/guest.err" ||
+	bad="${bad:+$bad; }vmm did not count $nclusters copy-on-write faults on snap"
+grep -q "^vmm: nvdimm 1: pcow: 0 first-touch, 0 copy-on-write, 0 read faults" "$work/guest.err" ||
+	bad="${bad:+$bad; }full faulted into vmm (it should be all file mappings)"
+for i in full holes snap; do
+	"$img" check "$work/$i.pcow" >"$work/check-$i" 2>&1 ||
+		bad="${bad:+$bad; }pcow-img check $i.pcow: $(tail -1 "$work/check-$i")"
+done
+if [ -n "$bad" ]; then
+	echo "pcow-nvdimm.sh: the bench guest failed: $bad"
+	cat "$work/g" "$work/guest.err"
+	exit 1
+fi
+"$work/nvdimm-host" "$work/raw.img" $((kib * 1024)) >"$work/h" || die "nvdimm-host failed"
+"$work/host" tsc >>"$work/h" || die "cannot time the TSC"
+
+# val FILE LINE-PREFIX KEY: the first value of KEY= on lines starting so
+val() { grep "^$2" "$1" | tr ' ' '\n' | sed -n "s/^$3=//p" | head -1; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4g", a / b }'; }
+us() { awk -v c="$1" -v hz="$hz" 'BEGIN { printf "%.1f us", c * 1e6 / hz }'; }
+hz=$(val "$work/h" HOST tsc_hz)
+hw=$(val "$work/h" HOST write_cycles) hr=$(val "$work/h" HOST read_cycles)
+
+echo "pcow NVDIMM bench: four ${mib} MiB NVDIMMs in $build ($(df -T "$work" | awk 'NR == 2 { print $2 }')), ${ckib} KiB clusters; TSC $(awk -v h="$hz" 'BEGIN { printf "%.2f GHz", h / 1e9 }')"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+echo "copy bandwidth, $kib KiB, best of $reps (cycles; ratio pcow/raw is raw cycles / pcow cycles):"
+for m in movsq loop; do
+	l="BENCH copy method=$m"
+	rw=$(val "$work/g" "$l" raw_write_cycles) fw=$(val "$work/g" "$l" full_write_cycles)
+	rr=$(val "$work/g" "$l" raw_read_cycles) fr=$(val "$work/g" "$l" full_read_cycles)
+	ram=$(val "$work/g" "$l" ram_cycles)
+	printf '  %-5s write: raw %s, pcow %s; read: raw %s, pcow %s; guest RAM to RAM %s\n' \
+		"$m" "$rw" "$fw" "$rr" "$fr" "$ram"
+	echo "ratio $m write bandwidth pcow/raw: $(div "$rw" "$fw") (target >= 0.95)"
+	echo "ratio $m read  bandwidth pcow/raw: $(div "$rr" "$fr") (target >= 0.95)"
+	echo "ratio $m write bandwidth pcow/host-memcpy: $(div "$hw" "$fw"), raw/host-memcpy: $(div "$hw" "$rw")"
+	echo "ratio $m read  bandwidth pcow/host-memcpy: $(div "$hr" "$fr"), raw/host-memcpy: $(div "$hr" "$rr")"
+	echo "ratio $m guest RAM copy / raw NVDIMM write: $(div "$rw" "$ram")"
+done
+e1=$(val "$work/g" "BENCH exit_before" p50) e2=$(val "$work/g" "BENCH exit_after" p50)
+exit50=$(( (e1 + e2) / 2 ))
+echo "VM-exit round trip (out to port 0x80, 2000 each, before and after the faults):"
+echo "  p50 $e1 / $e2 cycles ($(us "$exit50")), p99 $(val "$work/g" "BENCH exit_before" p99) / $(val "$work/g" "BENCH exit_after" p99)"
+echo "first-access faults, one per cluster (${nclusters} per image; cycles, and as a multiple of the exit p50):"
+for k in hole_write cow_write hole_read snap_read hole_write_after_read cow_write_after_read; do
+	l="BENCH $k "
+	p50=$(val "$work/g" "$l" p50) p99=$(val "$work/g" "$l" p99)
+	printf '  %-21s n=%-4s p50 %9s (%s, %5sx)  p99 %9s (%s, %5sx)  max %s\n' "$k" \
+		"$(val "$work/g" "$l" n)" "$p50" "$(us "$p50")" "$(div "$p50" "$exit50")" \
+		"$p99" "$(us "$p99")" "$(div "$p99" "$exit50")" "$(val "$work/g" "$l" max)"
+done
+for k in hole_write cow_write; do
+	echo "ratio $k p50/exit: $(div "$(val "$work/g" "BENCH $k " p50)" "$exit50") (target <= 3)"
+done
+sed -n 's/^vmm: \(nvdimm [23]: pcow: .*\)/  vmm: \1/p' "$work/guest.err"
