@@ -20,8 +20,8 @@ run() {
 	grep "pcow:" "$L2_ERR" | sed "s/^/PFIO backend=$b /"
 }
 
-# The first L2 boot of an L1 runs slower (QEMU translates L2's code
-# afresh): a raw boot warms up first, reported as raw-first, not compared.
+# Two raw boots (raw-first, then raw): how far two samples of the same
+# thing fall apart here is the noise the other ratios must be read against.
 run raw-first pmem-new $ops --nvdimm "$RUNDIR/warm.img,size=256M,label-size=0"
 rm -f "$RUNDIR/warm.img"
 run raw pmem-new $ops --nvdimm "$RUNDIR/raw.img,size=256M,label-size=0"
