@@ -35,7 +35,9 @@
 # Knobs (direct part): PCOW_BENCH_KIB (copy size, default 128: a kvm_pvm
 # host runs our guests through KVM's instruction emulator, keep it small),
 # PCOW_BENCH_MIB (DIMM size, a multiple of 16, default 32),
-# PCOW_BENCH_CLUSTER (KiB, default 64), PCOW_BENCH_REPS (default 11).
+# PCOW_BENCH_CLUSTER (KiB, default 64), PCOW_BENCH_REPS (default 11),
+# PCOW_BENCH_WRAP (a command prefix for vmm, e.g. "taskset -c 0": every
+# vmm thread on one CPU, so a fault's wake-ups stay on that CPU).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
@@ -128,7 +130,7 @@ if [ -w /dev/kvm ]; then
 		die "pcow-img could not make the images"
 	rm -f "$work/src.raw"
 	sync
-	"$vmm" --kernel "$guest" --timeout 600 --memory $((64 + 2 * kib / 1024 + 64))M \
+	${PCOW_BENCH_WRAP:-} "$vmm" --kernel "$guest" --timeout 600 --memory $((64 + 2 * kib / 1024 + 64))M \
 		--nvdimm "$work/raw.img,label-size=0" --nvdimm "$work/full.pcow" \
 		--nvdimm "$work/holes.pcow" --nvdimm "$work/snap.pcow" \
 		--cmdline "kib=$kib csize=$ckib reps=$reps exits=2000" \
