@@ -71,6 +71,8 @@ struct nvdimm_pcow {
 	int nlocks;
 
 	pthread_mutex_t lock;	/* serialises faults, flushes, stats */
+	pthread_mutex_t reserve_lock;	/* the pre-allocator's pcow_reserve vs
+					 * snapshot create/delete */
 	pthread_cond_t cond;	/* pre-allocator: wake up */
 	pthread_t fault_thr, alloc_thr;
 	bool fault_started, alloc_started, stop;
@@ -214,6 +216,64 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- latency histogram (nvdimm.h) ---- */
+
+void nvdimm_lat_add(struct nvdimm_lat *h, uint64_t ns)
+{
+	unsigned b;
+
+	if (ns < 8) {
+		b = (unsigned)ns;
+	} else {
+		unsigned msb = 63 - (unsigned)__builtin_clzll(ns);
+
+		b = (msb - 2) * 8 + (unsigned)((ns >> (msb - 3)) & 7);
+		if (b >= NVDIMM_LAT_BUCKETS)
+			b = NVDIMM_LAT_BUCKETS - 1;
+	}
+	h->b[b]++;
+	h->count++;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+/* the largest value bucket b holds */
+static uint64_t lat_upper(unsigned b)
+{
+	unsigned msb, sub;
+
+	if (b < 8)
+		return b;
+	if (b >= NVDIMM_LAT_BUCKETS - 1)
+		return UINT64_MAX;
+	msb = b / 8 + 2;
+	sub = b % 8;
+	return ((uint64_t)(9 + sub) << (msb - 3)) - 1;
+}
+
+uint64_t nvdimm_lat_percentile(const struct nvdimm_lat *h, unsigned pct)
+{
+	uint64_t want, seen = 0;
+
+	if (!h->count)
+		return 0;
+	if (pct < 1)
+		pct = 1;
+	if (pct > 100)
+		pct = 100;
+	/* the smallest value with at least pct % of the samples at or below */
+	want = (h->count * pct + 99) / 100;
+	for (unsigned b = 0; b < NVDIMM_LAT_BUCKETS; b++) {
+		seen += h->b[b];
+		if (seen >= want) {
+			uint64_t up = lat_upper(b);
+
+			return up < h->max_ns ? up : h->max_ns;
+		}
+	}
+	return h->max_ns;
+}
+
 /* Does the cluster at off (translated into *m) show data from a snapshot
  * or a base (a copy-on-write), or zeros (a first touch)? For statistics. */
 static bool shows_data(struct nvdimm_pcow *p, uint64_t off, const struct pcow_map *m)
@@ -282,10 +342,13 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		}
 		wake(p, coff, p->csize);
 		dt = now_ns() - t0;
-		if (cow)
+		if (cow) {
 			p->st.cow_faults++;
-		else
+			nvdimm_lat_add(&p->st.cow_lat, dt);
+		} else {
 			p->st.first_touch_faults++;
+			nvdimm_lat_add(&p->st.ft_lat, dt);
+		}
 		if (dt > p->st.max_write_fault_ns)
 			p->st.max_write_fault_ns = dt;
 		pthread_cond_signal(&p->cond);
@@ -365,7 +428,9 @@ static void *alloc_thread(void *arg)
 			/* pcow_reserve locks the image itself; faults go on
 			 * meanwhile */
 			pthread_mutex_unlock(&p->lock);
+			pthread_mutex_lock(&p->reserve_lock);
 			r = pcow_reserve(p->img, RESERVE_TARGET - have);
+			pthread_mutex_unlock(&p->reserve_lock);
 			pthread_mutex_lock(&p->lock);
 			if (r < 0) {
 				p->st.reserve_errors++;
@@ -460,6 +525,7 @@ static void pcow_free(struct nvdimm_pcow *p)
 	free(p->buf);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->reserve_lock);
 	free(p);
 }
 
@@ -499,6 +565,7 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	p->fd = p->memfd = p->uffd = p->stopfd = -1;
 	p->readonly = o->readonly;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->reserve_lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 
 	p->fd = open(o->path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
@@ -674,6 +741,8 @@ void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *s
 	st->reserved = pcow_reserved(b->pcow->img);
 	st->wp = b->pcow->wp;
 	st->readonly = b->pcow->readonly;
+	st->failed = b->pcow->failed;
+	st->cluster_size = b->pcow->csize;
 	{
 		struct pcow_info in;
 
@@ -693,4 +762,238 @@ void nvdimm_pcow_close(struct nvdimm_backing *b)
 	pcow_free(p);	/* stops the threads, unmaps, pcow_close flushes again */
 	b->pcow = NULL;
 	b->map = NULL;
+}
+
+/* ---- live snapshots ---- */
+
+/*
+ * Turn the whole guest range back into the empty placeholder registered
+ * with userfaultfd, so every later access faults into the handler: stores to
+ * clusters a new snapshot holds then go through copy-on-write. One mmap of
+ * the memfd over the range replaces every file mapping at once (KVM's MMU
+ * notifier drops the EPT/NPT entries); the placeholder is emptied too (its
+ * write-protected read copies would otherwise come back without their WP
+ * marker), and the new mapping is registered again. Called with p->lock
+ * held and the vCPUs paused. Returns 0 or -errno; on failure the range may
+ * be half mapped, so the caller stops the VM.
+ */
+static int unmap_all(struct nvdimm_pcow *p)
+{
+	struct uffdio_register reg;
+
+	if (mmap(p->map, p->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED |
+		 MAP_NORESERVE, p->memfd, 0) == MAP_FAILED)
+		return -errno;
+	if (fallocate(p->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)p->size))
+		return -errno;
+	reg.range.start = (uintptr_t)p->map;
+	reg.range.len = p->size;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING | (p->wp ? UFFDIO_REGISTER_MODE_WP : 0);
+	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	p->st.unmaps += p->st.mappings - p->st.mappings_at_start;
+	return 0;
+}
+
+/* The image's snapshot named name in *out (1), 0 if none, -1 on error. */
+static int find_snap(struct nvdimm_pcow *p, const char *name, struct pcow_snapshot *out,
+		     char *err, size_t errlen)
+{
+	struct pcow_snapshot *v;
+	int n = pcow_snapshot_list(p->img, NULL, 0), found = 0;
+
+	if (n < 0) {
+		snprintf(err, errlen, "listing snapshots: %s", pcow_errmsg(p->img));
+		return -1;
+	}
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = pcow_snapshot_list(p->img, v, (unsigned)n);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name)) {
+			*out = v[i];
+			found = 1;
+		}
+	free(v);
+	return found;
+}
+
+static int check_name(const char *name, char *err, size_t errlen)
+{
+	size_t len = strlen(name);
+
+	if (!len || len > PCOW_MAX_NAME) {
+		snprintf(err, errlen, "args.name: a snapshot name is 1 to %d bytes",
+			 PCOW_MAX_NAME);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			snprintf(err, errlen, "args.name: control characters are not "
+				 "allowed in a snapshot name");
+			return -1;
+		}
+	return 0;
+}
+
+/* Refusals common to create and delete. Called with p->lock held. */
+static int writable(struct nvdimm_pcow *p, char *err, size_t errlen)
+{
+	if (p->readonly) {
+		snprintf(err, errlen, "the image is served read-only (readonly=on)");
+		return -1;
+	}
+	if (p->failed) {
+		snprintf(err, errlen, "the NVDIMM has failed (the VM is stopping)");
+		return -1;
+	}
+	return 0;
+}
+
+int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
+				uint64_t *clusters, char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	struct pcow_snapshot sn;
+	int r, rc = -1;
+
+	if (check_name(name, err, errlen))
+		return -1;
+	pthread_mutex_lock(&p->reserve_lock);
+	pthread_mutex_lock(&p->lock);
+	if (writable(p, err, errlen))
+		goto out;
+	r = find_snap(p, name, &sn, err, errlen);
+	if (r < 0)
+		goto out;
+	if (r > 0) {
+		snprintf(err, errlen, "a snapshot named '%s' already exists", name);
+		goto out;
+	}
+	/* every guest store so far is in the file's page cache: make it and
+	 * the metadata mapping it durable (what a guest flush does) */
+	if (fdatasync(p->fd)) {
+		snprintf(err, errlen, "flushing the image: %s", strerror(errno));
+		goto out;
+	}
+	if (pcow_flush(p->img)) {
+		snprintf(err, errlen, "flushing the image: %s", pcow_errmsg(p->img));
+		goto out;
+	}
+	/* Unmap first: if the snapshot then fails, the guest just faults its
+	 * clusters back in; the other order would leave stores going to
+	 * clusters the snapshot holds. */
+	r = unmap_all(p);
+	if (r) {
+		fail(p, "replacing the file mappings for a snapshot: %s", strerror(-r));
+		snprintf(err, errlen, "replacing the file mappings: %s (the VM stops)",
+			 strerror(-r));
+		goto out;
+	}
+	if (pcow_snapshot_create(p->img, name)) {
+		snprintf(err, errlen, "%s", pcow_errmsg(p->img));
+		goto out;
+	}
+	p->st.snapshots++;
+	*clusters = 0;
+	if (find_snap(p, name, &sn, err, errlen) > 0)
+		*clusters = sn.clusters;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->reserve_lock);
+	return rc;
+}
+
+int nvdimm_pcow_snapshot_delete(struct nvdimm_backing *b, const char *name,
+				char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	struct pcow_snapshot sn;
+	int r, rc = -1;
+
+	if (check_name(name, err, errlen))
+		return -1;
+	pthread_mutex_lock(&p->reserve_lock);
+	pthread_mutex_lock(&p->lock);
+	if (writable(p, err, errlen))
+		goto out;
+	r = find_snap(p, name, &sn, err, errlen);
+	if (r < 0)
+		goto out;
+	if (r == 0) {
+		snprintf(err, errlen, "no snapshot named '%s'", name);
+		goto out;
+	}
+	/* the active layer reads through the current snapshot: deleting it
+	 * would move its clusters under the mapped guest range */
+	if (sn.current) {
+		snprintf(err, errlen, "'%s' is the current snapshot (the running VM's "
+			 "layer is its child): it cannot be deleted while the VM runs",
+			 name);
+		goto out;
+	}
+	if (pcow_snapshot_delete(p->img, name)) {
+		snprintf(err, errlen, "%s", pcow_errmsg(p->img));
+		goto out;
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->reserve_lock);
+	return rc;
+}
+
+int nvdimm_pcow_snapshot_list(struct nvdimm_backing *b, struct pcow_snapshot **out,
+			      char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	int n;
+
+	*out = NULL;
+	pthread_mutex_lock(&p->lock);
+	n = pcow_snapshot_list(p->img, NULL, 0);
+	if (n >= 0) {
+		*out = calloc((size_t)n + 1, sizeof(**out));
+		if (!*out) {
+			pthread_mutex_unlock(&p->lock);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		n = pcow_snapshot_list(p->img, *out, (unsigned)n);
+	}
+	if (n < 0) {
+		snprintf(err, errlen, "listing snapshots: %s", pcow_errmsg(p->img));
+		free(*out);
+		*out = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+long nvdimm_count_vmas(const void *start, uint64_t len)
+{
+	uintptr_t lo = (uintptr_t)start, hi = lo + len;
+	char line[512];
+	long n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, z;
+		size_t l = strlen(line);
+
+		if (sscanf(line, "%lx-%lx", &a, &z) == 2 && a < hi && z > lo)
+			n++;
+		/* a line longer than the buffer: skip its rest */
+		while (l && line[l - 1] != '\n' && fgets(line, sizeof(line), f))
+			l = strlen(line);
+	}
+	fclose(f);
+	return n;
 }
