@@ -57,6 +57,21 @@
 #define PAGE 4096ULL
 #define RESERVE_LOW 16u		/* refill below this many clusters */
 #define RESERVE_TARGET 64u
+#define CHUNK_BYTES (4ULL << 20)	/* guest chunk with one file range */
+#define CHUNK_MAX_SLOTS 1024u		/* 4 MiB of 4 KiB clusters */
+#define CHUNK_BLOCK 1024u		/* chunk records allocated together */
+
+/* One aligned guest chunk of CHUNK_BYTES (docs/pcow-runtime.md, "Host
+ * mappings"): its clusters live at host + slot * csize. Slots lo..hi are
+ * mapped from the file where the guest's view there is zeros (pending: the
+ * image does not reference them until a flush finds data written there) or
+ * the cluster sits in its slot. */
+struct chunk {
+	uint64_t host;		/* file offset of slot 0; 0: no range yet */
+	uint32_t lo, hi;	/* the mapped span (when host) */
+	bool listed;		/* in p->plist */
+	uint64_t pending[CHUNK_MAX_SLOTS / 64];
+};
 
 struct nvdimm_pcow {
 	struct pcow *img;
@@ -83,6 +98,13 @@ struct nvdimm_pcow {
 	bool failed;
 
 	struct nvdimm_pcow_stats st;
+
+	/* host-mapping bound: per-chunk file ranges */
+	uint64_t nslots;		/* clusters per chunk */
+	uint64_t nchunks;
+	struct chunk **chunks;		/* blocks of CHUNK_BLOCK, allocated on use */
+	uint64_t *plist;		/* chunks with pending slots */
+	size_t nplist, plist_cap;
 };
 
 static void lock_release(struct nvdimm_pcow *p)
@@ -290,6 +312,229 @@ static bool shows_data(struct nvdimm_pcow *p, uint64_t off, const struct pcow_ma
 	return b.kind != PCOW_MAP_HOLE && b.kind != PCOW_MAP_ZERO;
 }
 
+/* ---- chunks: the host-mapping bound ---- */
+
+static struct chunk *chunk_get(struct nvdimm_pcow *p, uint64_t ci)
+{
+	struct chunk **blk = &p->chunks[ci / CHUNK_BLOCK];
+
+	if (!*blk)
+		*blk = calloc(CHUNK_BLOCK, sizeof(**blk));
+	return *blk ? &(*blk)[ci % CHUNK_BLOCK] : NULL;
+}
+
+static bool pending(const struct chunk *ch, uint64_t j)
+{
+	return ch->pending[j / 64] >> (j % 64) & 1;
+}
+
+static void set_pending(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint64_t j)
+{
+	ch->pending[j / 64] |= 1ULL << (j % 64);
+	if (ch->listed)
+		return;
+	if (p->nplist == p->plist_cap) {
+		size_t cap = p->plist_cap ? p->plist_cap * 2 : 64;
+		uint64_t *n = realloc(p->plist, cap * sizeof(*n));
+
+		if (!n) {
+			/* unlisted, the slot would never be committed: undo */
+			ch->pending[j / 64] &= ~(1ULL << (j % 64));
+			return;
+		}
+		p->plist = n;
+		p->plist_cap = cap;
+	}
+	p->plist[p->nplist++] = ci;
+	ch->listed = true;
+}
+
+/* Does the guest see zeros in cluster off with nothing below to copy (a
+ * hole or a zero cluster all the way down)? Only such slots are mapped
+ * ahead of a write. */
+static bool hole_view(struct nvdimm_pcow *p, uint64_t off)
+{
+	struct pcow_map m;
+
+	if (pcow_translate(p->img, off, p->csize, &m))
+		return false;
+	if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER)
+		return false;
+	return !shows_data(p, off, &m);
+}
+
+/* Map slots [a, b] of chunk ci where the view is zeros, as pending: the
+ * guest's stores there go to the file without a fault, and a flush
+ * commits the slots it finds written. File space is allocated first so
+ * such a store never meets a full filesystem (SIGBUS). Stops at the first
+ * slot it cannot map; the rest stay with the placeholder. */
+static void map_span(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint64_t a,
+		     uint64_t b)
+{
+	uint64_t cbase = ci * p->nslots * p->csize;
+
+	for (uint64_t j = a; j <= b;) {
+		uint64_t k = j;
+
+		if (!hole_view(p, cbase + j * p->csize)) {
+			j++;
+			continue;
+		}
+		while (k + 1 <= b && hole_view(p, cbase + (k + 1) * p->csize))
+			k++;
+		if (fallocate(p->fd, 0, (off_t)(ch->host + j * p->csize),
+			      (off_t)((k - j + 1) * p->csize)) ||
+		    map_file(p, cbase + j * p->csize, (k - j + 1) * p->csize,
+			     ch->host + j * p->csize))
+			return;
+		for (uint64_t x = j; x <= k; x++)
+			set_pending(p, ch, ci, x);
+		j = k + 1;
+	}
+}
+
+/*
+ * A write fault on cluster coff that the active layer does not own: put
+ * the cluster at its slot of the chunk's file range (reserving the range on
+ * the chunk's first write), copying what the guest saw, and widen the
+ * chunk's mapped span to it. *host_off gets the slot. Returns 0, 1 if the
+ * chunk cannot be used (the caller allocates anywhere), or -1 with the
+ * image's error.
+ */
+static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off)
+{
+	uint64_t ci = coff / (p->nslots * p->csize);
+	uint64_t j = (coff / p->csize) % p->nslots, slot;
+	struct chunk *ch = chunk_get(p, ci);
+	bool fresh = false;
+
+	if (!ch)
+		return 1;
+	if (!ch->host) {
+		if (pcow_chunk_reserve(p->img, p->nslots, &ch->host)) {
+			ch->host = 0;
+			return 1;
+		}
+		ch->lo = ch->hi = (uint32_t)j;
+		p->st.chunks++;
+		fresh = true;
+	}
+	slot = ch->host + j * p->csize;
+	if (pcow_alloc_at(p->img, coff, slot, true))
+		return pcow_errcode(p->img) == PCOW_EINVAL || pcow_errcode(p->img) == PCOW_EBUSY ?
+			1 : -1;
+	*host_off = slot;
+	if (fresh)
+		return 0;
+	/* the caller maps slot j; widen the span to it */
+	if (j < ch->lo) {
+		uint64_t lo = ch->lo;
+
+		ch->lo = (uint32_t)j;
+		if (lo - j > 1)
+			map_span(p, ch, ci, j + 1, lo - 1);
+	} else if (j > ch->hi) {
+		uint64_t hi = ch->hi;
+
+		ch->hi = (uint32_t)j;
+		if (j - hi > 1)
+			map_span(p, ch, ci, hi + 1, j - 1);
+	}
+	return 0;
+}
+
+static bool all_zero(const uint8_t *b, uint64_t n)
+{
+	const uint64_t *q = (const uint64_t *)b;
+
+	for (uint64_t i = 0; i < n / 8; i++)
+		if (q[i])
+			return false;
+	return true;
+}
+
+/*
+ * Commit every pending slot the guest wrote: the file's data regions
+ * (SEEK_DATA: a slot never touched is a hole, or an unwritten extent with
+ * nothing in the page cache) are read through the mapping, and a slot that
+ * is not all zeros becomes the image's (pcow_alloc_at without copy). A slot
+ * of zeros needs nothing: the guest sees zeros there either way. Called
+ * with p->lock held, before the fdatasync of a flush. Returns 0 or -1.
+ */
+static int commit_pending(struct nvdimm_pcow *p)
+{
+	size_t keep = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < p->nplist; i++) {
+		uint64_t ci = p->plist[i], cbase = ci * p->nslots * p->csize;
+		struct chunk *ch = chunk_get(p, ci);
+		uint64_t pos, end;
+		bool left = false;
+
+		if (!ch)
+			continue;
+		pos = ch->host + (uint64_t)ch->lo * p->csize;
+		end = ch->host + ((uint64_t)ch->hi + 1) * p->csize;
+		while (rc == 0 && pos < end) {
+			off_t d = lseek(p->fd, (off_t)pos, SEEK_DATA), e;
+
+			if (d < 0 && errno == ENXIO)
+				break;
+			if (d < 0)
+				d = (off_t)pos;	/* no SEEK_DATA: look at everything */
+			if ((uint64_t)d >= end)
+				break;
+			e = lseek(p->fd, d, SEEK_HOLE);
+			if (e < 0 || (uint64_t)e > end)
+				e = (off_t)end;
+			for (uint64_t j = ((uint64_t)d - ch->host) / p->csize;
+			     ch->host + j * p->csize < (uint64_t)e; j++) {
+				uint64_t goff = cbase + j * p->csize;
+
+				if (!pending(ch, j) || all_zero(p->map + goff, p->csize))
+					continue;
+				if (pcow_alloc_at(p->img, goff, ch->host + j * p->csize, false)) {
+					fail(p, "committing the cluster at 0x%" PRIx64 ": %s",
+					     goff, pcow_errmsg(p->img));
+					rc = -1;
+					break;
+				}
+				ch->pending[j / 64] &= ~(1ULL << (j % 64));
+				p->st.chunk_commits++;
+			}
+			pos = (uint64_t)e;
+		}
+		for (unsigned w = 0; w < CHUNK_MAX_SLOTS / 64; w++)
+			left |= ch->pending[w] != 0;
+		if (left)
+			p->plist[keep++] = ci;
+		else
+			ch->listed = false;
+	}
+	p->nplist = keep;
+	return rc;
+}
+
+/* Forget every chunk's range (after the mappings were dropped): unused
+ * slots go back to the image as free space. */
+static void chunks_reset(struct nvdimm_pcow *p)
+{
+	for (uint64_t b = 0; b < (p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK; b++) {
+		if (!p->chunks[b])
+			continue;
+		for (unsigned i = 0; i < CHUNK_BLOCK; i++) {
+			struct chunk *ch = &p->chunks[b][i];
+
+			if (ch->host)
+				pcow_chunk_release(p->img, ch->host, p->nslots);
+		}
+		free(p->chunks[b]);
+		p->chunks[b] = NULL;
+	}
+	p->nplist = 0;
+}
+
 /* Handle one fault at host address addr. Called with p->lock held. */
 static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 {
@@ -328,7 +573,9 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		uint64_t t0 = now_ns(), dt;
 		bool cow = shows_data(p, coff, &m);
 
-		r = pcow_prepare_write(p->img, coff, &host_off);
+		r = chunk_write(p, coff, &host_off);
+		if (r > 0)
+			r = pcow_prepare_write(p->img, coff, &host_off);
 		if (r) {
 			fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff,
 			     pcow_errmsg(p->img));
@@ -522,6 +769,11 @@ static void pcow_free(struct nvdimm_pcow *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	lock_release(p);
+	if (p->chunks)
+		for (uint64_t i = 0; i < (p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK; i++)
+			free(p->chunks[i]);
+	free(p->chunks);
+	free(p->plist);
 	free(p->buf);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
@@ -600,8 +852,11 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		snprintf(err, errlen, "%s: cluster size %" PRIu64 " not usable", o->path, p->csize);
 		goto fail;
 	}
+	p->nslots = (CHUNK_BYTES > p->csize ? CHUNK_BYTES : p->csize) / p->csize;
+	p->nchunks = p->size / (p->nslots * p->csize);
+	p->chunks = calloc((p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK, sizeof(*p->chunks));
 	p->buf = aligned_alloc(PAGE, PAGE);
-	if (!p->buf) {
+	if (!p->buf || !p->chunks) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
 		goto fail;
 	}
@@ -709,7 +964,7 @@ int nvdimm_pcow_flush(struct nvdimm_backing *b)
 	pthread_mutex_lock(&p->lock);
 	/* the guest's stores sit in the file's page cache: data first, then
 	 * the metadata that maps it (the format's commit) */
-	if (p->failed)
+	if (p->failed || commit_pending(p))
 		r = -EIO;	/* a store may have missed the image */
 	else if (fdatasync(p->fd))
 		r = -errno;
@@ -876,6 +1131,11 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	}
 	/* every guest store so far is in the file's page cache: make it and
 	 * the metadata mapping it durable (what a guest flush does) */
+	if (commit_pending(p)) {
+		snprintf(err, errlen, "committing written clusters: %s (the VM stops)",
+			 pcow_errmsg(p->img));
+		goto out;
+	}
 	if (fdatasync(p->fd)) {
 		snprintf(err, errlen, "flushing the image: %s", strerror(errno));
 		goto out;
@@ -894,6 +1154,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 			 strerror(-r));
 		goto out;
 	}
+	chunks_reset(p);
 	if (pcow_snapshot_create(p->img, name)) {
 		snprintf(err, errlen, "%s", pcow_errmsg(p->img));
 		goto out;

@@ -14,7 +14,10 @@
  *              after each generation; wait prints "gen G written" after
  *              each one and waits for a byte on COM1 before going on (the
  *              test takes a snapshot meanwhile). At the end the region must
- *              read back generation N.
+ *              read back generation N. last: before generation 1, store
+ *              generation 1's value of the last word (the clusters between
+ *              the first and the last are then written without faults into
+ *              the vmm's chunk span, and found by the flush).
  *   random=N   N 8-byte stores, each at a random 64 KiB cluster of
  *              [roff, roff + rkib) KiB (default the whole DIMM), then wide=M
  *              more anywhere in the DIMM (seed=), then reads them back;
@@ -127,6 +130,10 @@ void rt_main(void)
 	if (gens > 0) {
 		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)(base + off);
 
+		/* last: the region's last word first, so the clusters between
+		 * are mapped ahead of any write (the vmm's chunk span) */
+		if (rt_has_arg("last"))
+			p[(words - 1) * stride / 8] = (1ULL << 32) | (words - 1);
 		for (long g = 1; g <= gens; g++) {
 			for (uint64_t i = 0; i < words; i++) {
 				p[i * stride / 8] = ((uint64_t)g << 32) | i;
