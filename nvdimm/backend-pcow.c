@@ -1110,8 +1110,9 @@ static int writable(struct nvdimm_pcow *p, char *err, size_t errlen)
 }
 
 int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
-				uint64_t *clusters, char *err, size_t errlen)
+				uint64_t *clusters, uint64_t us[3], char *err, size_t errlen)
 {
+	uint64_t t0 = now_ns(), t1 = t0, t2 = t0;
 	struct nvdimm_pcow *p = b->pcow;
 	struct pcow_snapshot sn;
 	int r, rc = -1;
@@ -1144,6 +1145,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 		snprintf(err, errlen, "flushing the image: %s", pcow_errmsg(p->img));
 		goto out;
 	}
+	t1 = now_ns();
 	/* Unmap first: if the snapshot then fails, the guest just faults its
 	 * clusters back in; the other order would leave stores going to
 	 * clusters the snapshot holds. */
@@ -1155,11 +1157,15 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 		goto out;
 	}
 	chunks_reset(p);
+	t2 = now_ns();
 	if (pcow_snapshot_create(p->img, name)) {
 		snprintf(err, errlen, "%s", pcow_errmsg(p->img));
 		goto out;
 	}
 	p->st.snapshots++;
+	us[0] = (t1 - t0) / 1000;
+	us[1] = (t2 - t1) / 1000;
+	us[2] = (now_ns() - t2) / 1000;
 	*clusters = 0;
 	if (find_snap(p, name, &sn, err, errlen) > 0)
 		*clusters = sn.clusters;
