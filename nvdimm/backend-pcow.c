@@ -1047,7 +1047,6 @@ static int unmap_all(struct nvdimm_pcow *p)
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING | (p->wp ? UFFDIO_REGISTER_MODE_WP : 0);
 	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
-	p->st.unmaps += p->st.mappings - p->st.mappings_at_start;
 	return 0;
 }
 

@@ -112,7 +112,6 @@ struct nvdimm_pcow_stats {
 	uint64_t allocated_clusters; /* pcow_get_info's count */
 	uint64_t cluster_size;
 	uint64_t snapshots;          /* live snapshots taken (snapshot-create) */
-	uint64_t unmaps;             /* file mappings dropped by those snapshots */
 	uint64_t chunks;             /* guest chunks with a file range (VMA bound) */
 	uint64_t chunk_commits;      /* chunk clusters the guest wrote, committed */
 	struct nvdimm_lat ft_lat, cow_lat; /* first-touch and copy-on-write faults */
