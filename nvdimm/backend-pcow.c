@@ -516,6 +516,70 @@ static int commit_pending(struct nvdimm_pcow *p)
 	return rc;
 }
 
+/* At start: take back chunk ci of an earlier run, whose slot 0 would be at
+ * base, if every cluster its range holds is the chunk's own at its slot;
+ * then its span is mapped as one piece again. */
+static void adopt_chunk(struct nvdimm_pcow *p, uint64_t ci, uint64_t base, uint8_t *pinned)
+{
+	uint64_t cbase = ci * p->nslots * p->csize, lo = p->nslots, hi = 0;
+	struct chunk *ch = chunk_get(p, ci);
+
+	if (!ch || ch->host || pcow_chunk_claim(p->img, base, p->nslots, pinned))
+		return;
+	for (uint64_t j = 0; j < p->nslots; j++) {
+		struct pcow_map m;
+
+		if (pinned[j])
+			continue;
+		if (pcow_translate(p->img, cbase + j * p->csize, p->csize, &m) ||
+		    m.kind != PCOW_MAP_DATA || m.shared || m.host_off != base + j * p->csize) {
+			pcow_chunk_release(p->img, base, p->nslots);
+			return;
+		}
+		lo = j < lo ? j : lo;
+		hi = j > hi ? j : hi;
+	}
+	if (lo > hi) {
+		pcow_chunk_release(p->img, base, p->nslots);
+		return;
+	}
+	ch->host = base;
+	ch->lo = (uint32_t)lo;
+	ch->hi = (uint32_t)hi;
+	p->st.chunks++;
+	if (hi > lo + 1)
+		map_span(p, ch, ci, lo + 1, hi - 1);
+}
+
+/* At start, after the active layer's own clusters are mapped: adopt the
+ * chunks they lie in (chunks of earlier runs keep their one mapping). */
+static int adopt_chunks(struct nvdimm_pcow *p)
+{
+	uint64_t cb = p->nslots * p->csize;
+	uint8_t *pinned = malloc(p->nslots);
+
+	if (!pinned)
+		return -1;
+	for (uint64_t off = 0; off < p->size;) {
+		struct pcow_map m;
+
+		if (pcow_translate(p->img, off, p->size - off, &m) || !m.len ||
+		    m.len > p->size - off)
+			break;
+		if (m.kind == PCOW_MAP_DATA && !m.shared) {
+			for (uint64_t g = off; g < off + m.len; g = (g / cb + 1) * cb) {
+				uint64_t h = m.host_off + (g - off), j = (g % cb) / p->csize;
+
+				if (h >= j * p->csize + p->csize)
+					adopt_chunk(p, g / cb, h - j * p->csize, pinned);
+			}
+		}
+		off += m.len;
+	}
+	free(pinned);
+	return 0;
+}
+
 /* Forget every chunk's range (after the mappings were dropped): unused
  * slots go back to the image as free space. */
 static void chunks_reset(struct nvdimm_pcow *p)
@@ -913,6 +977,10 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 			}
 		}
 		off += m.len;
+	}
+	if (!o->readonly && adopt_chunks(p)) {
+		snprintf(err, errlen, "%s: out of memory", o->path);
+		goto fail;
 	}
 	p->st.mappings_at_start = p->st.mappings;
 

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
@@ -48,6 +49,47 @@ int pcow_chunk_reserve(struct pcow *img, uint64_t n, uint64_t *host_off)
 	}
 	memset(img->refc + c, REFC_PIN, n);
 	*host_off = c << img->cbits;
+out:
+	pthread_mutex_unlock(&img->lock);
+	return r;
+}
+
+int pcow_chunk_claim(struct pcow *img, uint64_t host_off, uint64_t n, uint8_t *pinned)
+{
+	uint64_t c0 = host_off >> img->cbits, fsize = 0;
+	int r = 0;
+
+	if (!img->rw || img->raw)
+		return pcow_set_err(img, PCOW_ERDONLY, "%s: read-only", img->path);
+	if ((host_off & (img->csize - 1)) || c0 < img->first_data || n == 0 ||
+	    n > (1u << 20) || c0 > (UINT64_MAX >> img->cbits) - n)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: cannot claim %llu clusters at %llu",
+				    img->path, (unsigned long long)n,
+				    (unsigned long long)host_off);
+	pthread_mutex_lock(&img->lock);
+	for (uint64_t c = c0; c < c0 + n && c < img->nclusters; c++)
+		if (img->refc[c] > 1) {
+			r = pcow_set_err(img, PCOW_EBUSY, "%s: cluster %llu is metadata, "
+					 "reserved or shared", img->path, (unsigned long long)c);
+			goto out;
+		}
+	r = pcow_refc_track(img, c0 + n);
+	if (r)
+		goto out;
+	if (img->io->size(img->ioctx, &fsize) == 0 && fsize < ((c0 + n) << img->cbits)) {
+		int e = img->io->truncate(img->ioctx, (c0 + n) << img->cbits);
+
+		if (e) {
+			r = pcow_set_err(img, PCOW_EIO, "%s: extending the file: %s", img->path,
+					 strerror(-e));
+			goto out;
+		}
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		pinned[i] = !img->refc[c0 + i];
+		if (pinned[i])
+			img->refc[c0 + i] = REFC_PIN;
+	}
 out:
 	pthread_mutex_unlock(&img->lock);
 	return r;

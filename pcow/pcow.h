@@ -233,6 +233,12 @@ unsigned pcow_reserved(struct pcow *img);
  */
 int pcow_chunk_reserve(struct pcow *img, uint64_t n, uint64_t *host_off);
 int pcow_chunk_release(struct pcow *img, uint64_t host_off, uint64_t n);
+/* Take a range back after a reopen: pin the free clusters of [host_off,
+ * +n) (pinned[i] = 1 for each; the file grows to cover the range) and
+ * leave those holding data with one reference (pinned[i] = 0: the caller
+ * checks they are its own). PCOW_EBUSY, with nothing pinned, if the range
+ * holds metadata, reserved or shared clusters. */
+int pcow_chunk_claim(struct pcow *img, uint64_t host_off, uint64_t n, uint8_t *pinned);
 int pcow_alloc_at(struct pcow *img, uint64_t off, uint64_t host_off, bool copy);
 
 /* Snapshots */

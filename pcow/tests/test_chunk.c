@@ -3,8 +3,8 @@
  * (chunk.c), the calls behind the VMM's host-mapping bound: a reserved
  * range, a cluster put at its place with and without copying what the
  * guest saw (a hole, a snapshot), refusals, leak accounting of reserved
- * clusters after a close (data: a leak; zeros: free space), release, and
- * durability across a reopen. Files go to a fresh directory under /tmp.
+ * clusters after a close (data: a leak; zeros: free space), claiming a
+ * range back after a reopen, release, and durability across a reopen. Files go to a fresh directory under /tmp.
  * Plain asserts: exit 0 on success, a message and exit 1 on failure.
  */
 #include <fcntl.h>
@@ -129,6 +129,22 @@ int main(void)
 	CHECK(pcow_translate(img, 7 * CS, CS, &m) == 0 && m.host_off == h2 + 7 * CS);
 	CHECK(pcow_translate(img, 5 * CS, CS, &m) == 0 && m.kind == PCOW_MAP_LOWER &&
 	      m.host_off == h + 5 * CS);
+	/* claim after a reopen: slot 7 holds the cluster (kept), the rest is
+	 * free (pinned); a range with a reserved cluster is refused */
+	{
+		uint8_t pin[64];
+		int r;
+
+		CHECK(pcow_chunk_claim(img, h2, 64, pin) == 0);
+		CHECK(pin[7] == 0 && pin[0] == 1 && pin[9] == 1 && pin[63] == 1);
+		CHECK(pcow_alloc_at(img, 9 * CS, h2 + 9 * CS, false) == 0);
+		CHECK(pcow_chunk_release(img, h2, 64) == 0);
+		r = pcow_reserve(img, 1);
+		CHECK(r >= 1);
+		/* the reserve goes right after slot 9, the last one in use */
+		CHECK(pcow_chunk_claim(img, h2, 64, pin) == -PCOW_EBUSY);
+		CHECK(pcow_chunk_claim(img, 4096, 1, pin) == -PCOW_EINVAL);
+	}
 	/* a released range is free again; the tail goes */
 	CHECK(pcow_chunk_reserve(img, 64, &h) == 0);
 	CHECK(pcow_chunk_release(img, h, 64) == 0);
