@@ -1176,12 +1176,31 @@ static int writable(struct nvdimm_pcow *p, char *err, size_t errlen)
 	return 0;
 }
 
+int nvdimm_pcow_snapshot_check(struct nvdimm_backing *b, const char *name,
+			       char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	struct pcow_snapshot sn;
+	int r;
+
+	if (check_name(name, err, errlen))
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	r = writable(p, err, errlen);
+	if (!r) {
+		r = find_snap(p, name, &sn, err, errlen);
+		if (r > 0)
+			snprintf(err, errlen, "a snapshot named '%s' already exists", name);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r ? -1 : 0;
+}
+
 int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
-				uint64_t *clusters, uint64_t us[3], char *err, size_t errlen)
+				uint64_t us[3], char *err, size_t errlen)
 {
 	uint64_t t0 = now_ns(), t1 = t0, t2 = t0;
 	struct nvdimm_pcow *p = b->pcow;
-	struct pcow_snapshot sn;
 	int r, rc = -1;
 
 	if (check_name(name, err, errlen))
@@ -1190,26 +1209,15 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	pthread_mutex_lock(&p->lock);
 	if (writable(p, err, errlen))
 		goto out;
-	r = find_snap(p, name, &sn, err, errlen);
-	if (r < 0)
-		goto out;
-	if (r > 0) {
-		snprintf(err, errlen, "a snapshot named '%s' already exists", name);
-		goto out;
-	}
-	/* every guest store so far is in the file's page cache: make it and
-	 * the metadata mapping it durable (what a guest flush does) */
+	/* every guest store so far is in the file's page cache; the slots
+	 * written without a fault become the image's, so the snapshot holds
+	 * them. pcow_snapshot_create() below first makes all data durable
+	 * (fdatasync of the file: the guest's stores too) and then the
+	 * metadata, so no flush of our own is needed inside the pause (the
+	 * caller flushed just before it). */
 	if (commit_pending(p)) {
 		snprintf(err, errlen, "committing written clusters: %s (the VM stops)",
 			 pcow_errmsg(p->img));
-		goto out;
-	}
-	if (fdatasync(p->fd)) {
-		snprintf(err, errlen, "flushing the image: %s", strerror(errno));
-		goto out;
-	}
-	if (pcow_flush(p->img)) {
-		snprintf(err, errlen, "flushing the image: %s", pcow_errmsg(p->img));
 		goto out;
 	}
 	t1 = now_ns();
@@ -1233,9 +1241,6 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	us[0] = (t1 - t0) / 1000;
 	us[1] = (t2 - t1) / 1000;
 	us[2] = (now_ns() - t2) / 1000;
-	*clusters = 0;
-	if (find_snap(p, name, &sn, err, errlen) > 0)
-		*clusters = sn.clusters;
 	rc = 0;
 out:
 	pthread_mutex_unlock(&p->lock);

@@ -381,30 +381,41 @@ static int cmd_snapshot_create(struct vm *vm, struct json_object *args,
 	if (arg_name(args, &name, err, errlen))
 		return -1;
 	dm = pick_pcow(args, err, errlen);
-	if (!dm)
+	if (!dm || nvdimm_pcow_snapshot_check(&dm->b, name, err, errlen))
 		return -1;
-	/* the snapshot is the guest's view at one instant: no vCPU runs from
-	 * before the flush until the mappings fault into copy-on-write */
 	/* most dirty data goes out before the pause, so the flush inside it
 	 * has little left to write */
 	if (nvdimm_pcow_flush(&dm->b)) {
 		snprintf(err, errlen, "flushing the image before the snapshot failed");
 		return -1;
 	}
+	/* the snapshot is the guest's view at one instant: no vCPU runs from
+	 * before the flush until the mappings fault into copy-on-write */
 	t0 = mono_us();
 	vm_pause_vcpus(vm);
-	r = nvdimm_pcow_snapshot_create(&dm->b, name, &clusters, us, err, errlen);
+	r = nvdimm_pcow_snapshot_create(&dm->b, name, us, err, errlen);
 	vm_resume_vcpus(vm);
 	t1 = mono_us();
 	if (r)
 		return -1;
+	/* counting its clusters walks its tables: after the pause */
+	{
+		struct pcow_snapshot *v;
+		int n = nvdimm_pcow_snapshot_list(&dm->b, &v, err, errlen);
+
+		for (int i = 0; i < n; i++)
+			if (!strcmp(v[i].name, name))
+				clusters = v[i].clusters;
+		if (n >= 0)
+			free(v);
+	}
 	json_object_object_add(result, "name", json_object_new_string(name));
 	json_object_object_add(result, "nvdimm", json_object_new_int((int)(dm - dimms)));
 	json_object_object_add(result, "clusters", json_object_new_uint64(clusters));
 	json_object_object_add(result, "pause_us", json_object_new_uint64((uint64_t)(t1 - t0)));
-	json_object_object_add(result, "flush_us", json_object_new_uint64(us[0]));
+	json_object_object_add(result, "chunk_commit_us", json_object_new_uint64(us[0]));
 	json_object_object_add(result, "unmap_us", json_object_new_uint64(us[1]));
-	json_object_object_add(result, "commit_us", json_object_new_uint64(us[2]));
+	json_object_object_add(result, "snapshot_us", json_object_new_uint64(us[2]));
 	return 0;
 }
 

@@ -131,18 +131,21 @@ void nvdimm_pcow_set_fatal(struct nvdimm_backing *b,
 			   void (*fn)(void *opaque, const char *msg), void *opaque);
 void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *st);
 
-/* Live snapshots (docs/pcow-runtime.md, "Live snapshots"). The caller has
- * the vCPUs paused for create. create: holds the fault handler off, makes
- * every guest store so far durable (the flush), turns every file mapping of
- * the active layer back into the placeholder so later stores fault into
- * copy-on-write, and creates the snapshot; *clusters gets the data
- * clusters it holds, us[] the microseconds spent flushing, unmapping and
+/* Live snapshots (docs/pcow-runtime.md, "Live snapshots"). check: the
+ * refusals of create that need no pause (bad or used name, read-only, a
+ * failed DIMM), so they cost the guest nothing. The caller has the vCPUs
+ * paused for create. create: holds the fault handler off, makes every
+ * guest store so far durable (the flush), turns every file mapping of the
+ * active layer back into the placeholder so later stores fault into
+ * copy-on-write, and creates the snapshot; us[] gets the microseconds spent flushing, unmapping and
  * creating the snapshot (the image's metadata commit). delete refuses the current snapshot (the active
  * layer's parent). list fills a malloc'd array (*out, free it) and returns
  * the count. Each returns -1 with a sentence in err on failure. */
 struct pcow_snapshot;
+int nvdimm_pcow_snapshot_check(struct nvdimm_backing *b, const char *name,
+			       char *err, size_t errlen);
 int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
-				uint64_t *clusters, uint64_t us[3], char *err, size_t errlen);
+				uint64_t us[3], char *err, size_t errlen);
 int nvdimm_pcow_snapshot_delete(struct nvdimm_backing *b, const char *name,
 				char *err, size_t errlen);
 int nvdimm_pcow_snapshot_list(struct nvdimm_backing *b, struct pcow_snapshot **out,
