@@ -1025,6 +1025,7 @@ fail:
 int nvdimm_pcow_flush(struct nvdimm_backing *b)
 {
 	struct nvdimm_pcow *p = b->pcow;
+	uint64_t t0 = now_ns();
 	int r = 0;
 
 	if (!p || p->readonly)
@@ -1039,6 +1040,7 @@ int nvdimm_pcow_flush(struct nvdimm_backing *b)
 	else if (pcow_flush(p->img))
 		r = -EIO;
 	p->st.flushes++;
+	nvdimm_lat_add(&p->st.flush_lat, now_ns() - t0);
 	pthread_mutex_unlock(&p->lock);
 	return r;
 }

@@ -533,6 +533,8 @@ static int cmd_stats(struct vm *vm, struct json_object *args,
 			json_object_object_add(o, "first_touch",
 					       lat_json(&st->ft_lat, st->first_touch_faults));
 			json_object_object_add(o, "cow", lat_json(&st->cow_lat, st->cow_faults));
+			json_object_object_add(o, "flush_latency",
+					       lat_json(&st->flush_lat, st->flushes));
 			json_object_object_add(o, "read_faults",
 					       json_object_new_uint64(st->read_faults));
 			json_object_object_add(o, "mmaps", json_object_new_uint64(st->mappings));

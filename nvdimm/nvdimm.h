@@ -115,6 +115,7 @@ struct nvdimm_pcow_stats {
 	uint64_t chunks;             /* guest chunks with a file range (VMA bound) */
 	uint64_t chunk_commits;      /* chunk clusters the guest wrote, committed */
 	struct nvdimm_lat ft_lat, cow_lat; /* first-touch and copy-on-write faults */
+	struct nvdimm_lat flush_lat; /* every flush (guest, snapshot, exit) */
 	unsigned reserved;           /* clusters held in reserve now */
 	bool wp;                     /* userfaultfd write-protect in use */
 	bool readonly;
