@@ -18,6 +18,9 @@
  *              generation 1's value of the last word (the clusters between
  *              the first and the last are then written without faults into
  *              the vmm's chunk span, and found by the flush).
+ *              cpus=N (no wait): N vCPUs at once, CPU c writing part c of
+ *              the region (words / N of them, the index counted within the
+ *              part), each part its own sequence of generations.
  *   random=N   N 8-byte stores, each at a random 64 KiB cluster of
  *              [roff, roff + rkib) KiB (default the whole DIMM), then wide=M
  *              more anywhere in the DIMM (seed=), then reads them back;
@@ -99,6 +102,27 @@ static void wait_byte(void)
 	rt_diag("no byte on COM1 within 120 s");
 }
 
+/* gens= without wait, on cpus= vCPUs: CPU c writes part c of the region
+ * (words / cpus words from word c * words / cpus), index i counted within
+ * the part */
+static volatile uint64_t *region;
+static uint64_t part_words, g_stride;
+static long g_gens, g_delay;
+static volatile int parts_done;
+
+static void write_part(int c)
+{
+	volatile uint64_t *p = region + (uint64_t)c * part_words * g_stride / 8;
+
+	for (long g = 1; g <= g_gens; g++)
+		for (uint64_t i = 0; i < part_words; i++) {
+			p[i * g_stride / 8] = ((uint64_t)g << 32) | i;
+			if (g_delay)
+				rt_delay_us((unsigned)g_delay);
+		}
+	__atomic_add_fetch(&parts_done, 1, __ATOMIC_SEQ_CST);
+}
+
 static uint64_t rng;
 
 static uint64_t next_rand(void)
@@ -127,7 +151,30 @@ void rt_main(void)
 		rt_done();
 	}
 	words = (kib << 10) / stride;
-	if (gens > 0) {
+	if (gens > 0 && rt_arg_int("cpus", 1) > 1) {
+		int cpus = (int)rt_arg_int("cpus", 1), started;
+		uint64_t t0 = rt_rdtsc();
+
+		region = (volatile uint64_t *)(uintptr_t)(base + off);
+		part_words = words / (uint64_t)cpus;
+		g_stride = stride;
+		g_gens = gens;
+		g_delay = delay;
+		started = rt_smp_start(write_part, 2000);
+		write_part(0);
+		while (parts_done < 1 + started && rt_within_ms(t0, 120000))
+			__asm__ volatile("pause");
+		rt_ok(started == cpus - 1 && parts_done == cpus,
+		      "%d vCPUs wrote %ld generations of %lu words each", parts_done, gens,
+		      (unsigned long)part_words);
+		for (int c = 0; c < cpus; c++)
+			for (uint64_t i = 0; i < part_words; i++)
+				if (region[((uint64_t)c * part_words + i) * stride / 8] !=
+				    (((uint64_t)gens << 32) | i))
+					bad++;
+		rt_ok(bad == 0, "every part reads back generation %ld (%lu bad words)", gens,
+		      (unsigned long)bad);
+	} else if (gens > 0) {
 		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)(base + off);
 
 		/* last: the region's last word first, so the clusters between
