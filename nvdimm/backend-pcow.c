@@ -64,8 +64,8 @@
 /* One aligned guest chunk of CHUNK_BYTES (docs/pcow-runtime.md, "Host
  * mappings"): its clusters live at host + slot * csize. Slots lo..hi are
  * mapped from the file where the guest's view there is zeros (pending: the
- * image does not reference them until a flush finds data written there) or
- * the cluster sits in its slot. */
+ * image references them from the next flush on) or the cluster sits in its
+ * slot. */
 struct chunk {
 	uint64_t host;		/* file offset of slot 0; 0: no range yet */
 	uint32_t lo, hi;	/* the mapped span (when host) */
@@ -364,8 +364,8 @@ static bool hole_view(struct nvdimm_pcow *p, uint64_t off)
 }
 
 /* Map slots [a, b] of chunk ci where the view is zeros, as pending: the
- * guest's stores there go to the file without a fault, and a flush
- * commits the slots it finds written. File space is allocated first so
+ * guest's stores there go to the file without a fault, and the next flush
+ * gives the slots to the image. File space is allocated first so
  * such a store never meets a full filesystem (SIGBUS). Stops at the first
  * slot it cannot map; the rest stay with the placeholder. */
 static void map_span(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint64_t a,
@@ -443,77 +443,44 @@ static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off)
 	return 0;
 }
 
-static bool all_zero(const uint8_t *b, uint64_t n)
-{
-	const uint64_t *q = (const uint64_t *)b;
-
-	for (uint64_t i = 0; i < n / 8; i++)
-		if (q[i])
-			return false;
-	return true;
-}
-
 /*
- * Commit every pending slot the guest wrote: the file's data regions
- * (SEEK_DATA: a slot never touched is a hole, or an unwritten extent with
- * nothing in the page cache) are read through the mapping, and a slot that
- * is not all zeros becomes the image's (pcow_alloc_at without copy). A slot
- * of zeros needs nothing: the guest sees zeros there either way. Called
- * with p->lock held, before the fdatasync of a flush. Returns 0 or -1.
+ * Give every pending slot to the image (pcow_alloc_at without copy: what
+ * the file holds there, the guest's stores or zeros, is the cluster's), so
+ * the mapped span holds only the image's clusters again. Nothing is read
+ * or searched: the cost is in proportion to the slots mapped since the
+ * last flush, not to the chunks. A slot the guest never wrote becomes an
+ * allocated cluster of zeros, in file space the span had allocated anyway
+ * (docs/pcow-runtime.md, "Host mappings"). Called with p->lock held, before
+ * the fdatasync of a flush. Returns 0 or -1 (the DIMM failed).
  */
 static int commit_pending(struct nvdimm_pcow *p)
 {
-	size_t keep = 0;
-	int rc = 0;
-
 	for (size_t i = 0; i < p->nplist; i++) {
 		uint64_t ci = p->plist[i], cbase = ci * p->nslots * p->csize;
 		struct chunk *ch = chunk_get(p, ci);
-		uint64_t pos, end;
-		bool left = false;
 
 		if (!ch)
 			continue;
-		pos = ch->host + (uint64_t)ch->lo * p->csize;
-		end = ch->host + ((uint64_t)ch->hi + 1) * p->csize;
-		while (rc == 0 && pos < end) {
-			off_t d = lseek(p->fd, (off_t)pos, SEEK_DATA), e;
+		for (uint64_t j = ch->lo; j <= ch->hi; j++) {
+			uint64_t goff = cbase + j * p->csize;
 
-			if (d < 0 && errno == ENXIO)
-				break;
-			if (d < 0)
-				d = (off_t)pos;	/* no SEEK_DATA: look at everything */
-			if ((uint64_t)d >= end)
-				break;
-			e = lseek(p->fd, d, SEEK_HOLE);
-			if (e < 0 || (uint64_t)e > end)
-				e = (off_t)end;
-			for (uint64_t j = ((uint64_t)d - ch->host) / p->csize;
-			     ch->host + j * p->csize < (uint64_t)e; j++) {
-				uint64_t goff = cbase + j * p->csize;
-
-				if (!pending(ch, j) || all_zero(p->map + goff, p->csize))
-					continue;
-				if (pcow_alloc_at(p->img, goff, ch->host + j * p->csize, false)) {
-					fail(p, "committing the cluster at 0x%" PRIx64 ": %s",
-					     goff, pcow_errmsg(p->img));
-					rc = -1;
-					break;
-				}
-				ch->pending[j / 64] &= ~(1ULL << (j % 64));
-				p->st.chunk_commits++;
+			if (!pending(ch, j))
+				continue;
+			if (pcow_alloc_at(p->img, goff, ch->host + j * p->csize, false)) {
+				fail(p, "committing the cluster at 0x%" PRIx64 ": %s", goff,
+				     pcow_errmsg(p->img));
+				/* keep the rest listed: nothing commits them now */
+				memmove(p->plist, p->plist + i, (p->nplist - i) * sizeof(*p->plist));
+				p->nplist -= i;
+				return -1;
 			}
-			pos = (uint64_t)e;
+			ch->pending[j / 64] &= ~(1ULL << (j % 64));
+			p->st.chunk_commits++;
 		}
-		for (unsigned w = 0; w < CHUNK_MAX_SLOTS / 64; w++)
-			left |= ch->pending[w] != 0;
-		if (left)
-			p->plist[keep++] = ci;
-		else
-			ch->listed = false;
+		ch->listed = false;
 	}
-	p->nplist = keep;
-	return rc;
+	p->nplist = 0;
+	return 0;
 }
 
 /* At start: take back chunk ci of an earlier run, whose slot 0 would be at

@@ -113,7 +113,7 @@ struct nvdimm_pcow_stats {
 	uint64_t cluster_size;
 	uint64_t snapshots;          /* live snapshots taken (snapshot-create) */
 	uint64_t chunks;             /* guest chunks with a file range (VMA bound) */
-	uint64_t chunk_commits;      /* chunk clusters the guest wrote, committed */
+	uint64_t chunk_commits;      /* pending chunk slots given to the image */
 	struct nvdimm_lat ft_lat, cow_lat; /* first-touch and copy-on-write faults */
 	struct nvdimm_lat flush_lat; /* every flush (guest, snapshot, exit) */
 	unsigned reserved;           /* clusters held in reserve now */
