@@ -21,6 +21,18 @@
  * A pre-allocator thread keeps pcow_reserve() clusters ready so a first
  * write rarely extends the file itself.
  *
+ * Host mappings stay bounded: clusters are placed per aligned 4 MiB guest
+ * chunk in one file range (pcow_chunk_reserve/pcow_alloc_at), the span
+ * between written slots is mapped ahead where the view is zeros (pending
+ * slots, given to the image at the next flush), so a chunk is one file
+ * mapping whatever the write order; chunks of earlier runs are taken back
+ * at start (pcow_chunk_claim).
+ *
+ * Live snapshots (nvdimm_pcow_snapshot_create, vCPUs paused by the caller):
+ * commit pending slots, replace every file mapping by the placeholder and
+ * register it again, so later stores fault into copy-on-write, then
+ * pcow_snapshot_create.
+ *
  * Read-only (readonly=on): the image is opened read-only and the memslot is
  * KVM_MEM_READONLY (module.c), so guest stores exit as MMIO and are dropped;
  * data clusters are mapped PROT_READ from an O_RDONLY descriptor, the rest is
