@@ -340,23 +340,28 @@ static bool pending(const struct chunk *ch, uint64_t j)
 	return ch->pending[j / 64] >> (j % 64) & 1;
 }
 
+/* Room in p->plist for one more chunk: -1 if there is none (then no slot
+ * may be mapped ahead: it would never be given to the image). */
+static int plist_room(struct nvdimm_pcow *p)
+{
+	if (p->nplist == p->plist_cap) {
+		size_t cap = p->plist_cap ? p->plist_cap * 2 : 64;
+		uint64_t *n = realloc(p->plist, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		p->plist = n;
+		p->plist_cap = cap;
+	}
+	return 0;
+}
+
+/* Called only after plist_room() succeeded for an unlisted chunk. */
 static void set_pending(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint64_t j)
 {
 	ch->pending[j / 64] |= 1ULL << (j % 64);
 	if (ch->listed)
 		return;
-	if (p->nplist == p->plist_cap) {
-		size_t cap = p->plist_cap ? p->plist_cap * 2 : 64;
-		uint64_t *n = realloc(p->plist, cap * sizeof(*n));
-
-		if (!n) {
-			/* unlisted, the slot would never be committed: undo */
-			ch->pending[j / 64] &= ~(1ULL << (j % 64));
-			return;
-		}
-		p->plist = n;
-		p->plist_cap = cap;
-	}
 	p->plist[p->nplist++] = ci;
 	ch->listed = true;
 }
@@ -385,6 +390,8 @@ static void map_span(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint6
 {
 	uint64_t cbase = ci * p->nslots * p->csize;
 
+	if (!ch->listed && plist_room(p))
+		return;
 	for (uint64_t j = a; j <= b;) {
 		uint64_t k = j;
 
