@@ -21,6 +21,18 @@
  * A pre-allocator thread keeps pcow_reserve() clusters ready so a first
  * write rarely extends the file itself.
  *
+ * Host mappings stay bounded: clusters are placed per aligned 4 MiB guest
+ * chunk in one file range (pcow_chunk_reserve/pcow_alloc_at), the span
+ * between written slots is mapped ahead where the view is zeros (pending
+ * slots, given to the image at the next flush), so a chunk is one file
+ * mapping whatever the write order; chunks of earlier runs are taken back
+ * at start (pcow_chunk_claim).
+ *
+ * Live snapshots (nvdimm_pcow_snapshot_create, vCPUs paused by the caller):
+ * commit pending slots, replace every file mapping by the placeholder and
+ * register it again, so later stores fault into copy-on-write, then
+ * pcow_snapshot_create.
+ *
  * Read-only (readonly=on): the image is opened read-only and the memslot is
  * KVM_MEM_READONLY (module.c), so guest stores exit as MMIO and are dropped;
  * data clusters are mapped PROT_READ from an O_RDONLY descriptor, the rest is
@@ -63,6 +75,21 @@
 #define PAGE 4096ULL
 #define RESERVE_LOW 16u		/* refill below this many clusters */
 #define RESERVE_TARGET 64u
+#define CHUNK_BYTES (4ULL << 20)	/* guest chunk with one file range */
+#define CHUNK_MAX_SLOTS 1024u		/* 4 MiB of 4 KiB clusters */
+#define CHUNK_BLOCK 1024u		/* chunk records allocated together */
+
+/* One aligned guest chunk of CHUNK_BYTES (docs/pcow-runtime.md, "Host
+ * mappings"): its clusters live at host + slot * csize. Slots lo..hi are
+ * mapped from the file where the guest's view there is zeros (pending: the
+ * image references them from the next flush on) or the cluster sits in its
+ * slot. */
+struct chunk {
+	uint64_t host;		/* file offset of slot 0; 0: no range yet */
+	uint32_t lo, hi;	/* the mapped span (when host) */
+	bool listed;		/* in p->plist */
+	uint64_t pending[CHUNK_MAX_SLOTS / 64];
+};
 
 struct nvdimm_pcow {
 	struct pcow *img;
@@ -77,6 +104,8 @@ struct nvdimm_pcow {
 	int nlocks;
 
 	pthread_mutex_t lock;	/* serialises faults, flushes, stats */
+	pthread_mutex_t reserve_lock;	/* the pre-allocator's pcow_reserve vs
+					 * snapshot create/delete */
 	pthread_cond_t cond;	/* pre-allocator: wake up */
 	pthread_t fault_thr, alloc_thr;
 	bool fault_started, alloc_started, stop;
@@ -89,6 +118,13 @@ struct nvdimm_pcow {
 	bool failed;
 
 	struct nvdimm_pcow_stats st;
+
+	/* host-mapping bound: per-chunk file ranges */
+	uint64_t nslots;		/* clusters per chunk */
+	uint64_t nchunks;
+	struct chunk **chunks;		/* blocks of CHUNK_BLOCK, allocated on use */
+	uint64_t *plist;		/* chunks with pending slots */
+	size_t nplist, plist_cap;
 };
 
 static void lock_release(struct nvdimm_pcow *p)
@@ -222,6 +258,64 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- latency histogram (nvdimm.h) ---- */
+
+void nvdimm_lat_add(struct nvdimm_lat *h, uint64_t ns)
+{
+	unsigned b;
+
+	if (ns < 8) {
+		b = (unsigned)ns;
+	} else {
+		unsigned msb = 63 - (unsigned)__builtin_clzll(ns);
+
+		b = (msb - 2) * 8 + (unsigned)((ns >> (msb - 3)) & 7);
+		if (b >= NVDIMM_LAT_BUCKETS)
+			b = NVDIMM_LAT_BUCKETS - 1;
+	}
+	h->b[b]++;
+	h->count++;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+/* the largest value bucket b holds */
+static uint64_t lat_upper(unsigned b)
+{
+	unsigned msb, sub;
+
+	if (b < 8)
+		return b;
+	if (b >= NVDIMM_LAT_BUCKETS - 1)
+		return UINT64_MAX;
+	msb = b / 8 + 2;
+	sub = b % 8;
+	return ((uint64_t)(9 + sub) << (msb - 3)) - 1;
+}
+
+uint64_t nvdimm_lat_percentile(const struct nvdimm_lat *h, unsigned pct)
+{
+	uint64_t want, seen = 0;
+
+	if (!h->count)
+		return 0;
+	if (pct < 1)
+		pct = 1;
+	if (pct > 100)
+		pct = 100;
+	/* the smallest value with at least pct % of the samples at or below */
+	want = (h->count * pct + 99) / 100;
+	for (unsigned b = 0; b < NVDIMM_LAT_BUCKETS; b++) {
+		seen += h->b[b];
+		if (seen >= want) {
+			uint64_t up = lat_upper(b);
+
+			return up < h->max_ns ? up : h->max_ns;
+		}
+	}
+	return h->max_ns;
+}
+
 /* Does the cluster at off (translated into *m) show data from a snapshot
  * or a base (a copy-on-write), or zeros (a first touch)? For statistics. */
 static bool shows_data(struct nvdimm_pcow *p, uint64_t off, const struct pcow_map *m)
@@ -236,6 +330,267 @@ static bool shows_data(struct nvdimm_pcow *p, uint64_t off, const struct pcow_ma
 			return true;
 	}
 	return b.kind != PCOW_MAP_HOLE && b.kind != PCOW_MAP_ZERO;
+}
+
+/* ---- chunks: the host-mapping bound ---- */
+
+static struct chunk *chunk_get(struct nvdimm_pcow *p, uint64_t ci)
+{
+	struct chunk **blk = &p->chunks[ci / CHUNK_BLOCK];
+
+	if (!*blk)
+		*blk = calloc(CHUNK_BLOCK, sizeof(**blk));
+	return *blk ? &(*blk)[ci % CHUNK_BLOCK] : NULL;
+}
+
+static bool pending(const struct chunk *ch, uint64_t j)
+{
+	return ch->pending[j / 64] >> (j % 64) & 1;
+}
+
+/* Room in p->plist for one more chunk: -1 if there is none (then no slot
+ * may be mapped ahead: it would never be given to the image). */
+static int plist_room(struct nvdimm_pcow *p)
+{
+	if (p->nplist == p->plist_cap) {
+		size_t cap = p->plist_cap ? p->plist_cap * 2 : 64;
+		uint64_t *n = realloc(p->plist, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		p->plist = n;
+		p->plist_cap = cap;
+	}
+	return 0;
+}
+
+/* Called only after plist_room() succeeded for an unlisted chunk. */
+static void set_pending(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint64_t j)
+{
+	ch->pending[j / 64] |= 1ULL << (j % 64);
+	if (ch->listed)
+		return;
+	p->plist[p->nplist++] = ci;
+	ch->listed = true;
+}
+
+/* Does the guest see zeros in cluster off with nothing below to copy (a
+ * hole or a zero cluster all the way down)? Only such slots are mapped
+ * ahead of a write. */
+static bool hole_view(struct nvdimm_pcow *p, uint64_t off)
+{
+	struct pcow_map m;
+
+	if (pcow_translate(p->img, off, p->csize, &m))
+		return false;
+	if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER)
+		return false;
+	return !shows_data(p, off, &m);
+}
+
+/* Map slots [a, b] of chunk ci where the view is zeros, as pending: the
+ * guest's stores there go to the file without a fault, and the next flush
+ * gives the slots to the image. File space is allocated first so
+ * such a store never meets a full filesystem (SIGBUS). Stops at the first
+ * slot it cannot map; the rest stay with the placeholder. */
+static void map_span(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint64_t a,
+		     uint64_t b)
+{
+	uint64_t cbase = ci * p->nslots * p->csize;
+
+	if (!ch->listed && plist_room(p))
+		return;
+	for (uint64_t j = a; j <= b;) {
+		uint64_t k = j;
+
+		if (!hole_view(p, cbase + j * p->csize)) {
+			j++;
+			continue;
+		}
+		while (k + 1 <= b && hole_view(p, cbase + (k + 1) * p->csize))
+			k++;
+		if (fallocate(p->fd, 0, (off_t)(ch->host + j * p->csize),
+			      (off_t)((k - j + 1) * p->csize)) ||
+		    map_file(p, cbase + j * p->csize, (k - j + 1) * p->csize,
+			     ch->host + j * p->csize))
+			return;
+		for (uint64_t x = j; x <= k; x++)
+			set_pending(p, ch, ci, x);
+		j = k + 1;
+	}
+}
+
+/*
+ * A write fault on cluster coff that the active layer does not own: put
+ * the cluster at its slot of the chunk's file range (reserving the range on
+ * the chunk's first write), copying what the guest saw, and widen the
+ * chunk's mapped span to it. *host_off gets the slot. Returns 0, 1 if the
+ * chunk cannot be used (the caller allocates anywhere), or -1 with the
+ * image's error.
+ */
+static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off)
+{
+	uint64_t ci = coff / (p->nslots * p->csize);
+	uint64_t j = (coff / p->csize) % p->nslots, slot;
+	struct chunk *ch = chunk_get(p, ci);
+	bool fresh = false;
+
+	if (!ch)
+		return 1;
+	if (!ch->host) {
+		if (pcow_chunk_reserve(p->img, p->nslots, &ch->host)) {
+			ch->host = 0;
+			return 1;
+		}
+		ch->lo = ch->hi = (uint32_t)j;
+		p->st.chunks++;
+		fresh = true;
+	}
+	slot = ch->host + j * p->csize;
+	if (pcow_alloc_at(p->img, coff, slot, true))
+		return pcow_errcode(p->img) == PCOW_EINVAL || pcow_errcode(p->img) == PCOW_EBUSY ?
+			1 : -1;
+	*host_off = slot;
+	if (fresh)
+		return 0;
+	/* the caller maps slot j; widen the span to it */
+	if (j < ch->lo) {
+		uint64_t lo = ch->lo;
+
+		ch->lo = (uint32_t)j;
+		if (lo - j > 1)
+			map_span(p, ch, ci, j + 1, lo - 1);
+	} else if (j > ch->hi) {
+		uint64_t hi = ch->hi;
+
+		ch->hi = (uint32_t)j;
+		if (j - hi > 1)
+			map_span(p, ch, ci, hi + 1, j - 1);
+	}
+	return 0;
+}
+
+/*
+ * Give every pending slot to the image (pcow_alloc_at without copy: what
+ * the file holds there, the guest's stores or zeros, is the cluster's), so
+ * the mapped span holds only the image's clusters again. Nothing is read
+ * or searched: the cost is in proportion to the slots mapped since the
+ * last flush, not to the chunks. A slot the guest never wrote becomes an
+ * allocated cluster of zeros, in file space the span had allocated anyway
+ * (docs/pcow-runtime.md, "Host mappings"). Called with p->lock held, before
+ * the fdatasync of a flush. Returns 0 or -1 (the DIMM failed).
+ */
+static int commit_pending(struct nvdimm_pcow *p)
+{
+	for (size_t i = 0; i < p->nplist; i++) {
+		uint64_t ci = p->plist[i], cbase = ci * p->nslots * p->csize;
+		struct chunk *ch = chunk_get(p, ci);
+
+		if (!ch)
+			continue;
+		for (uint64_t j = ch->lo; j <= ch->hi; j++) {
+			uint64_t goff = cbase + j * p->csize;
+
+			if (!pending(ch, j))
+				continue;
+			if (pcow_alloc_at(p->img, goff, ch->host + j * p->csize, false)) {
+				fail(p, "committing the cluster at 0x%" PRIx64 ": %s", goff,
+				     pcow_errmsg(p->img));
+				/* keep the rest listed: nothing commits them now */
+				memmove(p->plist, p->plist + i, (p->nplist - i) * sizeof(*p->plist));
+				p->nplist -= i;
+				return -1;
+			}
+			ch->pending[j / 64] &= ~(1ULL << (j % 64));
+			p->st.chunk_commits++;
+		}
+		ch->listed = false;
+	}
+	p->nplist = 0;
+	return 0;
+}
+
+/* At start: take back chunk ci of an earlier run, whose slot 0 would be at
+ * base, if every cluster its range holds is the chunk's own at its slot;
+ * then its span is mapped as one piece again. */
+static void adopt_chunk(struct nvdimm_pcow *p, uint64_t ci, uint64_t base, uint8_t *pinned)
+{
+	uint64_t cbase = ci * p->nslots * p->csize, lo = p->nslots, hi = 0;
+	struct chunk *ch = chunk_get(p, ci);
+
+	if (!ch || ch->host || pcow_chunk_claim(p->img, base, p->nslots, pinned))
+		return;
+	for (uint64_t j = 0; j < p->nslots; j++) {
+		struct pcow_map m;
+
+		if (pinned[j])
+			continue;
+		if (pcow_translate(p->img, cbase + j * p->csize, p->csize, &m) ||
+		    m.kind != PCOW_MAP_DATA || m.shared || m.host_off != base + j * p->csize) {
+			pcow_chunk_release(p->img, base, p->nslots);
+			return;
+		}
+		lo = j < lo ? j : lo;
+		hi = j > hi ? j : hi;
+	}
+	if (lo > hi) {
+		pcow_chunk_release(p->img, base, p->nslots);
+		return;
+	}
+	ch->host = base;
+	ch->lo = (uint32_t)lo;
+	ch->hi = (uint32_t)hi;
+	p->st.chunks++;
+	if (hi > lo + 1)
+		map_span(p, ch, ci, lo + 1, hi - 1);
+}
+
+/* At start, after the active layer's own clusters are mapped: adopt the
+ * chunks they lie in (chunks of earlier runs keep their one mapping). */
+static int adopt_chunks(struct nvdimm_pcow *p)
+{
+	uint64_t cb = p->nslots * p->csize;
+	uint8_t *pinned = malloc(p->nslots);
+
+	if (!pinned)
+		return -1;
+	for (uint64_t off = 0; off < p->size;) {
+		struct pcow_map m;
+
+		if (pcow_translate(p->img, off, p->size - off, &m) || !m.len ||
+		    m.len > p->size - off)
+			break;
+		if (m.kind == PCOW_MAP_DATA && !m.shared) {
+			for (uint64_t g = off; g < off + m.len; g = (g / cb + 1) * cb) {
+				uint64_t h = m.host_off + (g - off), j = (g % cb) / p->csize;
+
+				if (h >= j * p->csize + p->csize)
+					adopt_chunk(p, g / cb, h - j * p->csize, pinned);
+			}
+		}
+		off += m.len;
+	}
+	free(pinned);
+	return 0;
+}
+
+/* Forget every chunk's range (after the mappings were dropped): unused
+ * slots go back to the image as free space. */
+static void chunks_reset(struct nvdimm_pcow *p)
+{
+	for (uint64_t b = 0; b < (p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK; b++) {
+		if (!p->chunks[b])
+			continue;
+		for (unsigned i = 0; i < CHUNK_BLOCK; i++) {
+			struct chunk *ch = &p->chunks[b][i];
+
+			if (ch->host)
+				pcow_chunk_release(p->img, ch->host, p->nslots);
+		}
+		free(p->chunks[b]);
+		p->chunks[b] = NULL;
+	}
+	p->nplist = 0;
 }
 
 /* Handle one fault at host address addr. Called with p->lock held. */
@@ -276,7 +631,9 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		uint64_t t0 = now_ns(), dt;
 		bool cow = shows_data(p, coff, &m);
 
-		r = pcow_prepare_write(p->img, coff, &host_off);
+		r = chunk_write(p, coff, &host_off);
+		if (r > 0)
+			r = pcow_prepare_write(p->img, coff, &host_off);
 		if (r) {
 			fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff,
 			     pcow_errmsg(p->img));
@@ -290,10 +647,13 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		}
 		wake(p, coff, p->csize);
 		dt = now_ns() - t0;
-		if (cow)
+		if (cow) {
 			p->st.cow_faults++;
-		else
+			nvdimm_lat_add(&p->st.cow_lat, dt);
+		} else {
 			p->st.first_touch_faults++;
+			nvdimm_lat_add(&p->st.ft_lat, dt);
+		}
 		if (dt > p->st.max_write_fault_ns)
 			p->st.max_write_fault_ns = dt;
 		pthread_cond_signal(&p->cond);
@@ -373,7 +733,9 @@ static void *alloc_thread(void *arg)
 			/* pcow_reserve locks the image itself; faults go on
 			 * meanwhile */
 			pthread_mutex_unlock(&p->lock);
+			pthread_mutex_lock(&p->reserve_lock);
 			r = pcow_reserve(p->img, RESERVE_TARGET - have);
+			pthread_mutex_unlock(&p->reserve_lock);
 			pthread_mutex_lock(&p->lock);
 			if (r < 0) {
 				p->st.reserve_errors++;
@@ -528,9 +890,15 @@ static void pcow_free(struct nvdimm_pcow *p)
 		close(p->fd);
 	lock_release(p);
 	free(p->labels);
+	if (p->chunks)
+		for (uint64_t i = 0; i < (p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK; i++)
+			free(p->chunks[i]);
+	free(p->chunks);
+	free(p->plist);
 	free(p->buf);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->reserve_lock);
 	free(p);
 }
 
@@ -564,6 +932,7 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	p->fd = p->memfd = p->uffd = p->stopfd = -1;
 	p->readonly = o->readonly;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->reserve_lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 
 	p->fd = open(o->path, (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
@@ -601,8 +970,11 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	/* after the checks above: a refused image gets no label area added */
 	if (open_labels(p, o, err, errlen))
 		goto fail;
+	p->nslots = (CHUNK_BYTES > p->csize ? CHUNK_BYTES : p->csize) / p->csize;
+	p->nchunks = p->size / (p->nslots * p->csize);
+	p->chunks = calloc((p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK, sizeof(*p->chunks));
 	p->buf = aligned_alloc(PAGE, PAGE);
-	if (!p->buf) {
+	if (!p->buf || !p->chunks) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
 		goto fail;
 	}
@@ -660,6 +1032,10 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		}
 		off += m.len;
 	}
+	if (!o->readonly && adopt_chunks(p)) {
+		snprintf(err, errlen, "%s: out of memory", o->path);
+		goto fail;
+	}
 	p->st.mappings_at_start = p->st.mappings;
 
 	p->stopfd = eventfd(0, EFD_CLOEXEC);
@@ -703,6 +1079,7 @@ fail:
 int nvdimm_pcow_flush(struct nvdimm_backing *b)
 {
 	struct nvdimm_pcow *p = b->pcow;
+	uint64_t t0 = now_ns();
 	int r = 0;
 
 	if (!p || p->readonly)
@@ -710,13 +1087,14 @@ int nvdimm_pcow_flush(struct nvdimm_backing *b)
 	pthread_mutex_lock(&p->lock);
 	/* the guest's stores sit in the file's page cache: data first, then
 	 * the metadata that maps it (the format's commit) */
-	if (p->failed)
+	if (p->failed || commit_pending(p))
 		r = -EIO;	/* a store may have missed the image */
 	else if (fdatasync(p->fd))
 		r = -errno;
 	else if (pcow_flush(p->img))
 		r = -EIO;
 	p->st.flushes++;
+	nvdimm_lat_add(&p->st.flush_lat, now_ns() - t0);
 	pthread_mutex_unlock(&p->lock);
 	return r;
 }
@@ -742,6 +1120,8 @@ void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *s
 	st->reserved = pcow_reserved(b->pcow->img);
 	st->wp = b->pcow->wp;
 	st->readonly = b->pcow->readonly;
+	st->failed = b->pcow->failed;
+	st->cluster_size = b->pcow->csize;
 	{
 		struct pcow_info in;
 
@@ -761,4 +1141,254 @@ void nvdimm_pcow_close(struct nvdimm_backing *b)
 	pcow_free(p);	/* stops the threads, unmaps, pcow_close flushes again */
 	b->pcow = NULL;
 	b->map = NULL;
+}
+
+/* ---- live snapshots ---- */
+
+/*
+ * Turn the whole guest range back into the empty placeholder registered
+ * with userfaultfd, so every later access faults into the handler: stores to
+ * clusters a new snapshot holds then go through copy-on-write. One mmap of
+ * the memfd over the range replaces every file mapping at once (KVM's MMU
+ * notifier drops the EPT/NPT entries); the placeholder is emptied too (its
+ * write-protected read copies would otherwise come back without their WP
+ * marker), and the new mapping is registered again. Called with p->lock
+ * held and the vCPUs paused. Returns 0 or -errno; on failure the range may
+ * be half mapped, so the caller stops the VM.
+ */
+static int unmap_all(struct nvdimm_pcow *p)
+{
+	struct uffdio_register reg;
+
+	if (mmap(p->map, p->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED |
+		 MAP_NORESERVE, p->memfd, 0) == MAP_FAILED)
+		return -errno;
+	if (fallocate(p->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)p->size))
+		return -errno;
+	reg.range.start = (uintptr_t)p->map;
+	reg.range.len = p->size;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING | (p->wp ? UFFDIO_REGISTER_MODE_WP : 0);
+	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+/* The image's snapshot named name in *out (1), 0 if none, -1 on error. */
+static int find_snap(struct nvdimm_pcow *p, const char *name, struct pcow_snapshot *out,
+		     char *err, size_t errlen)
+{
+	struct pcow_snapshot *v;
+	int n = pcow_snapshot_list(p->img, NULL, 0), found = 0;
+
+	if (n < 0) {
+		snprintf(err, errlen, "listing snapshots: %s", pcow_errmsg(p->img));
+		return -1;
+	}
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = pcow_snapshot_list(p->img, v, (unsigned)n);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name)) {
+			*out = v[i];
+			found = 1;
+		}
+	free(v);
+	return found;
+}
+
+static int check_name(const char *name, char *err, size_t errlen)
+{
+	size_t len = strlen(name);
+
+	if (!len || len > PCOW_MAX_NAME) {
+		snprintf(err, errlen, "args.name: a snapshot name is 1 to %d bytes",
+			 PCOW_MAX_NAME);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			snprintf(err, errlen, "args.name: control characters are not "
+				 "allowed in a snapshot name");
+			return -1;
+		}
+	return 0;
+}
+
+/* Refusals common to create and delete. Called with p->lock held. */
+static int writable(struct nvdimm_pcow *p, char *err, size_t errlen)
+{
+	if (p->readonly) {
+		snprintf(err, errlen, "the image is served read-only (readonly=on)");
+		return -1;
+	}
+	if (p->failed) {
+		snprintf(err, errlen, "the NVDIMM has failed (the VM is stopping)");
+		return -1;
+	}
+	return 0;
+}
+
+int nvdimm_pcow_snapshot_check(struct nvdimm_backing *b, const char *name,
+			       char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	struct pcow_snapshot sn;
+	int r;
+
+	if (check_name(name, err, errlen))
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	r = writable(p, err, errlen);
+	if (!r) {
+		r = find_snap(p, name, &sn, err, errlen);
+		if (r > 0)
+			snprintf(err, errlen, "a snapshot named '%s' already exists", name);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r ? -1 : 0;
+}
+
+int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
+				uint64_t us[3], char *err, size_t errlen)
+{
+	uint64_t t0 = now_ns(), t1 = t0, t2 = t0;
+	struct nvdimm_pcow *p = b->pcow;
+	int r, rc = -1;
+
+	if (check_name(name, err, errlen))
+		return -1;
+	pthread_mutex_lock(&p->reserve_lock);
+	pthread_mutex_lock(&p->lock);
+	if (writable(p, err, errlen))
+		goto out;
+	/* every guest store so far is in the file's page cache; the slots
+	 * written without a fault become the image's, so the snapshot holds
+	 * them. pcow_snapshot_create() below first makes all data durable
+	 * (fdatasync of the file: the guest's stores too) and then the
+	 * metadata, so no flush of our own is needed inside the pause (the
+	 * caller flushed just before it). */
+	if (commit_pending(p)) {
+		snprintf(err, errlen, "committing written clusters: %s (the VM stops)",
+			 pcow_errmsg(p->img));
+		goto out;
+	}
+	t1 = now_ns();
+	/* Unmap first: if the snapshot then fails, the guest just faults its
+	 * clusters back in; the other order would leave stores going to
+	 * clusters the snapshot holds. */
+	r = unmap_all(p);
+	if (r) {
+		fail(p, "replacing the file mappings for a snapshot: %s", strerror(-r));
+		snprintf(err, errlen, "replacing the file mappings: %s (the VM stops)",
+			 strerror(-r));
+		goto out;
+	}
+	chunks_reset(p);
+	t2 = now_ns();
+	if (pcow_snapshot_create(p->img, name)) {
+		snprintf(err, errlen, "%s", pcow_errmsg(p->img));
+		goto out;
+	}
+	p->st.snapshots++;
+	us[0] = (t1 - t0) / 1000;
+	us[1] = (t2 - t1) / 1000;
+	us[2] = (now_ns() - t2) / 1000;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->reserve_lock);
+	return rc;
+}
+
+int nvdimm_pcow_snapshot_delete(struct nvdimm_backing *b, const char *name,
+				char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	struct pcow_snapshot sn;
+	int r, rc = -1;
+
+	if (check_name(name, err, errlen))
+		return -1;
+	pthread_mutex_lock(&p->reserve_lock);
+	pthread_mutex_lock(&p->lock);
+	if (writable(p, err, errlen))
+		goto out;
+	r = find_snap(p, name, &sn, err, errlen);
+	if (r < 0)
+		goto out;
+	if (r == 0) {
+		snprintf(err, errlen, "no snapshot named '%s'", name);
+		goto out;
+	}
+	/* the active layer reads through the current snapshot: deleting it
+	 * would move its clusters under the mapped guest range */
+	if (sn.current) {
+		snprintf(err, errlen, "'%s' is the current snapshot (the running VM's "
+			 "layer is its child): it cannot be deleted while the VM runs",
+			 name);
+		goto out;
+	}
+	if (pcow_snapshot_delete(p->img, name)) {
+		snprintf(err, errlen, "%s", pcow_errmsg(p->img));
+		goto out;
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->reserve_lock);
+	return rc;
+}
+
+int nvdimm_pcow_snapshot_list(struct nvdimm_backing *b, struct pcow_snapshot **out,
+			      char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	int n;
+
+	*out = NULL;
+	pthread_mutex_lock(&p->lock);
+	n = pcow_snapshot_list(p->img, NULL, 0);
+	if (n >= 0) {
+		*out = calloc((size_t)n + 1, sizeof(**out));
+		if (!*out) {
+			pthread_mutex_unlock(&p->lock);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		n = pcow_snapshot_list(p->img, *out, (unsigned)n);
+	}
+	if (n < 0) {
+		snprintf(err, errlen, "listing snapshots: %s", pcow_errmsg(p->img));
+		free(*out);
+		*out = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+long nvdimm_count_vmas(const void *start, uint64_t len)
+{
+	uintptr_t lo = (uintptr_t)start, hi = lo + len;
+	char line[512];
+	long n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, z;
+		size_t l = strlen(line);
+
+		if (sscanf(line, "%lx-%lx", &a, &z) == 2 && a < hi && z > lo)
+			n++;
+		/* a line longer than the buffer: skip its rest */
+		while (l && line[l - 1] != '\n' && fgets(line, sizeof(line), f))
+			l = strlen(line);
+	}
+	fclose(f);
+	return n;
 }

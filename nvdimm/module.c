@@ -17,13 +17,20 @@
  *   read +0x18 (u64)   -> of which answered with an error status
  *   other reads        -> 0
  * At exit each DIMM logs one line: "nvdimm N: PATH: F flushes, ...".
+ *
+ * Control-socket commands (docs/control.md): snapshot-create, -list and
+ * -delete on a pcow DIMM (the first argument check picks the DIMM), and
+ * nvdimm-stats.
  */
 #include "nvdimm.h"
 #include "acpi.h"
 #include "vmm.h"
 
+#include "pcow.h"
+
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <libfdt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 struct dimm {
 	struct nvdimm_opts opts;
@@ -302,6 +310,268 @@ static void nvdimm_teardown(struct vm *vm)
 	ndimms = 0;
 }
 
+/* ---- control-socket commands (docs/control.md) ---- */
+
+static double mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* The DIMM a snapshot command works on: args.nvdimm, else the only pcow
+ * DIMM. */
+static struct dimm *pick_pcow(struct json_object *args, char *err, size_t errlen)
+{
+	uint64_t idx;
+	int r = vmm_arg_u64(args, "nvdimm", &idx, err, errlen), found = -1, npcow = 0;
+
+	if (r < 0)
+		return NULL;
+	if (r > 0) {
+		if (idx >= (uint64_t)ndimms || !dimms[idx].open) {
+			snprintf(err, errlen, "args.nvdimm: no NVDIMM %" PRIu64 " (this VM has "
+				 "%d)", idx, ndimms);
+			return NULL;
+		}
+		if (!dimms[idx].b.pcow) {
+			snprintf(err, errlen, "nvdimm %" PRIu64 " is not a pcow image: "
+				 "snapshots need one", idx);
+			return NULL;
+		}
+		return &dimms[idx];
+	}
+	for (int i = 0; i < ndimms; i++)
+		if (dimms[i].open && dimms[i].b.pcow) {
+			if (found < 0)
+				found = i;
+			npcow++;
+		}
+	if (npcow == 0) {
+		snprintf(err, errlen, "this VM has no pcow NVDIMM");
+		return NULL;
+	}
+	if (npcow > 1) {
+		snprintf(err, errlen, "this VM has %d pcow NVDIMMs: say which with "
+			 "args.nvdimm (an index, 0 to %d)", npcow, ndimms - 1);
+		return NULL;
+	}
+	return &dimms[found];
+}
+
+static int arg_name(struct json_object *args, const char **name, char *err, size_t errlen)
+{
+	int r = vmm_arg_string(args, "name", name, err, errlen);
+
+	if (r == 0)
+		snprintf(err, errlen, "args.name: the snapshot's name is required");
+	return r > 0 ? 0 : -1;
+}
+
+static int cmd_snapshot_create(struct vm *vm, struct json_object *args,
+			       struct json_object *result, char *err, size_t errlen)
+{
+	struct dimm *dm;
+	const char *name;
+	uint64_t clusters = 0, us[3] = { 0, 0, 0 };
+	double t0, t1;
+	int r;
+
+	if (arg_name(args, &name, err, errlen))
+		return -1;
+	dm = pick_pcow(args, err, errlen);
+	if (!dm || nvdimm_pcow_snapshot_check(&dm->b, name, err, errlen))
+		return -1;
+	/* most dirty data goes out before the pause, so the flush inside it
+	 * has little left to write */
+	if (nvdimm_pcow_flush(&dm->b)) {
+		snprintf(err, errlen, "flushing the image before the snapshot failed");
+		return -1;
+	}
+	/* the snapshot is the guest's view at one instant: no vCPU runs from
+	 * before the flush until the mappings fault into copy-on-write */
+	t0 = mono_us();
+	vm_pause_vcpus(vm);
+	r = nvdimm_pcow_snapshot_create(&dm->b, name, us, err, errlen);
+	vm_resume_vcpus(vm);
+	t1 = mono_us();
+	if (r)
+		return -1;
+	/* counting its clusters walks its tables: after the pause */
+	{
+		struct pcow_snapshot *v;
+		int n = nvdimm_pcow_snapshot_list(&dm->b, &v, err, errlen);
+
+		for (int i = 0; i < n; i++)
+			if (!strcmp(v[i].name, name))
+				clusters = v[i].clusters;
+		if (n >= 0)
+			free(v);
+	}
+	json_object_object_add(result, "name", json_object_new_string(name));
+	json_object_object_add(result, "nvdimm", json_object_new_int((int)(dm - dimms)));
+	json_object_object_add(result, "clusters", json_object_new_uint64(clusters));
+	json_object_object_add(result, "pause_us", json_object_new_uint64((uint64_t)(t1 - t0)));
+	json_object_object_add(result, "chunk_commit_us", json_object_new_uint64(us[0]));
+	json_object_object_add(result, "unmap_us", json_object_new_uint64(us[1]));
+	json_object_object_add(result, "snapshot_us", json_object_new_uint64(us[2]));
+	return 0;
+}
+
+static int cmd_snapshot_delete(struct vm *vm, struct json_object *args,
+			       struct json_object *result, char *err, size_t errlen)
+{
+	struct dimm *dm;
+	const char *name;
+
+	(void)vm;
+	if (arg_name(args, &name, err, errlen))
+		return -1;
+	dm = pick_pcow(args, err, errlen);
+	if (!dm || nvdimm_pcow_snapshot_delete(&dm->b, name, err, errlen))
+		return -1;
+	json_object_object_add(result, "name", json_object_new_string(name));
+	json_object_object_add(result, "nvdimm", json_object_new_int((int)(dm - dimms)));
+	return 0;
+}
+
+static int cmd_snapshot_list(struct vm *vm, struct json_object *args,
+			     struct json_object *result, char *err, size_t errlen)
+{
+	struct pcow_snapshot *v;
+	struct json_object *arr;
+	struct dimm *dm;
+	int n;
+
+	(void)vm;
+	dm = pick_pcow(args, err, errlen);
+	if (!dm)
+		return -1;
+	n = nvdimm_pcow_snapshot_list(&dm->b, &v, err, errlen);
+	if (n < 0)
+		return -1;
+	arr = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(v[i].name));
+		json_object_object_add(o, "clusters", json_object_new_uint64(v[i].clusters));
+		json_object_object_add(o, "ctime_ns", json_object_new_uint64(v[i].ctime_ns));
+		json_object_object_add(o, "virtual_size",
+				       json_object_new_uint64(v[i].virtual_size));
+		json_object_object_add(o, "current", json_object_new_boolean(v[i].current));
+		json_object_array_add(arr, o);
+	}
+	free(v);
+	json_object_object_add(result, "nvdimm", json_object_new_int((int)(dm - dimms)));
+	json_object_object_add(result, "snapshots", arr);
+	return 0;
+}
+
+static struct json_object *lat_json(const struct nvdimm_lat *h, uint64_t count)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "count", json_object_new_uint64(count));
+	json_object_object_add(o, "p50_ns", json_object_new_uint64(nvdimm_lat_percentile(h, 50)));
+	json_object_object_add(o, "p99_ns", json_object_new_uint64(nvdimm_lat_percentile(h, 99)));
+	json_object_object_add(o, "max_ns", json_object_new_uint64(h->max_ns));
+	return o;
+}
+
+static int cmd_stats(struct vm *vm, struct json_object *args,
+		     struct json_object *result, char *err, size_t errlen)
+{
+	struct json_object *arr;
+	uint64_t one = 0;
+	int r = vmm_arg_u64(args, "nvdimm", &one, err, errlen);
+
+	(void)vm;
+	if (r < 0)
+		return -1;
+	if (r > 0 && (one >= (uint64_t)ndimms || !dimms[one].open)) {
+		snprintf(err, errlen, "args.nvdimm: no NVDIMM %" PRIu64 " (this VM has %d)",
+			 one, ndimms);
+		return -1;
+	}
+	arr = json_object_new_array();
+	for (int i = 0; i < ndimms; i++) {
+		struct dimm *dm = &dimms[i];
+		struct json_object *o;
+		long vmas;
+
+		if (!dm->open || (r > 0 && (uint64_t)i != one))
+			continue;
+		o = json_object_new_object();
+		vmas = nvdimm_count_vmas(dm->b.map, dm->b.size);
+		json_object_object_add(o, "nvdimm", json_object_new_int(i));
+		json_object_object_add(o, "path", json_object_new_string(dm->opts.path));
+		json_object_object_add(o, "format", json_object_new_string(dm->b.pcow ? "pcow"
+									   : "raw"));
+		json_object_object_add(o, "size", json_object_new_uint64(dm->b.size));
+		json_object_object_add(o, "readonly", json_object_new_boolean(dm->opts.readonly));
+		json_object_object_add(o, "flushes",
+				       json_object_new_uint64(atomic_load(&dm->flushes)));
+		json_object_object_add(o, "vmas", json_object_new_int64(vmas));
+		if (dm->b.pcow) {
+			struct nvdimm_pcow_stats *st = malloc(sizeof(*st));
+
+			if (!st) {
+				json_object_put(o);
+				json_object_put(arr);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			nvdimm_pcow_get_stats(&dm->b, st);
+			json_object_object_add(o, "cluster_size",
+					       json_object_new_uint64(st->cluster_size));
+			json_object_object_add(o, "allocated_clusters",
+					       json_object_new_uint64(st->allocated_clusters));
+			json_object_object_add(o, "reserved_clusters",
+					       json_object_new_uint64(st->reserved));
+			json_object_object_add(o, "first_touch",
+					       lat_json(&st->ft_lat, st->first_touch_faults));
+			json_object_object_add(o, "cow", lat_json(&st->cow_lat, st->cow_faults));
+			json_object_object_add(o, "flush_latency",
+					       lat_json(&st->flush_lat, st->flushes));
+			json_object_object_add(o, "read_faults",
+					       json_object_new_uint64(st->read_faults));
+			json_object_object_add(o, "mmaps", json_object_new_uint64(st->mappings));
+			json_object_object_add(o, "mmaps_at_start",
+					       json_object_new_uint64(st->mappings_at_start));
+			json_object_object_add(o, "chunks", json_object_new_uint64(st->chunks));
+			json_object_object_add(o, "chunk_commits",
+					       json_object_new_uint64(st->chunk_commits));
+			json_object_object_add(o, "live_snapshots",
+					       json_object_new_uint64(st->snapshots));
+			json_object_object_add(o, "reserve_refills",
+					       json_object_new_uint64(st->reserve_refills));
+			json_object_object_add(o, "reserve_errors",
+					       json_object_new_uint64(st->reserve_errors));
+			json_object_object_add(o, "userfaultfd_wp", json_object_new_boolean(st->wp));
+			json_object_object_add(o, "failed", json_object_new_boolean(st->failed));
+			free(st);
+		}
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(result, "nvdimms", arr);
+	return 0;
+}
+
+static const struct vmm_command nvdimm_commands[] = {
+	{ "snapshot-create", "name nvdimm",
+	  "live snapshot of a pcow NVDIMM (nvdimm: index, default the only pcow one)",
+	  cmd_snapshot_create },
+	{ "snapshot-list", "nvdimm", "snapshots of a pcow NVDIMM's image", cmd_snapshot_list },
+	{ "snapshot-delete", "name nvdimm",
+	  "delete a snapshot of a pcow NVDIMM (not the current one)", cmd_snapshot_delete },
+	{ "nvdimm-stats", "nvdimm",
+	  "counters of every NVDIMM (or of args.nvdimm): flushes, faults and their "
+	  "latency, clusters, host mappings", cmd_stats },
+	{ NULL, NULL, NULL, NULL },
+};
+
 static const struct vmm_option nvdimm_options[] = {
 	{ "nvdimm", "PATH[,format=raw|pcow][,size=SIZE][,label-size=SIZE][,readonly=on][,share=on|off][,unarmed=on]",
 	  "emulated NVDIMM backed by a raw file, a pcow image or /dev/daxX.Y (repeatable, up to 64)",
@@ -316,5 +586,6 @@ static const struct vmm_module nvdimm_module = {
 	.acpi = nvdimm_acpi,
 	.fdt = nvdimm_fdt,
 	.teardown = nvdimm_teardown,
+	.commands = nvdimm_commands,
 };
 VMM_MODULE(nvdimm_module);

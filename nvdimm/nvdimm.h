@@ -87,6 +87,19 @@ void nvdimm_backing_close(struct nvdimm_backing *b);
  * nvdimm_backing_open() hands a pcow image here; nvdimm_backing_flush() and
  * _close() dispatch on b->pcow. A fault thread resolves first-touch and
  * copy-on-write faults (userfaultfd) and a pre-allocator keeps a reserve. */
+/* Fault latencies: a fixed histogram (no allocation where faults are
+ * handled). Bucket b < 8 holds b ns; above, 8 buckets per power of two
+ * (12.5 % wide); the last bucket takes everything from 2^40 ns up. */
+#define NVDIMM_LAT_BUCKETS 312
+struct nvdimm_lat {
+	uint64_t count, max_ns;
+	uint32_t b[NVDIMM_LAT_BUCKETS];
+};
+void nvdimm_lat_add(struct nvdimm_lat *h, uint64_t ns);
+/* The upper bound of the bucket holding the pct-th percentile (1..100),
+ * capped at max_ns; 0 when empty. */
+uint64_t nvdimm_lat_percentile(const struct nvdimm_lat *h, unsigned pct);
+
 struct nvdimm_pcow_stats {
 	uint64_t first_touch_faults; /* writes to holes: clusters allocated */
 	uint64_t cow_faults;         /* writes to snapshot/base clusters: copied */
@@ -97,9 +110,16 @@ struct nvdimm_pcow_stats {
 	uint64_t flushes;
 	uint64_t reserve_refills, reserve_errors;
 	uint64_t allocated_clusters; /* pcow_get_info's count */
+	uint64_t cluster_size;
+	uint64_t snapshots;          /* live snapshots taken (snapshot-create) */
+	uint64_t chunks;             /* guest chunks with a file range (VMA bound) */
+	uint64_t chunk_commits;      /* pending chunk slots given to the image */
+	struct nvdimm_lat ft_lat, cow_lat; /* first-touch and copy-on-write faults */
+	struct nvdimm_lat flush_lat; /* every flush (guest, snapshot, exit) */
 	unsigned reserved;           /* clusters held in reserve now */
 	bool wp;                     /* userfaultfd write-protect in use */
 	bool readonly;
+	bool failed;                 /* a fault could not be resolved */
 };
 int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		     char *err, size_t errlen);
@@ -114,6 +134,29 @@ void nvdimm_pcow_close(struct nvdimm_backing *b);
 void nvdimm_pcow_set_fatal(struct nvdimm_backing *b,
 			   void (*fn)(void *opaque, const char *msg), void *opaque);
 void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *st);
+
+/* Live snapshots (docs/pcow-runtime.md, "Live snapshots"). check: the
+ * refusals of create that need no pause (bad or used name, read-only, a
+ * failed DIMM), so they cost the guest nothing. The caller has the vCPUs
+ * paused for create. create: holds the fault handler off, makes every
+ * guest store so far durable (the flush), turns every file mapping of the
+ * active layer back into the placeholder so later stores fault into
+ * copy-on-write, and creates the snapshot; us[] gets the microseconds spent flushing, unmapping and
+ * creating the snapshot (the image's metadata commit). delete refuses the current snapshot (the active
+ * layer's parent). list fills a malloc'd array (*out, free it) and returns
+ * the count. Each returns -1 with a sentence in err on failure. */
+struct pcow_snapshot;
+int nvdimm_pcow_snapshot_check(struct nvdimm_backing *b, const char *name,
+			       char *err, size_t errlen);
+int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
+				uint64_t us[3], char *err, size_t errlen);
+int nvdimm_pcow_snapshot_delete(struct nvdimm_backing *b, const char *name,
+				char *err, size_t errlen);
+int nvdimm_pcow_snapshot_list(struct nvdimm_backing *b, struct pcow_snapshot **out,
+			      char *err, size_t errlen);
+/* Host mappings (lines of /proc/self/maps) overlapping [start, start+len),
+ * or -1 if the file cannot be read. */
+long nvdimm_count_vmas(const void *start, uint64_t len);
 
 /* ---- Guest-visible description ------------------------------------------ */
 struct nvdimm_desc {

@@ -269,6 +269,31 @@ int pcow_prepare_write(struct pcow *img, uint64_t off, uint64_t *host_off);
 int pcow_reserve(struct pcow *img, unsigned n);
 unsigned pcow_reserved(struct pcow *img);
 
+/*
+ * Placement at a chosen file offset (chunk.c), for a VMM that keeps each
+ * aligned guest chunk in one contiguous file range. pcow_chunk_reserve pins
+ * n contiguous clusters at the end of the file (the file grows sparsely to
+ * cover them) and gives the first one's offset; pcow_alloc_at makes the
+ * cluster containing off the active layer's own at the reserved cluster
+ * host_off: with copy, the data the cluster shows now (snapshot, base or
+ * zeros) is written there first; without, the data already in the file
+ * there is taken as it is (the guest wrote it through a mapping). Refused
+ * (PCOW_EBUSY) when the active layer already owns the cluster. The new
+ * mapping is durable after the next pcow_flush(). pcow_chunk_release gives
+ * the reserved clusters of a range that were never used back. Reserved
+ * clusters are free space after a crash or a close: check counts those
+ * holding data as leaks, those reading as zeros not at all.
+ */
+int pcow_chunk_reserve(struct pcow *img, uint64_t n, uint64_t *host_off);
+int pcow_chunk_release(struct pcow *img, uint64_t host_off, uint64_t n);
+/* Take a range back after a reopen: pin the free clusters of [host_off,
+ * +n) (pinned[i] = 1 for each; the file grows to cover the range) and
+ * leave those holding data with one reference (pinned[i] = 0: the caller
+ * checks they are its own). PCOW_EBUSY, with nothing pinned, if the range
+ * holds metadata, reserved or shared clusters. */
+int pcow_chunk_claim(struct pcow *img, uint64_t host_off, uint64_t n, uint8_t *pinned);
+int pcow_alloc_at(struct pcow *img, uint64_t off, uint64_t host_off, bool copy);
+
 /* Snapshots */
 struct pcow_snapshot {
 	char name[PCOW_MAX_NAME + 1];

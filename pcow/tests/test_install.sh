@@ -20,14 +20,14 @@ pc=$(find "$T/stage" -name pcow.pc | head -1)
 [ -n "$so" ] || fail "no libpcow.so.0.*"
 [ -n "$hdr" ] || fail "no include/pmvm/pcow.h"
 [ -n "$pc" ] || fail "no pcow.pc"
-find "$T/stage" -path '*/man1/pcow-img.1' | grep -q . || fail "no man1/pcow-img.1"
+[ -n "$(find "$T/stage" -path '*/man1/pcow-img.1')" ] || fail "no man1/pcow-img.1"
 vman=$(find "$T/stage" -path '*/man1/vmm.1' | head -1)
 [ -n "$vman" ] || fail "no man1/vmm.1"
 grep -q -- '--kernel' "$vman" || fail "vmm.1 lacks vmm's options"
-find "$T/stage" -path '*/bash-completion/completions/pcow-img' | grep -q . ||
+[ -n "$(find "$T/stage" -path '*/bash-completion/completions/pcow-img')" ] ||
 	fail "no bash completion for pcow-img"
-readelf -d "$so" | grep -q 'SONAME.*libpcow\.so\.0\]' || fail "soname is not libpcow.so.0"
-"$img" --version | grep -q '^pcow-img ' || fail "installed pcow-img --version"
+grep -q 'SONAME.*libpcow\.so\.0\]' <<<"$(readelf -d "$so")" || fail "soname is not libpcow.so.0"
+grep -q '^pcow-img ' <<<"$("$img" --version)" || fail "installed pcow-img --version"
 cat >"$T/use.c" <<'C'
 #include <stdio.h>
 #include <pcow.h>
@@ -54,6 +54,9 @@ san=""
 "$CC" $san -o "$T/use" "$T/use.c" $flags -L"$libdir" -Wl,-rpath,"$libdir" 2>"$T/cc.log" ||
 	fail "build against the installed library: $(cat "$T/cc.log")"
 "$T/use" "$T/x.pcow" || fail "a program linked to libpcow.so failed"
-ldd "$T/use" | grep -qF "$libdir/libpcow.so.0" || fail "not linked to the installed libpcow.so.0: $(ldd "$T/use" | grep pcow)"
+# (ldd's output is taken whole first: grep -q stops reading at the first
+# match, and with pipefail ldd's SIGPIPE would fail the pipeline)
+deps=$(ldd "$T/use")
+grep -qF "$libdir/libpcow.so.0" <<<"$deps" || fail "not linked to the installed libpcow.so.0: $(grep pcow <<<"$deps")"
 "$img" check "$T/x.pcow" >/dev/null || fail "installed pcow-img cannot check its image"
 echo "ok: install gives pcow-img, libpcow.so.0, pcow.h, pcow.pc"
