@@ -20,6 +20,7 @@
  */
 #include "nvdimm.h"
 #include "acpi.h"
+#include "errors.h"
 #include "vmm.h"
 
 #include <errno.h>
@@ -89,7 +90,7 @@ static void dsm_io(void *opaque, uint64_t addr, void *data, unsigned len, bool i
 		dsm.calls++;
 		dsm.errors++;
 	} else {
-		nvdimm_dsm_handle(&dsm, page);
+		nvdimm_err_dsm(&dsm, page);
 	}
 	pthread_mutex_unlock(&dsm_lock);
 }
@@ -135,14 +136,6 @@ static void pcow_fatal(void *opaque, const char *msg)
 			(int)(dm - dimms), dm->opts.path, msg);
 }
 
-/* A read-only DIMM is a KVM_MEM_READONLY slot: guest stores exit as MMIO
- * and are dropped here. */
-static void discard_io(void *opaque, uint64_t addr, void *data, unsigned len, bool is_write)
-{
-	if (!is_write)
-		memset(data, 0xff, len);
-}
-
 static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 {
 	the_vm = vm;
@@ -177,9 +170,11 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 				 ": %s", i, dm->opts.path, dm->d.gpa, strerror(errno));
 			return -1;
 		}
-		if (dm->opts.readonly &&
-		    vm_register_mmio(vm, dm->d.gpa, dm->b.size, discard_io, dm) < 0)
-			vmm_log("nvdimm %d: cannot trap writes to the read-only range", i);
+		/* Bad ranges; a read-only DIMM's stores exit as MMIO and are
+		 * dropped there too (errors.c). */
+		if (nvdimm_err_attach(vm, i, &dm->b, dm->opts.path, &dm->d, dm->opts.readonly,
+				      err, errlen))
+			return -1;
 		areas[i].base = dm->b.label;
 		areas[i].size = dm->b.label_size;
 		areas[i].readonly = dm->opts.readonly;
@@ -187,6 +182,7 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 	dsm.areas = areas;
 	dsm.n = ndimms;
 	dsm.label_written = label_written;
+	dsm.ars = nvdimm_err_ars();
 
 	dsm_page = mmap(NULL, NVDIMM_PAGE, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -271,6 +267,7 @@ fail:
 
 static void nvdimm_teardown(struct vm *vm)
 {
+	nvdimm_err_teardown();
 	for (int i = 0; i < ndimms; i++) {
 		struct dimm *dm = &dimms[i];
 
@@ -316,5 +313,8 @@ static const struct vmm_module nvdimm_module = {
 	.acpi = nvdimm_acpi,
 	.fdt = nvdimm_fdt,
 	.teardown = nvdimm_teardown,
+	.commands = nvdimm_err_commands,
+	.memory_error = nvdimm_err_memory_error,
+	.memory_fault = nvdimm_err_memory_fault,
 };
 VMM_MODULE(nvdimm_module);

@@ -41,7 +41,7 @@ int memmap_add(struct vm_memmap *m, uint64_t gpa, uint64_t size, void *host,
 		m->r[j] = m->r[j - 1];
 	m->r[i] = (struct vm_region){ .gpa = gpa, .size = size,
 				      .host = host, .flags = flags,
-				      .slot = slot };
+				      .slot = slot, .pieces = 1 };
 	m->n++;
 	return 0;
 }
@@ -73,4 +73,19 @@ void *memmap_lookup(const struct vm_memmap *m, uint64_t gpa, uint64_t len,
 		}
 	}
 	return NULL;
+}
+
+int memmap_hva_to_gpa(const struct vm_memmap *m, const void *hva, uint64_t *gpa)
+{
+	uintptr_t a = (uintptr_t)hva;
+
+	for (int i = 0; i < m->n; i++) {
+		uintptr_t h = (uintptr_t)m->r[i].host;
+
+		if (a >= h && a - h < m->r[i].size) {
+			*gpa = m->r[i].gpa + (a - h);
+			return 0;
+		}
+	}
+	return -1;
 }

@@ -3,6 +3,8 @@
  * from cpuid.c: APIC ID = vCPU index), LAPIC LINT pins, MSRs and FPU at
  * reset, and one thread per vCPU running KVM_RUN and dispatching exits.
  * The boot register state belongs to the boot protocol: boot.c.
+ * Machine checks (KVM_X86_SETUP_MCE per vCPU) and the SIGBUS path of a
+ * memory error during KVM_RUN: memerr.c.
  *
  * Application processors are created up front; the in-kernel LAPIC keeps
  * them waiting for INIT/SIPI, so KVM_RUN blocks in the kernel until the
@@ -176,6 +178,7 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 		}
 		free(c);
 		set_msrs(v);
+		memerr_vcpu_setup(v);
 		if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0) {
 			snprintf(err, errlen, "KVM_SET_FPU %d: %s", i,
 				 strerror(errno));
@@ -270,8 +273,21 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	memerr_thread_enter(v);
 	while (!atomic_load(&vm->exiting)) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		int rc;
+
+		memerr_run_begin();
+		rc = ioctl(v->fd, KVM_RUN, 0);
+		memerr_run_end();
+		if (rc < 0) {
+			int e = errno;
+
+			/* A SIGBUS (memory error) during KVM_RUN: a machine
+			 * check for the guest (memerr.c). */
+			if (memerr_vcpu_pending(v) || (e == EFAULT && memerr_vcpu_efault(v)))
+				continue;
+			errno = e;
 			if (errno == EINTR || errno == EAGAIN) {
 				if (errno == EINTR && atomic_load(&vm->pause_req) &&
 				    !atomic_load(&vm->exiting))
@@ -295,6 +311,7 @@ static void *vcpu_thread(void *arg)
 				       run->mmio.data,
 				       run->mmio.len <= 8 ? run->mmio.len : 8,
 				       run->mmio.is_write);
+			memerr_mmio_done(v);
 			break;
 		case KVM_EXIT_INTR:
 			break;
@@ -354,6 +371,10 @@ int vcpus_start(struct vm *vm, char *err, size_t errlen)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: KVM_RUN gets EINTR */
+	if (memerr_start(vm) < 0) {
+		snprintf(err, errlen, "cannot install the SIGBUS handler: %s", strerror(errno));
+		return -1;
+	}
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
