@@ -209,6 +209,8 @@ static void sync_all(void)
 	char err[300];
 
 	atomic_store(&sync_pending, false);
+	/* One pause around all the changes: no window in which a bad page
+	 * is back in the guest mapping. */
 	vm_pause_vcpus(evm);
 	for (int i = 0; i < ned; i++)
 		sync_holes(&ed[i]);

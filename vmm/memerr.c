@@ -169,9 +169,10 @@ void memerr_vcpu_setup(struct vcpu *v)
 	uint64_t supported = 0, cap;
 
 	v->mce = false;
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MCE) <= 0 ||
-	    ioctl(vm->kvm_fd, KVM_X86_GET_MCE_CAP_SUPPORTED, &supported) < 0 ||
-	    (supported & 0xff) < MCE_BANKS)
+	/* KVM_CAP_MCE is the number of banks KVM emulates; the supported
+	 * capability bits come separately (they may be none). */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MCE) < MCE_BANKS ||
+	    ioctl(vm->kvm_fd, KVM_X86_GET_MCE_CAP_SUPPORTED, &supported) < 0)
 		return;
 	cap = MCE_BANKS | (supported & (MCG_CTL_P | MCG_SER_P));
 	if (ioctl(v->fd, KVM_X86_SETUP_MCE, &cap) < 0)
@@ -486,7 +487,11 @@ int vm_mem_hole(struct vm *vm, uint64_t gpa, uint64_t len, bool hole)
 		nh[i] = (struct vm_hole){ s, e - s };
 		n++;
 	}
-	if (vm->vcpus) {
+	/* Before the vCPU threads run (set-up) there is nothing to pause, and
+	 * a pause would leave immediate_exit set for their first KVM_RUN. */
+	for (int i = 0; i < vm->nvcpus && !paused; i++)
+		paused = vm->vcpus[i].started;
+	if (paused) {
 		if (vm_pause_vcpus(vm) < 0)
 			return -1;
 		paused = true;

@@ -457,6 +457,11 @@ void vm_resume_vcpus(struct vm *vm)
 		return;
 	pthread_mutex_lock(&vm->pause_lock);
 	atomic_store(&vm->pause_req, false);
+	/* A vCPU whose thread has not started yet (a pause during set-up)
+	 * must not find immediate_exit set at its first KVM_RUN. */
+	for (int i = 0; i < vm->nvcpus; i++)
+		if (!vm->vcpus[i].started && vm->vcpus[i].run && !atomic_load(&vm->exiting))
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
 }
