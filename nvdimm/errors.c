@@ -244,6 +244,8 @@ static int record(int i, uint64_t off, uint64_t len)
 	return rc;
 }
 
+static bool check_shrunk(void);
+
 static int dimm_of(uint64_t gpa, uint64_t *off)
 {
 	for (int i = 0; i < ned; i++)
@@ -268,15 +270,17 @@ void nvdimm_err_memory_error(struct vm *vm, uint64_t gpa, uint64_t len, int kind
 	if (record(i, off, len))
 		vmm_log("nvdimm %d: %s: bad range +0x%" PRIx64 " not recorded (list full)",
 			i, ed[i].path, off);
+	/* A page beyond the end of a shrunk file is one case: the whole
+	 * lost tail is bad, not only the page that was touched. */
+	check_shrunk();
 	request_sync();
 }
 
-/* KVM could not map some guest memory: a raw file that shrank? */
-bool nvdimm_err_memory_fault(struct vm *vm)
+/* A raw file that shrank under the guest: record the lost tails. */
+static bool check_shrunk(void)
 {
 	bool found = false;
 
-	(void)vm;
 	for (int i = 0; i < ned; i++) {
 		struct edimm *e = &ed[i];
 		struct stat st;
@@ -287,8 +291,9 @@ bool nvdimm_err_memory_fault(struct vm *vm)
 			continue;
 		from = (uint64_t)st.st_size & ~(PG - 1);
 		pthread_mutex_lock(&err_lock);
-		if (!nvdimm_bad_hit(&e->bad, from, e->size - from) ||
-		    e->bad.n == 0 || e->bad.r[e->bad.n - 1].off > from) {
+		/* Not yet recorded as one range (the list is merged)? */
+		if (e->bad.n == 0 || e->bad.r[e->bad.n - 1].off > from ||
+		    e->bad.r[e->bad.n - 1].off + e->bad.r[e->bad.n - 1].len < e->size) {
 			if (nvdimm_bad_add(&e->bad, from, e->size - from, e->size) == 0)
 				found = true;
 		}
@@ -300,7 +305,14 @@ bool nvdimm_err_memory_fault(struct vm *vm)
 			request_sync();
 		}
 	}
-	return found || atomic_load(&sync_pending);
+	return found;
+}
+
+/* KVM could not map some guest memory and said no more. */
+bool nvdimm_err_memory_fault(struct vm *vm)
+{
+	(void)vm;
+	return check_shrunk() || atomic_load(&sync_pending);
 }
 
 /* ---- The guest's accesses to hole pages (MMIO) --------------------------- */
@@ -347,6 +359,7 @@ static void err_mmio(void *opaque, uint64_t addr, void *data, unsigned len, bool
 		uint64_t off = ((uint64_t)((uint8_t *)bad - e->b->map)) & ~(PG - 1);
 
 		record(i, off, PG);
+		check_shrunk();
 		request_sync();
 		if (!is_write) {
 			memset(data, 0xff, len);

@@ -253,6 +253,16 @@ static bool hva_to_gpa(struct vm *vm, const void *hva, uint64_t *gpa)
 	return ok;
 }
 
+/* One line per error, for the first few. */
+static void log_error(struct vcpu *v, uint64_t gpa, const char *how)
+{
+	static atomic_int n;
+
+	if (atomic_fetch_add(&n, 1) < 16)
+		vmm_log("vCPU %d: memory error at guest 0x%" PRIx64 " (%s): machine check",
+			v->index, gpa, how);
+}
+
 /* After KVM_RUN returned: a SIGBUS that came during it. */
 bool memerr_vcpu_pending(struct vcpu *v)
 {
@@ -270,6 +280,7 @@ bool memerr_vcpu_pending(struct vcpu *v)
 		return true;
 	}
 	gpa &= ~0xfffULL;
+	log_error(v, gpa, ar ? "SIGBUS BUS_MCEERR_AR" : "SIGBUS BUS_MCEERR_AO");
 	notify_modules(v->vm, gpa, 4096, ar);
 	if (inject(v, gpa, ar) < 0)
 		vm_exit_detail(v->vm, VMM_EXIT_ERROR, "memory-error", NULL,
@@ -329,6 +340,7 @@ bool memerr_vcpu_efault(struct vcpu *v)
 
 		memcpy(&gpa, (uint8_t *)&run->hw + 8, sizeof(gpa));
 		gpa &= ~0xfffULL;
+		log_error(v, gpa, "KVM_EXIT_MEMORY_FAULT");
 		notify_modules(v->vm, gpa, 4096, true);
 		return inject(v, gpa, true) == 0;
 	}

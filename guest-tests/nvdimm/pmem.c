@@ -444,6 +444,15 @@ static uint32_t range_call(uint32_t fn, uint64_t addr, uint64_t len, uint16_t ty
 }
 
 /* Start ARS over DIMM 0 and query: the number of records (or -1). */
+static int scrub_dimm(int d)
+{
+	if (range_call(2, dimms[d].base, dimms[d].size, 2) != 0)
+		return -1;
+	if (root(1, 3, NULL, 0) != 0)
+		return -1;
+	return (int)pg32(4 + 44);
+}
+
 static int scrub(void)
 {
 	if (range_call(2, dimms[0].base, dimms[0].size, 2) != 0)
@@ -581,6 +590,43 @@ static void ras_wait(void)
 	      (unsigned long)mc_addr);
 }
 
+/* phase=ras-trunc: the host shrinks the backing file to bad1 bytes while
+ * the guest runs, then injects an error at 8 MiB through the control
+ * socket as its "done" signal (the guest polls ARS for it; in the second
+ * DIMM when there are two, so DIMM 0's memslot stays whole); a read past the
+ * new end is a machine check, and ARS lists the whole lost tail. */
+static void ras_trunc(void)
+{
+	uint64_t base = dimms[0].base;
+	long off = rt_arg_int("bad1", 0x100000);
+	int n = 0, sig = ndimms > 1 ? 1 : 0;
+
+	rt_exc_set(18, on_mc);
+	{
+		uint64_t cr4;
+
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1u << 6;
+		__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
+	}
+	if (rt_rdmsr(MSR_MCG_CAP) & (1u << 8))
+		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
+	rt_wrmsr(MSR_MC_CTL, ~0ULL);
+	rt_ok(probe_mc(base + (uint64_t)off, false, NULL), "before the truncation: no #MC");
+	rt_printf("# holding: truncate now\n");
+	for (int i = 0; i < 2000 && n <= 0; i++) {
+		n = scrub_dimm(sig);
+		for (volatile int k = 0; k < 100000 && n <= 0; k++)
+			;
+	}
+	rt_ok(n == 1 && pg64(4 + 48 + 8) == dimms[sig].base + (8 << 20), "the host's signal "
+	      "(an injected error at 8M of DIMM %d) after the truncation", sig);
+	rt_ok(probe_mc(base + (uint64_t)off + 8, true, NULL),
+	      "a read past the new end of the file: #MC at 0x%lx", (unsigned long)mc_addr);
+	rt_ok(scrub() == 1 && record_is(0, base + (uint64_t)off, dimms[0].size - (uint64_t)off),
+	      "ARS lists the lost tail");
+}
+
 void rt_main(void)
 {
 	char phase[16] = "";
@@ -600,6 +646,8 @@ void rt_main(void)
 		rt_plan(4 + 13);
 	else if (!strcmp(phase, "ras-wait"))
 		rt_plan(4 + 3);
+	else if (!strcmp(phase, "ras-trunc"))
+		rt_plan(4 + 4);
 	else if (!strcmp(phase, "bench"))
 		rt_plan(5);
 	else
@@ -690,6 +738,8 @@ void rt_main(void)
 		ras();
 	} else if (!strcmp(phase, "ras-wait")) {
 		ras_wait();
+	} else if (!strcmp(phase, "ras-trunc")) {
+		ras_trunc();
 	} else {
 		rt_ok(false, "phase=write|verify|readonly|hostile|bench given");
 	}
