@@ -110,7 +110,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 
 	(void)uc;
-	if (tls.jb && a >= tls.lo && a < tls.hi) {
+	/* An AO error is asynchronous: never the guarded access's fault. */
+	if (tls.jb && a >= tls.lo && a < tls.hi && si->si_code != BUS_MCEERR_AO) {
 		tls.bad = si->si_addr;
 		siglongjmp(*tls.jb, 1);
 	}

@@ -272,7 +272,9 @@ static void hostile(void)
 		{ 1, 2, 5, 8, 0, 4, 1, "unsupported revision" },
 		{ 1, 1, 3, 0, 0, 0, 1, "unsupported function 3" },
 		{ 1, 1, 0x80000000u, 0, 0, 0, 1, "function 0x80000000" },
-		{ 0, 1, 2, 0, 0, 0, 1, "root function 2 (ARS)" },
+		{ 0, 1, 2, 0, 0, 0, 2, "root function 2 (Start ARS) without its input" },
+		{ 0, 1, 5, 0, 0, 0, 1, "root function 5 (not implemented)" },
+		{ 0, 2, 3, 0, 0, 0, 1, "root function 3, revision 2" },
 		{ 1, 1, 0x1005, 8, 200000, 4, 1, "_LSR beyond the area (ACPI status 1)" },
 		{ 1, 1, 0x1006, 12, 0, 8, 1, "_LSW with too little data (ACPI status 1)" },
 	};
