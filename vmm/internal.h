@@ -231,6 +231,7 @@ void vcpus_stop(struct vm *vm);
 /* memerr.c: SIGBUS, machine checks, holes (see the file header). */
 int memerr_start(struct vm *vm);          /* install the SIGBUS handler */
 void memerr_vcpu_setup(struct vcpu *v);   /* KVM_X86_SETUP_MCE */
+void memerr_cpuid(struct vm *vm, struct kvm_cpuid2 *c); /* AMD: MCA recovery bits */
 void memerr_thread_enter(struct vcpu *v);
 void memerr_run_begin(void);
 void memerr_run_end(void);

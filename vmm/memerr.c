@@ -182,6 +182,25 @@ void memerr_vcpu_setup(struct vcpu *v)
 	v->mce = true;
 }
 
+/* An AMD guest (Linux) treats every uncorrected error as fatal unless
+ * CPUID 0x80000007 EBX says the platform can recover (SUCCOR, bit 1) and
+ * survive an overflow (OVERFLOW_RECOV, bit 0); KVM reports neither. vmm
+ * delivers errors as such a platform would, so it sets both when it can
+ * inject machine checks. Intel guests look at MCG_CAP.SER_P instead. */
+void memerr_cpuid(struct vm *vm, struct kvm_cpuid2 *c)
+{
+	bool amd = false;
+
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MCE) < MCE_BANKS)
+		return;
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0)
+			amd = c->entries[i].ebx == 0x68747541; /* "Auth"enticAMD */
+	for (uint32_t i = 0; amd && i < c->nent; i++)
+		if (c->entries[i].function == 0x80000007)
+			c->entries[i].ebx |= 0x3;
+}
+
 static int get_msr(struct vcpu *v, uint32_t idx, uint64_t *val)
 {
 	union {
@@ -318,9 +337,11 @@ void memerr_mmio_done(struct vcpu *v)
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
 		return;
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	tls.in_run = 1;
 	do
 		r = ioctl(v->fd, KVM_RUN, 0);
 	while (r == 0 && v->run->exit_reason == KVM_EXIT_INTR);
+	tls.in_run = 0;
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	if (atomic_load(&v->vm->pause_req) || atomic_load(&v->vm->exiting))
 		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);

@@ -170,6 +170,7 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+		memerr_cpuid(vm, c);
 		if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
 			snprintf(err, errlen, "KVM_SET_CPUID2 %d: %s", i,
 				 strerror(errno));
