@@ -1,7 +1,7 @@
 # L1 side of nvdimm-errors (see scenario.conf).
 a=$RUNDIR/err-a.img
 tool=/pmvm/bin/memerr-tool
-L2_TIMEOUT=150
+L2_TIMEOUT=300  # three boots of ~60-150 s on a loaded machine
 
 L2_APPEND="pmvm.arg=setup"
 l2_boot --nvdimm "$a,size=64M"
