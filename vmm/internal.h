@@ -50,6 +50,15 @@ void *memmap_lookup(const struct vm_memmap *m, uint64_t gpa, uint64_t len,
  * region maps it. */
 int memmap_hva_to_gpa(const struct vm_memmap *m, const void *hva, uint64_t *gpa);
 
+/* A range taken out of the memslots (memerr.c, vm_mem_hole). */
+struct vm_hole {
+	uint64_t gpa, len;
+};
+/* The pieces of [gpa, gpa+size) outside the sorted, disjoint holes, lowest
+ * first, into out (at most max): their number, or -1 if more than max. */
+int memmap_pieces(uint64_t gpa, uint64_t size, const struct vm_hole *holes, int nholes,
+		  struct vm_hole *out, int max);
+
 /* ---- e820 (e820.c: pure, unit-tested) ------------------------------------ */
 
 #define E820_RAM      1
@@ -170,7 +179,7 @@ struct vm {
 	struct vm_memmap mem;
 	/* Guest pages out of the memslots (vm_mem_hole), sorted, page-aligned. */
 #define VM_MAX_HOLES 256
-	struct vm_hole { uint64_t gpa, len; } holes[VM_MAX_HOLES];
+	struct vm_hole holes[VM_MAX_HOLES];
 	int nholes;
 	atomic_uint_fast64_t mces; /* machine checks injected */
 

@@ -454,29 +454,19 @@ static int piece_slot(const struct vm_region *r, int k)
 /* Rebuild region r's memslots from the hole list. */
 static int rebuild(struct vm *vm, struct vm_region *r)
 {
-	uint64_t pos = r->gpa, end = r->gpa + r->size;
-	int k = 0, rc = 0;
+	struct vm_hole pieces[HOLE_SLOTS];
+	int n, rc = 0;
 
 	for (int i = 0; i < r->pieces; i++)
 		set_slot(vm, piece_slot(r, i), 0, 0, NULL, 0);
-	for (int i = 0; i <= vm->nholes; i++) {
-		uint64_t hs = i < vm->nholes ? vm->holes[i].gpa : end;
-		uint64_t he = i < vm->nholes ? hs + vm->holes[i].len : end;
-
-		if (he <= pos || hs >= end)
-			continue;
-		if (hs < pos)
-			hs = pos;
-		if (hs > pos) {
-			if (k >= HOLE_SLOTS ||
-			    set_slot(vm, piece_slot(r, k), pos, hs - pos, r->host + (pos - r->gpa),
-				     r->flags) < 0)
-				rc = -1;
-			k++;
-		}
-		pos = he < end ? he : end;
-	}
-	r->pieces = k;
+	n = memmap_pieces(r->gpa, r->size, vm->holes, vm->nholes, pieces, HOLE_SLOTS);
+	if (n < 0)
+		return -1;
+	for (int k = 0; k < n; k++)
+		if (set_slot(vm, piece_slot(r, k), pieces[k].gpa, pieces[k].len,
+			     r->host + (pieces[k].gpa - r->gpa), r->flags) < 0)
+			rc = -1;
+	r->pieces = n;
 	return rc;
 }
 

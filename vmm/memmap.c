@@ -89,3 +89,28 @@ int memmap_hva_to_gpa(const struct vm_memmap *m, const void *hva, uint64_t *gpa)
 	}
 	return -1;
 }
+
+int memmap_pieces(uint64_t gpa, uint64_t size, const struct vm_hole *holes, int nholes,
+		  struct vm_hole *out, int max)
+{
+	uint64_t pos = gpa, end = gpa + size;
+	int k = 0;
+
+	/* The pieces between the holes; the last "hole" is [end, end). */
+	for (int i = 0; i <= nholes && pos < end; i++) {
+		uint64_t hs = i < nholes ? holes[i].gpa : end;
+		uint64_t he = i < nholes ? hs + holes[i].len : end;
+
+		if (he <= pos)
+			continue;
+		if (hs > end)
+			hs = end;
+		if (hs > pos) {
+			if (k == max)
+				return -1;
+			out[k++] = (struct vm_hole){ pos, hs - pos };
+		}
+		pos = he < end ? he : end;
+	}
+	return k;
+}
