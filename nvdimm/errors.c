@@ -79,6 +79,7 @@ static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vm *evm;
 static int sync_fd = -1;
 static atomic_bool sync_pending;
+static atomic_uint_fast64_t mmio_exits; /* guest accesses that reached err_mmio */
 static uint64_t nerrors_found;
 
 static void request_sync(void)
@@ -338,6 +339,7 @@ static void err_mmio(void *opaque, uint64_t addr, void *data, unsigned len, bool
 	void *bad;
 	bool hit;
 
+	atomic_fetch_add(&mmio_exits, 1);
 	if (addr >= e->size || len > e->size - addr)
 		return;
 	pthread_mutex_lock(&err_lock);
@@ -583,6 +585,11 @@ int nvdimm_err_attach(struct vm *vm, int i, struct nvdimm_backing *b, const char
 		vmm_log("nvdimm %d: %s: %d bad range(s) from %s", i, path, e->bad.n, e->sidecar);
 	sync_holes(e);
 	return 0;
+}
+
+uint64_t nvdimm_err_mmio_exits(void)
+{
+	return atomic_load(&mmio_exits);
 }
 
 struct nvdimm_ars *nvdimm_err_ars(void)

@@ -23,6 +23,9 @@ void nvdimm_err_dsm(struct nvdimm_dsm *dsm, uint8_t *page);
 void nvdimm_err_memory_error(struct vm *vm, uint64_t gpa, uint64_t len, int kind);
 bool nvdimm_err_memory_fault(struct vm *vm);
 void nvdimm_err_teardown(void);
+/* Guest accesses to DIMM ranges that exited to the vmm (hole pages, stores
+ * to read-only DIMMs) so far: the flush page's register 0x20. */
+uint64_t nvdimm_err_mmio_exits(void);
 extern const struct vmm_command nvdimm_err_commands[];
 
 #endif

@@ -15,6 +15,8 @@
  *   read +0x08 (u64)   -> number of flushes of this DIMM so far
  *   read +0x10 (u64)   -> DSM/label calls handled (all DIMMs)
  *   read +0x18 (u64)   -> of which answered with an error status
+ *   read +0x20 (u64)   -> guest accesses to DIMM ranges that exited to
+ *                         the vmm (hole pages, read-only stores: errors.c)
  *   other reads        -> 0
  * At exit each DIMM logs one line: "nvdimm N: PATH: F flushes, ...".
  */
@@ -120,6 +122,7 @@ static void flush_io(void *opaque, uint64_t addr, void *data, unsigned len, bool
 	case 0x08: v = atomic_load(&dm->flushes); break;
 	case 0x10: pthread_mutex_lock(&dsm_lock); v = dsm.calls; pthread_mutex_unlock(&dsm_lock); break;
 	case 0x18: pthread_mutex_lock(&dsm_lock); v = dsm.errors; pthread_mutex_unlock(&dsm_lock); break;
+	case 0x20: v = nvdimm_err_mmio_exits(); break;
 	}
 	v >>= 8 * (off & 7);
 	memset(data, 0, len);
