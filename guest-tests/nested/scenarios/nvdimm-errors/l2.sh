@@ -41,7 +41,8 @@ spin)
 	where 40960
 	$tool spin /mnt/data 40960 100
 	echo ALIVE
-	dmesg | grep -iE 'mce|machine check|memory failure|hardware error|poison' | tail -8 | sed 's/^/DMESG: /'
+	dmesg | grep -iE 'mce|machine check|memory failure|memory error|hardware error|poison|recover' |
+		tail -20 | sed 's/^/DMESG: /'
 	umount /mnt 2>/dev/null
 	;;
 esac
