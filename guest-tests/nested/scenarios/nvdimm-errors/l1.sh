@@ -41,7 +41,7 @@ grep -q "memory error at guest .*SIGBUS BUS_MCEERR_AR.*machine check" "$L2_ERR" 
 expect_out '^SPIN=sigbus' "the guest's reader was not killed with SIGBUS"
 expect_out '^ALIVE' "the guest kernel did not survive the machine check"
 # The kernel's own log: the machine check, bank 9, at the reader's page,
-# then memory_failure()'s verdict (6.1: "Memory failure: ... recovered";
+# then memory_failure()'s verdict (6.1: a "Memory failure: ..." line;
 # 6.12 on an ext4 fsdax page: "Memory error not recovered", the reader is
 # killed all the same).
 phys=$(out_value PHYS | cut -d' ' -f1)
