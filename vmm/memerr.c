@@ -14,7 +14,8 @@
  *     the module's handler calls vm_io_machine_check().
  * Then the core injects a machine check (KVM_X86_SET_MCE: uncorrected,
  * action required, MCi_ADDR the guest physical address, MCi_MISC physical
- * address mode with 4 KiB granularity) and tells every module
+ * address mode with 4 KiB granularity; on AMD also the poison bit and the
+ * CPUID recovery bits, memerr_cpuid) and tells every module
  * (vmm_module.memory_error), which records the range.
  *
  * Signal safety: the handler only stores the address in thread-local
@@ -68,6 +69,7 @@
 #define MCI_STATUS_PCC   (1ULL << 57)
 #define MCI_STATUS_S     (1ULL << 56)
 #define MCI_STATUS_AR    (1ULL << 55)
+#define MCI_STATUS_POISON_AMD (1ULL << 43) /* AMD: the error is consumed poison */
 #define MCACOD_DATA_READ 0x134   /* memory hierarchy, data read */
 #define MCACOD_SCRUB     0xc0    /* memory controller: scrubbing */
 #define MCI_MISC_PHYS_4K ((2ULL << 6) | 12) /* address mode physical, LSB 12 */
@@ -97,6 +99,7 @@ static unsigned ao_tail;
 static int ao_fd = -1;
 static struct vm *ao_vm;
 static uint64_t mcg_cap;
+static bool amd_guest;
 
 static void fatal_write(const char *s)
 {
@@ -199,6 +202,7 @@ void memerr_cpuid(struct vm *vm, struct kvm_cpuid2 *c)
 	for (uint32_t i = 0; amd && i < c->nent; i++)
 		if (c->entries[i].function == 0x80000007)
 			c->entries[i].ebx |= 0x3;
+	amd_guest = amd;
 }
 
 static int get_msr(struct vcpu *v, uint32_t idx, uint64_t *val)
@@ -248,6 +252,11 @@ static int inject(struct vcpu *v, uint64_t gpa, bool ar)
 		return -1;
 	if (ar) {
 		m.status |= MCI_STATUS_AR | MCACOD_DATA_READ;
+		/* Linux on AMD (6.x) trusts MCi_ADDR of an error outside the
+		 * legacy northbridge bank only with the poison bit; without it
+		 * the process is killed but the page is not isolated. */
+		if (amd_guest)
+			m.status |= MCI_STATUS_POISON_AMD;
 		m.mcg_status |= MCG_STATUS_EIPV;
 	} else {
 		m.status |= MCACOD_SCRUB;
