@@ -28,6 +28,12 @@
  *
  * Locks: flock(2) exclusive on a writable image, shared on a read-only one
  * and on every base image of the chain (raw NVDIMMs take the same locks).
+ *
+ * Labels: the image's label storage area (pcow_label_*) is served to the
+ * DSM code (dsm.c) from a copy in memory, b->label; a guest's label write
+ * lands there, then nvdimm_pcow_sync_label() writes it to the image through
+ * the format's commit protocol (durable before the DSM call returns; on
+ * failure the copy is restored and the guest gets an error status).
  */
 #include "nvdimm.h"
 #include "pcow.h"
@@ -75,6 +81,8 @@ struct nvdimm_pcow {
 	pthread_t fault_thr, alloc_thr;
 	bool fault_started, alloc_started, stop;
 	uint8_t *buf;		/* one page, for UFFDIO_COPY */
+	uint8_t *labels;	/* the label area's copy the DSM code serves */
+	uint64_t label_size;
 
 	void (*fatal)(void *opaque, const char *msg);
 	void *fatal_opaque;
@@ -427,6 +435,68 @@ static int uffd_api(int *fd, bool want_wp, bool *wp)
 	return ioctl(*fd, UFFDIO_API, &api);
 }
 
+/*
+ * The label area to serve: label-size= not given takes the image's (none
+ * if it has none); label-size=0 serves none; another size must be the
+ * image's, or becomes it on first use (a writable image without an area).
+ */
+static int open_labels(struct nvdimm_pcow *p, const struct nvdimm_opts *o,
+		       char *err, size_t errlen)
+{
+	uint64_t have = pcow_label_size(p->img), want = o->label_size_set ? o->label_size : have;
+
+	if (!want)
+		return 0;
+	if (have != want) {
+		if (have) {
+			snprintf(err, errlen, "%s: label-size=%" PRIu64 ": the image's label area "
+				 "is %" PRIu64 " bytes (fixed when it was made; leave label-size "
+				 "out to use it)", o->path, want, have);
+			return -1;
+		}
+		if (o->readonly) {
+			snprintf(err, errlen, "%s: label-size=%" PRIu64 ": the image has no label "
+				 "area and readonly=on cannot add one ('pcow-img create "
+				 "--label-size' makes images with one)", o->path, want);
+			return -1;
+		}
+		if (pcow_label_init(p->img, want)) {
+			snprintf(err, errlen, "%s: adding a %" PRIu64 "-byte label area: %s",
+				 o->path, want, pcow_errmsg(p->img));
+			return -1;
+		}
+	}
+	p->labels = malloc(want);
+	if (!p->labels) {
+		snprintf(err, errlen, "%s: out of memory", o->path);
+		return -1;
+	}
+	p->label_size = want;
+	if (pcow_label_read(p->img, p->labels, want, 0)) {
+		snprintf(err, errlen, "%s: %s", o->path, pcow_errmsg(p->img));
+		return -1;
+	}
+	return 0;
+}
+
+int nvdimm_pcow_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t len)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	int r = 0;
+
+	if (!p || !p->labels || p->readonly || off > p->label_size || len > p->label_size - off)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	if (p->failed)
+		r = -EIO;
+	else if (pcow_label_write(p->img, p->labels + off, len, off))
+		r = -EIO;
+	if (r)	/* the guest was told it failed: show what the image holds */
+		pcow_label_read(p->img, p->labels + off, len, off);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
 static void pcow_free(struct nvdimm_pcow *p)
 {
 	if (p->fault_started || p->alloc_started) {
@@ -457,6 +527,7 @@ static void pcow_free(struct nvdimm_pcow *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	lock_release(p);
+	free(p->labels);
 	free(p->buf);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
@@ -477,12 +548,6 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		snprintf(err, errlen, "%s: size=%" PRIu64 " is not supported for pcow images "
 			 "yet (the guest sees the image's virtual size; grow it with "
 			 "'pcow-img resize')", o->path, o->size);
-		return -1;
-	}
-	if (o->label_size_set && o->label_size) {
-		snprintf(err, errlen, "%s: label-size=%" PRIu64 ": labels inside the image are "
-			 "not supported for pcow images yet (give label-size=0 or leave it out)",
-			 o->path, o->label_size);
 		return -1;
 	}
 	if (!o->share && !o->readonly) {
@@ -533,6 +598,9 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		snprintf(err, errlen, "%s: cluster size %" PRIu64 " not usable", o->path, p->csize);
 		goto fail;
 	}
+	/* after the checks above: a refused image gets no label area added */
+	if (open_labels(p, o, err, errlen))
+		goto fail;
 	p->buf = aligned_alloc(PAGE, PAGE);
 	if (!p->buf) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
@@ -617,8 +685,8 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	b->map = p->map;
 	b->map_len = p->size;
 	b->size = p->size;
-	b->label = NULL;
-	b->label_size = 0;
+	b->label = p->labels;
+	b->label_size = p->label_size;
 	b->readonly = o->readonly;
 	b->shared = true;
 	b->pcow = p;

@@ -461,6 +461,8 @@ int nvdimm_backing_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t l
 {
 	uint8_t *start, *end;
 
+	if (b->pcow)
+		return nvdimm_pcow_sync_label(b, off, len);
 	if (!b->label || b->readonly || !b->shared || off > b->label_size ||
 	    len > b->label_size - off)
 		return 0;

@@ -105,6 +105,9 @@ struct nvdimm_pcow_stats {
 int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		     char *err, size_t errlen);
 int nvdimm_pcow_flush(struct nvdimm_backing *b);
+/* A guest label write landed in b->label[off, off+len): make it durable in
+ * the image (0 or -errno; on error b->label shows the image's bytes). */
+int nvdimm_pcow_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t len);
 void nvdimm_pcow_close(struct nvdimm_backing *b);
 /* fn is called (from the fault thread, once) when a fault cannot be
  * resolved: the VM must stop. Later faults are resolved with zeros outside

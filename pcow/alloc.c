@@ -1,8 +1,10 @@
 /*
  * alloc.c - libpcow's cluster accounting and allocation: the per-cluster
- * counts of the file, allocation (single, contiguous, reserved ahead for
- * callers that must not fail later), deferred frees released after a
- * metadata commit, and trimming the file's free tail.
+ * counts of the file and the walk of every table that makes them, once, on
+ * first need (pcow_account(): not at open), allocation (single,
+ * contiguous, reserved ahead for callers that must not fail later),
+ * deferred frees released after a metadata commit, and trimming the
+ * file's free tail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +99,9 @@ static int alloc_locked(struct pcow *img, uint8_t kind, uint64_t *host_off)
 	uint64_t c;
 	int r;
 
+	if (!img->refc)	/* every writer counts first (pcow_account) */
+		return pcow_set_err(img, PCOW_EIO, "%s: internal: allocation before "
+				    "the clusters were counted", img->path);
 	if (img->nreserve) {
 		c = img->reserve[--img->nreserve];
 		img->refc[c] = kind;
@@ -142,6 +147,9 @@ int pcow_alloc_contig(struct pcow *img, uint64_t n, uint64_t *host_off)
 
 	if (n == 1)
 		return pcow_alloc_kind(img, REFC_META, host_off);
+	if (!img->refc)
+		return pcow_set_err(img, PCOW_EIO, "%s: internal: allocation before "
+				    "the clusters were counted", img->path);
 	pthread_mutex_lock(&img->lock);
 	uint64_t c = img->nclusters;
 	r = pcow_refc_track(img, c + n);
@@ -174,6 +182,8 @@ void pcow_trim_tail_locked(struct pcow *img)
 {
 	uint64_t n = img->nclusters, size;
 
+	if (!img->refc)
+		return;	/* not counted: nothing is known to be free */
 	while (n > img->first_data && !img->refc[n - 1])
 		n--;
 	/* also drops a free tail that was never tracked (beyond nclusters) */
@@ -225,6 +235,9 @@ int pcow_reserve(struct pcow *img, unsigned n)
 
 	if (!img->rw)
 		return pcow_set_err(img, PCOW_ERDONLY, "%s: read-only", img->path);
+	r = pcow_account(img);	/* the free clusters must be known */
+	if (r)
+		return r;
 	pthread_mutex_lock(&img->lock);
 	if (img->nreserve + (uint64_t)n > img->reserve_cap) {
 		unsigned cap = img->nreserve + n;
@@ -268,4 +281,258 @@ unsigned pcow_reserved(struct pcow *img)
 	n = img->nreserve;
 	pthread_mutex_unlock(&img->lock);
 	return n;
+}
+
+/* ---- counting cluster ownership (first need) ---- */
+
+/* Mark clusters [off, off+n*csize) as metadata; they must be free. */
+static int mark_meta(struct pcow *img, uint64_t off, uint64_t n, const char *what)
+{
+	uint64_t c = off >> img->cbits;
+
+	if ((off & (img->csize - 1)) || c < img->first_data || c > img->file_clusters ||
+	    n > img->file_clusters - c)
+		return pcow_set_err(img, PCOW_ECORRUPT, "%s: %s at %llu (%llu clusters) "
+				    "outside the image", img->path, what,
+				    (unsigned long long)off, (unsigned long long)n);
+	if (pcow_refc_track(img, c + n))
+		return -img->err.code;
+	for (uint64_t i = 0; i < n; i++)
+		if (img->refc[c + i])
+			return pcow_set_err(img, PCOW_ECORRUPT, "%s: %s at %llu overlaps "
+					    "other metadata", img->path, what,
+					    (unsigned long long)off);
+	memset(img->refc + c, REFC_META, n);
+	return 0;
+}
+
+/* L1 chunks read at once by the walk (256 KiB) */
+#define WALK_CHUNKS 64u
+
+static bool all_zero64(const uint8_t *b, uint64_t n)
+{
+	uint64_t acc = 0;
+
+	for (uint64_t i = 0; i < n; i++)
+		acc |= get_le64(b + i * 8);
+	return !acc;
+}
+
+/* the L2 tables found by pass 1, for pass 2 */
+struct tref {
+	uint64_t off;
+	uint32_t li, j;
+};
+struct trefs {
+	struct tref *v;
+	size_t n, cap;
+};
+
+static int trefs_add(struct pcow *img, struct trefs *t, uint64_t off, uint32_t li,
+		     uint32_t j)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct tref *nv = realloc(t->v, cap * sizeof(*nv));
+		if (!nv)
+			return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+		t->v = nv;
+		t->cap = cap;
+	}
+	t->v[t->n++] = (struct tref){ off, li, j };
+	return 0;
+}
+
+/*
+ * Pass 1 for layer li: its L1 clusters and every L2 table it names are
+ * metadata. The L1 is read a chunk at a time. Lenient (check): damaged
+ * entries are reported and dropped, and the layer's chunks stay in memory
+ * (compact: empty chunks are the shared one) so a repair rewrites the
+ * layer without them; otherwise nothing is kept.
+ */
+static int account_l1(struct pcow *img, unsigned li, struct trefs *tr, uint8_t *blk)
+{
+	struct layer *l = &img->layers[li];
+	uint64_t ncl = ((uint64_t)l->l1_disk_n * 8 + img->csize - 1) >> img->cbits;
+	uint64_t off[L1_CHUNK];
+	uint32_t nchunks = pcow_chunk_count(l->l1_disk_n);
+	int r;
+
+	if (ncl) {
+		r = mark_meta(img, l->l1_off, ncl, "L1 table");
+		if (r)
+			return r;
+	}
+	for (uint32_t ci = 0; ci < nchunks; ci++) {
+		uint32_t first = ci << L1_CHUNK_BITS, n = l->l1_disk_n - first;
+		unsigned dropped = 0;
+		uint8_t *raw = blk + (size_t)(ci % WALK_CHUNKS) * L1_CHUNK * 8;
+		if (n > L1_CHUNK)
+			n = L1_CHUNK;
+		if (ci % WALK_CHUNKS == 0) {
+			/* the next WALK_CHUNKS chunks in one read */
+			uint64_t left = (uint64_t)l->l1_disk_n - first;
+			uint64_t len = left < (uint64_t)WALK_CHUNKS * L1_CHUNK ?
+				left : (uint64_t)WALK_CHUNKS * L1_CHUNK;
+			r = pcow_file_pread(img, blk, len * 8, l->l1_off + first * 8ULL);
+			if (r)
+				return r;
+			if (all_zero64(blk, len)) {
+				/* no table in these chunks (most of a big L1) */
+				uint32_t last = ci + (uint32_t)((len + L1_CHUNK - 1) / L1_CHUNK);
+				for (; img->lenient && ci < last; ci++) {
+					r = pcow_chunk_install(img, li, ci, off, 0);
+					if (r)
+						return r;
+				}
+				ci = last - 1;	/* the loop's ci++ */
+				continue;
+			}
+		}
+		r = pcow_decode_l1(img, li, ci, raw, n, off, img->lenient, &dropped);
+		if (r)
+			return r;
+		for (uint32_t k = 0; k < n; k++) {
+			if (!off[k])
+				continue;
+			r = mark_meta(img, off[k], 1, "L2 table");
+			if (r && img->lenient) {
+				pcow_problem(img, "layer %u: %s (dropped)", li, img->err.msg);
+				off[k] = 0;
+				dropped++;
+				continue;
+			}
+			if (!r)
+				r = trefs_add(img, tr, off[k], li, first + k);
+			if (r)
+				return r;
+		}
+		if (img->lenient) {
+			r = pcow_chunk_install(img, li, ci, off, n);
+			if (r)
+				return r;
+		}
+		if (dropped)
+			l->rewrite = true;
+	}
+	return 0;
+}
+
+/* Pass 2 for one L2 table: count its data references. *tabp: a buffer
+ * for the decoded table, taken (set to NULL) when a lenient check keeps it. */
+static int account_l2(struct pcow *img, const struct tref *t, uint8_t *raw,
+		      uint64_t **tabp)
+{
+	uint64_t *tab = *tabp;
+	unsigned dropped = 0;
+	int r = pcow_file_pread(img, raw, img->csize, t->off);
+
+	if (!r)
+		r = pcow_decode_l2(img, t->li, t->j, t->off, raw, tab, img->lenient, &dropped);
+	if (r)
+		return r;
+	for (uint32_t k = 0; k < img->l2_entries; k++) {
+		uint64_t h = tab[k], hc = h >> img->cbits;
+		if (!h || h == MEM_ZERO)
+			continue;
+		if (hc < img->nclusters && img->refc[hc] >= REFC_META) {
+			uint64_t vc = (uint64_t)t->j * img->l2_entries + k;
+			if (!img->lenient)
+				return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u cluster "
+						    "%llu: data cluster overlaps metadata",
+						    img->path, t->li, (unsigned long long)vc);
+			pcow_problem(img, "layer %u cluster %llu: data cluster overlaps "
+				     "metadata (dropped)", t->li, (unsigned long long)vc);
+			tab[k] = 0;
+			dropped++;
+			continue;
+		}
+		r = pcow_refc_track(img, hc + 1);	/* on demand */
+		if (r)
+			return r;
+		pcow_refc_inc(img, h);
+	}
+	if (dropped) {
+		/* keep the cleaned table: a repair writes it without them */
+		img->layers[t->li].rewrite = true;
+		r = pcow_table_install(img, t->li, t->j, tab);
+		if (!r)
+			*tabp = NULL;
+		return r;
+	}
+	return 0;
+}
+
+static int account_walk(struct pcow *img)
+{
+	struct trefs tr = { 0 };
+	uint8_t *raw = NULL;
+	uint64_t *tab = NULL;
+	int r;
+
+	r = pcow_refc_track(img, img->first_data);
+	if (r)
+		return r;
+	memset(img->refc, REFC_PIN, img->first_data);
+	r = mark_meta(img, img->cat_off, (img->cat_len + img->csize - 1) >> img->cbits,
+		      "catalog");
+	if (!r)
+		r = pcow_labels_account(img);
+	raw = malloc((size_t)WALK_CHUNKS * L1_CHUNK * 8 > img->csize ?
+		     (size_t)WALK_CHUNKS * L1_CHUNK * 8 : img->csize);
+	tab = pcow_tab_new(img);
+	if (!r && (!raw || !tab))
+		r = pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	for (unsigned i = 0; i < img->nlayers && !r; i++)
+		r = account_l1(img, i, &tr, raw);
+	for (size_t i = 0; i < tr.n && !r; i++) {
+		if (!tab && !(tab = pcow_tab_new(img)))
+			r = -PCOW_ENOMEM;
+		if (!r)
+			r = account_l2(img, &tr.v[i], raw, &tab);
+	}
+	free(raw);
+	pcow_tab_put(tab);
+	free(tr.v);
+	return r;
+}
+
+/*
+ * Count who owns each cluster (refc), once, on first need: the first
+ * write, allocation, reservation, translation of a data cluster, count
+ * (pcow_get_info) or check. Opening and reading never do: they read the
+ * catalog and, on first use, only the L1 chunks and L2 tables they touch.
+ * The walk streams: one L1 chunk and one L2 table at a time, nothing kept
+ * (but what a lenient check drops). A failure is kept: every later call
+ * returns it (the image is corrupt).
+ */
+int pcow_account(struct pcow *img)
+{
+	int r = 0;
+
+	if (img->raw || __atomic_load_n(&img->acct_done, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&img->acct_lock);
+	if (img->acct_done) {
+		;
+	} else if (img->acct_err) {
+		r = pcow_set_err(img, img->acct_err, "%s", img->acct_msg);
+	} else if (img->refc) {
+		/* created in this session: counted from the start */
+		__atomic_store_n(&img->acct_done, true, __ATOMIC_RELEASE);
+	} else {
+		r = account_walk(img);
+		if (r) {
+			img->acct_err = -r;
+			snprintf(img->acct_msg, sizeof(img->acct_msg), "%s", img->err.msg);
+			if (img->refc)
+				munmap(img->refc, img->refc_cap);
+			img->refc = NULL;
+			img->refc_cap = img->nclusters = 0;
+		} else {
+			__atomic_store_n(&img->acct_done, true, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&img->acct_lock);
+	return r;
 }

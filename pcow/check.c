@@ -1,8 +1,10 @@
 /*
  * check.c - libpcow's consistency check and repair (pcow-format.md,
- * "Check rules"). The image is loaded leniently: structural damage to the
- * root or catalog stops the check (returned as PCOW_ECORRUPT), damaged
- * table entries are counted, reported and dropped from the in-memory map.
+ * "Check rules"). The image is opened leniently and its clusters counted
+ * at once (pcow_account(), a streaming walk of every table): structural
+ * damage to the root or catalog stops the check (returned as
+ * PCOW_ECORRUPT), damaged table entries are counted, reported and dropped
+ * (only the tables they were in stay in memory, cleaned).
  * Repair ALL rewrites the damaged layers through the normal metadata
  * commit; repair LEAKS zeroes (punches) unreferenced clusters holding data
  * and trims free clusters from the end of the file.
@@ -198,6 +200,7 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
 		bool rewrite = false;
 		for (unsigned i = 0; i < img->nlayers; i++)
 			rewrite |= img->layers[i].rewrite;
+		rewrite |= img->labels_dropped;	/* the new root says: zeros */
 		if (rewrite) {
 			img->bumped = false;
 			r = pcow_bump_data_gen(img);

@@ -1,6 +1,7 @@
 /*
  * create.c - creating a pcow image: sizes (pcow_parse_size, pcow_measure)
- * and pcow_create, which writes the first catalog, tables and root.
+ * and pcow_create, which writes the first catalog, tables and root, in
+ * steps: the image in memory, its base, its layer, its file, the writes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 #include <zlib.h>
 
 #include "internal.h"
@@ -48,23 +50,16 @@ void pcow_measure(uint64_t vsize, unsigned cbits, uint64_t data_clusters,
 		*full = (meta + l2max + vcl) << cbits;
 }
 
-int pcow_create(const char *path, const struct pcow_create_opts *o,
-		struct pcow_error *err)
+/* an empty image in memory: geometry and buffers, nothing on disk yet */
+static struct pcow *create_new(const char *path, unsigned cbits,
+			       const struct pcow_create_opts *o, struct pcow_error *err)
 {
-	struct pcow *img;
-	struct pcow_error e;
-	unsigned cbits = o->cluster_bits ? o->cluster_bits : PCOW_DEFAULT_CLUSTER_BITS;
-	uint64_t vsize = o->virtual_size;
-	int r, fd = -1;
+	struct pcow *img = calloc(1, sizeof(*img));
 
-	if (!path && !o->io)
-		return pcow_err_fill(err, PCOW_EINVAL, "no image path");
-	if (cbits < PCOW_MIN_CLUSTER_BITS || cbits > PCOW_MAX_CLUSTER_BITS)
-		return pcow_err_fill(err, PCOW_EINVAL, "cluster size %llu out of range "
-				     "(4K..2M, a power of two)", 1ULL << (cbits & 63));
-	img = calloc(1, sizeof(*img));
-	if (!img)
-		return pcow_err_fill(err, PCOW_ENOMEM, "out of memory");
+	if (!img) {
+		pcow_err_fill(err, PCOW_ENOMEM, "out of memory");
+		return NULL;
+	}
 	pthread_mutex_init(&img->lock, NULL);
 	img->path = strdup(path ? path : "(image)");
 	img->dir = pcow_dir_of(img->path ? img->path : ".");
@@ -75,65 +70,76 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	img->zbuf = calloc(1, img->csize);
 	img->open_io = o->open_io;
 	img->open_ctx = o->open_ctx;
-	if (!img->path || !img->dir || !img->zbuf) {
-		r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		goto out;
+	return img;
+}
+
+/* open the base as every later open will (depth 1) and record its identity */
+static int create_base(struct pcow *img, const struct pcow_create_opts *o)
+{
+	struct pcow_error e;
+	int fmt = o->base_format, r;
+	char *p = pcow_resolve_base(img, o->base);
+
+	if (!p)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	/* the base's real format: -F must match it (a foreign format only
+	 * as -F raw, which forces it) */
+	const char *other = NULL;
+	int real = o->open_io ? (fmt ? fmt : pcow_probe(p) > 0 ? PCOW_FMT_PCOW : PCOW_FMT_RAW) :
+		   pcow_image_format(p, &other, &e);	/* a caller's opener: its word */
+	free(p);
+	p = NULL;
+	if (real < 0)	/* the cause first: a long path must not push it out */
+		return pcow_set_err(img, PCOW_EBASE, "base image %s", e.msg);
+	if (fmt == PCOW_FMT_AUTO && other)
+		return pcow_set_err(img, PCOW_EUNSUPPORTED, "base image %s is a %s image, "
+				    "not pcow or raw (-F raw would use its bytes as they are)",
+				    o->base, other);
+	if (fmt == PCOW_FMT_PCOW && real != PCOW_FMT_PCOW)
+		return pcow_set_err(img, PCOW_EBASE, "base image %s is not a pcow image "
+				    "(-F pcow)", o->base);
+	if (fmt == PCOW_FMT_RAW && real == PCOW_FMT_PCOW)
+		return pcow_set_err(img, PCOW_EBASE, "base image %s is a pcow image: -F raw "
+				    "would show its metadata as data (use -F pcow, or no -F)",
+				    o->base);
+	fmt = real;
+	p = pcow_resolve_base(img, o->base);
+	if (!p)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	img->base_fmt = fmt;
+	img->base_path = strdup(o->base);
+	if (o->lock)
+		img->flags |= PCOW_LOCK;	/* for the base's open */
+	if (fmt == PCOW_FMT_RAW) {
+		r = pcow_open_raw_base(img, p, 0);
+	} else {
+		struct pcow_open_opts bo = { .flags = o->lock ? PCOW_LOCK : 0,
+					     .open_io = o->open_io, .open_ctx = o->open_ctx };
+		struct pcow *b = pcow_open_internal(p, &bo, 1, false, NULL, NULL, &e);
+		r = b ? 0 : pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED : PCOW_EBASE,
+					 "base image %s", e.msg);
+		img->base = b;
 	}
-	if (o->base) {
-		int fmt = o->base_format;
-		char *p = pcow_resolve_base(img, o->base);
-		if (!p) {
-			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (fmt == PCOW_FMT_AUTO) {
-			int pr = pcow_probe(p);
-			if (pr < 0) {
-				r = pcow_set_err(img, PCOW_EBASE, "base image %s: %s", o->base,
-						 strerror(ENOENT));
-				free(p);
-				goto out;
-			}
-			fmt = pr ? PCOW_FMT_PCOW : PCOW_FMT_RAW;
-		}
-		img->base_fmt = fmt;
-		img->base_path = strdup(o->base);
-		if (fmt == PCOW_FMT_RAW) {
-			r = pcow_open_raw_base(img, p, 0);
-		} else {
-			struct pcow_open_opts bo = { .open_io = o->open_io,
-						     .open_ctx = o->open_ctx };
-			/* opened as a base (depth 1), as every later open will */
-			struct pcow *b = pcow_open_internal(p, &bo, 1, false, NULL, NULL, &e);
-			if (!b)
-				r = pcow_set_err(img, PCOW_EBASE, "base image: %s", e.msg);
-			else {
-				img->base = b;
-				r = 0;
-			}
-		}
-		free(p);
-		if (r)
-			goto out;
-		img->base_size = img->base->vsize;
-		if (!img->base->raw) {
-			memcpy(img->base_uuid, img->base->uuid, 16);
-			img->base_data_gen = img->base->data_gen;
-		}
-		if (!vsize)
-			vsize = img->base_size;
+	free(p);
+	if (r)
+		return r;
+	img->base_size = img->base->vsize;
+	if (!img->base->raw) {
+		memcpy(img->base_uuid, img->base->uuid, 16);
+		img->base_data_gen = img->base->data_gen;
 	}
-	if (vsize > PCOW_MAX_VIRTUAL_SIZE) {
-		r = pcow_set_err(img, PCOW_EINVAL, "virtual size %llu too large",
-				 (unsigned long long)vsize);
-		goto out;
-	}
+	return 0;
+}
+
+/* the one active layer, empty, and a fresh uuid */
+static int create_layer(struct pcow *img, uint64_t vsize)
+{
+	int r;
+
 	img->vsize = vsize;
 	img->layers = calloc(1, sizeof(*img->layers));
-	if (!img->layers) {
-		r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (!img->layers)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	img->nlayers = 1;
 	img->active = 0;
 	img->layers[0].parent = PCOW_NO_PARENT;
@@ -141,44 +147,55 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	img->layers[0].name = strdup("");
 	r = pcow_layer_alloc_l1(img, &img->layers[0], vsize);
 	if (r)
-		goto out;
+		return r;
 	img->layers[0].rewrite = true;
-	if (getrandom(img->uuid, 16, 0) != 16) {
-		/* fall back to time and pid: uniqueness, not secrecy */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t a = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-		uint64_t b = pcow_mix64(a ^ (uint64_t)getpid());
-		memcpy(img->uuid, &a, 8);
-		memcpy(img->uuid + 8, &b, 8);
-	}
+	/* RFC 4122 version 4 (random), with its version and variant bits */
+	uuid_generate_random(img->uuid);
+	return 0;
+}
+
+/* the file: the caller's I/O, the caller's opener, or open(2) */
+static int create_file(struct pcow *img, const char *path, const struct pcow_create_opts *o,
+		       bool *created)
+{
+	int en, fd;
+
 	if (o->io) {
 		img->io = o->io;
 		img->ioctx = o->io_ctx;
-	} else if (o->open_io) {
-		int en = o->open_io(o->open_ctx, path, true, true, &img->io, &img->ioctx);
-		if (en) {
-			r = pcow_set_err(img, en == -EEXIST ? PCOW_EEXIST : PCOW_EIO, "%s: %s",
-					 path, strerror(-en));
-			goto out;
-		}
-	} else {
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC |
-			  (o->overwrite ? O_TRUNC : O_EXCL), 0644);
-		if (fd < 0) {
-			int en = errno;
-			r = pcow_set_err(img, en == EEXIST ? PCOW_EEXIST : PCOW_EIO, "%s: %s",
-					 path, strerror(en));
-			goto out;
-		}
-		img->io = &pcow_fd_io_ops;
-		img->ioctx = pcow_fd_io_new(fd);
-		if (!img->ioctx) {
-			close(fd);
-			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-			goto out;
-		}
+		return 0;
 	}
+	if (o->open_io) {
+		en = o->open_io(o->open_ctx, path, true, true, &img->io, &img->ioctx);
+		if (en)
+			return pcow_set_err(img, en == -EEXIST ? PCOW_EEXIST : PCOW_EIO,
+					    "%s: %s", path, strerror(-en));
+		return 0;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (o->overwrite ? O_TRUNC : O_EXCL),
+		  0644);
+	if (fd < 0) {
+		en = errno;
+		return pcow_set_err(img, en == EEXIST ? PCOW_EEXIST : PCOW_EIO, "%s: %s",
+				    path, strerror(en));
+	}
+	*created = true;
+	img->io = &pcow_fd_io_ops;
+	img->ioctx = pcow_fd_io_new(fd);
+	if (!img->ioctx) {
+		close(fd);
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* the header's two empty slots, the label area (label_size bytes, or the
+ * base's; labels.c), then the first catalog, tables and root */
+static int create_write(struct pcow *img, uint64_t label_size)
+{
+	uint8_t z[PCOW_HEADER_END] = { 0 };
+	int r;
+
 	img->rw = true;
 	img->bumped = true;
 	img->gen = 0;
@@ -186,20 +203,51 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 	img->slot = 1;	/* the first root goes to slot 0 */
 	r = pcow_refc_track(img, img->first_data);
 	if (r)
-		goto out;
+		return r;
 	memset(img->refc, REFC_PIN, img->first_data);
-	/* the header: two empty slots */
-	{
-		uint8_t z[PCOW_HEADER_END] = { 0 };
-		r = pcow_file_pwrite(img, z, sizeof(z), 0);
-		if (r)
-			goto out;
-	}
-	r = pcow_meta_commit(img);
-out:
+	r = pcow_file_pwrite(img, z, sizeof(z), 0);
+	if (!r)
+		r = pcow_labels_create(img, label_size);
+	if (r)
+		return r;
+	return pcow_meta_commit(img);
+}
+
+int pcow_create(const char *path, const struct pcow_create_opts *o,
+		struct pcow_error *err)
+{
+	unsigned cbits = o->cluster_bits ? o->cluster_bits : PCOW_DEFAULT_CLUSTER_BITS;
+	uint64_t vsize = o->virtual_size;
+	bool created = false;
+	struct pcow *img;
+	int r;
+
+	if (!path && !o->io)
+		return pcow_err_fill(err, PCOW_EINVAL, "no image path");
+	if (cbits < PCOW_MIN_CLUSTER_BITS || cbits > PCOW_MAX_CLUSTER_BITS)
+		return pcow_err_fill(err, PCOW_EINVAL, "cluster size %llu out of range "
+				     "(4K..2M, a power of two)", 1ULL << (cbits & 63));
+	img = create_new(path, cbits, o, err);
+	if (!img)
+		return -PCOW_ENOMEM;
+	if (!img->path || !img->dir || !img->zbuf)
+		r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	else
+		r = o->base ? create_base(img, o) : 0;
+	if (!r && !vsize && img->base)
+		vsize = img->base_size;
+	if (!r && vsize > PCOW_MAX_VIRTUAL_SIZE)
+		r = pcow_set_err(img, PCOW_EINVAL, "virtual size %llu too large",
+				 (unsigned long long)vsize);
+	if (!r)
+		r = create_layer(img, vsize);
+	if (!r)
+		r = create_file(img, path, o, &created);
+	if (!r)
+		r = create_write(img, o->label_size);
 	if (r) {
 		pcow_err_fill(err, img->err.code, "%s", img->err.msg);
-		if (!o->io && fd >= 0 && path)
+		if (created)
 			unlink(path);
 		img->broken = true;
 	}

@@ -1,6 +1,8 @@
 /*
  * data.c - libpcow's data path: checked I/O on the image file, the layers'
- * L1/L2 tables and entries, reading through the layer chain and the base,
+ * L1/L2 tables and entries (L1 chunks and L2 tables read and checked on
+ * first use, the empty chunk and taken-over tables shared between layers
+ * until written), reading through the layer chain and the base,
  * translation (pcow_translate), copy-on-write writes, prepare-write and
  * flush.
  */
@@ -58,15 +60,273 @@ int pcow_file_flush(struct pcow *img)
 	return 0;
 }
 
-/* ---- layers and entries ---- */
+/* ---- layers, tables and entries ---- */
 
-uint64_t *pcow_entry_slot(struct pcow *img, struct layer *l, uint64_t vc)
+/* read, all entries empty: shared by every layer, never written */
+struct l1chunk pcow_l1_empty;
+
+/*
+ * Decoded L2 tables are counted objects: the word before the entries
+ * holds the number of chunk slots using the table. A table shared by
+ * several layers (a deleted snapshot's table taken over by each of its
+ * children) is copied by the first layer that changes an entry in it.
+ */
+uint64_t *pcow_tab_new(struct pcow *img)
 {
-	uint64_t idx = vc / img->l2_entries;
+	uint64_t *t = calloc(img->l2_entries + 1, sizeof(uint64_t));
 
-	if (idx >= l->l1_entries || !l->l2[idx])
+	if (!t) {
+		pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
 		return NULL;
-	return &l->l2[idx][vc % img->l2_entries];
+	}
+	t[0] = 1;
+	return t + 1;
+}
+
+void pcow_tab_put(uint64_t *t)
+{
+	if (t && !--t[-1])
+		free(t - 1);
+}
+
+static uint64_t *tab_get(uint64_t *t)
+{
+	t[-1]++;
+	return t;
+}
+
+/* tables in use by more than one slot */
+bool pcow_tab_shared(const uint64_t *t)
+{
+	return t[-1] > 1;
+}
+
+int pcow_decode_l1(struct pcow *img, unsigned li, uint32_t ci, const uint8_t *raw,
+		   uint32_t n, uint64_t *out, bool lenient, unsigned *dropped)
+{
+	struct layer *l = &img->layers[li];
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t j = (ci << L1_CHUNK_BITS) + k;
+		uint64_t pos = l->l1_off + j * 8ULL, t, c;
+		unsigned fl;
+		const char *bad = NULL;
+
+		out[k] = 0;
+		if (!get_le64(raw + k * 8))
+			continue;
+		if (pcow_entry_decode(get_le64(raw + k * 8), img->cbits, pos, &t, &fl) || fl)
+			bad = "is corrupt";
+		else if (t && ((c = t >> img->cbits) < img->first_data ||
+			       c >= img->file_clusters))
+			bad = "points outside the image";
+		if (bad) {
+			if (!lenient)
+				return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: bad "
+						    "L1 entry %u (%s)", img->path, li, j, bad);
+			if (dropped) {
+				pcow_problem(img, "layer %u: L1 entry %u %s (dropped)", li,
+					     j, bad);
+				(*dropped)++;
+			}
+			continue;
+		}
+		out[k] = t;
+	}
+	return 0;
+}
+
+int pcow_decode_l2(struct pcow *img, unsigned li, uint32_t j, uint64_t toff,
+		   const uint8_t *raw, uint64_t *out, bool lenient, unsigned *dropped)
+{
+	struct layer *l = &img->layers[li];
+
+	for (uint32_t k = 0; k < img->l2_entries; k++) {
+		uint64_t pos = toff + k * 8ULL, h, hc = 0;
+		uint64_t vc = (uint64_t)j * img->l2_entries + k;
+		unsigned fl;
+		const char *bad = NULL;
+
+		out[k] = 0;
+		if (!get_le64(raw + k * 8))
+			continue;
+		if (pcow_entry_decode(get_le64(raw + k * 8), img->cbits, pos, &h, &fl))
+			bad = "check bits wrong";
+		else if ((fl & PCOW_ENTRY_ZERO) && h)
+			bad = "zero entry with a cluster";
+		else if (h && ((hc = h >> img->cbits) < img->first_data ||
+			       hc >= img->file_clusters))
+			bad = "cluster outside the image";
+		else if ((h || fl) && (vc << img->cbits) >= l->vsize)
+			bad = "entry beyond the layer's size";
+		if (bad) {
+			if (!lenient)
+				return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u cluster "
+						    "%llu: %s", img->path, li,
+						    (unsigned long long)vc, bad);
+			if (dropped) {
+				pcow_problem(img, "layer %u cluster %llu: %s (dropped)", li,
+					     (unsigned long long)vc, bad);
+				(*dropped)++;
+			}
+			continue;
+		}
+		if (fl & PCOW_ENTRY_ZERO)
+			out[k] = MEM_ZERO;
+		else if (h)
+			out[k] = h;
+	}
+	return 0;
+}
+
+/* the chunk pointer array of a layer, allocated on first use */
+static int chunks_alloc(struct pcow *img, struct layer *l)
+{
+	if (l->l1c)
+		return 0;
+	l->l1c = calloc(pcow_chunk_count(l->l1_entries) ?: 1, sizeof(*l->l1c));
+	if (!l->l1c)
+		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	return 0;
+}
+
+int pcow_chunk_get(struct pcow *img, unsigned li, uint32_t ci, struct l1chunk **out)
+{
+	struct layer *l = &img->layers[li];
+	uint32_t first = ci << L1_CHUNK_BITS, n = 0;
+	uint8_t raw[L1_CHUNK * 8];
+	uint64_t off[L1_CHUNK];
+	int r = chunks_alloc(img, l);
+
+	if (r)
+		return r;
+	if (l->l1c[ci]) {
+		*out = l->l1c[ci];
+		return 0;
+	}
+	if (l->l1_off && first < l->l1_disk_n)
+		n = l->l1_disk_n - first < L1_CHUNK ? l->l1_disk_n - first : L1_CHUNK;
+	if (n) {
+		r = pcow_file_pread(img, raw, n * 8, l->l1_off + first * 8ULL);
+		if (!r)
+			r = pcow_decode_l1(img, li, ci, raw, n, off, img->lenient, NULL);
+		if (r)
+			return r;
+	}
+	r = pcow_chunk_install(img, li, ci, off, n);
+	if (!r)
+		*out = l->l1c[ci];
+	return r;
+}
+
+/* a chunk the layer may change: its own copy of the shared empty one */
+static int chunk_own(struct pcow *img, unsigned li, uint32_t ci, struct l1chunk **out)
+{
+	struct layer *l = &img->layers[li];
+	int r = pcow_chunk_get(img, li, ci, out);
+
+	if (r || *out != &pcow_l1_empty)
+		return r;
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	l->l1c[ci] = *out;
+	return 0;
+}
+
+int pcow_chunk_install(struct pcow *img, unsigned li, uint32_t ci, const uint64_t *off,
+		       uint32_t n)
+{
+	struct layer *l = &img->layers[li];
+	struct l1chunk *c;
+	int r = chunks_alloc(img, l);
+
+	if (r)
+		return r;
+	while (n && !off[n - 1])
+		n--;
+	if (!n) {
+		l->l1c[ci] = &pcow_l1_empty;
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	memcpy(c->off, off, n * 8);
+	l->l1c[ci] = c;
+	return 0;
+}
+
+/* tab (malloc'd) becomes the decoded table at L1 index j; its chunk is in
+ * memory (pcow_chunk_install) */
+int pcow_table_install(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab)
+{
+	struct l1chunk *c = img->layers[li].l1c ?
+		img->layers[li].l1c[j >> L1_CHUNK_BITS] : NULL;
+
+	if (!c || c == &pcow_l1_empty)
+		return pcow_set_err(img, PCOW_EIO, "%s: internal: table without chunk",
+				    img->path);
+	pcow_tab_put(c->tab[j & (L1_CHUNK - 1)]);
+	c->tab[j & (L1_CHUNK - 1)] = tab;
+	return 0;
+}
+
+int pcow_table_get(struct pcow *img, unsigned li, uint32_t j, uint64_t **out)
+{
+	struct l1chunk *c;
+	uint32_t k = j & (L1_CHUNK - 1);
+	uint8_t *raw;
+	uint64_t *t;
+	int r;
+
+	*out = NULL;
+	if (j >= img->layers[li].l1_entries)
+		return 0;
+	r = pcow_chunk_get(img, li, j >> L1_CHUNK_BITS, &c);
+	if (r || !c->off[k])
+		return r;
+	if (c->tab[k]) {
+		*out = c->tab[k];
+		return 0;
+	}
+	raw = malloc(img->csize);
+	t = pcow_tab_new(img);
+	if (!raw || !t) {
+		free(raw);
+		pcow_tab_put(t);
+		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	}
+	r = pcow_file_pread(img, raw, img->csize, c->off[k]);
+	if (!r)
+		r = pcow_decode_l2(img, li, j, c->off[k], raw, t, img->lenient, NULL);
+	free(raw);
+	if (r) {
+		pcow_tab_put(t);
+		return r;
+	}
+	c->tab[k] = *out = t;
+	return 0;
+}
+
+int pcow_layer_load(struct pcow *img, unsigned li)
+{
+	struct layer *l = &img->layers[li];
+	uint64_t *t;
+	int r = 0;
+
+	for (uint32_t j = 0; j < l->l1_entries && !r; j++)
+		r = pcow_table_get(img, li, j, &t);
+	return r;
+}
+
+int pcow_entry_get(struct pcow *img, unsigned li, uint64_t vc, uint64_t *val)
+{
+	uint64_t *t;
+	int r = pcow_table_get(img, li, (uint32_t)(vc / img->l2_entries), &t);
+
+	*val = !r && t ? t[vc % img->l2_entries] : 0;
+	return r;
 }
 
 /* Make sure layer li has the L2 table covering vc (a new one is written at
@@ -74,57 +334,104 @@ uint64_t *pcow_entry_slot(struct pcow *img, struct layer *l, uint64_t vc)
 static int ensure_table(struct pcow *img, unsigned li, uint64_t vc)
 {
 	struct layer *l = &img->layers[li];
-	uint64_t idx = vc / img->l2_entries, t;
+	uint64_t idx = vc / img->l2_entries, t, *tab;
+	uint32_t k = idx & (L1_CHUNK - 1);
+	struct l1chunk *c;
 	int r;
 
 	if (idx >= l->l1_entries)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: cluster %llu beyond layer size",
 				    img->path, (unsigned long long)vc);
-	if (l->l2[idx])
-		return 0;
-	l->l2[idx] = calloc(img->l2_entries, sizeof(uint64_t));
-	if (!l->l2[idx])
-		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	r = pcow_table_get(img, li, (uint32_t)idx, &tab);
+	if (r || tab)
+		return r;
+	r = chunk_own(img, li, (uint32_t)(idx >> L1_CHUNK_BITS), &c);
+	if (r)
+		return r;
+	c->tab[k] = pcow_tab_new(img);
+	if (!c->tab[k])
+		return -PCOW_ENOMEM;
 	r = pcow_alloc_kind(img, REFC_META, &t);
 	if (r) {
-		free(l->l2[idx]);
-		l->l2[idx] = NULL;
+		pcow_tab_put(c->tab[k]);
+		c->tab[k] = NULL;
 		return r;
 	}
-	l->l1[idx] = t;
-	l->l2_state[idx] = T_NEW;
+	c->off[k] = t;
+	c->state[k] = T_NEW;
 	l->l1_dirty = true;
+	return 0;
+}
+
+/* Layer li, which has no table at L1 index j, takes tab (a table of
+ * another layer with the same entries) as its own new table: shared in
+ * memory until one of them changes it, written to its own new place. */
+int pcow_table_adopt(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab)
+{
+	uint32_t k = j & (L1_CHUNK - 1);
+	struct l1chunk *c;
+	uint64_t t;
+	int r = chunk_own(img, li, j >> L1_CHUNK_BITS, &c);
+
+	if (r)
+		return r;
+	if (c->off[k])
+		return pcow_set_err(img, PCOW_EIO, "%s: internal: adopting over a table",
+				    img->path);
+	r = pcow_alloc_kind(img, REFC_META, &t);
+	if (r)
+		return r;
+	c->tab[k] = tab_get(tab);
+	c->off[k] = t;
+	c->state[k] = T_NEW;
+	img->layers[li].l1_dirty = true;
 	return 0;
 }
 
 int pcow_entry_set(struct pcow *img, unsigned li, uint64_t vc, uint64_t val)
 {
 	struct layer *l = &img->layers[li];
-	uint64_t idx = vc / img->l2_entries;
+	uint64_t idx = vc / img->l2_entries, *tab;
+	struct l1chunk *c;
 	int r;
 
-	if (idx < l->l1_entries && !l->l2[idx] && !val)
-		return 0;
+	if (idx < l->l1_entries && !val) {
+		r = pcow_table_get(img, li, (uint32_t)idx, &tab);
+		if (r || !tab)
+			return r;
+	}
 	r = ensure_table(img, li, vc);
 	if (r)
 		return r;
-	if (l->l2_state[idx] == T_CLEAN)
-		l->l2_state[idx] = T_DIRTY;
-	l->l2[idx][vc % img->l2_entries] = val;
+	c = l->l1c[idx >> L1_CHUNK_BITS];
+	idx &= L1_CHUNK - 1;
+	if (pcow_tab_shared(c->tab[idx])) {
+		/* shared with another layer: this one changes its own copy */
+		uint64_t *own = pcow_tab_new(img);
+		if (!own)
+			return -PCOW_ENOMEM;
+		memcpy(own, c->tab[idx], img->l2_entries * sizeof(uint64_t));
+		pcow_tab_put(c->tab[idx]);
+		c->tab[idx] = own;
+	}
+	if (c->state[idx] == T_CLEAN)
+		c->state[idx] = T_DIRTY;
+	c->tab[idx][vc % img->l2_entries] = val;
 	return 0;
 }
 
 void pcow_layer_free_tables(struct layer *l)
 {
-	if (l->l2)
-		for (uint32_t i = 0; i < l->l1_entries; i++)
-			free(l->l2[i]);
-	free(l->l2);
-	free(l->l1);
-	free(l->l2_state);
-	l->l1 = NULL;
-	l->l2 = NULL;
-	l->l2_state = NULL;
+	for (uint32_t i = 0; l->l1c && i < pcow_chunk_count(l->l1_entries); i++) {
+		struct l1chunk *c = l->l1c[i];
+		if (!c || c == &pcow_l1_empty)
+			continue;
+		for (uint32_t k = 0; k < L1_CHUNK; k++)
+			pcow_tab_put(c->tab[k]);
+		free(c);
+	}
+	free(l->l1c);
+	l->l1c = NULL;
 }
 
 void pcow_layer_free(struct layer *l)
@@ -134,6 +441,7 @@ void pcow_layer_free(struct layer *l)
 	l->name = NULL;
 }
 
+/* A new layer: nothing on disk yet, every chunk the shared empty one. */
 int pcow_layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize)
 {
 	uint32_t n = pcow_l1_entries_for(vsize, img->cbits);
@@ -145,13 +453,34 @@ int pcow_layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize)
 				    (unsigned long long)img->csize);
 	l->l1_entries = n;
 	l->vsize = vsize;
-	l->l1 = calloc(n ? n : 1, sizeof(uint64_t));
-	l->l2 = calloc(n ? n : 1, sizeof(uint64_t *));
-	l->l2_state = calloc(n ? n : 1, 1);
-	if (!l->l1 || !l->l2 || !l->l2_state) {
-		pcow_layer_free_tables(l);
+	l->l1_disk_n = 0;
+	l->l1c = calloc(pcow_chunk_count(n) ?: 1, sizeof(*l->l1c));
+	if (!l->l1c)
 		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	for (uint32_t i = 0; i < pcow_chunk_count(n); i++)
+		l->l1c[i] = &pcow_l1_empty;
+	return 0;
+}
+
+/* Grow layer l's L1 to n entries (resize); the new entries are empty. */
+int pcow_layer_grow_l1(struct pcow *img, struct layer *l, uint32_t n)
+{
+	uint32_t oc = pcow_chunk_count(l->l1_entries), nc = pcow_chunk_count(n);
+	struct l1chunk **p;
+
+	if (n <= l->l1_entries)
+		return 0;
+	if (!l->l1c) {
+		l->l1_entries = n;	/* read on first use, beyond l1_disk_n: empty */
+		return 0;
 	}
+	p = realloc(l->l1c, (nc ?: 1) * sizeof(*p));
+	if (!p)
+		return pcow_set_err(img, PCOW_ENOMEM, "%s: out of memory", img->path);
+	l->l1c = p;
+	for (uint32_t i = oc; i < nc; i++)
+		p[i] = NULL;	/* beyond l1_disk_n: read as empty */
+	l->l1_entries = n;
 	return 0;
 }
 
@@ -213,13 +542,16 @@ int pcow_read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t of
 			memset((char *)buf + n, 0, len - n);
 			len = n;
 		}
-		uint64_t *e = pcow_entry_slot(img, l, off >> img->cbits);
-		if (e && *e == MEM_ZERO) {
+		uint64_t e;
+		int r = pcow_entry_get(img, (unsigned)li, off >> img->cbits, &e);
+		if (r)
+			return r;
+		if (e == MEM_ZERO) {
 			memset(buf, 0, len);
 			return 0;
 		}
-		if (e && *e)
-			return pcow_file_pread(img, buf, len, *e + (off & (img->csize - 1)));
+		if (e)
+			return pcow_file_pread(img, buf, len, e + (off & (img->csize - 1)));
 		li = (int)l->parent;
 		if ((unsigned)li == PCOW_NO_PARENT)
 			break;
@@ -252,8 +584,8 @@ int pcow_read(struct pcow *img, void *buf, size_t len, uint64_t off)
 
 /* ---- translation ---- */
 
-static void classify(struct pcow *img, uint64_t vc, enum pcow_map_kind *kind,
-		     uint64_t *host, unsigned *layer)
+static int classify(struct pcow *img, uint64_t vc, enum pcow_map_kind *kind,
+		    uint64_t *host, unsigned *layer)
 {
 	unsigned li = img->active;
 	uint64_t off = vc << img->cbits;
@@ -265,46 +597,57 @@ static void classify(struct pcow *img, uint64_t vc, enum pcow_map_kind *kind,
 	while (li != PCOW_NO_PARENT) {
 		if (li >= img->nlayers || hops++ >= img->nlayers) {
 			*kind = PCOW_MAP_HOLE;	/* unreachable: pcow_catalog_parse() checks */
-			return;
+			return 0;
 		}
 		struct layer *l = &img->layers[li];
 		if (off >= l->vsize) {
 			*kind = PCOW_MAP_HOLE;
-			return;
+			return 0;
 		}
-		uint64_t *e = pcow_entry_slot(img, l, vc);
-		if (e && *e == MEM_ZERO) {
+		uint64_t e;
+		int r = pcow_entry_get(img, li, vc, &e);
+		if (r)
+			return r;
+		if (e == MEM_ZERO) {
 			*kind = PCOW_MAP_ZERO;
-			return;
+			return 0;
 		}
-		if (e && *e) {
+		if (e) {
 			*kind = li == img->active ? PCOW_MAP_DATA : PCOW_MAP_LOWER;
-			*host = *e;
+			*host = e;
 			*layer = li;
-			return;
+			return 0;
 		}
 		li = l->parent;
 	}
 	*kind = img->base_fmt && img->base && off < img->base->vsize ?
 		PCOW_MAP_BASE : PCOW_MAP_HOLE;
+	return 0;
 }
 
-/* Clusters from vc to the end of its L2 span if no layer of the active
- * chain has a table there, else 0. */
-static uint64_t table_gap(struct pcow *img, uint64_t vc)
+/* *span: clusters from vc to the end of its L2 span if no layer of the
+ * active chain has a table there, else 0. Reads L1 chunks only. */
+static int table_gap(struct pcow *img, uint64_t vc, uint64_t *span)
 {
 	uint64_t idx = vc / img->l2_entries;
-
 	unsigned hops = 0;
 
+	*span = 0;
 	for (unsigned li = img->active; li != PCOW_NO_PARENT; li = img->layers[li].parent) {
 		if (li >= img->nlayers || hops++ >= img->nlayers)
 			return 0;	/* unreachable: pcow_catalog_parse() checks */
 		struct layer *l = &img->layers[li];
-		if (idx < l->l1_entries && l->l2[idx])
+		struct l1chunk *c;
+		if (idx >= l->l1_entries)
+			continue;
+		int r = pcow_chunk_get(img, li, (uint32_t)(idx >> L1_CHUNK_BITS), &c);
+		if (r)
+			return r;
+		if (c->off[idx & (L1_CHUNK - 1)])
 			return 0;
 	}
-	return img->l2_entries - vc % img->l2_entries;
+	*span = img->l2_entries - vc % img->l2_entries;
+	return 0;
 }
 
 int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m)
@@ -312,6 +655,7 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 	enum pcow_map_kind k, k2;
 	uint64_t host, host2, vc, end;
 	unsigned layer, layer2;
+	int r;
 
 	memset(m, 0, sizeof(*m));
 	if (off >= img->vsize)
@@ -319,33 +663,39 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 				    img->path, (unsigned long long)off);
 	if (limit == 0 || limit > img->vsize - off)
 		limit = img->vsize - off;
-	if (img->raw) {
-		m->kind = PCOW_MAP_DATA;
-		m->host_off = off;
-		m->len = limit;
-		return 0;
-	}
+	if (img->raw)
+		return pcow_raw_translate(img, off, limit, m);
 	vc = off >> img->cbits;
-	classify(img, vc, &k, &host, &layer);
+	r = classify(img, vc, &k, &host, &layer);
+	if (r)
+		return r;
 	end = (vc + 1) << img->cbits;
 	while (end - off < limit) {
-		uint64_t span = table_gap(img, end >> img->cbits);
+		uint64_t span;
+		r = table_gap(img, end >> img->cbits, &span);
+		if (r)
+			return r;
 		if (span && (k == PCOW_MAP_HOLE || k == PCOW_MAP_BASE)) {
 			/* no layer has a table here: same kind to the table's end,
 			 * unless the base's size or a layer's size ends inside */
 			uint64_t te = ((end >> img->cbits) + span) << img->cbits;
-			classify(img, end >> img->cbits, &k2, &host2, &layer2);
 			uint64_t last = te - img->csize;
 			enum pcow_map_kind k3;
 			uint64_t h3;
 			unsigned l3;
-			classify(img, last >> img->cbits, &k3, &h3, &l3);
+			r = classify(img, end >> img->cbits, &k2, &host2, &layer2);
+			if (!r)
+				r = classify(img, last >> img->cbits, &k3, &h3, &l3);
+			if (r)
+				return r;
 			if (k2 == k && k3 == k) {
 				end = te;
 				continue;
 			}
 		}
-		classify(img, end >> img->cbits, &k2, &host2, &layer2);
+		r = classify(img, end >> img->cbits, &k2, &host2, &layer2);
+		if (r)
+			return r;
 		if (k2 != k || layer2 != layer)
 			break;
 		if ((k == PCOW_MAP_DATA || k == PCOW_MAP_LOWER) &&
@@ -358,7 +708,14 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 	m->len = end - off < limit ? end - off : limit;
 	if (k == PCOW_MAP_DATA || k == PCOW_MAP_LOWER) {
 		m->host_off = host + (off & (img->csize - 1));
-		m->shared = pcow_refc_get(img, host) > 1;
+		/* sharing needs the cluster counts: a data cluster of the active
+		 * layer only (a writer asks; LOWER is read-only anyway) */
+		if (k == PCOW_MAP_DATA) {
+			r = pcow_account(img);
+			if (r)
+				return r;
+			m->shared = pcow_refc_get(img, host) > 1;
+		}
 	} else if (k == PCOW_MAP_BASE) {
 		m->host_off = off;
 	}
@@ -376,6 +733,9 @@ static int check_writable(struct pcow *img)
 	if (!img->rw || img->raw)
 		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
 				    img->path);
+	int r = pcow_account(img);
+	if (r)
+		return r;
 	return pcow_bump_data_gen(img);
 }
 
@@ -383,10 +743,11 @@ static int check_writable(struct pcow *img)
 static int cow_cluster(struct pcow *img, uint64_t vc, const void *data,
 		       size_t dlen, size_t doff, uint64_t *host)
 {
-	uint64_t *e = pcow_entry_slot(img, &img->layers[img->active], vc);
-	uint64_t old = e ? *e : 0, nh;
-	int r;
+	uint64_t old, nh;
+	int r = pcow_entry_get(img, img->active, vc, &old);
 
+	if (r)
+		return r;
 	if (old && old != MEM_ZERO && pcow_refc_get(img, old) == 1) {
 		*host = old;
 		if (dlen)
@@ -449,8 +810,10 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 		uint64_t host, vc = off >> img->cbits;
 		if (n > len)
 			n = len;
-		uint64_t *e = pcow_entry_slot(img, &img->layers[img->active], vc);
-		uint64_t old = e ? *e : 0;
+		uint64_t old;
+		r = pcow_entry_get(img, img->active, vc, &old);
+		if (r)
+			break;
 		bool in_place = old && old != MEM_ZERO && pcow_refc_get(img, old) == 1;
 		if (n == img->csize && !in_place) {
 			r = ensure_table(img, img->active, vc);

@@ -27,6 +27,7 @@ const char *pcow_strerror(int code)
 		"not a pcow image", "image corrupt", "unsupported image",
 		"already exists", "not found", "base image problem",
 		"image is read-only", "operation not possible now",
+		"in use by another process",
 	};
 
 	if (code < 0)

@@ -103,6 +103,7 @@ void pcow_root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
 	put_le64(s + 80, img->cat_off);
 	put_le32(s + 88, img->cat_len);
 	put_le32(s + 92, cat_crc);
+	pcow_labels_root_encode(img, s);
 	put_le32(s + 4092, pcow_crc32(s, 4092));
 }
 
@@ -125,6 +126,7 @@ int pcow_root_parse(const uint8_t *s, struct root *rt)
 	rt->cat_off = get_le64(s + 80);
 	rt->cat_len = get_le32(s + 88);
 	rt->cat_crc = get_le32(s + 92);
+	pcow_labels_root_parse(s, rt);
 	return 1;
 }
 

@@ -2,7 +2,8 @@
  * internal.h - libpcow's private structures and helpers, shared by the
  * library's files (error.c, format.c on-disk encoding, open.c, create.c,
  * alloc.c cluster accounting, data.c data path, meta.c metadata commit,
- * ops.c snapshot / commit / rebase / resize, check.c, io.c). Not
+ * ops.c snapshot / commit / rebase / resize, check.c, io.c, image.c raw
+ * or pcow). Not
  * installed; not for users.
  */
 #ifndef PMVM_PCOW_INTERNAL_H
@@ -30,11 +31,32 @@
 #define PCOW_NO_PARENT 0xffffffffu
 #define PCOW_MAX_LAYERS 65536u
 #define PCOW_MAX_L1_ENTRIES (1u << 22)
-#define PCOW_INCOMPAT_KNOWN 0ULL
+#define PCOW_INCOMPAT_LABELS 0x1ULL	/* label storage area (labels.c) */
+#define PCOW_INCOMPAT_KNOWN PCOW_INCOMPAT_LABELS
 #define PCOW_ENTRY_ZERO 0x1u	/* entry flag: reads as zeros */
 
 /* in-memory L2 value: host byte offset of the cluster, or 1 for ZERO */
 #define MEM_ZERO 1ULL
+
+/*
+ * A layer's L1 in memory: chunks of L1_CHUNK entries (4 KiB of the L1 on
+ * disk), each read on first use. A chunk pointer is NULL (not read yet),
+ * pcow_l1_empty (read, or new, and all entries empty: one static chunk
+ * shared by every layer and never written; the first table added there
+ * gives the layer its own copy), or the layer's own chunk. Decoded L2
+ * tables hang from a chunk and are read on their first lookup. So a layer
+ * costs memory for the tables it has in use, not for its virtual size, and
+ * a layer never looked at costs its catalog record only.
+ */
+#define L1_CHUNK_BITS 9
+#define L1_CHUNK (1u << L1_CHUNK_BITS)
+struct l1chunk {
+	uint64_t off[L1_CHUNK];		/* host offsets of L2 tables, 0: none */
+	uint64_t *tab[L1_CHUNK];	/* decoded tables (pcow_tab_new: counted,
+					 * maybe shared), NULL: not read yet */
+	uint8_t state[L1_CHUNK];	/* T_CLEAN, T_DIRTY, T_NEW */
+};
+extern struct l1chunk pcow_l1_empty;
 
 struct layer {
 	uint64_t l1_off;	/* on disk (0: not written yet) */
@@ -45,13 +67,16 @@ struct layer {
 	uint32_t parent;	/* PCOW_NO_PARENT or index */
 	uint32_t flags;
 	char *name;
-	uint64_t *l1;		/* host offsets of L2 tables */
-	uint64_t **l2;		/* decoded tables, NULL where l1 is 0 */
-	uint8_t *l2_state;	/* per table: T_CLEAN, T_DIRTY, T_NEW */
+	struct l1chunk **l1c;	/* chunk_count(l1_entries) pointers, or NULL */
 	bool rewrite;		/* whole layer goes to new places at commit */
 	bool l1_dirty;
 };
 enum { T_CLEAN = 0, T_DIRTY = 1, T_NEW = 2 };
+
+static inline uint32_t pcow_chunk_count(uint32_t l1_entries)
+{
+	return (l1_entries + L1_CHUNK - 1) >> L1_CHUNK_BITS;
+}
 
 struct pcow {
 	char *path;		/* as opened */
@@ -81,12 +106,21 @@ struct pcow {
 	uint8_t base_uuid[16];
 	struct pcow *base;
 	unsigned depth;
+	struct pcow_error base_err;	/* PCOW_TRY_BASE: why base is NULL */
 
 	unsigned nlayers, active;
 	struct layer *layers;
 
 	/* allocation */
 	pthread_mutex_t lock;
+	/* Cluster ownership (refc) is counted on first need: the first
+	 * allocation, reservation, write, count or check (pcow_account()).
+	 * acct_lock serialises that walk; acct_done is set (release) once
+	 * refc is valid; acct_err keeps a walk's failure (corruption). */
+	pthread_mutex_t acct_lock;
+	bool acct_done;
+	int acct_err;
+	char acct_msg[PCOW_ERRMSG_MAX];
 	uint8_t *refc;		/* per file cluster; 255 = reserved/pinned */
 	uint64_t nclusters;	/* clusters tracked: grows to the highest one the
 				 * metadata references (or allocation reaches),
@@ -105,6 +139,12 @@ struct pcow {
 	uint64_t load_corrupt;
 	void (*report)(void *ctx, const char *msg);
 	void *report_ctx;
+
+	/* label storage area (labels.c): per image, held in memory */
+	uint8_t *labels;	/* label_size bytes, NULL without the feature */
+	uint64_t label_off;	/* on disk; 0: zeros, no clusters */
+	uint32_t label_size, label_crc;
+	bool labels_dropped;	/* check: corrupt area dropped, repair rewrites */
 };
 
 #define REFC_PIN 255
@@ -160,6 +200,8 @@ struct root {
 	uint64_t incompat, compat, gen, vsize, data_gen, cat_off;
 	uint32_t cbits, cat_len, cat_crc;
 	uint8_t uuid[16];
+	uint64_t label_off;	/* with PCOW_INCOMPAT_LABELS (labels.c) */
+	uint32_t label_size, label_crc;
 };
 /* 1 valid, 0 invalid, -PCOW_EUNSUPPORTED */
 int pcow_root_parse(const uint8_t *s, struct root *rt);
@@ -179,12 +221,45 @@ int pcow_meta_free_l1(struct pcow *img, struct layer *l, uint32_t l1_entries);
 /* defer-free every cluster a layer references (tables, L1, data) */
 int pcow_layer_drop(struct pcow *img, struct layer *l);
 
-/* layers, entries and the read path (data.c) */
+/* Cluster ownership: walk every table once (streaming) and fill refc;
+ * in a lenient (check) open, damaged entries are reported and dropped. */
+int pcow_account(struct pcow *img);
+
+/* layers, entries and the read path (data.c). Tables are read on first
+ * use and checked then: a damaged entry found later is PCOW_ECORRUPT. */
 void pcow_layer_free_tables(struct layer *l);
 void pcow_layer_free(struct layer *l);
 int pcow_layer_alloc_l1(struct pcow *img, struct layer *l, uint64_t vsize);
-uint64_t *pcow_entry_slot(struct pcow *img, struct layer *l, uint64_t vcluster);
+int pcow_layer_grow_l1(struct pcow *img, struct layer *l, uint32_t n);
+/* chunk ci of layer li's L1, read on first use (never NULL on success) */
+int pcow_chunk_get(struct pcow *img, unsigned li, uint32_t ci, struct l1chunk **out);
+/* the decoded L2 table at L1 index j of layer li (NULL: none), read on
+ * first use */
+int pcow_table_get(struct pcow *img, unsigned li, uint32_t j, uint64_t **out);
+/* decoded L2 tables, counted (shared between layers in memory): new
+ * (zeroed, one user), drop a user, in use by more than one */
+uint64_t *pcow_tab_new(struct pcow *img);
+void pcow_tab_put(uint64_t *tab);
+bool pcow_tab_shared(const uint64_t *tab);
+/* layer li, without a table at L1 index j, takes tab as its new table */
+int pcow_table_adopt(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab);
+/* for a lenient check's walk: install a decoded chunk (n entries) / keep
+ * a cleaned table in memory */
+int pcow_chunk_install(struct pcow *img, unsigned li, uint32_t ci, const uint64_t *off,
+		       uint32_t n);
+int pcow_table_install(struct pcow *img, unsigned li, uint32_t j, uint64_t *tab);
+/* read every chunk and table of layer li into memory (whole-layer changes) */
+int pcow_layer_load(struct pcow *img, unsigned li);
+/* entry of layer li for cluster vc: 0 empty, MEM_ZERO, or host offset */
+int pcow_entry_get(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t *val);
 int pcow_entry_set(struct pcow *img, unsigned li, uint64_t vcluster, uint64_t val);
+/* decode an L1 chunk / L2 table read from disk into out (check rules of
+ * docs/pcow-format.md; overlap with metadata is pcow_account()'s). Bad
+ * entries: PCOW_ECORRUPT, or with lenient dropped (counted in *dropped). */
+int pcow_decode_l1(struct pcow *img, unsigned li, uint32_t ci, const uint8_t *raw,
+		   uint32_t n, uint64_t *out, bool lenient, unsigned *dropped);
+int pcow_decode_l2(struct pcow *img, unsigned li, uint32_t j, uint64_t toff,
+		   const uint8_t *raw, uint64_t *out, bool lenient, unsigned *dropped);
 int pcow_read_layer(struct pcow *img, int li, void *buf, size_t len, uint64_t off);
 
 /* open (open.c) */
@@ -192,9 +267,29 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 				unsigned depth, bool lenient,
 				void (*report)(void *, const char *), void *rctx,
 				struct pcow_error *err);
-int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
 int pcow_open_base(struct pcow *img, unsigned flags);
 char *pcow_dir_of(const char *path);	/* malloc'd directory part of path */
 char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
+
+/* label storage area (labels.c; docs/pcow-format.md "Label storage area") */
+#define PCOW_ROOT_LABEL_OFF 96u	/* root slot: u64 offset, u32 size, u32 crc */
+void pcow_labels_root_encode(const struct pcow *img, uint8_t *slot);
+void pcow_labels_root_parse(const uint8_t *slot, struct root *rt);
+bool pcow_labels_root_ok(const struct root *rt);	/* the slot's field rules */
+bool pcow_label_size_ok(uint64_t size);
+int pcow_labels_load(struct pcow *img, const struct root *rt);	/* open */
+int pcow_labels_account(struct pcow *img);	/* ownership walk */
+void pcow_labels_free(struct pcow *img);	/* close */
+int pcow_labels_create(struct pcow *img, uint64_t label_size);	/* create */
+/* any image, raw or pcow (image.c) */
+/* open an image file (regular files only; nofollow: not a symlink; lock:
+ * flock(2), exclusive if rw): an fd or -errno (-EBUSY: locked elsewhere) */
+int pcow_open_fd(const char *path, bool rw, bool nofollow, bool lock);
+const char *pcow_open_errstr(int neg_errno);	/* pcow_open_fd()'s errors */
+int pcow_open_errcode(int neg_errno);		/* ... as a PCOW_E* code */
+int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags);
+int pcow_raw_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_map *m);
+struct stat;
+bool pcow_chain_reaches(const char *path, const struct stat *target);
 
 #endif

@@ -109,6 +109,17 @@ static int fd_seek_data(void *ctx, uint64_t off, uint64_t *data_off)
 	return 0;
 }
 
+static int fd_seek_hole(void *ctx, uint64_t off, uint64_t *hole_off)
+{
+	struct fd_io *f = ctx;
+	off_t r = lseek(f->fd, (off_t)off, SEEK_HOLE);
+
+	if (r < 0)
+		return -errno;
+	*hole_off = (uint64_t)r;
+	return 0;
+}
+
 static int fd_fallocate(void *ctx, uint64_t off, uint64_t len)
 {
 	struct fd_io *f = ctx;
@@ -141,6 +152,7 @@ const struct pcow_io_ops pcow_fd_io_ops = {
 	.pread = fd_pread, .pwrite = fd_pwrite, .flush = fd_flush,
 	.size = fd_size, .truncate = fd_truncate, .punch = fd_punch,
 	.fallocate = fd_fallocate, .close = fd_close, .seek_data = fd_seek_data,
+	.seek_hole = fd_seek_hole,
 };
 
 void pcow_fd_io_set_streaming(void *ctx, bool on)

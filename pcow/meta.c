@@ -36,7 +36,8 @@ static int write_table(struct pcow *img, const uint64_t *mem, uint64_t off)
 	return r;
 }
 
-/* L1 entries [lo, hi) of layer l, at its l1_off */
+/* L1 entries [lo, hi) of layer l, at its l1_off; the chunks holding them
+ * are in memory (every entry that can change is) */
 static int write_l1_range(struct pcow *img, struct layer *l, uint32_t lo, uint32_t hi)
 {
 	size_t n = (size_t)(hi - lo) * 8;
@@ -50,11 +51,22 @@ static int write_l1_range(struct pcow *img, struct layer *l, uint32_t lo, uint32
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	for (uint32_t j = lo; j < hi; j++) {
 		uint64_t pos = l->l1_off + j * 8ULL;
-		put_le64(b + (j - lo) * 8, pcow_entry_encode(l->l1[j], img->cbits, pos, 0));
+		struct l1chunk *c = l->l1c[j >> L1_CHUNK_BITS];
+		put_le64(b + (j - lo) * 8,
+			 pcow_entry_encode(c->off[j & (L1_CHUNK - 1)], img->cbits, pos, 0));
 	}
 	r = pcow_file_pwrite(img, b, n, l->l1_off + lo * 8ULL);
 	free(b);
 	return r;
+}
+
+/* The chunks of a layer that may hold new or changed tables: the ones in
+ * memory and not the shared empty one. */
+static struct l1chunk *own_chunk(struct layer *l, uint32_t ci)
+{
+	struct l1chunk *c = l->l1c ? l->l1c[ci] : NULL;
+
+	return c == &pcow_l1_empty ? NULL : c;
 }
 
 int pcow_data_flush_opt(struct pcow *img, bool release)
@@ -65,14 +77,17 @@ int pcow_data_flush_opt(struct pcow *img, bool release)
 	/* 1: tables nothing on disk points to yet */
 	for (unsigned i = 0; i < img->nlayers; i++) {
 		struct layer *l = &img->layers[i];
-		if (l->rewrite || !l->l2_state)
+		if (l->rewrite || !l->l1c)	/* not read: nothing changed */
 			continue;
-		for (uint32_t j = 0; j < l->l1_entries; j++)
-			if (l->l2_state[j] == T_NEW) {
-				r = write_table(img, l->l2[j], l->l1[j]);
-				if (r)
-					goto broken;
-			}
+		for (uint32_t ci = 0; ci < pcow_chunk_count(l->l1_entries); ci++) {
+			struct l1chunk *c = own_chunk(l, ci);
+			for (uint32_t k = 0; c && k < L1_CHUNK; k++)
+				if (c->state[k] == T_NEW) {
+					r = write_table(img, c->tab[k], c->off[k]);
+					if (r)
+						goto broken;
+				}
+		}
 	}
 	r = pcow_file_flush(img);
 	if (r)
@@ -80,27 +95,31 @@ int pcow_data_flush_opt(struct pcow *img, bool release)
 	/* 2: in-place updates; each entry is either old or new after a crash */
 	for (unsigned i = 0; i < img->nlayers; i++) {
 		struct layer *l = &img->layers[i];
-		uint32_t lo = UINT32_MAX, hi = 0;
-		if (l->rewrite || !l->l2_state)
+		if (l->rewrite || !l->l1c)	/* not read: nothing changed */
 			continue;
-		for (uint32_t j = 0; j < l->l1_entries; j++) {
-			if (l->l2_state[j] == T_DIRTY) {
-				r = write_table(img, l->l2[j], l->l1[j]);
+		for (uint32_t ci = 0; ci < pcow_chunk_count(l->l1_entries); ci++) {
+			struct l1chunk *c = own_chunk(l, ci);
+			uint32_t lo = UINT32_MAX, hi = 0;
+			for (uint32_t k = 0; c && k < L1_CHUNK; k++) {
+				if (c->state[k] == T_DIRTY) {
+					r = write_table(img, c->tab[k], c->off[k]);
+					if (r)
+						goto broken;
+					second = true;
+				} else if (c->state[k] == T_NEW) {
+					if (k < lo)
+						lo = k;
+					hi = k + 1;
+				}
+				c->state[k] = T_CLEAN;
+			}
+			if (l->l1_dirty && hi) {
+				uint32_t base = ci << L1_CHUNK_BITS;
+				r = write_l1_range(img, l, base + lo, base + hi);
 				if (r)
 					goto broken;
 				second = true;
-			} else if (l->l2_state[j] == T_NEW) {
-				if (j < lo)
-					lo = j;
-				hi = j + 1;
 			}
-			l->l2_state[j] = T_CLEAN;
-		}
-		if (l->l1_dirty && hi) {
-			r = write_l1_range(img, l, lo, hi);
-			if (r)
-				goto broken;
-			second = true;
 		}
 		l->l1_dirty = false;
 	}
@@ -177,28 +196,36 @@ int pcow_bump_data_gen(struct pcow *img)
 	return 0;
 }
 
-static int rewrite_layer(struct pcow *img, struct layer *l)
+static int rewrite_layer(struct pcow *img, unsigned li)
 {
+	struct layer *l = &img->layers[li];
 	uint64_t ncl = ((uint64_t)l->l1_entries * 8 + img->csize - 1) >> img->cbits;
 	uint64_t old_l1 = l->l1_off, off;
 	int r;
 
-	for (uint32_t j = 0; j < l->l1_entries; j++) {
-		if (!l->l2[j])
-			continue;
-		if (l->l2_state[j] != T_NEW) {
-			/* a table an old root may still use: write a copy */
-			r = pcow_defer_free(img, l->l1[j]);
+	/* every table goes to a new place: all of them in memory first */
+	r = pcow_layer_load(img, li);
+	if (r)
+		return r;
+	for (uint32_t ci = 0; ci < pcow_chunk_count(l->l1_entries); ci++) {
+		struct l1chunk *c = own_chunk(l, ci);
+		for (uint32_t k = 0; c && k < L1_CHUNK; k++) {
+			if (!c->tab[k])
+				continue;
+			if (c->state[k] != T_NEW) {
+				/* a table an old root may still use: write a copy */
+				r = pcow_defer_free(img, c->off[k]);
+				if (r)
+					return r;
+				r = pcow_alloc_contig(img, 1, &c->off[k]);
+				if (r)
+					return r;
+			}
+			r = write_table(img, c->tab[k], c->off[k]);
 			if (r)
 				return r;
-			r = pcow_alloc_contig(img, 1, &l->l1[j]);
-			if (r)
-				return r;
+			c->state[k] = T_CLEAN;
 		}
-		r = write_table(img, l->l2[j], l->l1[j]);
-		if (r)
-			return r;
-		l->l2_state[j] = T_CLEAN;
 	}
 	(void)old_l1;
 	l->l1_off = 0;
@@ -249,10 +276,13 @@ int pcow_meta_commit(struct pcow *img)
 		struct layer *l = &img->layers[i];
 		if (!l->rewrite)
 			continue;
-		r = pcow_meta_free_l1(img, l, l->l1_disk_n);
+		/* the tables first: the old L1 is still where the catalog says */
+		r = pcow_layer_load(img, i);
+		if (!r)
+			r = pcow_meta_free_l1(img, l, l->l1_disk_n);
 		if (r)
 			goto broken;
-		r = rewrite_layer(img, l);
+		r = rewrite_layer(img, i);
 		if (r)
 			goto broken;
 	}

@@ -1,7 +1,8 @@
 /*
- * open.c - opening a pcow image (or a raw one as a base): choose the root
- * slot, decode the catalog, load and account the tables, open the base
- * chain; then probe, close and info. Every value read from the file is
+ * open.c - opening a pcow image (raw files: image.c): choose the root
+ * slot, decode the catalog, open the base chain (tables are read on first
+ * use: data.c; cluster ownership is counted on first need: alloc.c); then
+ * probe, close and info. Every value read from the file is
  * checked against docs/pcow-format.md before use.
  */
 #include <errno.h>
@@ -30,238 +31,6 @@ char *pcow_dir_of(const char *path)
 	if (s == path)
 		return strdup("/");
 	return strndup(path, (size_t)(s - path));
-}
-
-/* Mark clusters [off, off+n*csize) as metadata; they must be free. */
-static int mark_meta(struct pcow *img, uint64_t off, uint64_t n, const char *what)
-{
-	uint64_t c = off >> img->cbits;
-
-	if ((off & (img->csize - 1)) || c < img->first_data || c > img->file_clusters ||
-	    n > img->file_clusters - c)
-		return pcow_set_err(img, PCOW_ECORRUPT, "%s: %s at %llu (%llu clusters) "
-				    "outside the image", img->path, what,
-				    (unsigned long long)off, (unsigned long long)n);
-	if (pcow_refc_track(img, c + n))
-		return -img->err.code;
-	for (uint64_t i = 0; i < n; i++)
-		if (img->refc[c + i])
-			return pcow_set_err(img, PCOW_ECORRUPT, "%s: %s at %llu overlaps "
-					    "other metadata", img->path, what,
-					    (unsigned long long)off);
-	memset(img->refc + c, REFC_META, n);
-	return 0;
-}
-
-static int load_tables(struct pcow *img)
-{
-	uint64_t csz = img->csize;
-	uint8_t *tb = malloc(csz);
-	int r = 0;
-
-	if (!tb)
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	/* pass 1: L1 tables, mark L1 and L2 clusters as metadata */
-	for (unsigned i = 0; i < img->nlayers && !r; i++) {
-		struct layer *l = &img->layers[i];
-		uint64_t bytes = (uint64_t)l->l1_entries * 8;
-		uint64_t ncl = (bytes + csz - 1) >> img->cbits;
-		/* the table must fit in the file before memory is spent on it */
-		if (ncl)
-			r = mark_meta(img, l->l1_off, ncl, "L1 table");
-		else if (l->l1_off)
-			r = pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: table for "
-					 "empty layer", img->path, i);
-		if (r)
-			break;
-		uint64_t vs = l->vsize;
-		l->vsize = 0;
-		r = pcow_layer_alloc_l1(img, l, vs);
-		if (r)
-			break;
-		l->l1_disk_n = l->l1_entries;
-		if (!ncl)
-			continue;
-		uint8_t *raw = malloc(bytes);
-		if (!raw) {
-			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-			break;
-		}
-		r = pcow_file_pread(img, raw, bytes, l->l1_off);
-		for (uint32_t j = 0; j < l->l1_entries && !r; j++) {
-			uint64_t pos = l->l1_off + j * 8ULL, t;
-			unsigned fl;
-			if (pcow_entry_decode(get_le64(raw + j * 8), img->cbits, pos, &t, &fl) ||
-			    fl) {
-				if (!img->lenient) {
-					r = pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: bad "
-							 "L1 entry %u", img->path, i, j);
-					break;
-				}
-				pcow_problem(img, "layer %u: L1 entry %u is corrupt (dropped)", i, j);
-				l->rewrite = true;
-				continue;
-			}
-			if (!t)
-				continue;
-			if (img->lenient) {
-				int rr = mark_meta(img, t, 1, "L2 table");
-				if (rr) {
-					pcow_problem(img, "layer %u: %s (dropped)", i, img->err.msg);
-					l->rewrite = true;
-					continue;
-				}
-			} else {
-				r = mark_meta(img, t, 1, "L2 table");
-				if (r)
-					break;
-			}
-			l->l1[j] = t;
-		}
-		free(raw);
-	}
-	/* pass 2: L2 tables, count data references */
-	for (unsigned i = 0; i < img->nlayers && !r; i++) {
-		struct layer *l = &img->layers[i];
-		for (uint32_t j = 0; j < l->l1_entries && !r; j++) {
-			if (!l->l1[j])
-				continue;
-			r = pcow_file_pread(img, tb, csz, l->l1[j]);
-			if (r)
-				break;
-			l->l2[j] = malloc(csz);
-			if (!l->l2[j]) {
-				r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-				break;
-			}
-			for (uint32_t k = 0; k < img->l2_entries; k++) {
-				uint64_t pos = l->l1[j] + k * 8ULL, h;
-				unsigned fl;
-				uint64_t vc = (uint64_t)j * img->l2_entries + k;
-				const char *bad = NULL;
-				uint64_t hc = 0;
-				l->l2[j][k] = 0;
-				if (pcow_entry_decode(get_le64(tb + k * 8), img->cbits, pos, &h, &fl))
-					bad = "check bits wrong";
-				else if ((fl & PCOW_ENTRY_ZERO) && h)
-					bad = "zero entry with a cluster";
-				else if (h && ((hc = h >> img->cbits) < img->first_data ||
-					       hc >= img->file_clusters))
-					bad = "cluster outside the image";
-				else if (h && hc < img->nclusters && img->refc[hc] >= REFC_META)
-					bad = "data cluster overlaps metadata";
-				else if ((h || fl) && (vc << img->cbits) >= l->vsize)
-					bad = "entry beyond the layer's size";
-				if (bad) {
-					if (!img->lenient) {
-						r = pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u "
-								 "cluster %llu: %s", img->path, i,
-								 (unsigned long long)vc, bad);
-						break;
-					}
-					pcow_problem(img, "layer %u cluster %llu: %s (dropped)", i,
-						     (unsigned long long)vc, bad);
-					l->rewrite = true;
-					continue;
-				}
-				if (fl & PCOW_ENTRY_ZERO)
-					l->l2[j][k] = MEM_ZERO;
-				else if (h) {
-					r = pcow_refc_track(img, hc + 1);	/* on demand */
-					if (r)
-						break;
-					l->l2[j][k] = h;
-					pcow_refc_inc(img, h);
-				}
-			}
-		}
-	}
-	free(tb);
-	return r;
-}
-
-/*
- * Open an image file. A base image's path comes from another (possibly
- * hostile) image, so its last component must not be a symlink; any image
- * must be a regular file (O_NONBLOCK keeps a FIFO from blocking the open;
- * it is cleared once the type is known). Returns an fd or -errno.
- */
-static int open_image_fd(const char *path, bool rw, bool base)
-{
-	struct stat st;
-	int fd, fl;
-
-	fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK |
-		  (base ? O_NOFOLLOW : 0));
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-static const char *open_errstr(int e)
-{
-	if (e == -ELOOP)
-		return "a symbolic link (refused for base images)";
-	if (e == -EINVAL)
-		return "not a regular file";
-	return strerror(-e);
-}
-
-int pcow_open_raw_base(struct pcow *img, const char *path, unsigned flags)
-{
-	struct pcow *b = calloc(1, sizeof(*b));
-	int fd;
-
-	if (!b)
-		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	pthread_mutex_init(&b->lock, NULL);
-	b->raw = true;
-	b->rw = flags & PCOW_RDWR;
-	b->path = strdup(path);
-	b->open_io = img->open_io;
-	b->open_ctx = img->open_ctx;
-	if (img->open_io) {
-		int e = img->open_io(img->open_ctx, path, b->rw, false, &b->io, &b->ioctx);
-		if (e) {
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-					    path, strerror(-e));
-		}
-	} else {
-		fd = open_image_fd(path, b->rw, true);
-		if (fd < 0) {
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_EBASE, "%s: base image %s: %s", img->path,
-					    path, open_errstr(fd));
-		}
-		b->io = &pcow_fd_io_ops;
-		b->ioctx = pcow_fd_io_new(fd);
-		if (!b->ioctx) {
-			close(fd);
-			pcow_close(b);
-			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		}
-	}
-	b->io->size(b->ioctx, &b->vsize);
-	b->csize = 1ULL << PCOW_DEFAULT_CLUSTER_BITS;
-	b->cbits = PCOW_DEFAULT_CLUSTER_BITS;
-	img->base = b;
-	return 0;
 }
 
 char *pcow_resolve_base(struct pcow *img, const char *p)
@@ -305,13 +74,24 @@ int pcow_open_base(struct pcow *img, unsigned flags)
 					 (unsigned long long)img->base->vsize,
 					 (unsigned long long)img->base_size);
 	} else {
-		struct pcow_open_opts o = { .flags = flags & (PCOW_RDWR | PCOW_FORCE_BASE),
+		struct pcow_open_opts o = { .flags = (flags & (PCOW_RDWR | PCOW_FORCE_BASE)) |
+						     (img->flags & (PCOW_LOCK | PCOW_TRY_BASE |
+								    PCOW_RAW_HOLES)),
 					    .open_io = img->open_io, .open_ctx = img->open_ctx };
 		struct pcow *b = pcow_open_internal(p, &o, img->depth + 1, false, NULL,
 						    NULL, &e);
 		if (!b) {
-			r = pcow_set_err(img, PCOW_EBASE, "%s: base image: %s", img->path,
-					 e.msg);
+			/* the cause stays whole: the top image and the one
+			 * whose own base failed add their names, the levels
+			 * between do not pile up (a deep chain's message
+			 * would outgrow PCOW_ERRMSG_MAX) */
+			if (img->depth && strstr(e.msg, ": base image"))
+				r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
+						 PCOW_EBASE, "%s", e.msg);
+			else
+				r = pcow_set_err(img, e.code == PCOW_ELOCKED ? PCOW_ELOCKED :
+						 PCOW_EBASE, "%s: base image: %s", img->path,
+						 e.msg);
 		} else {
 			img->base = b;
 			bool committing = img->cat_flags & PCOW_CAT_COMMITTING;
@@ -349,29 +129,17 @@ static void copy_err(struct pcow_error *err, struct pcow *img)
 	}
 }
 
-struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o,
-				unsigned depth, bool lenient,
-				void (*report)(void *, const char *), void *rctx,
-				struct pcow_error *err)
+/* Step 1: the image structure, nothing read yet. */
+static struct pcow *img_new(const char *path, const struct pcow_open_opts *o,
+			    unsigned depth, bool lenient,
+			    void (*report)(void *, const char *), void *rctx)
 {
-	struct pcow_open_opts def = { 0 };
-	struct pcow *img;
-	uint8_t slots[2][PCOW_SLOT_SIZE];
-	struct root rt[2], *cur = NULL;
-	uint64_t fsize;
-	size_t got = 0;
-	int v[2], r;
+	struct pcow *img = calloc(1, sizeof(*img));
 
-	if (!o)
-		o = &def;
-	if (!path)
-		path = "(image)";
-	img = calloc(1, sizeof(*img));
-	if (!img) {
-		pcow_err_fill(err, PCOW_ENOMEM, "out of memory");
+	if (!img)
 		return NULL;
-	}
 	pthread_mutex_init(&img->lock, NULL);
+	pthread_mutex_init(&img->acct_lock, NULL);
 	img->path = strdup(path);
 	img->dir = pcow_dir_of(path);
 	img->rw = o->flags & PCOW_RDWR;
@@ -382,86 +150,84 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 	img->report_ctx = rctx;
 	img->open_io = o->open_io;
 	img->open_ctx = o->open_ctx;
+	return img;
+}
+
+/* Step 2: the file, through the caller's I/O, its opener or open(2). */
+static int open_file(struct pcow *img, const char *path, const struct pcow_open_opts *o)
+{
 	if (o->io) {
 		img->io = o->io;
 		img->ioctx = o->io_ctx;
 	} else if (o->open_io) {
 		int e = o->open_io(o->open_ctx, path, img->rw, false, &img->io, &img->ioctx);
-		if (e) {
-			pcow_set_err(img, e == -ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
-				     path, strerror(-e));
-			goto fail;
-		}
+		if (e)
+			return pcow_set_err(img, e == -ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
+					    path, strerror(-e));
 	} else {
-		int fd = open_image_fd(path, img->rw, depth > 0);
-		if (fd < 0) {
-			pcow_set_err(img, fd == -ENOENT ? PCOW_ENOENT : PCOW_EIO, "%s: %s",
-				     path, open_errstr(fd));
-			goto fail;
-		}
+		int fd = pcow_open_fd(path, img->rw, img->depth > 0, o->flags & PCOW_LOCK);
+		if (fd < 0)
+			return pcow_set_err(img, pcow_open_errcode(fd), "%s: %s", path,
+					    pcow_open_errstr(fd));
 		img->io = &pcow_fd_io_ops;
 		img->ioctx = pcow_fd_io_new(fd);
 		if (!img->ioctx) {
 			close(fd);
-			pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-			goto fail;
+			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 		}
 		if (o->flags & PCOW_NO_FLUSH)
 			pcow_fd_io_set_streaming(img->ioctx, false);
 	}
-	if (!img->path || !img->dir) {
-		pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		goto fail;
-	}
-	r = img->io->size(img->ioctx, &fsize);
-	if (r) {
-		pcow_set_err(img, PCOW_EIO, "%s: size: %s", path, strerror(-r));
-		goto fail;
-	}
-	memset(slots, 0, sizeof(slots));
-	r = img->io->pread(img->ioctx, slots, sizeof(slots), 0, &got);
-	if (r) {
-		pcow_set_err(img, PCOW_EIO, "%s: read: %s", path, strerror(-r));
-		goto fail;
-	}
-	if (memcmp(slots[0], PCOW_MAGIC, 8) && memcmp(slots[1], PCOW_MAGIC, 8)) {
-		pcow_set_err(img, PCOW_ENOTPCOW, "%s: not a pcow image (wrong magic)", path);
-		goto fail;
-	}
-	if (got < sizeof(slots)) {
-		pcow_set_err(img, PCOW_ECORRUPT, "%s: truncated image (%llu bytes)", path,
-			     (unsigned long long)fsize);
-		goto fail;
-	}
+	if (!img->path || !img->dir)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* A valid slot whose fields also fit this file (docs: "Root slots"). */
+static bool root_fits(const struct root *rt, uint64_t fsize)
+{
+	return rt->cbits >= PCOW_MIN_CLUSTER_BITS && rt->cbits <= PCOW_MAX_CLUSTER_BITS &&
+	       rt->vsize <= PCOW_MAX_VIRTUAL_SIZE &&
+	       !(rt->cat_off & ((1ULL << rt->cbits) - 1)) && rt->cat_off >= PCOW_HEADER_END &&
+	       rt->cat_len >= PCOW_CAT_HDR && rt->cat_len <= PCOW_CAT_MAX &&
+	       rt->cat_off <= fsize && rt->cat_len <= fsize - rt->cat_off &&
+	       pcow_labels_root_ok(rt);
+}
+
+/* The current root: the valid slot (one that also fits the file) with the
+ * larger generation, slot 0 on a tie; its index in img->slot. */
+static int pick_root(struct pcow *img, uint8_t slots[2][PCOW_SLOT_SIZE], uint64_t fsize,
+		     struct root *cur)
+{
+	struct root rt[2];
+	int v[2], best = -1;
+
 	for (int i = 0; i < 2; i++) {
 		v[i] = pcow_root_parse(slots[i], &rt[i]);
-		if (v[i] == 1 && (rt[i].cbits < PCOW_MIN_CLUSTER_BITS ||
-				  rt[i].cbits > PCOW_MAX_CLUSTER_BITS ||
-				  rt[i].vsize > PCOW_MAX_VIRTUAL_SIZE ||
-				  (rt[i].cat_off & ((1ULL << rt[i].cbits) - 1)) ||
-				  rt[i].cat_off < PCOW_HEADER_END ||
-				  rt[i].cat_len < PCOW_CAT_HDR || rt[i].cat_len > PCOW_CAT_MAX ||
-				  rt[i].cat_off > fsize || rt[i].cat_len > fsize - rt[i].cat_off))
+		if (v[i] == 1 && !root_fits(&rt[i], fsize))
 			v[i] = 0;
-		if (v[i] == 1 && (!cur || rt[i].gen > cur->gen)) {
-			cur = &rt[i];
-			img->slot = i;
-		}
+		if (v[i] == 1 && (best < 0 || rt[i].gen > rt[best].gen))
+			best = i;
 	}
-	if (!cur) {
+	if (best < 0) {
 		if (v[0] < 0 || v[1] < 0)
-			pcow_set_err(img, PCOW_EUNSUPPORTED, "%s: unsupported pcow version",
-				     path);
-		else
-			pcow_set_err(img, PCOW_ECORRUPT, "%s: no valid root slot (both "
-				     "checksums or fields bad)", path);
-		goto fail;
+			return pcow_set_err(img, PCOW_EUNSUPPORTED, "%s: unsupported pcow "
+					    "version", img->path);
+		return pcow_set_err(img, PCOW_ECORRUPT, "%s: no valid root slot (both "
+				    "checksums or fields bad)", img->path);
 	}
-	if (cur->incompat & ~PCOW_INCOMPAT_KNOWN) {
-		pcow_set_err(img, PCOW_EUNSUPPORTED, "%s: unknown incompatible features "
-			     "0x%llx", path, (unsigned long long)cur->incompat);
-		goto fail;
-	}
+	if (rt[best].incompat & ~PCOW_INCOMPAT_KNOWN)
+		return pcow_set_err(img, PCOW_EUNSUPPORTED, "%s: unknown incompatible "
+				    "features 0x%llx", img->path,
+				    (unsigned long long)rt[best].incompat);
+	img->slot = best;
+	*cur = rt[best];
+	return 0;
+}
+
+/* The image's geometry and identity from its current root. */
+static int use_root(struct pcow *img, const struct root *cur, uint64_t fsize)
+{
 	img->cbits = cur->cbits;
 	img->csize = 1ULL << img->cbits;
 	img->l2_entries = (uint32_t)(img->csize / 8);
@@ -474,51 +240,133 @@ struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o
 	img->cat_off = cur->cat_off;
 	img->cat_len = cur->cat_len;
 	img->first_data = (PCOW_HEADER_END + img->csize - 1) >> img->cbits;
-	img->zbuf = calloc(1, img->csize);
-	if (!img->zbuf) {
-		pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		goto fail;
-	}
-	/* Per-cluster counts cover only what the metadata references (they
-	 * grow on demand in mark_meta() and load_tables()), so a sparse file
-	 * with a huge apparent size costs no memory for its unused tail. A
-	 * trailing partial cluster is not usable: the file ends before it. */
+	/* Cluster counts, when they are made, cover only what the metadata
+	 * references, so a sparse file with a huge apparent size costs no
+	 * memory for its unused tail. A trailing partial cluster is not
+	 * usable: the file ends before it. */
 	img->file_clusters = fsize >> img->cbits;
-	if (pcow_refc_track(img, img->first_data))
-		goto fail;
-	memset(img->refc, REFC_PIN, img->first_data);
-	{
-		uint8_t *cat = malloc(img->cat_len);
-		if (!cat) {
-			pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-			goto fail;
-		}
-		r = pcow_file_pread(img, cat, img->cat_len, img->cat_off);
-		if (!r && CHECKSUM_BAD(pcow_crc32(cat, img->cat_len) != cur->cat_crc))
-			r = pcow_set_err(img, PCOW_ECORRUPT, "%s: catalog checksum mismatch",
-					 path);
-		if (!r)
-			r = pcow_catalog_parse(img, cat, img->cat_len);
-		free(cat);
-		if (r)
-			goto fail;
+	img->zbuf = calloc(1, img->csize);
+	if (!img->zbuf)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	return pcow_labels_load(img, cur);
+}
+
+/* Step 3: the two root slots; the current root's catalog CRC goes to
+ * *cat_crc. */
+static int read_root(struct pcow *img, uint32_t *cat_crc)
+{
+	uint8_t slots[2][PCOW_SLOT_SIZE];
+	struct root cur = { 0 };
+	uint64_t fsize;
+	size_t got = 0;
+	int r;
+
+	r = img->io->size(img->ioctx, &fsize);
+	if (r)
+		return pcow_set_err(img, PCOW_EIO, "%s: size: %s", img->path, strerror(-r));
+	memset(slots, 0, sizeof(slots));
+	r = img->io->pread(img->ioctx, slots, sizeof(slots), 0, &got);
+	if (r)
+		return pcow_set_err(img, PCOW_EIO, "%s: read: %s", img->path, strerror(-r));
+	if (memcmp(slots[0], PCOW_MAGIC, 8) && memcmp(slots[1], PCOW_MAGIC, 8))
+		return pcow_set_err(img, PCOW_ENOTPCOW, "%s: not a pcow image (wrong magic)",
+				    img->path);
+	if (got < sizeof(slots))
+		return pcow_set_err(img, PCOW_ECORRUPT, "%s: truncated image (%llu bytes)",
+				    img->path, (unsigned long long)fsize);
+	r = pick_root(img, slots, fsize, &cur);
+	if (r)
+		return r;
+	*cat_crc = cur.cat_crc;
+	return use_root(img, &cur, fsize);
+}
+
+/* Step 4: the catalog (base reference and layer records, no tables). */
+static int read_catalog(struct pcow *img, uint32_t cat_crc)
+{
+	uint8_t *cat = malloc(img->cat_len);
+	int r;
+
+	if (!cat)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	r = pcow_file_pread(img, cat, img->cat_len, img->cat_off);
+	if (!r && CHECKSUM_BAD(pcow_crc32(cat, img->cat_len) != cat_crc))
+		r = pcow_set_err(img, PCOW_ECORRUPT, "%s: catalog checksum mismatch",
+				 img->path);
+	if (!r)
+		r = pcow_catalog_parse(img, cat, img->cat_len);
+	free(cat);
+	return r;
+}
+
+/* Step 5: each layer's L1 lies in the file (whole clusters after the
+ * header). Nothing is read: the L1s and L2 tables are read on first use,
+ * and their overlaps are found when the clusters are counted. */
+static int check_l1_places(struct pcow *img)
+{
+	for (unsigned i = 0; i < img->nlayers; i++) {
+		struct layer *l = &img->layers[i];
+		uint64_t ncl = ((uint64_t)l->l1_entries * 8 + img->csize - 1) >> img->cbits;
+		uint64_t c = l->l1_off >> img->cbits;
+
+		l->l1_disk_n = l->l1_entries;
+		if (!ncl && l->l1_off)
+			return pcow_set_err(img, PCOW_ECORRUPT, "%s: layer %u: table for "
+					    "empty layer", img->path, i);
+		if (ncl && ((l->l1_off & (img->csize - 1)) || c < img->first_data ||
+			    c > img->file_clusters || ncl > img->file_clusters - c))
+			return pcow_set_err(img, PCOW_ECORRUPT, "%s: L1 table at %llu "
+					    "(%llu clusters) outside the image", img->path,
+					    (unsigned long long)l->l1_off,
+					    (unsigned long long)ncl);
 	}
-	if (mark_meta(img, img->cat_off, (img->cat_len + img->csize - 1) >> img->cbits,
-		      "catalog"))
-		goto fail;
-	if (load_tables(img))
-		goto fail;
-	if (!(o->flags & PCOW_NO_BASE) && img->base_fmt) {
-		r = pcow_open_base(img, o->flags & PCOW_FORCE_BASE);
-		if (r && !lenient)
-			goto fail;
+	return 0;
+}
+
+/* Step 6: the base chain, unless the caller does without. */
+static int open_base_chain(struct pcow *img, const struct pcow_open_opts *o)
+{
+	int r;
+
+	if ((o->flags & PCOW_NO_BASE) || !img->base_fmt)
+		return 0;
+	r = pcow_open_base(img, o->flags & PCOW_FORCE_BASE);
+	if (r && (img->lenient || (o->flags & PCOW_TRY_BASE))) {
+		img->base_err = img->err;	/* PCOW_TRY_BASE: why base is NULL */
+		return 0;
+	}
+	return r;
+}
+
+/*
+ * Open an image: the structure, the file, the root, the catalog, a look at
+ * where the L1s are, and the bases. A lenient open (check) also counts
+ * cluster ownership now, reporting damaged entries instead of failing.
+ */
+struct pcow *pcow_open_internal(const char *path, const struct pcow_open_opts *o,
+				unsigned depth, bool lenient,
+				void (*report)(void *, const char *), void *rctx,
+				struct pcow_error *err)
+{
+	struct pcow_open_opts def = { 0 };
+	struct pcow *img;
+	uint32_t cat_crc = 0;
+
+	img = img_new(path ? path : "(image)", o ? o : &def, depth, lenient, report, rctx);
+	if (!img) {
+		pcow_err_fill(err, PCOW_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (open_file(img, path ? path : "(image)", o ? o : &def) ||
+	    read_root(img, &cat_crc) || read_catalog(img, cat_crc) ||
+	    check_l1_places(img) || (lenient && pcow_account(img)) ||
+	    open_base_chain(img, o ? o : &def)) {
+		copy_err(err, img);
+		img->rw = false;
+		pcow_close(img);
+		return NULL;
 	}
 	return img;
-fail:
-	copy_err(err, img);
-	img->rw = false;
-	pcow_close(img);
-	return NULL;
 }
 
 struct pcow *pcow_open(const char *path, const struct pcow_open_opts *o,
@@ -530,7 +378,7 @@ struct pcow *pcow_open(const char *path, const struct pcow_open_opts *o,
 int pcow_probe(const char *path)
 {
 	char m[8];
-	int fd = open_image_fd(path, false, false);	/* never blocks on a FIFO */
+	int fd = pcow_open_fd(path, false, false, false);	/* never blocks on a FIFO */
 	ssize_t n;
 
 	if (fd < 0)
@@ -560,7 +408,7 @@ int pcow_close(struct pcow *img)
 			img->refc[img->reserve[--img->nreserve]] = 0;
 		pcow_trim_tail_locked(img);
 		pthread_mutex_unlock(&img->lock);
-	} else if (img->raw && img->rw && img->ioctx) {
+	} else if (img->raw && img->rw && img->ioctx && !(img->flags & PCOW_NO_FLUSH)) {
 		r = img->io->flush(img->ioctx);
 	}
 	if (img->base)
@@ -571,11 +419,13 @@ int pcow_close(struct pcow *img)
 	if (img->io && img->io->close && img->ioctx)
 		img->io->close(img->ioctx);
 	pthread_mutex_destroy(&img->lock);
+	pthread_mutex_destroy(&img->acct_lock);
 	if (img->refc)
 		munmap(img->refc, img->refc_cap);
 	free(img->reserve);
 	free(img->pfree);
 	free(img->zbuf);
+	pcow_labels_free(img);
 	free(img->base_path);
 	free(img->path);
 	free(img->dir);
@@ -588,7 +438,8 @@ struct pcow *pcow_base(struct pcow *img)
 	return img->base;
 }
 
-void pcow_get_info(struct pcow *img, struct pcow_info *in)
+/* Everything but the cluster counts: what open read. */
+void pcow_get_info_quick(struct pcow *img, struct pcow_info *in)
 {
 	uint64_t fs = 0;
 
@@ -607,16 +458,26 @@ void pcow_get_info(struct pcow *img, struct pcow_info *in)
 	for (unsigned i = 0; i < img->nlayers; i++)
 		if (img->layers[i].flags & PCOW_LAYER_SNAPSHOT)
 			in->nsnapshots++;
+	in->base = img->base_path;
+	in->base_format = img->base_fmt;
+	for (struct pcow *b = img->base; b; b = b->base)
+		in->base_depth++;
+}
+
+void pcow_get_info(struct pcow *img, struct pcow_info *in)
+{
+	pcow_get_info_quick(img, in);
+	if (img->raw)
+		return;
+	/* the counts need every table: counted now unless known (a writer's,
+	 * a check's); an image whose tables turn out damaged counts nothing */
+	bool counted = !pcow_account(img);
 	pthread_mutex_lock(&img->lock);
-	for (uint64_t c = 0; c < img->nclusters; c++) {
+	for (uint64_t c = 0; counted && c < img->nclusters; c++) {
 		if (img->refc[c] == REFC_META)
 			in->metadata_clusters++;
 		else if (img->refc[c] && img->refc[c] < REFC_META)
 			in->allocated_clusters++;
 	}
 	pthread_mutex_unlock(&img->lock);
-	in->base = img->base_path;
-	in->base_format = img->base_fmt;
-	for (struct pcow *b = img->base; b; b = b->base)
-		in->base_depth++;
 }

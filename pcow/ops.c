@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -38,20 +39,34 @@ static int check_rw(struct pcow *img)
 	if (!img->rw || img->raw)
 		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
 				    img->path);
+	int r = pcow_account(img);
+	if (r)
+		return r;
 	return pcow_bump_data_gen(img);
+}
+
+/* The decoded table at L1 index j of a layer in memory (pcow_layer_load),
+ * its host offset in *off; NULL where the layer has none. */
+static uint64_t *loaded_table(struct layer *l, uint32_t j, uint64_t *off)
+{
+	struct l1chunk *c = l->l1c[j >> L1_CHUNK_BITS];
+
+	*off = c->off[j & (L1_CHUNK - 1)];
+	return c->tab[j & (L1_CHUNK - 1)];
 }
 
 int pcow_layer_drop(struct pcow *img, struct layer *l)
 {
-	int r = 0;
+	int r = pcow_layer_load(img, (unsigned)(l - img->layers));
 
 	for (uint32_t j = 0; j < l->l1_entries && !r; j++) {
-		if (!l->l2[j])
+		uint64_t toff, *t = loaded_table(l, j, &toff);
+		if (!t)
 			continue;
 		for (uint32_t k = 0; k < img->l2_entries && !r; k++)
-			r = pcow_defer_free(img, l->l2[j][k]);
+			r = pcow_defer_free(img, t[k]);
 		if (!r)
-			r = pcow_defer_free(img, l->l1[j]);
+			r = pcow_defer_free(img, toff);
 	}
 	if (!r)
 		r = pcow_meta_free_l1(img, l, l->l1_disk_n);
@@ -114,7 +129,48 @@ static int valid_name(struct pcow *img, const char *name)
 	return 0;
 }
 
-int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max)
+/* Data clusters layer li maps: its tables are read one at a time and
+ * only those already in memory are kept (a listing costs no table memory). */
+static int layer_count(struct pcow *img, unsigned li, uint64_t *count)
+{
+	struct layer *l = &img->layers[li];
+	uint8_t *raw = NULL;
+	uint64_t *tmp = NULL;
+	int r = 0;
+
+	*count = 0;
+	for (uint32_t ci = 0; ci < pcow_chunk_count(l->l1_entries) && !r; ci++) {
+		struct l1chunk *c;
+		r = pcow_chunk_get(img, li, ci, &c);
+		for (uint32_t k = 0; !r && c != &pcow_l1_empty && k < L1_CHUNK; k++) {
+			uint32_t j = (ci << L1_CHUNK_BITS) + k;
+			const uint64_t *t = c->tab[k];
+			if (!c->off[k])
+				continue;
+			if (!t) {
+				if (!raw && (!(raw = malloc(img->csize)) ||
+					     !(tmp = malloc(img->csize)))) {
+					r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+					break;
+				}
+				r = pcow_file_pread(img, raw, img->csize, c->off[k]);
+				if (!r)
+					r = pcow_decode_l2(img, li, j, c->off[k], raw, tmp,
+							   img->lenient, NULL);
+				t = tmp;
+			}
+			for (uint32_t e = 0; !r && e < img->l2_entries; e++)
+				if (t[e] && t[e] != MEM_ZERO)
+					(*count)++;
+		}
+	}
+	free(raw);
+	free(tmp);
+	return r;
+}
+
+static int snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max,
+			 bool count)
 {
 	unsigned n = 0;
 
@@ -133,14 +189,23 @@ int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max
 			s->layer = i;
 			s->parent = l->parent == PCOW_NO_PARENT ? -1 : (int)l->parent;
 			s->current = img->layers[img->active].parent == i;
-			for (uint32_t j = 0; j < l->l1_entries; j++)
-				for (uint32_t k = 0; l->l2[j] && k < img->l2_entries; k++)
-					if (l->l2[j][k] && l->l2[j][k] != MEM_ZERO)
-						s->clusters++;
+			int r = count ? layer_count(img, i, &s->clusters) : 0;
+			if (r)
+				return r;
 		}
 		n++;
 	}
 	return (int)n;
+}
+
+int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max)
+{
+	return snapshot_list(img, out, max, true);
+}
+
+int pcow_snapshot_list_quick(struct pcow *img, struct pcow_snapshot *out, unsigned max)
+{
+	return snapshot_list(img, out, max, false);
 }
 
 int pcow_snapshot_create(struct pcow *img, const char *name)
@@ -224,21 +289,44 @@ int pcow_snapshot_delete(struct pcow *img, const char *name)
 	if (r)
 		return r;
 	sl = &img->layers[s];
+	r = pcow_layer_load(img, (unsigned)s);
+	if (r)
+		goto broken;
 	for (unsigned c = (unsigned)s + 1; c < img->nlayers; c++) {
 		struct layer *cl = &img->layers[c];
 		if (cl->parent != (uint32_t)s)
 			continue;
+		/* the child is rewritten: all of it in memory while its L1 is
+		 * where the catalog says */
+		r = pcow_layer_load(img, c);
+		if (r)
+			goto broken;
 		/* child takes every mapping of S it does not override */
 		for (uint32_t j = 0; j < sl->l1_entries; j++) {
-			if (!sl->l2[j])
+			uint64_t toff, ctoff, *t = loaded_table(sl, j, &toff);
+			if (!t)
 				continue;
+			if (j < cl->l1_entries && !loaded_table(cl, j, &ctoff) &&
+			    ((uint64_t)(j + 1) * img->l2_entries << img->cbits) <= cl->vsize) {
+				/* the child has no table here: it takes S's, shared
+				 * in memory until one of them changes it */
+				r = pcow_table_adopt(img, c, j, t);
+				for (uint32_t k = 0; !r && k < img->l2_entries; k++)
+					if (t[k] && t[k] != MEM_ZERO)
+						pcow_refc_inc(img, t[k]);
+				if (r)
+					goto broken;
+				continue;
+			}
 			for (uint32_t k = 0; k < img->l2_entries; k++) {
-				uint64_t v = sl->l2[j][k];
+				uint64_t v = t[k], e;
 				uint64_t vc = (uint64_t)j * img->l2_entries + k;
 				if (!v || (vc << img->cbits) >= cl->vsize)
 					continue;
-				uint64_t *e = pcow_entry_slot(img, cl, vc);
-				if (e && *e)
+				r = pcow_entry_get(img, c, vc, &e);
+				if (r)
+					goto broken;
+				if (e)
 					continue;
 				r = pcow_entry_set(img, c, vc, v);
 				if (r)
@@ -263,12 +351,11 @@ broken:
 int pcow_resize(struct pcow *img, uint64_t nsize)
 {
 	struct layer *a;
-	uint32_t n, old;
+	uint32_t n;
 	int r;
 
-	if (img->raw)
-		return pcow_set_err(img, PCOW_EINVAL, "%s: resize of raw bases not supported",
-				    img->path);
+	if (img->raw && nsize >= img->vsize)
+		return pcow_raw_resize(img, nsize);	/* image.c */
 	if (nsize < img->vsize)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: shrinking (%llu to %llu) is not "
 				    "supported", img->path, (unsigned long long)img->vsize,
@@ -290,24 +377,13 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 	if (r)
 		return r;
 	a = &img->layers[img->active];
-	old = a->l1_entries;
-	if (n > old) {
-		uint64_t *l1 = realloc(a->l1, n * sizeof(*l1));
-		if (l1)
-			a->l1 = l1;
-		uint64_t **l2 = realloc(a->l2, n * sizeof(*l2));
-		if (l2)
-			a->l2 = l2;
-		uint8_t *st = realloc(a->l2_state, n);
-		if (st)
-			a->l2_state = st;
-		if (!l1 || !l2 || !st)
-			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-		memset(a->l1 + old, 0, (n - old) * sizeof(*l1));
-		memset(a->l2 + old, 0, (n - old) * sizeof(*l2));
-		memset(a->l2_state + old, 0, n - old);
-		a->l1_entries = n;
-	}
+	/* the layer is rewritten: its tables in memory while its L1 is where
+	 * the catalog says */
+	r = pcow_layer_load(img, img->active);
+	if (!r)
+		r = pcow_layer_grow_l1(img, a, n);
+	if (r)
+		return r;
 	/* the layer's L1 moves: old L1 freed after the commit */
 	if (!a->rewrite) {
 		r = pcow_meta_free_l1(img, a, a->l1_disk_n);
@@ -339,6 +415,11 @@ static int set_base_identity(struct pcow *img)
 }
 
 int pcow_commit(struct pcow *img)
+{
+	return pcow_commit_flags(img, 0);
+}
+
+int pcow_commit_flags(struct pcow *img, unsigned flags)
 {
 	struct layer *a;
 	uint8_t *buf = NULL;
@@ -389,11 +470,13 @@ int pcow_commit(struct pcow *img)
 	if (!buf)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	a = &img->layers[img->active];
+	r = pcow_layer_load(img, img->active);
 	for (uint32_t j = 0; j < a->l1_entries && !r; j++) {
-		if (!a->l2[j])
+		uint64_t toff, *t = loaded_table(a, j, &toff);
+		if (!t)
 			continue;
 		for (uint32_t k = 0; k < img->l2_entries && !r; k++) {
-			uint64_t v = a->l2[j][k];
+			uint64_t v = t[k];
 			uint64_t off = ((uint64_t)j * img->l2_entries + k) << img->cbits;
 			size_t n = img->csize;
 			if (!v || off >= img->vsize)
@@ -413,9 +496,11 @@ int pcow_commit(struct pcow *img)
 		r = pcow_set_err(img, b->err.code, "%s", b->err.msg);
 	if (r)
 		return r;
-	/* 3: empty this image and record the base as it is now */
+	/* 3: empty this image (unless kept) and record the base as it is now */
 	set_base_identity(img);
 	img->cat_flags &= ~PCOW_CAT_COMMITTING;
+	if (flags & PCOW_COMMIT_KEEP)
+		return pcow_meta_commit(img);
 	r = layer_append(img, PCOW_NO_PARENT, img->vsize);
 	if (r)
 		return r;
@@ -479,6 +564,24 @@ restore:
 	return r;
 }
 
+/* a new base whose chain leads back to this image would make a loop */
+static int rebase_loop_check(struct pcow *img, const char *new_base)
+{
+	char *p = pcow_resolve_base(img, new_base);
+	struct stat self;
+	bool loop;
+
+	if (!p)
+		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+	loop = !stat(img->path, &self) && pcow_chain_reaches(p, &self);
+	free(p);
+	if (loop)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: new base %s leads back to this "
+				    "image (its chain of bases would be a loop)", img->path,
+				    new_base);
+	return 0;
+}
+
 int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 {
 	struct pcow *nb = NULL;
@@ -497,6 +600,9 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 	if (img->broken || !img->rw)
 		return check_rw(img);
 	if (new_base) {
+		r = rebase_loop_check(img, new_base);
+		if (r)
+			return r;
 		np = strdup(new_base);
 		if (!np)
 			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
@@ -512,7 +618,6 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 	if (r)
 		goto out;
 	if (!unsafe) {
-		struct layer *a = &img->layers[img->active];
 		b1 = malloc(img->csize);
 		b2 = malloc(img->csize);
 		if (!b1 || !b2) {
@@ -521,10 +626,13 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 		}
 		uint64_t nvc = (img->vsize + img->csize - 1) >> img->cbits;
 		for (uint64_t vc = 0; vc < nvc && !r; vc++) {
-			uint64_t *e = pcow_entry_slot(img, a, vc);
+			uint64_t e;
 			uint64_t off = vc << img->cbits;
 			size_t n = img->csize;
-			if (e && *e)
+			r = pcow_entry_get(img, img->active, vc, &e);
+			if (r)
+				break;
+			if (e)
 				continue;
 			if (n > img->vsize - off)
 				n = (size_t)(img->vsize - off);

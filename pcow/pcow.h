@@ -44,6 +44,8 @@ enum pcow_errcode {
 	PCOW_EBASE = 9,		/* base image missing, wrong or changed */
 	PCOW_ERDONLY = 10,	/* image opened read-only */
 	PCOW_EBUSY = 11,	/* operation not possible in this state */
+	PCOW_ELOCKED = 12,	/* in use: another process holds a conflicting
+				 * lock (PCOW_LOCK) */
 };
 
 #define PCOW_ERRMSG_MAX 512
@@ -75,6 +77,8 @@ struct pcow_io_ops {
 	/* optional: the first offset >= off that may hold data (a sparse
 	 * file's holes are skipped), or -ENXIO if none up to the end */
 	int (*seek_data)(void *ctx, uint64_t off, uint64_t *data_off);
+	/* optional: the first offset >= off in a hole (the end counts) */
+	int (*seek_hole)(void *ctx, uint64_t off, uint64_t *hole_off);
 };
 
 /* A file-descriptor backend (what pcow_open() uses). ctx is heap-allocated;
@@ -116,6 +120,18 @@ typedef int (*pcow_io_open_fn)(void *opener_ctx, const char *path, bool rw,
 				 * (for rebase -u and check) */
 #define PCOW_NO_FLUSH	0x8	/* never flush: fast, but a crash may leave
 				 * anything (qemu-img's cache=unsafe) */
+#define PCOW_LOCK	0x10	/* flock(2) the image (exclusive if PCOW_RDWR,
+				 * else shared) and every base (shared; a base
+				 * opened writable by commit: exclusive), as vmm
+				 * does; a conflict fails with PCOW_ELOCKED */
+#define PCOW_TRY_BASE	0x20	/* for inspection: if a base of the chain
+				 * cannot be opened (missing, changed, in
+				 * use), open the image without it: reads that
+				 * reach it fail with PCOW_EBASE, and
+				 * pcow_base_error() says why */
+#define PCOW_RAW_HOLES	0x40	/* a raw file of the chain (the image or a
+				 * base) translates its sparse holes as
+				 * PCOW_MAP_HOLE (otherwise: all data) */
 
 struct pcow_open_opts {
 	unsigned flags;
@@ -141,6 +157,10 @@ struct pcow_create_opts {
 	pcow_io_open_fn open_io;	/* NULL: open(2) */
 	void *open_ctx;
 	bool overwrite;
+	uint64_t label_size;		/* label storage area bytes (0: none, or
+					 * the pcow base's when it has one) */
+	bool lock;			/* hold a shared flock(2) on the base while
+					 * reading it (PCOW_LOCK) */
 };
 enum { PCOW_FMT_AUTO = 0, PCOW_FMT_RAW = 1, PCOW_FMT_PCOW = 2 };
 
@@ -149,6 +169,31 @@ int pcow_create(const char *path, const struct pcow_create_opts *o,
 
 /* Is the file at path a pcow image? 1 yes, 0 no, negative on I/O error. */
 int pcow_probe(const char *path);
+
+/*
+ * Any image, pcow or raw: one interface for every user (pcow-img, a raw
+ * base, vmm). A raw file opens as a struct pcow too, so pcow_read,
+ * pcow_write, pcow_translate (with PCOW_RAW_HOLES a sparse file's holes are
+ * PCOW_MAP_HOLE),
+ * pcow_flush, pcow_get_info and pcow_close work on both; the pcow-only
+ * calls refuse a raw one.
+ *
+ * pcow_image_format(): PCOW_FMT_PCOW or PCOW_FMT_RAW, or a negative code
+ * with the real cause in *err (missing, a directory, not a regular file,
+ * unreadable). A file in a foreign format (qcow2, vmdk, vdi, vhdx, vpc,
+ * qed, luks, ...) is PCOW_FMT_RAW with *foreign set to the format's name.
+ * pcow_image_open() with PCOW_FMT_AUTO probes and refuses foreign formats
+ * (PCOW_EUNSUPPORTED); PCOW_FMT_RAW forces raw.
+ */
+int pcow_image_format(const char *path, const char **foreign, struct pcow_error *err);
+struct pcow *pcow_image_open(const char *path, int format, const struct pcow_open_opts *o,
+			     struct pcow_error *err);
+int pcow_format(const struct pcow *img);	/* PCOW_FMT_RAW or PCOW_FMT_PCOW */
+const char *pcow_path(const struct pcow *img);	/* as opened (bases: resolved) */
+uint64_t pcow_size(const struct pcow *img);	/* virtual size (cheap) */
+/* With PCOW_TRY_BASE: why the chain below img stops early (the first
+ * image in it whose base could not be opened), or NULL if it is whole. */
+const char *pcow_base_error(const struct pcow *img);
 
 const char *pcow_errmsg(const struct pcow *img);
 int pcow_errcode(const struct pcow *img);
@@ -170,6 +215,14 @@ struct pcow_info {
 	bool read_only;
 };
 void pcow_get_info(struct pcow *img, struct pcow_info *info);
+/*
+ * pcow_get_info() without the two cluster counts (allocated_clusters and
+ * metadata_clusters are left 0): those need a walk of every table of
+ * every layer (docs/pcow-format.md, "Cluster ownership"), this reads
+ * nothing but what open read (root and catalog), whatever the virtual
+ * size and number of snapshots. What `pcow-img info` shows.
+ */
+void pcow_get_info_quick(struct pcow *img, struct pcow_info *info);
 
 /* The base image (next in the chain), or NULL. */
 struct pcow *pcow_base(struct pcow *img);
@@ -228,13 +281,20 @@ struct pcow_snapshot {
 };
 /* Fills up to max entries, returns the number of snapshots (or error). */
 int pcow_snapshot_list(struct pcow *img, struct pcow_snapshot *out, unsigned max);
+/* The same without the clusters count (left 0): reads no table. */
+int pcow_snapshot_list_quick(struct pcow *img, struct pcow_snapshot *out, unsigned max);
 int pcow_snapshot_create(struct pcow *img, const char *name);
 /* Revert the active layer to the snapshot's contents. Later snapshots stay. */
 int pcow_snapshot_apply(struct pcow *img, const char *name);
 int pcow_snapshot_delete(struct pcow *img, const char *name);
+/* In an image opened read-only: from now on read and translate show the
+ * snapshot's contents (and size) instead of the active layer's. */
+int pcow_view_snapshot(struct pcow *img, const char *name);
 
-/* Grow the virtual size (shrinking is refused). */
+/* Grow the virtual size (shrinking is refused). A raw image grows too. */
 int pcow_resize(struct pcow *img, uint64_t new_size);
+/* Set a raw image's size, growing or shrinking it (what is cut is lost). */
+int pcow_raw_resize(struct pcow *img, uint64_t new_size);
 
 /*
  * Commit: copy this image's own data (its active view, not its base) into
@@ -242,6 +302,10 @@ int pcow_resize(struct pcow *img, uint64_t new_size);
  * The base is reopened writable. Crash-safe: see docs/pcow-format.md.
  */
 int pcow_commit(struct pcow *img);
+/* PCOW_COMMIT_KEEP: the image keeps its data (qemu-img commit -d); it
+ * shows the same contents, now also held by its base. */
+#define PCOW_COMMIT_KEEP 0x1
+int pcow_commit_flags(struct pcow *img, unsigned flags);
 
 /*
  * Rebase onto new_base (NULL: no base). Safe mode copies every cluster
@@ -276,6 +340,26 @@ struct pcow_check_result {
  */
 int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair,
 	       struct pcow_check_result *res, struct pcow_error *err);
+
+/*
+ * Label storage area (NVDIMM namespace labels; docs/pcow-format.md, "Label
+ * storage area"): bytes of device configuration kept in the image, one
+ * area per image (snapshots neither save nor restore it). Size 128K..16M
+ * in 4K steps, fixed once set. The area is read and its CRC checked on the
+ * first read or write (PCOW_ECORRUPT on a mismatch), then held in memory. A write is durable
+ * when it returns, and a crash at any point leaves the old or the new
+ * contents, never a mix (the area is rewritten whole at fresh clusters,
+ * then the root is switched). pcow_label_size() is 0 without an area;
+ * pcow_label_init() gives an image without one an area of zeros (an
+ * image with an area of another size: PCOW_EBUSY).
+ */
+#define PCOW_LABEL_MIN (128u << 10)
+#define PCOW_LABEL_MAX (16u << 20)
+#define PCOW_LABEL_ALIGN 4096u
+uint64_t pcow_label_size(struct pcow *img);
+int pcow_label_read(struct pcow *img, void *buf, size_t len, uint64_t off);
+int pcow_label_write(struct pcow *img, const void *buf, size_t len, uint64_t off);
+int pcow_label_init(struct pcow *img, uint64_t size);
 
 /* Size calculations for `measure`: file size needed for an image of
  * virtual_size with data_clusters allocated, and fully allocated. */

@@ -64,7 +64,7 @@ static const struct {
 	  OPT_DUMP_ACPI },
 	{ "results", "FILE", "write a JSON summary of the run at exit (see "
 	  "docs/ci.md)", OPT_RESULTS },
-	{ "help", NULL, "show this help and exit", OPT_HELP },
+	{ "help", NULL, "show this help and exit (also -h)", OPT_HELP },
 	{ "version", NULL, "show the version and exit", OPT_VERSION },
 };
 #define N_CORE_OPTS (sizeof(core_opts) / sizeof(core_opts[0]))
@@ -215,7 +215,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 
 	opterr = 0;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":m:", lo, NULL);
+		int c = getopt_long(argc, argv, ":m:h", lo, NULL);
 		const char *name = NULL;
 		uint64_t v;
 
@@ -273,6 +273,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 		}
 		case OPT_DUMP_ACPI: cfg->dump_acpi = optarg; break;
 		case OPT_RESULTS: cfg->results = optarg; break;
+		case 'h':
 		case OPT_HELP:
 			usage(stdout);
 			exit(0);

@@ -14,6 +14,16 @@
  *             every one gets an error status, the label area bounds hold,
  *             and the vmm keeps answering
  *   bench     streaming write/read bandwidth (TSC cycles) and flush cost
+ *   labels    DIMM 0's label area through the DSM: its size is lkib= KiB
+ *             (default 128); with lwrite, fill it with a pattern derived
+ *             from lseed= (Set Config Data, 4064 bytes a call); then read
+ *             it all back (Get Config Data) and its first bytes through the
+ *             _LSR channel, and check the pattern (a later vmm run on the
+ *             same image reads it back without lwrite); lbytes=N limits
+ *             the pattern of lseed= to the first N bytes, the rest holds
+ *             lrest='s (written earlier); lcheck=N reads back only the first
+ *             N bytes (each guest access to the DSM page is slow on some
+ *             hosts)
  * Other arguments: dimms=N (expected count), sparse (touch only the first
  * and last touch=KiB (default 64) of each DIMM), kib=N (bench size, default 1024),
  * hold=MS (stay alive that long before exiting, to overlap two vmms),
@@ -308,6 +318,82 @@ static void hostile(void)
 	      "vmm counted %lu calls, %lu errors (expected %d, %d)",
 	      (unsigned long)(flush_reg(0, 0x10) - calls0),
 	      (unsigned long)(flush_reg(0, 0x18) - errors0), ncalls, nerr);
+}
+
+/* ---- labels --------------------------------------------------------------- */
+
+static uint32_t lbytes;		/* lbytes=: bytes of lseed=, then lrest= */
+static uint64_t lrest;
+
+static uint8_t label_byte(uint64_t seed, uint32_t i)
+{
+	if (i >= lbytes)
+		seed = lrest;
+	return (uint8_t)(i * 131u + (uint32_t)seed * 7u + (i >> 8) + (i >> 16) * 3u);
+}
+
+static void copy_rep(void *d, const void *s, uint64_t n);
+
+/* The DSM page sits in the 32-bit hole, where each guest access is slow
+ * (~150 us on a kvm_pvm host): data moves between it and lbuf 8 bytes at
+ * a time (rep movsq), and is made and checked in lbuf. */
+static void labels(void)
+{
+	static uint8_t lbuf[4096] __attribute__((aligned(8)));
+	uint64_t seed = (uint64_t)rt_arg_int("lseed", 1);
+	uint32_t size = (uint32_t)rt_arg_int("lkib", 128) << 10, st, chunk = 0, bad = 0;
+	int calls = 0, errs = 0;
+
+	uint32_t lcheck = (uint32_t)rt_arg_int("lcheck", (long)size);
+
+	lbytes = (uint32_t)rt_arg_int("lbytes", (long)size);
+	lrest = (uint64_t)rt_arg_int("lrest", 0);
+	st = dsm(1, 1, 4, 0, 0, 0);
+	if (st == 0)
+		chunk = pg32(12);
+	rt_ok(st == 0 && pg32(8) == size && chunk >= 256 && chunk <= 4064,
+	      "DSM label size %u (expected %u), max transfer %u", pg32(8), size, chunk);
+	if (!chunk)
+		chunk = 4064;
+	if (rt_has_arg("lwrite")) {
+		for (uint32_t off = 0; off < size && off < lbytes; off += chunk) {
+			uint32_t len = size - off < chunk ? size - off : chunk;
+			if (len > lbytes - off)
+				len = lbytes - off;
+			for (uint32_t k = 0; k < len; k++)
+				lbuf[k] = label_byte(seed, off + k);
+			copy_rep((void *)(page + 24), lbuf, (len + 7) / 8);
+			st = dsm(1, 1, 6, 8 + len, off, len);
+			calls++;
+			if (st)
+				errs++;
+		}
+		rt_ok(errs == 0, "wrote the %u-byte label area in %d calls (%d errors)", size,
+		      calls, errs);
+	} else {
+		rt_ok(true, "no label write in this run");
+	}
+	for (uint32_t off = 0; off < size && off < lcheck; off += chunk) {
+		uint32_t len = size - off < chunk ? size - off : chunk;
+		st = dsm(1, 1, 5, 8, off, len);
+		if (st || pg32(0) != 4 + len) {
+			bad += len;
+			continue;
+		}
+		copy_rep(lbuf, (const void *)(page + 8), (len + 7) / 8);
+		for (uint32_t k = 0; k < len; k++)
+			if (lbuf[k] != label_byte(seed, off + k))
+				bad++;
+	}
+	rt_ok(bad == 0, "Get Config Data reads the pattern of lseed=%lu in the first %u "
+	      "bytes (%u bad)", (unsigned long)seed, lcheck < size ? lcheck : size, bad);
+	st = dsm(1, 1, 0x1005, 8, 0, 256);
+	bad = st || pg32(0) != 4 + 256;
+	copy_rep(lbuf, (const void *)(page + 8), 256 / 8);
+	for (uint32_t k = 0; !bad && k < 256; k++)
+		if (lbuf[k] != label_byte(seed, k))
+			bad++;
+	rt_ok(bad == 0, "_LSR reads the same first 256 bytes (status %u)", st);
 }
 
 /* ---- bench ------------------------------------------------------------------ */
@@ -678,6 +764,8 @@ void rt_main(void)
 		rt_plan(4 + 5);
 	else if (!strcmp(phase, "bench"))
 		rt_plan(5);
+	else if (!strcmp(phase, "labels"))
+		rt_plan(8);
 	else
 		rt_plan(zeros_kib > 0 ? 9 : 8);
 
@@ -768,8 +856,10 @@ void rt_main(void)
 		ras_wait();
 	} else if (!strcmp(phase, "ras-trunc")) {
 		ras_trunc();
+	} else if (!strcmp(phase, "labels")) {
+		labels();
 	} else {
-		rt_ok(false, "phase=write|verify|readonly|hostile|bench given");
+		rt_ok(false, "phase=write|verify|readonly|hostile|bench|labels|ras|ras-wait|ras-trunc given");
 	}
 	if (zeros_kib > 0) {
 		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)dimms[0].base;

@@ -9,9 +9,10 @@
  * the base bytes, and the selector picks snapshots, the file's apparent
  * size (a zero tail of up to 16 MiB beyond the bytes) and operations.
  *
- * Phases: check (read-only); open, translate and read (without the base);
- * repair a copy and check it again; open a copy writable, write, create and
- * delete a snapshot; then, with the base chain opened (falling back to no
+ * Phases: check (read-only); open, translate and read (without the base),
+ * and read the label area; repair a copy and check it again; open a copy
+ * writable, write, create and delete a snapshot, add or write the label
+ * area; then, with the base chain opened (falling back to no
  * base): read, apply and delete existing (hostile) snapshots, resize,
  * commit into the base, and unsafe and safe rebase. Nothing may crash,
  * hang, leak or read out of bounds (ASan+UBSan).
@@ -57,6 +58,12 @@ static void exercise_read(struct pcow *img)
 	if (in.virtual_size > 100)
 		pcow_read(img, buf, 100, in.virtual_size - 100);
 	pcow_read(img, buf, 10, UINT64_MAX - 5);	/* must fail cleanly */
+	/* the label area (from memory; bounds through one accessor) */
+	uint64_t ls = pcow_label_size(img);
+	pcow_label_read(img, buf, ls < sizeof(buf) ? (size_t)ls : sizeof(buf), 0);
+	if (ls > 100)
+		pcow_label_read(img, buf, 100, ls - 100);
+	pcow_label_read(img, buf, 8, UINT64_MAX - 3);	/* must fail cleanly */
 }
 
 /* ---- the base chain, in memory ---- */
@@ -265,6 +272,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (in.virtual_size >= sizeof(buf))
 			pcow_write(img, buf, 3000, 1000);
 		pcow_snapshot_delete(img, "fz");
+		/* label area: add one if missing, write its ends (whole-area
+		 * commits at fresh clusters) */
+		pcow_label_init(img, 128u << 10);
+		if (pcow_label_size(img) >= 200) {
+			pcow_label_write(img, buf, 100, 0);
+			pcow_label_write(img, buf, 100, pcow_label_size(img) - 100);
+		}
+		pcow_label_write(img, buf, 2, UINT64_MAX - 1);	/* must fail cleanly */
 		pcow_flush(img);
 		pcow_close(img);
 	}

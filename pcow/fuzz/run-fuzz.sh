@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-fuzz.sh - the 'fuzz' suite test for libpcow: builds a small seed
 # corpus of pcow images with pcow-img (plain, with data, snapshots, an
-# overlay, a grown image, leaks, a truncated and a bit-flipped copy, and
+# overlay, a grown image, leaks, a label area, a truncated and a bit-flipped copy, and
 # chain containers: overlay + base, with snapshot/resize/commit/rebase and a
 # sparse tail selected, see fuzz_pcow.c), then
 #   fuzz MODE:   runs the libFuzzer target for FUZZ_SECONDS (default 60)
@@ -41,6 +41,8 @@ cp flip.pcow "$seeds/flipped"
 cp d.pcow leak.pcow
 head -c 4096 /dev/urandom >> leak.pcow
 cp leak.pcow "$seeds/leak"
+"$img" create -c 4K --label-size 128K lab.pcow 64K
+cp lab.pcow "$seeds/labels"
 # chain containers (see fuzz_pcow.c): "PCOWfz2\n", le32 overlay length,
 # le32 selector, overlay, base. Selector bits: 0-2 snapshot to apply, 3-7
 # to delete, 8-15 zero tail (64K units), 16 delete all, 17 resize, 18

@@ -556,8 +556,26 @@ static void test_check_damage(void **st)
 	b[l2 + 5] ^= 0x40;
 	void *io = pcow_mem_io_new(b, len, len + (1 << 20));
 	struct pcow_open_opts o = { .io = &pcow_mem_io_ops, .io_ctx = io };
-	assert_null(pcow_open("d", &o, &e));
-	assert_int_equal(e.code, PCOW_ECORRUPT);
+	/* tables are read on first use: open succeeds, the first read of the
+	 * damaged table fails as corruption, and so does every write (the
+	 * clusters cannot be counted), which leaves the image as it was */
+	struct pcow *dm = pcow_open("d", &o, &e);
+	uint8_t tmp[4096];
+	assert_non_null(dm);
+	assert_int_equal(pcow_read(dm, tmp, sizeof(tmp), 0), -PCOW_ECORRUPT);
+	assert_int_equal(pcow_errcode(dm), PCOW_ECORRUPT);
+	pcow_close(dm);
+	o.flags = PCOW_RDWR;
+	dm = pcow_open("d", &o, &e);
+	assert_non_null(dm);
+	assert_int_equal(pcow_write(dm, tmp, sizeof(tmp), 1 << 19), -PCOW_ECORRUPT);
+	assert_int_equal(pcow_write(dm, tmp, sizeof(tmp), 1 << 19), -PCOW_ECORRUPT);
+	pcow_close(dm);
+	o.flags = 0;
+	size_t dlen;
+	const uint8_t *now = pcow_mem_io_data(io, &dlen);
+	assert_int_equal(dlen, len);
+	assert_memory_equal(now, b, len);
 	assert_int_equal(pcow_check("d", &o, 0, &res, &e), 0);
 	assert_int_equal(res.corruptions, 1);
 	assert_int_equal(pcow_check("d", &o, PCOW_REPAIR_ALL, &res, &e), 0);
@@ -987,6 +1005,106 @@ static void test_far_reference(void **st)
 	assert_int_equal(leaks, 1);	/* the old data cluster */
 }
 
+/* one interface for raw and pcow (pcow_image_open): a sparse raw file's
+ * holes translate as holes, its data as itself, and it reads, writes and
+ * reports its size like a pcow image; foreign formats are refused */
+static void test_image_open(void **state)
+{
+	(void)state;
+	struct pcow_open_opts o = { .flags = PCOW_RDWR | PCOW_RAW_HOLES };
+	struct pcow_error e;
+	struct pcow_map m;
+	struct pcow_info in;
+	uint8_t x[4096], y[4096];
+	int fd = open(p("sp.raw"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	fillb(x, sizeof(x), 9);
+	assert_int_equal(ftruncate(fd, 4 << 20), 0);
+	assert_int_equal(pwrite(fd, x, sizeof(x), 2 << 20), (ssize_t)sizeof(x));
+	close(fd);
+	struct pcow *img = pcow_image_open(p("sp.raw"), PCOW_FMT_AUTO, &o, &e);
+	if (!img)
+		fail_msg("open: %s", e.msg);
+	assert_int_equal(pcow_format(img), PCOW_FMT_RAW);
+	pcow_get_info(img, &in);
+	assert_int_equal(in.virtual_size, 4 << 20);
+	assert_int_equal(pcow_translate(img, 0, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_HOLE);
+	assert_true(m.len > 0 && m.len <= 2 << 20);
+	assert_int_equal(pcow_translate(img, 2 << 20, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_int_equal(m.host_off, 2 << 20);
+	assert_true(m.len >= 4096 && m.len < 2 << 20);
+	assert_int_equal(pcow_read(img, y, sizeof(y), 2 << 20), 0);
+	assert_memory_equal(x, y, sizeof(x));
+	assert_int_equal(pcow_write(img, x, sizeof(x), 0), 0);
+	assert_int_equal(pcow_translate(img, 0, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_int_equal(pcow_close(img), 0);
+	/* without PCOW_RAW_HOLES a raw file is all data (vmm's statistics) */
+	img = pcow_image_open(p("sp.raw"), PCOW_FMT_RAW, NULL, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_translate(img, 1 << 20, 0, &m), 0);
+	assert_int_equal(m.kind, PCOW_MAP_DATA);
+	assert_int_equal(m.len, 3 << 20);
+	pcow_close(img);
+	/* a pcow image through the same call */
+	pcow_close(mk("io.pcow", 1 << 20, 12, NULL));
+	img = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, NULL, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_format(img), PCOW_FMT_PCOW);
+	pcow_close(img);
+	/* qcow2's magic: refused by name, unless forced raw */
+	fd = open(p("q.qcow2"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(write(fd, "QFI\xfb\0\0\0\x03", 8), 8);
+	assert_int_equal(ftruncate(fd, 1 << 16), 0);
+	close(fd);
+	const char *f = NULL;
+	assert_int_equal(pcow_image_format(p("q.qcow2"), &f, &e), PCOW_FMT_RAW);
+	assert_string_equal(f, "qcow2");
+	assert_null(pcow_image_open(p("q.qcow2"), PCOW_FMT_AUTO, NULL, &e));
+	assert_int_equal(e.code, PCOW_EUNSUPPORTED);
+	assert_non_null(strstr(e.msg, "qcow2"));
+	img = pcow_image_open(p("q.qcow2"), PCOW_FMT_RAW, NULL, &e);
+	assert_non_null(img);
+	pcow_close(img);
+	/* the real cause of a failed open */
+	assert_int_equal(pcow_image_format(dir, NULL, &e), -PCOW_EIO);
+	assert_non_null(strstr(e.msg, "Is a directory"));
+	assert_int_equal(pcow_image_format("/dev/null", NULL, &e), -PCOW_EIO);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	assert_int_equal(pcow_image_format(p("none"), NULL, &e), -PCOW_ENOENT);
+	/* PCOW_LOCK: a writer excludes everyone, readers share, bases are shared */
+	struct pcow_open_opts lw = { .flags = PCOW_RDWR | PCOW_LOCK }, lr = { .flags = PCOW_LOCK };
+	struct pcow *w = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lw, &e);
+	assert_non_null(w);
+	assert_null(pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e));
+	assert_int_equal(e.code, PCOW_ELOCKED);
+	assert_non_null(strstr(e.msg, "in use"));
+	img = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, NULL, &e);	/* no lock */
+	assert_non_null(img);
+	pcow_close(img);
+	pcow_close(w);
+	struct pcow *r1 = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e);
+	struct pcow *r2 = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_null(pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lw, &e));
+	assert_int_equal(e.code, PCOW_ELOCKED);
+	pcow_close(r1);
+	pcow_close(r2);
+	pcow_close(mk("iot.pcow", 0, 12, "io.pcow"));
+	w = pcow_image_open(p("iot.pcow"), PCOW_FMT_AUTO, &lw, &e);	/* base: shared */
+	assert_non_null(w);
+	r1 = pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lr, &e);
+	assert_non_null(r1);
+	assert_null(pcow_image_open(p("io.pcow"), PCOW_FMT_AUTO, &lw, &e));
+	assert_int_equal(e.code, PCOW_ELOCKED);
+	pcow_close(r1);
+	pcow_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1007,6 +1125,7 @@ int main(void)
 		cmocka_unit_test(test_sparse_tail),
 		cmocka_unit_test(test_dup_names),
 		cmocka_unit_test(test_far_reference),
+		cmocka_unit_test(test_image_open),
 	};
 	char cmd[128];
 	int r;

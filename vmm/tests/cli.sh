@@ -70,6 +70,10 @@ help)
 	grep -q "^Module serial:" "$T/out" || fail "--help has no module section"
 	[ -s "$T/err" ] && fail "--help wrote to stderr"
 	grep -q "12 no usable /dev/kvm" "$T/out" || fail "--help does not name exit status 12"
+	# -h is --help (issue 12, defect 12)
+	"$VMM" -h >"$T/out2" 2>"$T/err"; rc=$?
+	[ "$rc" -eq 0 ] || fail "-h: exit $rc: $(cat "$T/err")"
+	cmp -s "$T/out" "$T/out2" || fail "-h does not print what --help prints"
 	;;
 version)
 	"$VMM" --version >"$T/out" 2>&1; rc=$?

@@ -138,3 +138,24 @@ nvme_vfio_bind() {
 	[ -c "$VFIO_GROUP" ] || fail "no $VFIO_GROUP after binding $NVME_BDF to vfio-pci"
 	export NVME_BDF VFIO_GROUP
 }
+
+# linux_boot_checks: boot L2 (l2_boot with $L2_KERNEL) running linux-boot's
+# l2.sh and check what it reports: userspace reached, 2 CPUs, the ACPI
+# tables FACP, APIC and DSDT, power-off -> vmm exit 0. Used by linux-boot
+# (bzImage) and linux-boot-pvh (PVH ELF).
+linux_boot_checks() {
+	local cpus tables t
+	l2_boot
+	expect_out '^PMVM-L2 up' "L2 never reached userspace"
+	note "L2 reached userspace at L2 uptime $(tr -d '\r' <"$L2_OUT" | sed -n 's/^PMVM-L2 up \([0-9.]*\).*/\1/p')s"
+	cpus=$(out_value CPUS)
+	tables=$(out_value TABLES)
+	note "guest: CPUS=$cpus ONLINE=$(out_value ONLINE) MEMTOTAL=$(out_value MEMTOTAL)"
+	note "guest ACPI tables: $tables"
+	[ "$cpus" = 2 ] || fail "guest sees '$cpus' CPUs, expected 2"
+	for t in FACP APIC DSDT; do
+		echo " $tables " | grep -q " $t " || fail "guest has no ACPI table $t (has: $tables)"
+	done
+	expect_out '^PMVM-L2-DONE rc=0' "L2 script did not finish"
+	expect_exit 0
+}
