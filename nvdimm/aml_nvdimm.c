@@ -7,14 +7,15 @@
  *     Method NCAL (handle, rev, func, Arg3 package)  -> Buffer   (_DSM calls)
  *     Method NLSR (handle, offset, length)            -> Package  (_LSR)
  *     Method NLSW (handle, offset, length, data)      -> Integer  (_LSW)
- *     Method _DSM                                     // root: function 0 only
+ *     Method _DSM                                     // root: ARS, clear error
  *     Device (NV00) { _ADR = handle; _DSM; _LSI; _LSR; _LSW }   // per DIMM
  *   }
  *
  * NCAL/NLSR/NLSW are Serialized and are the only code touching NRAM, so one
  * request is in the page at a time. _DSM function 0 and _LSI are answered in
- * AML (constants); everything else goes through the page and the port (the
- * protocol is in nvdimm.h and docs/nvdimm.md). Names of the page fields:
+ * AML (constants; the root's mask is 0x1f: ARS and Clear Uncorrectable
+ * Error); everything else goes through the page and the port (the root
+ * device as handle 0; the protocol is in nvdimm.h and docs/nvdimm.md). Names of the page fields:
  *   RHDL RREV RFUN RLEN RBUF   request header and input
  *   ROFF RCNT RDAT             the same input seen as {offset, length, data}
  *   OLEN OBUF                  response length and bytes
@@ -328,8 +329,14 @@ void nvdimm_aml_build(struct aml *a, const struct nvdimm_desc *d, int n,
 
 	aml_method(a, "_DSM", 4, false);
 	if_uuid(a, UUID_ROOT);
-	return_mask_for_query(a, 0x00); /* no root functions (no ARS) */
-	return_status(a, NVDIMM_ST_UNSUPPORTED);
+	/* ARS functions 1-3 and Clear Uncorrectable Error (4), in the vmm. */
+	return_mask_for_query(a, NVDIMM_ROOT_MASK);
+	aml_op(a, AML_RETURN);
+	aml_name(a, "NCAL");
+	aml_int(a, 0);
+	aml_arg(a, 1);
+	aml_arg(a, 2);
+	aml_arg(a, 3);
 	aml_close(a);
 	return_mask_for_query(a, 0x00);
 	return_status(a, NVDIMM_ST_UNSUPPORTED);

@@ -7,7 +7,8 @@
  * is copied once into a private buffer (no re-reads, so no check/use race
  * with other vCPUs), every length and offset is checked, and label bytes
  * are reached only through nvdimm_label_at(). The response overwrites the
- * page. The request layout is in nvdimm.h and docs/nvdimm.md.
+ * page. The request layout is in nvdimm.h and docs/nvdimm.md. Requests to
+ * the root device (handle 0) go to ars.c when the context has ARS state.
  */
 #include "nvdimm.h"
 
@@ -118,7 +119,9 @@ static uint32_t dispatch(struct nvdimm_dsm *ctx, const uint8_t *req, struct repl
 	if (inlen > NVDIMM_DSM_IN_MAX)
 		return status_only(r, acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID);
 	if (handle == 0) {
-		/* Root device: only the query function. */
+		/* Root device: ARS and clear (ars.c), or only the query. */
+		if (ctx->ars)
+			return nvdimm_ars_call(ctx->ars, rev, fn, in, inlen, r->buf, &r->len);
 		if (fn == NVDIMM_FN_QUERY) {
 			r->buf[0] = 0;
 			r->len = 1;

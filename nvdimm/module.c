@@ -15,15 +15,18 @@
  *   read +0x08 (u64)   -> number of flushes of this DIMM so far
  *   read +0x10 (u64)   -> DSM/label calls handled (all DIMMs)
  *   read +0x18 (u64)   -> of which answered with an error status
+ *   read +0x20 (u64)   -> guest accesses to DIMM ranges that exited to
+ *                         the vmm (hole pages, read-only stores: errors.c)
  *   other reads        -> 0
  * At exit each DIMM logs one line: "nvdimm N: PATH: F flushes, ...".
  *
  * Control-socket commands (docs/control.md): snapshot-create, -list and
- * -delete on a pcow DIMM (the first argument check picks the DIMM), and
- * nvdimm-stats.
+ * -delete on a pcow DIMM (the first argument check picks the DIMM),
+ * nvdimm-stats, and errors.c's nvdimm-inject-error and nvdimm-errors.
  */
 #include "nvdimm.h"
 #include "acpi.h"
+#include "errors.h"
 #include "vmm.h"
 
 #include "pcow.h"
@@ -97,7 +100,7 @@ static void dsm_io(void *opaque, uint64_t addr, void *data, unsigned len, bool i
 		dsm.calls++;
 		dsm.errors++;
 	} else {
-		nvdimm_dsm_handle(&dsm, page);
+		nvdimm_err_dsm(&dsm, page);
 	}
 	pthread_mutex_unlock(&dsm_lock);
 }
@@ -127,6 +130,7 @@ static void flush_io(void *opaque, uint64_t addr, void *data, unsigned len, bool
 	case 0x08: v = atomic_load(&dm->flushes); break;
 	case 0x10: pthread_mutex_lock(&dsm_lock); v = dsm.calls; pthread_mutex_unlock(&dsm_lock); break;
 	case 0x18: pthread_mutex_lock(&dsm_lock); v = dsm.errors; pthread_mutex_unlock(&dsm_lock); break;
+	case 0x20: v = nvdimm_err_mmio_exits(); break;
 	}
 	v >>= 8 * (off & 7);
 	memset(data, 0, len);
@@ -141,14 +145,6 @@ static void pcow_fatal(void *opaque, const char *msg)
 
 	vm_request_exit(the_vm, VMM_EXIT_ERROR, "nvdimm %d: %s: %s; stopping",
 			(int)(dm - dimms), dm->opts.path, msg);
-}
-
-/* A read-only DIMM is a KVM_MEM_READONLY slot: guest stores exit as MMIO
- * and are dropped here. */
-static void discard_io(void *opaque, uint64_t addr, void *data, unsigned len, bool is_write)
-{
-	if (!is_write)
-		memset(data, 0xff, len);
 }
 
 static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
@@ -185,9 +181,11 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 				 ": %s", i, dm->opts.path, dm->d.gpa, strerror(errno));
 			return -1;
 		}
-		if (dm->opts.readonly &&
-		    vm_register_mmio(vm, dm->d.gpa, dm->b.size, discard_io, dm) < 0)
-			vmm_log("nvdimm %d: cannot trap writes to the read-only range", i);
+		/* Bad ranges; a read-only DIMM's stores exit as MMIO and are
+		 * dropped there too (errors.c). */
+		if (nvdimm_err_attach(vm, i, &dm->b, dm->opts.path, &dm->d, dm->opts.readonly,
+				      err, errlen))
+			return -1;
 		areas[i].base = dm->b.label;
 		areas[i].size = dm->b.label_size;
 		areas[i].readonly = dm->opts.readonly;
@@ -195,6 +193,7 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 	dsm.areas = areas;
 	dsm.n = ndimms;
 	dsm.label_written = label_written;
+	dsm.ars = nvdimm_err_ars();
 
 	dsm_page = mmap(NULL, NVDIMM_PAGE, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -279,6 +278,7 @@ fail:
 
 static void nvdimm_teardown(struct vm *vm)
 {
+	nvdimm_err_teardown();
 	for (int i = 0; i < ndimms; i++) {
 		struct dimm *dm = &dimms[i];
 
@@ -569,6 +569,10 @@ static const struct vmm_command nvdimm_commands[] = {
 	{ "nvdimm-stats", "nvdimm",
 	  "counters of every NVDIMM (or of args.nvdimm): flushes, faults and their "
 	  "latency, clusters, host mappings", cmd_stats },
+	{ "nvdimm-inject-error", "nvdimm offset length",
+	  "record a media error in NVDIMM nvdimm (an index, default 0): guest reads of it get a machine "
+	  "check, ARS reports it", nvdimm_err_cmd_inject },
+	{ "nvdimm-errors", NULL, "the NVDIMMs' recorded bad ranges", nvdimm_err_cmd_errors },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -587,5 +591,7 @@ static const struct vmm_module nvdimm_module = {
 	.fdt = nvdimm_fdt,
 	.teardown = nvdimm_teardown,
 	.commands = nvdimm_commands,
+	.memory_error = nvdimm_err_memory_error,
+	.memory_fault = nvdimm_err_memory_fault,
 };
 VMM_MODULE(nvdimm_module);

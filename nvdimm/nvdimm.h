@@ -8,6 +8,7 @@
  *   - the NFIT bytes (nfit.c)
  *   - the AML of the NVDIMM root device and its children (aml_nvdimm.c)
  *   - the DSM request decoder and the label store (dsm.c)
+ *   - bad ranges, ARS and the sidecar record's text (ars.c)
  * module.c is the thin glue that connects these to the VM (vmm.h).
  * docs/nvdimm.md describes the guest-visible model and the DSM page protocol.
  *
@@ -224,6 +225,105 @@ enum {
 	NVDIMM_LS_LOCKED = 2,
 };
 
+/* ---- Bad ranges and Address Range Scrub (ars.c, docs/nvdimm.md) ---------
+ * Each DIMM keeps a list of bad byte ranges of its guest-visible range
+ * (offsets from the DIMM's start): media errors the host reported (SIGBUS),
+ * ranges lost to a truncated backing file, and injected errors. The list is
+ * sorted and merged; the NFIT root _DSM reports it through ARS and clears it
+ * through Clear Uncorrectable Error.                                       */
+#define NVDIMM_BAD_MAX      256   /* ranges per DIMM */
+#define NVDIMM_CLEAR_UNIT   512u  /* Clear Uncorrectable Error granularity */
+
+struct nvdimm_badrange {
+	uint64_t off, len;
+};
+
+struct nvdimm_badlist {
+	struct nvdimm_badrange r[NVDIMM_BAD_MAX];
+	int n;
+};
+
+/* Record [off, off+len) of a DIMM of size bytes as bad (merged with
+ * neighbours). 0; -1 when the range is empty or outside [0, size), or the
+ * list is full (it is left unchanged then). */
+int nvdimm_bad_add(struct nvdimm_badlist *l, uint64_t off, uint64_t len, uint64_t size);
+/* Forget every bad byte in [off, off+len); ranges are cut as needed.
+ * Returns the number of bad bytes removed, or -1 when the range overflows
+ * or a cut would need more than NVDIMM_BAD_MAX ranges (unchanged then). */
+int64_t nvdimm_bad_clear(struct nvdimm_badlist *l, uint64_t off, uint64_t len);
+/* Does any bad byte lie in [off, off+len)? */
+bool nvdimm_bad_hit(const struct nvdimm_badlist *l, uint64_t off, uint64_t len);
+/* The sidecar file's text (docs/nvdimm.md): "pmvm-badblocks 1\n", then one
+ * "OFFSET LENGTH\n" line (decimal bytes) per range. _format returns the
+ * length (excluding the NUL), or the length it needs when cap is too small. */
+size_t nvdimm_bad_format(const struct nvdimm_badlist *l, char *buf, size_t cap);
+/* Parse such text for a DIMM of size bytes; -1 with err naming the line. */
+int nvdimm_bad_parse(const char *text, size_t len, uint64_t size,
+		     struct nvdimm_badlist *l, char *err, size_t errlen);
+
+/* NFIT root device _DSM functions (ACPI 6.x, 9.20.7: ARS and clear). */
+enum {
+	NVDIMM_ROOT_ARS_CAP = 1,
+	NVDIMM_ROOT_ARS_START = 2,
+	NVDIMM_ROOT_ARS_STATUS = 3,
+	NVDIMM_ROOT_CLEAR_ERROR = 4,
+};
+#define NVDIMM_ROOT_MASK     0x1f   /* functions 0-4 */
+#define NVDIMM_ARS_PERSISTENT 2     /* ARS type bit: persistent memory */
+#define NVDIMM_ARS_VOLATILE   1
+#define NVDIMM_ARS_HDR        48    /* Query ARS Status output before the records */
+#define NVDIMM_ARS_REC        24    /* one record */
+#define NVDIMM_ARS_MAX_RECS  ((NVDIMM_DSM_OUT_MAX - NVDIMM_ARS_HDR) / NVDIMM_ARS_REC)
+#define NVDIMM_ARS_MAX_OUT   (NVDIMM_ARS_HDR + NVDIMM_ARS_MAX_RECS * NVDIMM_ARS_REC)
+/* Root _DSM status (low 16 bits) and extended status (high 16 bits). */
+enum {
+	NVDIMM_RST_OK = 0,
+	NVDIMM_RST_UNSUPPORTED = 1,
+	NVDIMM_RST_INVALID = 2,
+	NVDIMM_RST_HW_ERROR = 3,
+	NVDIMM_RST_FN_ERROR = 6,          /* Start ARS: ext 1 = already running */
+	NVDIMM_ARS_EXT_BUSY = 1u << 16,   /* Query ARS Status: in progress */
+	NVDIMM_ARS_EXT_NONE = 2u << 16,   /* Query ARS Status: no ARS this boot */
+	NVDIMM_ARS_FLAG_OVERFLOW = 1,     /* Query ARS Status flags */
+};
+
+/* The ARS state machine (one per VM): NONE (no scrub since boot) --Start-->
+ * DONE (the scrubbed range is remembered; each Query ARS Status reports the
+ * bad ranges inside it, then the first NVDIMM_ARS_MAX_RECS with the overflow
+ * flag and a restart address). A scrub finishes at once: the vmm knows its
+ * bad ranges, it has nothing to scan. */
+enum nvdimm_ars_state { NVDIMM_ARS_NONE, NVDIMM_ARS_DONE };
+
+struct nvdimm_ars_dimm {
+	uint32_t handle;
+	uint64_t spa, size;          /* the DIMM's SPA range */
+	struct nvdimm_badlist *bad;
+};
+
+struct nvdimm_ars {
+	struct nvdimm_ars_dimm *d;
+	int n;
+	enum nvdimm_ars_state state;
+	uint64_t addr, len;          /* the last Start ARS range */
+	uint16_t type;
+	/* Called after Clear Uncorrectable Error removed [off, off+len) of
+	 * DIMM idx from its list (bytes is how many were bad); non-zero makes
+	 * the answer a hardware error (the list stays cleared). */
+	int (*cleared)(void *opaque, int idx, uint64_t off, uint64_t len, uint64_t bytes);
+	void *opaque;
+	uint64_t starts, queries, clears; /* statistics */
+};
+
+/* THE checked accessor for guest-supplied SPA ranges: the DIMM whose SPA
+ * range holds all of [addr, addr+len) (len > 0, no overflow), with *off the
+ * offset inside it; -1 otherwise. */
+int nvdimm_ars_find(const struct nvdimm_ars *a, uint64_t addr, uint64_t len, uint64_t *off);
+/* Handle root _DSM function fn (rev 1) with input in[inlen]; writes the
+ * output to out (at most NVDIMM_DSM_OUT_MAX bytes) and its length to
+ * *outlen. Returns the status (low 16 bits of the first output word). */
+uint32_t nvdimm_ars_call(struct nvdimm_ars *a, uint32_t rev, uint32_t fn, const uint8_t *in,
+			 uint32_t inlen, uint8_t *out, uint32_t *outlen);
+
 /* One DIMM's label area as the decoder sees it. */
 struct nvdimm_label_area {
 	uint8_t *base;       /* NULL when size is 0 */
@@ -237,6 +337,8 @@ struct nvdimm_dsm {
 	/* Optional: called after a label write landed in [off, off+len). */
 	int (*label_written)(void *opaque, int idx, uint64_t off, uint64_t len);
 	void *opaque;
+	/* The root device's ARS functions; NULL: the root has only function 0. */
+	struct nvdimm_ars *ars;
 	/* Statistics. */
 	uint64_t calls, errors;
 };

@@ -29,6 +29,7 @@ struct vm_region {
 	uint8_t *host;
 	unsigned flags;
 	int slot;
+	int pieces;  /* KVM memslots it is split into by holes (memerr.c) */
 };
 
 /* Regions sorted by gpa, never overlapping. */
@@ -45,6 +46,18 @@ int memmap_add(struct vm_memmap *m, uint64_t gpa, uint64_t size, void *host,
  * refuses VM_MEM_READONLY regions. len 0 counts as 1. */
 void *memmap_lookup(const struct vm_memmap *m, uint64_t gpa, uint64_t len,
 		    bool want_write);
+/* The guest physical address whose host mapping holds hva: 0, or -1 when no
+ * region maps it. */
+int memmap_hva_to_gpa(const struct vm_memmap *m, const void *hva, uint64_t *gpa);
+
+/* A range taken out of the memslots (memerr.c, vm_mem_hole). */
+struct vm_hole {
+	uint64_t gpa, len;
+};
+/* The pieces of [gpa, gpa+size) outside the sorted, disjoint holes, lowest
+ * first, into out (at most max): their number, or -1 if more than max. */
+int memmap_pieces(uint64_t gpa, uint64_t size, const struct vm_hole *holes, int nholes,
+		  struct vm_hole *out, int max);
 
 /* ---- e820 (e820.c: pure, unit-tested) ------------------------------------ */
 
@@ -132,6 +145,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	bool mce;  /* KVM_X86_SETUP_MCE done: machine checks can be injected */
 };
 
 struct vm_config {
@@ -163,6 +177,11 @@ struct vm {
 
 	pthread_rwlock_t mem_lock;
 	struct vm_memmap mem;
+	/* Guest pages out of the memslots (vm_mem_hole), sorted, page-aligned. */
+#define VM_MAX_HOLES 256
+	struct vm_hole holes[VM_MAX_HOLES];
+	int nholes;
+	atomic_uint_fast64_t mces; /* machine checks injected */
 
 	pthread_rwlock_t io_lock;
 	struct io_table pio, mmio;
@@ -217,6 +236,17 @@ void vm_destroy(struct vm *vm);
 int vcpus_create(struct vm *vm, char *err, size_t errlen);
 int vcpus_start(struct vm *vm, char *err, size_t errlen);
 void vcpus_stop(struct vm *vm);
+
+/* memerr.c: SIGBUS, machine checks, holes (see the file header). */
+int memerr_start(struct vm *vm);          /* install the SIGBUS handler */
+void memerr_vcpu_setup(struct vcpu *v);   /* KVM_X86_SETUP_MCE */
+void memerr_cpuid(struct vm *vm, struct kvm_cpuid2 *c); /* AMD: MCA recovery bits */
+void memerr_thread_enter(struct vcpu *v);
+void memerr_run_begin(void);
+void memerr_run_end(void);
+bool memerr_vcpu_pending(struct vcpu *v); /* after KVM_RUN: a SIGBUS to handle */
+void memerr_mmio_done(struct vcpu *v);    /* after an MMIO exit's handler */
+bool memerr_vcpu_efault(struct vcpu *v);  /* KVM_RUN failed with EFAULT */
 
 /* boot.c */
 struct boot_image {

@@ -41,7 +41,7 @@ int memmap_add(struct vm_memmap *m, uint64_t gpa, uint64_t size, void *host,
 		m->r[j] = m->r[j - 1];
 	m->r[i] = (struct vm_region){ .gpa = gpa, .size = size,
 				      .host = host, .flags = flags,
-				      .slot = slot };
+				      .slot = slot, .pieces = 1 };
 	m->n++;
 	return 0;
 }
@@ -73,4 +73,44 @@ void *memmap_lookup(const struct vm_memmap *m, uint64_t gpa, uint64_t len,
 		}
 	}
 	return NULL;
+}
+
+int memmap_hva_to_gpa(const struct vm_memmap *m, const void *hva, uint64_t *gpa)
+{
+	uintptr_t a = (uintptr_t)hva;
+
+	for (int i = 0; i < m->n; i++) {
+		uintptr_t h = (uintptr_t)m->r[i].host;
+
+		if (a >= h && a - h < m->r[i].size) {
+			*gpa = m->r[i].gpa + (a - h);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int memmap_pieces(uint64_t gpa, uint64_t size, const struct vm_hole *holes, int nholes,
+		  struct vm_hole *out, int max)
+{
+	uint64_t pos = gpa, end = gpa + size;
+	int k = 0;
+
+	/* The pieces between the holes; the last "hole" is [end, end). */
+	for (int i = 0; i <= nholes && pos < end; i++) {
+		uint64_t hs = i < nholes ? holes[i].gpa : end;
+		uint64_t he = i < nholes ? hs + holes[i].len : end;
+
+		if (he <= pos)
+			continue;
+		if (hs > end)
+			hs = end;
+		if (hs > pos) {
+			if (k == max)
+				return -1;
+			out[k++] = (struct vm_hole){ pos, hs - pos };
+		}
+		pos = he < end ? he : end;
+	}
+	return k;
 }

@@ -3,6 +3,8 @@
  * from cpuid.c: APIC ID = vCPU index), LAPIC LINT pins, MSRs and FPU at
  * reset, and one thread per vCPU running KVM_RUN and dispatching exits.
  * The boot register state belongs to the boot protocol: boot.c.
+ * Machine checks (KVM_X86_SETUP_MCE per vCPU) and the SIGBUS path of a
+ * memory error during KVM_RUN: memerr.c.
  *
  * Application processors are created up front; the in-kernel LAPIC keeps
  * them waiting for INIT/SIPI, so KVM_RUN blocks in the kernel until the
@@ -168,6 +170,7 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+		memerr_cpuid(vm, c);
 		if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
 			snprintf(err, errlen, "KVM_SET_CPUID2 %d: %s", i,
 				 strerror(errno));
@@ -176,6 +179,7 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 		}
 		free(c);
 		set_msrs(v);
+		memerr_vcpu_setup(v);
 		if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0) {
 			snprintf(err, errlen, "KVM_SET_FPU %d: %s", i,
 				 strerror(errno));
@@ -270,8 +274,21 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	memerr_thread_enter(v);
 	while (!atomic_load(&vm->exiting)) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		int rc;
+
+		memerr_run_begin();
+		rc = ioctl(v->fd, KVM_RUN, 0);
+		memerr_run_end();
+		if (rc < 0) {
+			int e = errno;
+
+			/* A SIGBUS (memory error) during KVM_RUN: a machine
+			 * check for the guest (memerr.c). */
+			if (memerr_vcpu_pending(v) || (e == EFAULT && memerr_vcpu_efault(v)))
+				continue;
+			errno = e;
 			if (errno == EINTR || errno == EAGAIN) {
 				if (errno == EINTR && atomic_load(&vm->pause_req) &&
 				    !atomic_load(&vm->exiting))
@@ -295,6 +312,7 @@ static void *vcpu_thread(void *arg)
 				       run->mmio.data,
 				       run->mmio.len <= 8 ? run->mmio.len : 8,
 				       run->mmio.is_write);
+			memerr_mmio_done(v);
 			break;
 		case KVM_EXIT_INTR:
 			break;
@@ -354,6 +372,10 @@ int vcpus_start(struct vm *vm, char *err, size_t errlen)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: KVM_RUN gets EINTR */
+	if (memerr_start(vm) < 0) {
+		snprintf(err, errlen, "cannot install the SIGBUS handler: %s", strerror(errno));
+		return -1;
+	}
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
@@ -436,6 +458,11 @@ void vm_resume_vcpus(struct vm *vm)
 		return;
 	pthread_mutex_lock(&vm->pause_lock);
 	atomic_store(&vm->pause_req, false);
+	/* A vCPU whose thread has not started yet (a pause during set-up)
+	 * must not find immediate_exit set at its first KVM_RUN. */
+	for (int i = 0; i < vm->nvcpus; i++)
+		if (!vm->vcpus[i].started && vm->vcpus[i].run && !atomic_load(&vm->exiting))
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
 }

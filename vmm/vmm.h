@@ -67,6 +67,14 @@ struct vmm_module {
 	/* Control-socket commands (see "Control socket" below), terminated by
 	 * an entry with name NULL; may be NULL. */
 	const struct vmm_command *commands;
+	/* Memory errors (see "Memory errors" below); may be NULL. memory_error:
+	 * the host reported [gpa, gpa+len) bad (kind VM_MEMERR_*); called on a
+	 * vCPU thread or the main thread, for every module (a module ignores
+	 * addresses not its own). memory_fault: KVM could not map some guest
+	 * memory and gave no address (a shrunk backing file?): check and return
+	 * true if the module found lost memory and is dealing with it. */
+	void (*memory_error)(struct vm *vm, uint64_t gpa, uint64_t len, int kind);
+	bool (*memory_fault)(struct vm *vm);
 };
 
 #define VMM_MODULE(m)                                                     \
@@ -191,6 +199,29 @@ int vmm_arg_bool(struct json_object *args, const char *key, bool *out,
 int vm_pause_vcpus(struct vm *vm);
 void vm_resume_vcpus(struct vm *vm);
 bool vm_vcpus_paused(const struct vm *vm);
+
+/* ---- Memory errors (memerr.c; docs/nvdimm.md "Memory errors") ----------
+ * The core catches SIGBUS BUS_MCEERR_AR/AO on guest memory, injects a
+ * machine check into the vCPU (uncorrected, MCi_ADDR = guest physical
+ * address) and calls the modules' memory_error hooks. */
+#define VM_MEMERR_AR 0 /* action required: a vCPU consumed it */
+#define VM_MEMERR_AO 1 /* action optional: found, not consumed */
+
+/* Take the pages of [gpa, gpa+len) out of KVM's memslots (hole true), so
+ * guest accesses exit as MMIO to whoever registered the range, or put them
+ * back. Pauses the vCPUs while the slots change. Main thread only; -1 on a
+ * bad range, too many holes (VM_MAX_HOLES) or a KVM failure. */
+int vm_mem_hole(struct vm *vm, uint64_t gpa, uint64_t len, bool hole);
+/* From an MMIO read handler on a vCPU thread: the read consumed bad memory
+ * at gpa. The load does not retire; the vCPU gets a machine check instead
+ * (when the guest has machine checks enabled; else it reads the handler's
+ * data). */
+void vm_io_machine_check(struct vm *vm, uint64_t gpa);
+/* Run fn(opaque); a SIGBUS on an address in [lo, lo+len) during it (a
+ * poisoned page, a truncated file) ends it early: -1 with *bad the address.
+ * 0 when fn returned. fn must not hold locks it takes again afterwards
+ * inconsistently: it is left with siglongjmp. */
+int vm_guarded(void (*fn)(void *), void *opaque, const void *lo, size_t len, void **bad);
 
 /* ---- Lifecycle ------------------------------------------------------------ */
 

@@ -282,7 +282,9 @@ static void hostile(void)
 		{ 1, 2, 5, 8, 0, 4, 1, "unsupported revision" },
 		{ 1, 1, 3, 0, 0, 0, 1, "unsupported function 3" },
 		{ 1, 1, 0x80000000u, 0, 0, 0, 1, "function 0x80000000" },
-		{ 0, 1, 2, 0, 0, 0, 1, "root function 2 (ARS)" },
+		{ 0, 1, 2, 0, 0, 0, 2, "root function 2 (Start ARS) without its input" },
+		{ 0, 1, 5, 0, 0, 0, 1, "root function 5 (not implemented)" },
+		{ 0, 2, 3, 0, 0, 0, 1, "root function 3, revision 2" },
 		{ 1, 1, 0x1005, 8, 200000, 4, 1, "_LSR beyond the area (ACPI status 1)" },
 		{ 1, 1, 0x1006, 12, 0, 8, 1, "_LSW with too little data (ACPI status 1)" },
 	};
@@ -449,6 +451,296 @@ static void bench(long kib)
 	rt_ok(true, "bench ran");
 }
 
+/* ---- phase=ras: ARS, Clear Uncorrectable Error, machine checks ----------- */
+
+#define MSR_MCG_CAP    0x179
+#define MSR_MCG_STATUS 0x17a
+#define MSR_MCG_CTL    0x17b
+#define MC_BANK        9
+#define MSR_MC_CTL     (0x400 + 4 * MC_BANK)
+#define MSR_MC_STATUS  (MSR_MC_CTL + 1)
+#define MSR_MC_ADDR    (MSR_MC_CTL + 2)
+
+static volatile int mc_hits;
+static uint64_t mc_status, mc_addr, mcg_status;
+extern char mc_load[], mc_fixup[];
+
+/* One 8-byte load at a known address, so the #MC handler can tell it is
+ * the faulting instruction (RIP not advanced: EIPV) and skip it. */
+__attribute__((noinline)) static uint64_t probe(uint64_t addr)
+{
+	uint64_t v;
+
+	__asm__ volatile(".globl mc_load, mc_fixup\nmc_load: movq (%1), %0\nmc_fixup:"
+			 : "=a"(v) : "r"(addr) : "memory");
+	return v;
+}
+
+static bool on_mc(struct rt_frame *f)
+{
+	if (f->rip != (uint64_t)(uintptr_t)mc_load)
+		return false;
+	mc_hits++;
+	mcg_status = rt_rdmsr(MSR_MCG_STATUS);
+	mc_status = rt_rdmsr(MSR_MC_STATUS);
+	mc_addr = rt_rdmsr(MSR_MC_ADDR);
+	rt_wrmsr(MSR_MC_STATUS, 0);
+	rt_wrmsr(MSR_MCG_STATUS, 0);
+	f->rax = 0xbadbadbadULL;
+	f->rip = (uint64_t)(uintptr_t)mc_fixup;
+	return true;
+}
+
+/* A read that must (want_mc) or must not raise a machine check. */
+static bool probe_mc(uint64_t addr, bool want_mc, uint64_t *val)
+{
+	int before = mc_hits;
+	uint64_t v = probe(addr);
+
+	if (val)
+		*val = v;
+	if (!want_mc)
+		return mc_hits == before;
+	return mc_hits == before + 1 && (mc_status >> 63) && (mc_status & (1ULL << 61)) &&
+	       (mc_status & (1ULL << 55)) && (mc_status & (1ULL << 58)) &&
+	       mc_addr == (addr & ~0xfffULL) && (mcg_status & 2);
+}
+
+/* A root _DSM call through the page: input bytes in, output at page + 4. */
+static uint32_t root(uint32_t rev, uint32_t fn, const void *in, uint32_t inlen)
+{
+	wr32(0, 0);
+	wr32(4, rev);
+	wr32(8, fn);
+	wr32(12, inlen);
+	for (uint32_t i = 0; i < inlen; i++)
+		page[16 + i] = ((const uint8_t *)in)[i];
+	outl(DSM_PORT, (uint32_t)DSM_PAGE);
+	return pg32(0) >= 4 ? pg32(4) : 0xdeadbeef;
+}
+
+static uint64_t pg64(unsigned off) { return pg32(off) | (uint64_t)pg32(off + 4) << 32; }
+
+static uint32_t range_call(uint32_t fn, uint64_t addr, uint64_t len, uint16_t type)
+{
+	uint8_t in[24] = { 0 };
+
+	memcpy(in, &addr, 8);
+	memcpy(in + 8, &len, 8);
+	memcpy(in + 16, &type, 2);
+	return root(1, fn, in, fn == 2 ? 24 : 16);
+}
+
+/* Start ARS over DIMM 0 and query: the number of records (or -1). */
+static int scrub_dimm(int d)
+{
+	if (range_call(2, dimms[d].base, dimms[d].size, 2) != 0)
+		return -1;
+	if (root(1, 3, NULL, 0) != 0)
+		return -1;
+	return (int)pg32(4 + 44);
+}
+
+static int scrub(void)
+{
+	if (range_call(2, dimms[0].base, dimms[0].size, 2) != 0)
+		return -1;
+	if (root(1, 3, NULL, 0) != 0)
+		return -1;
+	return (int)pg32(4 + 44);
+}
+
+static bool record_is(int i, uint64_t addr, uint64_t len)
+{
+	unsigned r = 4 + 48 + 24 * (unsigned)i;
+
+	return pg32(r) == dimms[0].handle && pg64(r + 8) == addr && pg64(r + 16) == len;
+}
+
+static void ras(void)
+{
+	uint64_t base = dimms[0].base, cap, v = 0;
+	uint32_t st;
+	long bad1 = rt_arg_int("bad1", 0x100000), bad2 = rt_arg_int("bad2", 0x200800);
+	bool ok;
+
+	root(1, 0, NULL, 0);
+	rt_ok(pg32(0) == 1 && page[4] == 0x1f,
+	      "root _DSM function 0 (through the page): functions 0-4");
+	st = range_call(1, base, dimms[0].size, 0);
+	rt_ok(st == 2u << 16 && pg32(0) == 16 && pg32(8) == 4080 && pg32(12) == 512,
+	      "Query ARS Capabilities: persistent scrub, max output 4080, clear unit 512 "
+	      "(status 0x%x)", st);
+	st = root(1, 3, NULL, 0);
+	rt_ok(st == 2u << 16 && pg32(8) == 44, "Query ARS Status before a scrub: none "
+	      "performed (status 0x%x)", st);
+	rt_ok(scrub() == 2 && record_is(0, base + (uint64_t)bad1, 4096) &&
+	      record_is(1, base + (uint64_t)bad2, 2048),
+	      "Start ARS + Query ARS Status: the two recorded ranges (%u records)", pg32(48));
+
+	/* Machine checks: CR4.MCE, the bank enabled, as Linux does at boot. */
+	cap = rt_rdmsr(MSR_MCG_CAP);
+	rt_ok((cap & 0xff) > MC_BANK, "MCG_CAP 0x%lx: %lu banks", (unsigned long)cap,
+	      (unsigned long)(cap & 0xff));
+	{
+		uint64_t cr4;
+
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1u << 6;
+		__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
+	}
+	if (cap & (1u << 8))
+		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
+	rt_wrmsr(MSR_MC_CTL, ~0ULL);
+	rt_exc_set(18, on_mc);
+
+	rt_ok(probe_mc(base + (uint64_t)bad1 + 64, true, NULL),
+	      "a read of a bad range: #MC, MCi_STATUS 0x%lx (VAL UC AR ADDRV), MCi_ADDR 0x%lx, "
+	      "EIPV", (unsigned long)mc_status, (unsigned long)mc_addr);
+	rt_ok(probe_mc(base + (uint64_t)bad2 - 8, false, &v) &&
+	      v == (uint64_t)rt_arg_int("mark", 0),
+	      "the good half of a partly bad page reads through (0x%lx)", (unsigned long)v);
+	rt_ok(probe_mc(base + (uint64_t)bad2, true, NULL), "its bad half: #MC");
+	{
+		uint64_t exits = flush_reg(0, 0x20);
+
+		rt_ok(probe_mc(base + 0x300000, false, NULL) && flush_reg(0, 0x20) == exits,
+		      "a good page after the last bad one: no #MC, no exit to the vmm (it "
+		      "is in a memslot)");
+	}
+
+	st = range_call(4, base + (uint64_t)bad1, 4096, 0);
+	rt_ok(st == 0 && pg32(0) == 16 && pg64(12) == 4096,
+	      "Clear Uncorrectable Error of the first range: cleared %lu",
+	      (unsigned long)pg64(12));
+	rt_ok(scrub() == 1 && record_is(0, base + (uint64_t)bad2, 2048),
+	      "ARS now reports only the second range");
+	ok = probe_mc(base + (uint64_t)bad1 + 64, false, &v) && v == 0;
+	*(volatile uint64_t *)(uintptr_t)(base + (uint64_t)bad1) = 0x5241535241535241ULL;
+	rt_ok(ok && probe_mc(base + (uint64_t)bad1, false, &v) && v == 0x5241535241535241ULL,
+	      "the cleared range reads zeros, then what is written");
+	{
+		/* The vmm puts the cleared page back into the memslots on its
+		 * main thread, soon after the clear. */
+		uint64_t exits = 0, t = rt_rdtsc();
+		bool direct = false;
+
+		while (!direct && rt_rdtsc() - t < 20000000000ULL) {
+			exits = flush_reg(0, 0x20);
+			probe(base + (uint64_t)bad1);
+			direct = flush_reg(0, 0x20) == exits;
+		}
+		rt_ok(direct, "the cleared page is mapped again: reads no longer exit");
+	}
+
+	/* Hostile inputs: errors, never a crash. */
+	{
+		static const struct { uint32_t fn; uint64_t a, l; uint32_t want; const char *what; } h[] = {
+			{ 1, 0, 4096, 2, "cap outside the DIMMs" },
+			{ 2, 0, 0, 2, "start of length 0" },
+			{ 2, ~0ULL - 4095, 8192, 2, "start wrapping around" },
+			{ 4, 512, 512, 2, "clear outside" },
+			{ 4, 1, 512, 2, "clear unaligned" },
+			{ 4, ~0ULL - 511, 1024, 2, "clear wrapping around" },
+			{ 7, 0, 0, 1, "function 7" },
+		};
+		int nbad = 0;
+
+		for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
+			uint64_t a = h[i].a;
+
+			if (h[i].fn == 4 && h[i].a == 1)
+				a = base + 1;
+			st = range_call(h[i].fn, a, h[i].l, 2);
+			if ((st & 0xffff) != h[i].want) {
+				rt_diag("%s: status 0x%x, want %u", h[i].what, st, h[i].want);
+				nbad++;
+			}
+		}
+		st = root(1, 1, "short", 5);
+		nbad += (st & 0xffff) != 2;
+		st = root(2, 3, NULL, 0);
+		nbad += (st & 0xffff) != 1;
+		st = range_call(2, base, dimms[0].size, 1); /* volatile only */
+		nbad += (st & 0xffff) != 2;
+		rt_ok(nbad == 0, "malformed ARS requests get status 2 (invalid) or 1");
+	}
+}
+
+static void ras_wait(void)
+{
+	uint64_t base = dimms[0].base;
+	long off = rt_arg_int("bad1", 0x100000);
+	int n = -1;
+
+	rt_exc_set(18, on_mc);
+	{
+		uint64_t cr4;
+
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1u << 6;
+		__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
+	}
+	if (rt_rdmsr(MSR_MCG_CAP) & (1u << 8))
+		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
+	rt_wrmsr(MSR_MC_CTL, ~0ULL);
+	if (rt_has_arg("already"))  /* a restart: the record came from the sidecar */
+		rt_ok(probe_mc(base + (uint64_t)off, true, NULL), "recorded before the start: #MC");
+	else
+		rt_ok(probe_mc(base + (uint64_t)off, false, NULL), "before the injection: no #MC");
+	rt_printf("# holding: inject now\n");
+	for (int i = 0; i < 2000 && n <= 0; i++) {
+		n = scrub();
+		for (volatile int k = 0; k < 100000 && n <= 0; k++)
+			;
+	}
+	rt_ok(n == 1 && record_is(0, base + (uint64_t)off, 4096),
+	      "the injected range appears in ARS");
+	rt_ok(probe_mc(base + (uint64_t)off + 8, true, NULL), "a read of it: #MC at 0x%lx",
+	      (unsigned long)mc_addr);
+}
+
+/* phase=ras-trunc: the host shrinks the backing file to bad1 bytes while
+ * the guest runs, then injects an error at 8 MiB through the control
+ * socket as its "done" signal (the guest polls ARS for it; in the second
+ * DIMM when there are two, so DIMM 0's memslot stays whole); a read past the
+ * new end is a machine check, and ARS lists the whole lost tail. */
+static void ras_trunc(void)
+{
+	uint64_t base = dimms[0].base;
+	long off = rt_arg_int("bad1", 0x100000);
+	int n = 0, sig = ndimms > 1 ? 1 : 0;
+
+	rt_exc_set(18, on_mc);
+	{
+		uint64_t cr4;
+
+		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+		cr4 |= 1u << 6;
+		__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
+	}
+	if (rt_rdmsr(MSR_MCG_CAP) & (1u << 8))
+		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
+	rt_wrmsr(MSR_MC_CTL, ~0ULL);
+	rt_ok(probe_mc(base + (uint64_t)off, false, NULL), "before the truncation: no #MC");
+	rt_printf("# holding: truncate now\n");
+	for (int i = 0; i < 2000 && n <= 0; i++) {
+		n = scrub_dimm(sig);
+		for (volatile int k = 0; k < 100000 && n <= 0; k++)
+			;
+	}
+	rt_ok(n == 1 && pg64(4 + 48 + 8) == dimms[sig].base + (8 << 20), "the host's signal "
+	      "(an injected error at 8M of DIMM %d) after the truncation", sig);
+	rt_ok(probe_mc(base + (uint64_t)off + 8, true, NULL),
+	      "a read past the new end of the file: #MC at 0x%lx", (unsigned long)mc_addr);
+	rt_ok(scrub() == 1 && record_is(0, base + (uint64_t)off, dimms[0].size - (uint64_t)off),
+	      "ARS lists the lost tail");
+	/* The label area went with the tail: the vmm's own read of it hits
+	 * SIGBUS, which must become an error status, not a vmm crash. */
+	rt_ok(dsm(1, 1, 5, 8, 0, 16) == 4, "a label read from the lost area: status 4 "
+	      "(hardware error)");
+}
+
 void rt_main(void)
 {
 	char phase[16] = "";
@@ -464,6 +756,12 @@ void rt_main(void)
 		window = (uint64_t)rt_arg_int("touch", 64) << 10;
 	if (!strcmp(phase, "hostile"))
 		rt_plan(11);
+	else if (!strcmp(phase, "ras"))
+		rt_plan(4 + 14);
+	else if (!strcmp(phase, "ras-wait"))
+		rt_plan(4 + 3);
+	else if (!strcmp(phase, "ras-trunc"))
+		rt_plan(4 + 5);
 	else if (!strcmp(phase, "bench"))
 		rt_plan(5);
 	else if (!strcmp(phase, "labels"))
@@ -552,10 +850,16 @@ void rt_main(void)
 		hostile();
 	} else if (!strcmp(phase, "bench")) {
 		bench(rt_arg_int("kib", 1024));
+	} else if (!strcmp(phase, "ras")) {
+		ras();
+	} else if (!strcmp(phase, "ras-wait")) {
+		ras_wait();
+	} else if (!strcmp(phase, "ras-trunc")) {
+		ras_trunc();
 	} else if (!strcmp(phase, "labels")) {
 		labels();
 	} else {
-		rt_ok(false, "phase=write|verify|readonly|hostile|bench|labels given");
+		rt_ok(false, "phase=write|verify|readonly|hostile|bench|labels|ras|ras-wait|ras-trunc given");
 	}
 	if (zeros_kib > 0) {
 		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)dimms[0].base;

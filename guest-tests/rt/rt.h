@@ -119,6 +119,21 @@ struct rt_frame {
 	uint64_t rip, cs, rflags, rsp, ss;
 };
 typedef void (*rt_irq_fn)(struct rt_frame *f);
+/* Handler for exception vector 0..31: returning true resumes at f->rip
+ * (which it may change); false panics as without a handler. */
+typedef bool (*rt_exc_fn)(struct rt_frame *f);
+void rt_exc_set(int vector, rt_exc_fn fn);
+static inline uint64_t rt_rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline void rt_wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" :: "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
 /* Handler for vector 32..255; the runtime sends the LAPIC EOI after it. */
 void rt_irq_set(int vector, rt_irq_fn fn);
 static inline void rt_sti(void) { __asm__ volatile("sti" ::: "memory"); }

@@ -59,8 +59,18 @@ static const char *const exc_name[32] = {
 	"#SX", "31",
 };
 
+static rt_exc_fn exc_fn[32];
+
+void rt_exc_set(int vector, rt_exc_fn fn)
+{
+	if (vector >= 0 && vector < 32)
+		exc_fn[vector] = fn;
+}
+
 void rt_isr(struct rt_frame *f)
 {
+	if (f->vector < 32 && exc_fn[f->vector] && exc_fn[f->vector](f))
+		return;
 	if (f->vector < 32) {
 		uint64_t cr2;
 

@@ -504,8 +504,9 @@ static void test_aml_acpiexec(void **state)
 		{ "\\_SB.NVDR.NV02._DSM " INTEL_UUID_BYTES " 1 0 [ ]", { "Length 01 =     0000: 01" } },
 		{ "\\_SB.NVDR.NV00._DSM " ROOT_UUID_BYTES " 1 0 [ ]", { "Length 01 =     0000: 00" } },
 		{ "\\_SB.NVDR.NV00._DSM " OTHER_UUID_BYTES " 1 5 [ ]", { "Length 04 =     0000: 01 00 00 00" } },
-		{ "\\_SB.NVDR._DSM " ROOT_UUID_BYTES " 1 0 [ ]", { "Length 01 =     0000: 00" } },
-		{ "\\_SB.NVDR._DSM " ROOT_UUID_BYTES " 1 1 [ ]", { "Length 04 =     0000: 01 00 00 00" } },
+		{ "\\_SB.NVDR._DSM " ROOT_UUID_BYTES " 1 0 [ ]", { "Length 01 =     0000: 1F" } },
+		/* ARS: through NCAL, a (here empty) Buffer; no longer status 1. */
+		{ "\\_SB.NVDR._DSM " ROOT_UUID_BYTES " 1 3 [ ]", { "[Buffer] Length 00" } },
 		{ "\\_SB.NVDR._DSM " OTHER_UUID_BYTES " 1 0 [ ]", { "Length 01 =     0000: 00" } },
 		{ "\\_SB.NVDR.NV00._DSM " INTEL_UUID_BYTES " 1 5 [(00 00 00 00 10 00 00 00)]",
 		  { "[Buffer]" } },
