@@ -66,8 +66,15 @@ static int parse_nvdimm(const char *arg, char *err, size_t errlen)
 		snprintf(err, errlen, "'%s': at most %d NVDIMMs", arg, NVDIMM_MAX);
 		return -1;
 	}
-	if (nvdimm_parse_opts(arg, &dimms[ndimms].opts, err, errlen))
+	struct nvdimm_opts *o = &dimms[ndimms].opts;
+
+	if (nvdimm_parse_opts(arg, o, err, errlen))
 		return -1;
+	/* a writable pcow image tells reads from writes by its userfaultfd:
+	 * no KVM async page faults (vmm.h) */
+	if (!o->readonly && (o->format == NVDIMM_FMT_PCOW ||
+			     (o->format == NVDIMM_FMT_AUTO && pcow_probe(o->path) == 1)))
+		vmm_request_sync_faults("nvdimm (pcow)");
 	ndimms++;
 	return 0;
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <asm/kvm_para.h>
+
 #include "internal.h"
 
 static unsigned topo_shift(int n)
@@ -109,4 +111,13 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, int idx, int n)
 		}
 	}
 	return c;
+}
+
+void cpuid_hide_async_pf(struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == KVM_CPUID_FEATURES)
+			c->entries[i].eax &= ~((1u << KVM_FEATURE_ASYNC_PF) |
+					       (1u << KVM_FEATURE_ASYNC_PF_VMEXIT) |
+					       (1u << KVM_FEATURE_ASYNC_PF_INT));
 }

@@ -124,6 +124,9 @@ int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
  * topology leaves rewritten; src must have been allocated with room for 8
  * more entries than src->nent. NULL if out of memory. */
 struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *src, int idx, int n);
+/* Clear KVM's async page fault features in leaf 0x40000001 (vmm.h,
+ * vmm_request_sync_faults). */
+void cpuid_hide_async_pf(struct kvm_cpuid2 *c);
 
 /* ---- The VM ------------------------------------------------------------- */
 
@@ -200,6 +203,7 @@ struct vm {
 	pthread_cond_t pause_cond;
 	int nparked, nended;
 	struct kvm_cpuid2 *cpuid;
+	bool sync_faults; /* vmm_request_sync_faults: no async PF (vm.c) */
 
 	struct vm_fdwatch *watches;
 

@@ -171,6 +171,8 @@ int vcpus_create(struct vm *vm, char *err, size_t errlen)
 			return -1;
 		}
 		memerr_cpuid(vm, c);
+		if (vm->sync_faults)
+			cpuid_hide_async_pf(c);
 		if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
 			snprintf(err, errlen, "KVM_SET_CPUID2 %d: %s", i,
 				 strerror(errno));

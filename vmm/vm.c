@@ -38,6 +38,35 @@ void vmm_log(const char *fmt, ...)
 	dprintf(STDERR_FILENO, "vmm: %s\n", buf);
 }
 
+
+/* vmm_request_sync_faults (vmm.h): who asked, NULL if nobody */
+static const char *sync_faults_for;
+
+void vmm_request_sync_faults(const char *who)
+{
+	if (!sync_faults_for)
+		sync_faults_for = who;
+}
+
+/* No async page faults (vmm.h): HLT in the guest now (before any vCPU
+ * exists); the CPUID side is cpuid_hide_async_pf(). Without the capability
+ * the guest still runs, and vmm says what that costs. */
+static void vm_sync_faults(struct vm *vm)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_DISABLE_EXITS,
+		.args = { KVM_X86_DISABLE_EXITS_HLT },
+	};
+	int m = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_DISABLE_EXITS);
+
+	vm->sync_faults = true;
+	if (m <= 0 || !(m & KVM_X86_DISABLE_EXITS_HLT) ||
+	    ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		vmm_log("%s: KVM cannot let HLT run in the guest: a guest read of an "
+			"unmapped page may be seen as a write (KVM async page faults)",
+			sync_faults_for);
+}
+
 /* ---- Memory ---------------------------------------------------------- */
 
 int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
@@ -235,6 +264,8 @@ static int kvm_open(struct vm *vm, char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
+	if (sync_faults_for)
+		vm_sync_faults(vm);
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size <= 0) {
 		snprintf(err, errlen, "/dev/kvm: KVM_GET_VCPU_MMAP_SIZE: %s",

@@ -249,6 +249,20 @@ int vm_vcpu_count(const struct vm *vm);
  * the machine is built, never run, and /dev/kvm is never opened). */
 int vm_kvm_fd(const struct vm *vm);
 
+/*
+ * Synchronous guest page faults, asked for by a module while options are
+ * parsed (before the VM exists): every guest access to memory that is not
+ * mapped yet must reach the module's userfaultfd as the guest's own access,
+ * read or write. KVM's asynchronous page faults break that: their worker
+ * faults the page in for *write* whatever the guest did (virt/kvm/async_pf.c),
+ * so a read would look like a write. vmm then hides KVM's async-PF features
+ * from the guest's CPUID and lets HLT run in the guest
+ * (KVM_X86_DISABLE_EXITS_HLT), the two conditions under which KVM never
+ * takes the async path; the cost is that an idle vCPU holds its host CPU
+ * instead of sleeping in vmm. who names the reason, for the log.
+ */
+void vmm_request_sync_faults(const char *who);
+
 /* Log a line to stderr prefixed with "vmm: " (for modules, which are part of
  * the binary; libraries never print). */
 void vmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
