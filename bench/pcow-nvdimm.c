@@ -39,7 +39,6 @@
 #define RAM_SRC    (64ULL << 20)	/* two copy buffers in guest RAM */
 #define MAX_SAMPLES 8192
 
-extern uint64_t rt_pdpt[512];
 
 struct dimm {
 	uint64_t base, size;
@@ -91,32 +90,11 @@ static int find_dimms(void)
 
 /* Identity map [base, base + size) with 2 MiB pages, one page directory
  * per GiB that the runtime's tables (the low 4 GiB) do not cover. */
-static uint64_t pd_pool[8][512] __attribute__((aligned(4096)));
-static int pd_used;
-
 static bool identity_map(uint64_t base, uint64_t size)
 {
 	if (!size || base + size < base || (base | size) & ((2ULL << 20) - 1))
 		return false;
-	for (uint64_t g = base >> 30; g <= (base + size - 1) >> 30; g++) {
-		if (g >= 512)
-			return false;
-		if (rt_pdpt[g] & 1)
-			continue;
-		if (pd_used == 8)
-			return false;
-		for (uint64_t i = 0; i < 512; i++)
-			pd_pool[pd_used][i] = (g << 30) | (i << 21) | 0x83;
-		rt_pdpt[g] = (uint64_t)(uintptr_t)pd_pool[pd_used++] | 0x3;
-	}
-	return true;
-}
-
-static void flush_tlb(void)
-{
-	uint64_t cr3;
-
-	__asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) :: "memory");
+	return rt_map_range(base, size);
 }
 
 static void movsq(void *d, const void *s, uint64_t qwords)
@@ -327,7 +305,6 @@ void rt_main(void)
 	n = find_dimms();
 	for (int i = 0; i < n; i++)
 		ok = ok && dimm[i].size == dimm[0].size && identity_map(dimm[i].base, dimm[i].size);
-	flush_tlb();
 	rt_ok(n == NDIMMS && ok, "%d NVDIMMs of one size in the FDT, mapped (want %d)", n, NDIMMS);
 	if (n != NDIMMS || !ok)
 		rt_done();

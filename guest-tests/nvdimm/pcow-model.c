@@ -27,8 +27,6 @@
 #include "rt.h"
 #include "pcow-model.h"
 
-extern uint64_t rt_pdpt[512];
-static uint64_t pd[512] __attribute__((aligned(4096)));
 
 static volatile uint64_t *dev;
 static volatile uint64_t *flush_page;
@@ -253,15 +251,8 @@ static bool find_dimm(void)
 	base = fdt64_to_cpu(reg[0]);
 	if (base % (1ULL << 30) || (base >> 30) >= 512)
 		return false;
-	/* identity-map the GiB holding the DIMM with 2 MiB pages */
-	if (!(rt_pdpt[base >> 30] & 1)) {
-		for (int i = 0; i < 512; i++)
-			pd[i] = base + ((uint64_t)i << 21) + 0x83;
-		rt_pdpt[base >> 30] = (uint64_t)(uintptr_t)pd | 0x3;
-		uint64_t cr3;
-		__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-		__asm__ volatile("mov %0, %%cr3" ::"r"(cr3) : "memory");
-	}
+	if (!rt_map_range(base, 1ULL << 30))	/* the GiB holding the DIMM */
+		return false;
 	dev = (volatile uint64_t *)(uintptr_t)base;
 	flush_page = (volatile uint64_t *)(uintptr_t)fdt64_to_cpu(fh[0]);
 	return true;

@@ -37,33 +37,6 @@
 
 #include "rt.h"
 
-extern uint64_t rt_pdpt[512];
-
-/* 2 MiB identity mappings for the DIMM: one page directory per GiB */
-#define MAX_PDS 80
-static uint64_t pds[MAX_PDS][512] __attribute__((aligned(4096)));
-static int npds;
-
-static bool map_range(uint64_t base, uint64_t size)
-{
-	for (uint64_t gib = base >> 30; gib <= (base + size - 1) >> 30; gib++) {
-		if (gib >= 512)
-			return false;
-		if (rt_pdpt[gib] & 1)
-			continue;
-		if (npds == MAX_PDS)
-			return false;
-		for (int i = 0; i < 512; i++)
-			pds[npds][i] = (gib << 30) + ((uint64_t)i << 21) + 0x83;
-		rt_pdpt[gib] = (uint64_t)(uintptr_t)pds[npds] | 0x3;
-		npds++;
-	}
-	uint64_t cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	__asm__ volatile("mov %0, %%cr3" ::"r"(cr3) : "memory");
-	return true;
-}
-
 static uint64_t base, size, flush_hint;
 
 static bool find_dimm(void)
@@ -86,7 +59,7 @@ static bool find_dimm(void)
 	base = fdt64_to_cpu(reg[0]);
 	size = fdt64_to_cpu(reg[1]);
 	flush_hint = fdt64_to_cpu(fh[0]);
-	return size && map_range(base, size);
+	return size && rt_map_range(base, size);
 }
 
 static void flush(void)

@@ -41,8 +41,6 @@
 #define DSM_PAGE  0xd8000000ULL
 #define DSM_PORT  0x0a18
 
-extern uint64_t rt_pdpt[512];
-
 static const uint8_t pm_guid[16] = {
 	0x79, 0xd3, 0xf0, 0x66, 0xf3, 0xb4, 0x74, 0x40,
 	0xac, 0x43, 0x0d, 0x33, 0x18, 0xb7, 0x8c, 0xdb,
@@ -130,36 +128,6 @@ static bool fdt_agrees(void)
 			return false;
 	}
 	return true;
-}
-
-/* Identity-map [base, base+size) with 2 MiB pages: one page directory per
- * GiB, taken from a static pool and hung into the runtime's PDPT. */
-static uint64_t pds[40][512] __attribute__((aligned(4096)));
-static int npds;
-
-static bool map_range(uint64_t base, uint64_t size)
-{
-	for (uint64_t gib = base >> 30; gib <= (base + size - 1) >> 30; gib++) {
-		if (gib >= 512)
-			return false;
-		if (rt_pdpt[gib] & 1)
-			continue;
-		if (npds == 40)
-			return false;
-		for (int i = 0; i < 512; i++)
-			pds[npds][i] = (gib << 30) + ((uint64_t)i << 21) + 0x83;
-		rt_pdpt[gib] = (uint64_t)(uintptr_t)pds[npds] | 0x3;
-		npds++;
-	}
-	return true;
-}
-
-static void reload_cr3(void)
-{
-	uint64_t cr3;
-
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	__asm__ volatile("mov %0, %%cr3" ::"r"(cr3) : "memory");
 }
 
 static inline uint64_t pattern(uint64_t seed, int dimm, uint64_t off)
@@ -784,8 +752,7 @@ void rt_main(void)
 	ok = true;
 	for (int i = 0; i < ndimms; i++)
 		ok = ok && (dimms[i].base % (1ULL << 30)) == 0 && dimms[i].size % (16 << 20) == 0 &&
-		     map_range(dimms[i].base, dimms[i].size);
-	reload_cr3();
+		     rt_map_range(dimms[i].base, dimms[i].size);
 	rt_ok(ok, "every range is 1 GiB aligned, 16 MiB sized, and mapped");
 	if (!ok)
 		rt_done();

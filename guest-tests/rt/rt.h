@@ -173,6 +173,13 @@ static inline uint64_t rt_rdtsc(void)
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
 	return ((uint64_t)hi << 32) | lo;
 }
+/* Identity-map [base, base+size) with 2 MiB pages (write-back) where the
+ * runtime's tables do not map it yet: one page directory per GiB from a
+ * static pool of 80 (so up to 80 GiB of guest-physical space beyond the
+ * first), hung into the PDPT; the TLB is flushed. false: beyond 512 GiB or
+ * the pool is used up. */
+bool rt_map_range(uint64_t base, uint64_t size);
+
 /* true while less than ms (assuming a TSC of at most 4 GHz) have passed
  * since start; the argument timeout_scale=N multiplies every such wait. */
 bool rt_within_ms(uint64_t start, unsigned ms);

@@ -244,6 +244,34 @@ long rt_arg_int(const char *key, long dflt)
 	return *end ? dflt : v;
 }
 
+/* ---- memory ---- */
+extern uint64_t rt_pdpt[512];
+
+#define RT_MAP_PDS 80
+static uint64_t map_pds[RT_MAP_PDS][512] __attribute__((aligned(4096)));
+static int map_npds;
+
+bool rt_map_range(uint64_t base, uint64_t size)
+{
+	uint64_t cr3;
+
+	for (uint64_t gib = base >> 30; size && gib <= (base + size - 1) >> 30; gib++) {
+		if (gib >= 512)
+			return false;
+		if (rt_pdpt[gib] & 1)
+			continue;
+		if (map_npds == RT_MAP_PDS)
+			return false;
+		for (int i = 0; i < 512; i++)
+			map_pds[map_npds][i] = (gib << 30) + ((uint64_t)i << 21) + 0x83;
+		rt_pdpt[gib] = (uint64_t)(uintptr_t)map_pds[map_npds] | 0x3;
+		map_npds++;
+	}
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	__asm__ volatile("mov %0, %%cr3" ::"r"(cr3) : "memory");
+	return true;
+}
+
 /* ---- time ---- */
 bool rt_within_ms(uint64_t start, unsigned ms)
 {
