@@ -6,7 +6,7 @@ PI=/pmvm/bin/pcow-img
 CTL=/pmvm/bin/vmm-ctl
 L2_KERNEL=$L2_VMLINUX
 L2_MEM=${PMVM_PCOW_L2_MEM:-512M}   # the 16 GiB fsdax memmap (-M mem) takes 256 MiB
-L2_TIMEOUT=400
+L2_TIMEOUT=900
 D=/mnt/img
 IMG=$D/main.pcow
 SUBS="pcow-linux-fsdax pcow-linux-lock pcow-linux-snapshot pcow-linux-overlay pcow-linux-thin-reads pcow-linux-kill"
@@ -17,8 +17,8 @@ since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
 T_START=$(up)
 
 # ---- subtest results -------------------------------------------------------
-sub_ok() { # NAME [T0]
-	echo "PMVM-SUB ok $1 ($(since "${2:-$T_START}")s)" >/dev/ttyS0
+sub_ok() { # NAME [T0 [NOTE]]
+	echo "PMVM-SUB ok $1 ($(since "${2:-$T_START}")s)${3:+ ($3)}" >/dev/ttyS0
 	note "SUBTEST ok $1"; DONE_SUBS="$DONE_SUBS $1"
 }
 sub_fail() { # NAME WHY
@@ -113,17 +113,32 @@ for i in $(seq 1 20); do [ -b /dev/pmem0 ] && break; sleep 0.5; done
 timeout 120 /usr/sbin/mke2fs -q -F -t ext4 -b 4096 /dev/pmem0 || fail "L1: mke2fs failed"
 mkdir -p "$D" && mount -t ext4 /dev/pmem0 "$D" || fail "L1: mount of the image filesystem failed"
 df -k "$D"
-"$PI" create -c 64K "$IMG" 16G || fail "pcow-img create failed"
-K0=$(kib "$IMG")
-note "new 16G image: $K0 KiB"
 
 # ---- boot A: fsdax + ext4 -o dax, 64 MiB (set a); lock and snapshot parts
 # while it waits; then set c and power off ----------------------------------
 T_A=$(up)
 L2_SMP=2
 L2_APPEND="pmvm.arg=mkfs,write:a:16:4096,snapdialog,write:c:2:4096"
-vm_start A 7 --nvdimm "$IMG" --control "$RUNDIR/a.sock"
-vm_wait_for A '^PMVM-WAIT=snap' 400 || { vm_wait A 7; vm_fail A "the guest never got past writing set a (vmm status $(vm_rc A))"; }
+# A guest reset or triple fault here gets one more boot on a new image, said
+# in the fsdax line: L2 6.12 under QEMU's MTTCG sometimes dies at a kernel
+# site it just patched (README, "Two kernel lines"); seen once in ~12 boots.
+A_RETRY=
+for attempt in 1 2; do
+	rm -f "$IMG"
+	"$PI" create -c 64K "$IMG" 16G || fail "pcow-img create failed"
+	K0=$(kib "$IMG")
+	note "new 16G image: $K0 KiB"
+	vm_start A 7 --nvdimm "$IMG" --control "$RUNDIR/a.sock"
+	vm_wait_for A '^PMVM-WAIT=snap' 900 && break
+	vm_wait A 7
+	case $attempt:$(vm_rc A) in
+	1:6|1:8)
+		A_RETRY="boot A ran twice: the first ended with vmm status $(vm_rc A) after '$(tr -d '\r' <"$RUNDIR/A.out" | tail -n1)'"
+		vm_show A; note "$A_RETRY"
+		cp "$RUNDIR/A.out" "$RUNDIR/A-1.out"; cp "$RUNDIR/A.err" "$RUNDIR/A-1.err" ;;
+	*)	vm_fail A "the guest never got past writing set a (vmm status $(vm_rc A))" ;;
+	esac
+done
 KA=$(kib "$IMG")
 GROW=$((KA - K0))
 note "image after 64 MiB of files: $KA KiB (+$GROW KiB)"
@@ -208,7 +223,7 @@ vm_grep A '^UMOUNT=ok' || vm_fail A "umount failed"
 r=$?
 [ $r = 0 ] || { cat "$RUNDIR/check-a"; why1 FSDAX_WHY "pcow-img check after boot A: status $r"; }
 note "image after boot A: $(kib "$IMG") KiB"
-if [ -z "$FSDAX_WHY" ]; then sub_ok pcow-linux-fsdax "$T_A"; else sub_fail pcow-linux-fsdax "$FSDAX_WHY"; fi
+if [ -z "$FSDAX_WHY" ]; then sub_ok pcow-linux-fsdax "$T_A" "$A_RETRY"; else sub_fail pcow-linux-fsdax "$FSDAX_WHY${A_RETRY:+ ($A_RETRY)}"; fi
 
 # ---- snapshot: apply s1, a new boot sees set a and b's fsynced files, no c --
 if [ -n "$SNAPPED" ]; then
@@ -228,7 +243,6 @@ if [ -n "$SNAPPED" ]; then
 				vm_grep V "^B_FILE=$i $s" || echo "b/$i (fsynced before the snapshot) reads '$(tr -d '\r' <"$RUNDIR/V.out" | sed -n "s/^B_FILE=$i //p")', expected $s"
 			done <"$RUNDIR/b.before" )
 		[ -z "$why" ] || { vm_show V; why1 SNAP_WHY "$(echo "$why" | head -n1)"; }
-		EXPECT_BASE="b"
 	fi
 fi
 if [ -z "$SNAP_WHY" ]; then sub_ok pcow-linux-snapshot "$T_S"; else sub_fail pcow-linux-snapshot "$SNAP_WHY"; fi
@@ -252,8 +266,8 @@ echo 1 >$TR/events/kvm/kvm_try_async_get_page/enable 2>/dev/null && : >$TR/trace
 vm_start O1 7 --nvdimm "$D/ov1.pcow"
 L2_APPEND="pmvm.arg=verify,wait,write:o2:4:1024"
 vm_start O2 8 --nvdimm "$D/ov2.pcow"
-vm_wait_for O1 '^PMVM-WAIT=go' 400 || { vm_show O2; vm_fail O1 "overlay 1: the guest never got to its wait"; }
-vm_wait_for O2 '^PMVM-WAIT=go' 400 || { vm_show O1; vm_fail O2 "overlay 2: the guest never got to its wait"; }
+vm_wait_for O1 '^PMVM-WAIT=go' 900 || { vm_show O2; vm_fail O1 "overlay 1: the guest never got to its wait"; }
+vm_wait_for O2 '^PMVM-WAIT=go' 900 || { vm_show O1; vm_fail O2 "overlay 2: the guest never got to its wait"; }
 vm_alive O1 && vm_alive O2 || fail "the two overlay VMs were not running at once"
 # thin reads: both guests read every file of the base (72 MiB) through their
 # overlay; that must copy nothing. Allowed: ext4's own writes at mount and
