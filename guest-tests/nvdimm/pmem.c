@@ -525,6 +525,21 @@ static bool record_is(int i, uint64_t addr, uint64_t len)
 	return pg32(r) == dimms[0].handle && pg64(r + 8) == addr && pg64(r + 16) == len;
 }
 
+/* Machine checks as Linux enables them at boot: CR4.MCE, every bank of
+ * MCG_CTL (when present) and our bank's MCi_CTL; #MC goes to on_mc. */
+static void mc_enable(void)
+{
+	uint64_t cr4;
+
+	rt_exc_set(18, on_mc);
+	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+	cr4 |= 1u << 6;
+	__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
+	if (rt_rdmsr(MSR_MCG_CAP) & (1u << 8))
+		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
+	rt_wrmsr(MSR_MC_CTL, ~0ULL);
+}
+
 static void ras(void)
 {
 	uint64_t base = dimms[0].base, cap, v = 0;
@@ -550,17 +565,7 @@ static void ras(void)
 	cap = rt_rdmsr(MSR_MCG_CAP);
 	rt_ok((cap & 0xff) > MC_BANK, "MCG_CAP 0x%lx: %lu banks", (unsigned long)cap,
 	      (unsigned long)(cap & 0xff));
-	{
-		uint64_t cr4;
-
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1u << 6;
-		__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
-	}
-	if (cap & (1u << 8))
-		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
-	rt_wrmsr(MSR_MC_CTL, ~0ULL);
-	rt_exc_set(18, on_mc);
+	mc_enable();
 
 	rt_ok(probe_mc(base + (uint64_t)bad1 + 64, true, NULL),
 	      "a read of a bad range: #MC, MCi_STATUS 0x%lx (VAL UC AR ADDRV), MCi_ADDR 0x%lx, "
@@ -641,17 +646,7 @@ static void ras_wait(void)
 	long off = rt_arg_int("bad1", 0x100000);
 	int n = -1;
 
-	rt_exc_set(18, on_mc);
-	{
-		uint64_t cr4;
-
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1u << 6;
-		__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
-	}
-	if (rt_rdmsr(MSR_MCG_CAP) & (1u << 8))
-		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
-	rt_wrmsr(MSR_MC_CTL, ~0ULL);
+	mc_enable();
 	if (rt_has_arg("already"))  /* a restart: the record came from the sidecar */
 		rt_ok(probe_mc(base + (uint64_t)off, true, NULL), "recorded before the start: #MC");
 	else
@@ -679,17 +674,7 @@ static void ras_trunc(void)
 	long off = rt_arg_int("bad1", 0x100000);
 	int n = 0, sig = ndimms > 1 ? 1 : 0;
 
-	rt_exc_set(18, on_mc);
-	{
-		uint64_t cr4;
-
-		__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-		cr4 |= 1u << 6;
-		__asm__ volatile("mov %0, %%cr4" :: "r"(cr4));
-	}
-	if (rt_rdmsr(MSR_MCG_CAP) & (1u << 8))
-		rt_wrmsr(MSR_MCG_CTL, ~0ULL);
-	rt_wrmsr(MSR_MC_CTL, ~0ULL);
+	mc_enable();
 	rt_ok(probe_mc(base + (uint64_t)off, false, NULL), "before the truncation: no #MC");
 	rt_printf("# holding: truncate now\n");
 	for (int i = 0; i < 2000 && n <= 0; i++) {
