@@ -545,7 +545,7 @@ static void ras(void)
 	uint64_t base = dimms[0].base, cap, v = 0;
 	uint32_t st;
 	long bad1 = rt_arg_int("bad1", 0x100000), bad2 = rt_arg_int("bad2", 0x200800);
-	bool ok;
+	bool ok, hit;
 
 	root(1, 0, NULL, 0);
 	rt_ok(pg32(0) == 1 && page[4] == 0x1f,
@@ -567,9 +567,9 @@ static void ras(void)
 	      (unsigned long)(cap & 0xff));
 	mc_enable();
 
-	rt_ok(probe_mc(base + (uint64_t)bad1 + 64, true, NULL),
-	      "a read of a bad range: #MC, MCi_STATUS 0x%lx (VAL UC AR ADDRV), MCi_ADDR 0x%lx, "
-	      "EIPV", (unsigned long)mc_status, (unsigned long)mc_addr);
+	hit = probe_mc(base + (uint64_t)bad1 + 64, true, NULL);
+	rt_ok(hit, "a read of a bad range: #MC, MCi_STATUS 0x%lx (VAL UC AR ADDRV), "
+	      "MCi_ADDR 0x%lx, EIPV", (unsigned long)mc_status, (unsigned long)mc_addr);
 	rt_ok(probe_mc(base + (uint64_t)bad2 - 8, false, &v) &&
 	      v == (uint64_t)rt_arg_int("mark", 0),
 	      "the good half of a partly bad page reads through (0x%lx)", (unsigned long)v);
@@ -659,8 +659,9 @@ static void ras_wait(void)
 	}
 	rt_ok(n == 1 && record_is(0, base + (uint64_t)off, 4096),
 	      "the injected range appears in ARS");
-	rt_ok(probe_mc(base + (uint64_t)off + 8, true, NULL), "a read of it: #MC at 0x%lx",
-	      (unsigned long)mc_addr);
+	bool hit = probe_mc(base + (uint64_t)off + 8, true, NULL);
+
+	rt_ok(hit, "a read of it: #MC at 0x%lx", (unsigned long)mc_addr);
 }
 
 /* phase=ras-trunc: the host shrinks the backing file to bad1 bytes while
