@@ -477,7 +477,7 @@ static int account_walk(struct pcow *img)
 	r = mark_meta(img, img->cat_off, (img->cat_len + img->csize - 1) >> img->cbits,
 		      "catalog");
 	if (!r)
-		r = pcow_labels_account(img);
+		r = pcow_area_account(img, &img->labels) ?: pcow_area_account(img, &img->bad);
 	raw = malloc((size_t)WALK_CHUNKS * L1_CHUNK * 8 > img->csize ?
 		     (size_t)WALK_CHUNKS * L1_CHUNK * 8 : img->csize);
 	tab = pcow_tab_new(img);

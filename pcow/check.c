@@ -200,7 +200,8 @@ int pcow_check(const char *path, const struct pcow_open_opts *o, unsigned repair
 		bool rewrite = false;
 		for (unsigned i = 0; i < img->nlayers; i++)
 			rewrite |= img->layers[i].rewrite;
-		rewrite |= img->labels_dropped;	/* the new root says: zeros */
+		/* the new root says: zeros, or no bad ranges */
+		rewrite |= img->labels.dropped || img->bad.dropped;
 		if (rewrite) {
 			img->bumped = false;
 			r = pcow_bump_data_gen(img);

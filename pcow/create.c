@@ -190,7 +190,8 @@ static int create_file(struct pcow *img, const char *path, const struct pcow_cre
 }
 
 /* the header's two empty slots, the label area (label_size bytes, or the
- * base's; labels.c), then the first catalog, tables and root */
+ * base's; labels.c), the base's bad-range record (badranges.c), then the
+ * first catalog, tables and root */
 static int create_write(struct pcow *img, uint64_t label_size)
 {
 	uint8_t z[PCOW_HEADER_END] = { 0 };
@@ -208,6 +209,8 @@ static int create_write(struct pcow *img, uint64_t label_size)
 	r = pcow_file_pwrite(img, z, sizeof(z), 0);
 	if (!r)
 		r = pcow_labels_create(img, label_size);
+	if (!r)
+		r = pcow_bad_create(img);
 	if (r)
 		return r;
 	return pcow_meta_commit(img);

@@ -104,6 +104,7 @@ void pcow_root_encode(struct pcow *img, uint64_t gen, uint32_t cat_crc,
 	put_le32(s + 88, img->cat_len);
 	put_le32(s + 92, cat_crc);
 	pcow_labels_root_encode(img, s);
+	pcow_bad_root_encode(img, s);
 	put_le32(s + 4092, pcow_crc32(s, 4092));
 }
 
@@ -127,6 +128,7 @@ int pcow_root_parse(const uint8_t *s, struct root *rt)
 	rt->cat_len = get_le32(s + 88);
 	rt->cat_crc = get_le32(s + 92);
 	pcow_labels_root_parse(s, rt);
+	pcow_bad_root_parse(s, rt);
 	return 1;
 }
 

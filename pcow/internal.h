@@ -32,7 +32,8 @@
 #define PCOW_MAX_LAYERS 65536u
 #define PCOW_MAX_L1_ENTRIES (1u << 22)
 #define PCOW_INCOMPAT_LABELS 0x1ULL	/* label storage area (labels.c) */
-#define PCOW_INCOMPAT_KNOWN PCOW_INCOMPAT_LABELS
+#define PCOW_INCOMPAT_BADRANGES 0x2ULL	/* bad-range record (badranges.c) */
+#define PCOW_INCOMPAT_KNOWN (PCOW_INCOMPAT_LABELS | PCOW_INCOMPAT_BADRANGES)
 #define PCOW_ENTRY_ZERO 0x1u	/* entry flag: reads as zeros */
 
 /* in-memory L2 value: host byte offset of the cluster, or 1 for ZERO */
@@ -77,6 +78,26 @@ static inline uint32_t pcow_chunk_count(uint32_t l1_entries)
 {
 	return (l1_entries + L1_CHUNK - 1) >> L1_CHUNK_BITS;
 }
+
+/*
+ * A root area (area.c; docs/pcow-format.md, "Root areas"): bytes of the
+ * image kept in contiguous metadata clusters that the root points at,
+ * replaced whole (fresh clusters, flush, root switch, flush) on a change.
+ */
+struct pcow;
+struct root;
+struct pcow_area {
+	const char *what;	/* for messages: "label area" */
+	uint8_t *bytes;		/* size bytes in memory once needed, else NULL */
+	uint64_t off;		/* on disk; 0: no clusters (reads as zeros) */
+	uint32_t size, crc;
+	bool zero_means_empty;	/* dropping it empties it (size 0) */
+	bool dropped;		/* check: corrupt area dropped, repair rewrites */
+	/* the area's own rules on its bytes (after the CRC), or NULL */
+	bool (*valid)(const struct pcow *img, const uint8_t *b, uint32_t size);
+	/* before the root write of a commit: feature bits from the new size */
+	void (*commit_hook)(struct pcow *img, struct pcow_area *a);
+};
 
 struct pcow {
 	char *path;		/* as opened */
@@ -140,11 +161,11 @@ struct pcow {
 	void (*report)(void *ctx, const char *msg);
 	void *report_ctx;
 
-	/* label storage area (labels.c): per image, held in memory */
-	uint8_t *labels;	/* label_size bytes, NULL without the feature */
-	uint64_t label_off;	/* on disk; 0: zeros, no clusters */
-	uint32_t label_size, label_crc;
-	bool labels_dropped;	/* check: corrupt area dropped, repair rewrites */
+	/* root areas (area.c): per image, held in memory once used */
+	struct pcow_area labels;	/* label storage area (labels.c); size 0:
+					 * none (no LABELS feature) */
+	struct pcow_area bad;		/* bad-range record (badranges.c); size
+					 * 0: empty (no BADRANGES feature) */
 };
 
 #define REFC_PIN 255
@@ -202,6 +223,8 @@ struct root {
 	uint8_t uuid[16];
 	uint64_t label_off;	/* with PCOW_INCOMPAT_LABELS (labels.c) */
 	uint32_t label_size, label_crc;
+	uint64_t bad_off;	/* with PCOW_INCOMPAT_BADRANGES (badranges.c) */
+	uint32_t bad_count, bad_crc;
 };
 /* 1 valid, 0 invalid, -PCOW_EUNSUPPORTED */
 int pcow_root_parse(const uint8_t *s, struct root *rt);
@@ -271,6 +294,25 @@ int pcow_open_base(struct pcow *img, unsigned flags);
 char *pcow_dir_of(const char *path);	/* malloc'd directory part of path */
 char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
 
+/* root areas (area.c; docs/pcow-format.md "Root areas") */
+uint64_t pcow_area_clusters(const struct pcow *img, uint64_t size);
+bool pcow_area_root_ok(const struct root *rt, uint64_t off, uint32_t crc);
+int pcow_area_place(struct pcow *img, struct pcow_area *a);	/* open */
+int pcow_area_load(struct pcow *img, struct pcow_area *a);	/* bytes, checked */
+int pcow_area_account(struct pcow *img, struct pcow_area *a);	/* ownership walk */
+int pcow_area_writable(struct pcow *img);
+int pcow_area_commit(struct pcow *img, struct pcow_area *a, uint8_t *bytes, uint32_t size);
+void pcow_area_free(struct pcow_area *a);
+
+/* bad-range record (badranges.c; docs/pcow-format.md "Bad-range record") */
+#define PCOW_ROOT_BAD_OFF 112u	/* root slot: u64 offset, u32 count, u32 crc */
+#define PCOW_BAD_REC 16u	/* u64 offset, u64 length */
+void pcow_bad_root_encode(const struct pcow *img, uint8_t *slot);
+void pcow_bad_root_parse(const uint8_t *slot, struct root *rt);
+bool pcow_bad_root_ok(const struct root *rt);
+int pcow_bad_load(struct pcow *img, const struct root *rt);	/* open */
+int pcow_bad_create(struct pcow *img);	/* create: an overlay's copy of its base's */
+
 /* label storage area (labels.c; docs/pcow-format.md "Label storage area") */
 #define PCOW_ROOT_LABEL_OFF 96u	/* root slot: u64 offset, u32 size, u32 crc */
 void pcow_labels_root_encode(const struct pcow *img, uint8_t *slot);
@@ -278,8 +320,6 @@ void pcow_labels_root_parse(const uint8_t *slot, struct root *rt);
 bool pcow_labels_root_ok(const struct root *rt);	/* the slot's field rules */
 bool pcow_label_size_ok(uint64_t size);
 int pcow_labels_load(struct pcow *img, const struct root *rt);	/* open */
-int pcow_labels_account(struct pcow *img);	/* ownership walk */
-void pcow_labels_free(struct pcow *img);	/* close */
 int pcow_labels_create(struct pcow *img, uint64_t label_size);	/* create */
 /* any image, raw or pcow (image.c) */
 /* open an image file (regular files only; nofollow: not a symlink; lock:

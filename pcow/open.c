@@ -191,7 +191,7 @@ static bool root_fits(const struct root *rt, uint64_t fsize)
 	       !(rt->cat_off & ((1ULL << rt->cbits) - 1)) && rt->cat_off >= PCOW_HEADER_END &&
 	       rt->cat_len >= PCOW_CAT_HDR && rt->cat_len <= PCOW_CAT_MAX &&
 	       rt->cat_off <= fsize && rt->cat_len <= fsize - rt->cat_off &&
-	       pcow_labels_root_ok(rt);
+	       pcow_labels_root_ok(rt) && pcow_bad_root_ok(rt);
 }
 
 /* The current root: the valid slot (one that also fits the file) with the
@@ -248,7 +248,7 @@ static int use_root(struct pcow *img, const struct root *cur, uint64_t fsize)
 	img->zbuf = calloc(1, img->csize);
 	if (!img->zbuf)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
-	return pcow_labels_load(img, cur);
+	return pcow_labels_load(img, cur) ?: pcow_bad_load(img, cur);
 }
 
 /* Step 3: the two root slots; the current root's catalog CRC goes to
@@ -425,7 +425,8 @@ int pcow_close(struct pcow *img)
 	free(img->reserve);
 	free(img->pfree);
 	free(img->zbuf);
-	pcow_labels_free(img);
+	pcow_area_free(&img->labels);
+	pcow_area_free(&img->bad);
 	free(img->base_path);
 	free(img->path);
 	free(img->dir);

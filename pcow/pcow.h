@@ -386,6 +386,25 @@ int pcow_label_read(struct pcow *img, void *buf, size_t len, uint64_t off);
 int pcow_label_write(struct pcow *img, const void *buf, size_t len, uint64_t off);
 int pcow_label_init(struct pcow *img, uint64_t size);
 
+/*
+ * Bad-range record (docs/pcow-format.md, "Bad-range record"): byte ranges of
+ * the virtual disk whose contents are lost (media errors a VMM found or was
+ * told about), kept in the image so they survive a restart; one record per
+ * image, like the label area. pcow_bad_ranges() copies up to max ranges
+ * (sorted by offset) into out and returns how many there are, or
+ * -PCOW_E...; a raw image has none. pcow_set_bad_ranges() replaces the
+ * whole record durably (a crash leaves the old or the new one): n ranges,
+ * sorted, non-overlapping, non-empty, inside the virtual size, at most
+ * PCOW_BAD_RANGES_MAX (PCOW_EINVAL otherwise). An empty record takes the
+ * feature off, so older readers open the image again.
+ */
+#define PCOW_BAD_RANGES_MAX 65536u
+struct pcow_bad_range {
+	uint64_t off, len;
+};
+int pcow_bad_ranges(struct pcow *img, struct pcow_bad_range *out, size_t max);
+int pcow_set_bad_ranges(struct pcow *img, const struct pcow_bad_range *r, size_t n);
+
 /* Size calculations for `measure`: file size needed for an image of
  * virtual_size with data_clusters allocated, and fully allocated. */
 void pcow_measure(uint64_t virtual_size, unsigned cluster_bits,

@@ -7,7 +7,15 @@
  * every write and flush, each crash state taken four ways (nothing
  * pending, everything, every other pending write, the last write torn after
  * 512 bytes); every resulting image passes check (leaks allowed) and shows
- * exactly the old or the new labels. Prints TAP; exit 0 or 1.
+ * exactly the old or the new labels.
+ *
+ * The bad-range record (pcow/badranges.c, docs/pcow-format.md "Bad-range
+ * record") is the other root area (pcow/area.c) and is tested here too: set,
+ * read back, the feature bit on exactly while it holds ranges, every rule on
+ * its input, read-only refusal, independence from the labels and from
+ * snapshots, overlays inheriting it, a corrupt record found by check and
+ * emptied by repair, and the same crash sweep (old or new record, never a
+ * mix). Prints TAP; exit 0 or 1.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -536,12 +544,245 @@ static void crash(void)
 	cio_free(c0);
 }
 
+/* ---- the bad-range record (the other root area) ---- */
+
+static uint64_t root_incompat(const struct cio *c)
+{
+	uint64_t g0, g1, f;
+
+	memcpy(&g0, c->cur + 32, 8);
+	memcpy(&g1, c->cur + 4096 + 32, 8);
+	memcpy(&f, c->cur + (g1 > g0 ? 4096 : 0) + 16, 8);
+	return f;
+}
+
+static uint64_t root_u64(const struct cio *c, unsigned off)
+{
+	uint64_t g0, g1, v;
+
+	memcpy(&g0, c->cur + 32, 8);
+	memcpy(&g1, c->cur + 4096 + 32, 8);
+	memcpy(&v, c->cur + (g1 > g0 ? 4096 : 0) + off, 8);
+	return v;
+}
+
+static bool same_ranges(const struct pcow_bad_range *a, const struct pcow_bad_range *b,
+			size_t cnt)
+{
+	for (size_t i = 0; i < cnt; i++)
+		if (a[i].off != b[i].off || a[i].len != b[i].len)
+			return false;
+	return true;
+}
+
+static void bad_basics(void)
+{
+	static uint8_t a[LS], b[LS];
+	const struct pcow_bad_range r3[3] = { { 512, 512 }, { 8192, 4096 }, { (1 << 20) - 1, 1 } };
+	struct pcow_bad_range got[8];
+	struct pcow_check_result res;
+	struct pcow_error e;
+	struct cio *c = make_image(1 << 20, LS);
+	struct pcow *img;
+
+	if (!c)
+		return;
+	img = open_cio(c, true, &e);
+	OK(img && pcow_bad_ranges(img, got, 8) == 0, "bad ranges: a new image has none");
+	OK(!(root_incompat(c) & 2), "bad ranges: the feature bit is off");
+	fill(a, LS, 21);
+	OK(img && pcow_label_write(img, a, LS, 0) == 0, "bad ranges: labels written first");
+	OK(img && pcow_set_bad_ranges(img, r3, 3) == 0, "bad ranges: three set (%s)",
+	   img ? pcow_errmsg(img) : "");
+	OK(root_incompat(c) & 2, "bad ranges: the feature bit (1) is on");
+	{
+		static const struct pcow_bad_range wrong[][2] = {
+			{ { 4096, 512 }, { 512, 512 } },	/* unsorted */
+			{ { 512, 1024 }, { 1024, 512 } },	/* overlapping */
+			{ { 512, 0 }, { 4096, 1 } },		/* empty */
+			{ { 512, 1 }, { (1 << 20) - 1, 2 } },	/* beyond the size */
+			{ { 512, 1 }, { ~0ULL - 1, 4 } },	/* offset + length wraps */
+		};
+		for (unsigned i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
+			OK(img && pcow_set_bad_ranges(img, wrong[i], 2) == -PCOW_EINVAL,
+			   "bad ranges: invalid list %u refused (%s)", i,
+			   img ? pcow_errmsg(img) : "");
+	}
+	OK(img && pcow_bad_ranges(img, got, 8) == 3 && same_ranges(got, r3, 3),
+	   "bad ranges: the refused lists changed nothing");
+	OK(img && pcow_snapshot_create(img, "s1") == 0, "bad ranges: a snapshot");
+	pcow_close(img);
+
+	img = open_cio(c, false, &e);
+	OK(img && pcow_bad_ranges(img, got, 2) == 3 && same_ranges(got, r3, 2),
+	   "bad ranges: reopened, all three are there (2 copied, count 3)");
+	OK(img && pcow_label_read(img, b, LS, 0) == 0 && !memcmp(a, b, LS),
+	   "bad ranges: the labels are unchanged");
+	OK(img && pcow_set_bad_ranges(img, r3, 1) == -PCOW_ERDONLY,
+	   "bad ranges: a read-only open cannot set them");
+	pcow_close(img);
+	OK(check_cio(c, 0, &res) == 0 && !res.corruptions && !res.leaks,
+	   "bad ranges: check is clean");
+
+	img = open_cio(c, true, &e);
+	OK(img && pcow_snapshot_apply(img, "s1") == 0 && pcow_bad_ranges(img, got, 8) == 3,
+	   "bad ranges: applying a snapshot leaves the record (per image)");
+	OK(img && pcow_set_bad_ranges(img, r3 + 1, 1) == 0 && pcow_bad_ranges(img, got, 8) == 1 &&
+	   same_ranges(got, r3 + 1, 1), "bad ranges: replaced by one");
+	OK(img && pcow_set_bad_ranges(img, NULL, 0) == 0 && pcow_bad_ranges(img, got, 8) == 0,
+	   "bad ranges: emptied");
+	pcow_close(img);
+	OK(!(root_incompat(c) & 2) && root_u64(c, 112) == 0,
+	   "bad ranges: empty record: the feature bit is off again, no clusters");
+	OK(check_cio(c, 0, &res) == 0 && !res.corruptions && !res.leaks,
+	   "bad ranges: check is clean (the record's clusters were freed)");
+	img = open_cio(c, false, &e);
+	OK(img && pcow_label_read(img, b, LS, 0) == 0 && !memcmp(a, b, LS),
+	   "bad ranges: the labels are still unchanged");
+	pcow_close(img);
+	cio_free(c);
+}
+
+static void bad_corrupt_overlay(void)
+{
+	const struct pcow_bad_range r2[2] = { { 0, 4096 }, { 65536, 100 } };
+	struct pcow_bad_range got[4];
+	struct pcow_check_result res;
+	struct pcow_error e = { 0 };
+	struct cio *base = make_image(1 << 20, 0), *ov = calloc(1, sizeof(*ov));
+	struct pcow *img;
+	uint64_t off;
+
+	if (!base)
+		return;
+	img = open_cio(base, true, &e);
+	OK(img && pcow_set_bad_ranges(img, r2, 2) == 0, "bad ranges: base record set");
+	pcow_close(img);
+	{
+		struct pcow_create_opts co = { .io = &cio_ops, .io_ctx = ov, .base = "base.pcow",
+					       .base_format = PCOW_FMT_PCOW, .cluster_bits = 12,
+					       .open_io = chain_open, .open_ctx = base };
+		OK(pcow_create("ov.pcow", &co, &e) == 0, "bad ranges: overlay created (%s)",
+		   e.msg);
+	}
+	{
+		struct pcow_open_opts o = { .io = &cio_ops, .io_ctx = ov, .flags = PCOW_RDWR,
+					    .open_io = chain_open, .open_ctx = base };
+		img = pcow_open("ov.pcow", &o, &e);
+	}
+	OK(img && pcow_bad_ranges(img, got, 4) == 2 && same_ranges(got, r2, 2),
+	   "bad ranges: the overlay starts with its base's record");
+	OK(img && pcow_set_bad_ranges(img, NULL, 0) == 0, "bad ranges: overlay's cleared");
+	pcow_close(img);
+	img = open_cio(base, false, &e);
+	OK(img && pcow_bad_ranges(img, got, 4) == 2, "bad ranges: the base keeps its own");
+	pcow_close(img);
+
+	off = root_u64(base, 112);
+	OK(off && off + 32 <= base->clen, "bad ranges: the root points at the record");
+	base->cur[off + 9] ^= 0x10;
+	img = open_cio(base, true, &e);
+	OK(img && pcow_bad_ranges(img, got, 4) == -PCOW_ECORRUPT &&
+	   strstr(pcow_errmsg(img), "bad-range record checksum mismatch"),
+	   "bad ranges: a flipped byte is found on first use (%s)",
+	   img ? pcow_errmsg(img) : e.msg);
+	pcow_close(img);
+	OK(check_cio(base, 0, &res) == 0 && res.corruptions == 1,
+	   "bad ranges: check finds 1 corruption");
+	OK(check_cio(base, PCOW_REPAIR_ALL, &res) == 0 && res.corruptions_fixed == 1,
+	   "bad ranges: check -r all fixes it");
+	OK(check_cio(base, 0, &res) == 0 && !res.corruptions && !res.leaks,
+	   "bad ranges: clean afterwards");
+	img = open_cio(base, false, &e);
+	OK(img && pcow_bad_ranges(img, got, 4) == 0, "bad ranges: repaired: empty");
+	pcow_close(img);
+	cio_free(base);
+	cio_free(ov);
+}
+
+static void bad_crash(void)
+{
+	const struct pcow_bad_range old[2] = { { 4096, 4096 }, { 20000, 8 } };
+	struct pcow_bad_range nw[300], got[300];
+	struct cio *c0 = make_image(4 << 20, 0);
+	struct pcow_error e;
+	struct pcow *img;
+	int points = 0, bad = 0, nold = 0, nnew = 0;
+
+	if (!c0)
+		return;
+	for (int i = 0; i < 300; i++)
+		nw[i] = (struct pcow_bad_range){ (uint64_t)i * 8192 + 512, 1024 };
+	img = open_cio(c0, true, &e);
+	if (!img || pcow_set_bad_ranges(img, old, 2)) {
+		OK(0, "bad ranges crash: set up the old record");
+		pcow_close(img);
+		cio_free(c0);
+		return;
+	}
+	pcow_close(img);
+	for (int limit = 1; limit < 100; limit++) {
+		struct cio *c = cio_from(c0->cur, c0->clen);
+		int r;
+
+		img = open_cio(c, true, &e);
+		if (!img) {
+			bad++;
+			cio_free(c);
+			continue;
+		}
+		c->limit = limit;
+		c->ops = 0;
+		r = pcow_set_bad_ranges(img, nw, 300);	/* 4800 bytes: two clusters */
+		bool crashed = c->crashed;
+		pcow_close(img);
+		if (!crashed) {
+			OK(r == 0 && limit > 3, "bad ranges crash: the write completes after %d ops",
+			   limit - 1);
+			cio_free(c);
+			break;
+		}
+		points++;
+		for (int m = 0; m < 4; m++) {
+			struct cio *s = crash_state(c, m);
+			struct pcow_check_result res;
+			struct pcow *im;
+			int k;
+
+			if (check_cio(s, 0, &res) || res.corruptions)
+				bad++;
+			im = open_cio(s, false, &e);
+			k = im ? pcow_bad_ranges(im, got, 300) : -1;
+			if (k == 2 && same_ranges(got, old, 2))
+				nold++;
+			else if (k == 300 && same_ranges(got, nw, 300))
+				nnew++;
+			else {
+				printf("# limit %d mode %d: record neither old nor new (%d)\n", limit,
+				       m, k);
+				bad++;
+			}
+			pcow_close(im);
+			cio_free(s);
+		}
+		cio_free(c);
+	}
+	OK(points >= 4 && !bad, "bad ranges crash: %d crash points x 4 states: every image "
+	   "checks clean and has the old (%d) or new (%d) record, %d bad", points, nold, nnew,
+	   bad);
+	OK(nold > 0 && nnew > 0, "bad ranges crash: both outcomes were seen");
+	cio_free(c0);
+}
+
 int main(void)
 {
 	basics();
 	corrupt();
 	overlay();
 	crash();
+	bad_basics();
+	bad_corrupt_overlay();
+	bad_crash();
 	printf("1..%d\n", n);
 	return failed;
 }
