@@ -1392,3 +1392,54 @@ long nvdimm_count_vmas(const void *start, uint64_t len)
 	fclose(f);
 	return n;
 }
+
+/* ---- The image's bad-range record (errors.c keeps a DIMM's list in it) ---- */
+
+int nvdimm_pcow_bad_load(struct nvdimm_backing *b, struct nvdimm_badlist *l,
+			 char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	struct pcow_bad_range r[NVDIMM_BAD_MAX];
+	int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = pcow_bad_ranges(p->img, r, NVDIMM_BAD_MAX);
+	if (n < 0)
+		snprintf(err, errlen, "reading its bad-range record: %s", pcow_errmsg(p->img));
+	pthread_mutex_unlock(&p->lock);
+	if (n < 0)
+		return -1;
+	if (n > NVDIMM_BAD_MAX) {
+		snprintf(err, errlen, "its bad-range record holds %d ranges; vmm keeps at "
+			 "most %d per DIMM", n, NVDIMM_BAD_MAX);
+		return -1;
+	}
+	l->n = 0;
+	for (int i = 0; i < n; i++)
+		if (nvdimm_bad_add(l, r[i].off, r[i].len, p->size)) {
+			snprintf(err, errlen, "its bad-range record has %" PRIu64 "+%" PRIu64
+				 " outside the DIMM", r[i].off, r[i].len);
+			return -1;
+		}
+	return 0;
+}
+
+int nvdimm_pcow_bad_save(struct nvdimm_backing *b, const struct nvdimm_badlist *l,
+			 char *err, size_t errlen)
+{
+	struct nvdimm_pcow *p = b->pcow;
+	struct pcow_bad_range r[NVDIMM_BAD_MAX];
+	int rc = 0;
+
+	for (int i = 0; i < l->n; i++)
+		r[i] = (struct pcow_bad_range){ l->r[i].off, l->r[i].len };
+	pthread_mutex_lock(&p->reserve_lock);
+	pthread_mutex_lock(&p->lock);
+	if (pcow_set_bad_ranges(p->img, r, (size_t)l->n)) {
+		snprintf(err, errlen, "writing its bad-range record: %s", pcow_errmsg(p->img));
+		rc = -1;
+	}
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->reserve_lock);
+	return rc;
+}

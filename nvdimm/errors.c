@@ -19,9 +19,12 @@
  *     shrunk file is grown back first), zeroes it in the private mapping of
  *     a share=off DIMM, and only forgets the record for pcow images, device
  *     DAX and readonly=on DIMMs.
- *   - Kept: PATH.badblocks, a text sidecar (docs/nvdimm.md), rewritten
- *     atomically (temporary file, fsync, rename, fsync of the directory) on
- *     every change and removed when the record is empty; read at start.
+ *   - Kept: for a pcow image, in the image's bad-range record (libpcow,
+ *     docs/pcow-format.md, replaced whole and durably on every change); for
+ *     other backings in PATH.badblocks, a text sidecar (docs/nvdimm.md),
+ *     rewritten atomically (temporary file, fsync, rename, fsync of the
+ *     directory) on every change and removed when the record is empty.
+ *     Read at start.
  *
  * Locking: err_lock guards the lists; vCPU threads (DSM calls, MMIO, the
  * hooks) and the main thread (commands) take it. Holes and the sidecar are
@@ -106,6 +109,8 @@ static int save(struct edimm *e, char *err, size_t errlen)
 	pthread_mutex_lock(&err_lock);
 	copy = e->bad;
 	pthread_mutex_unlock(&err_lock);
+	if (e->b->pcow)	/* in the image itself */
+		return nvdimm_pcow_bad_save(e->b, &copy, err, errlen);
 	if (copy.n == 0) {
 		if (unlink(e->sidecar) && errno != ENOENT) {
 			snprintf(err, errlen, "%s: %s", e->sidecar, strerror(errno));
@@ -147,9 +152,12 @@ static int load(struct edimm *e, char *err, size_t errlen)
 {
 	char msg[200], *text;
 	struct stat st;
-	int fd = open(e->sidecar, O_RDONLY | O_CLOEXEC);
+	int fd;
 	ssize_t n;
 
+	if (e->b->pcow)
+		return nvdimm_pcow_bad_load(e->b, &e->bad, err, errlen);
+	fd = open(e->sidecar, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -574,7 +582,8 @@ int nvdimm_err_attach(struct vm *vm, int i, struct nvdimm_backing *b, const char
 	ars.n = ned;
 	ars.cleared = cleared;
 	if (e->bad.n)
-		vmm_log("nvdimm %d: %s: %d bad range(s) from %s", i, path, e->bad.n, e->sidecar);
+		vmm_log("nvdimm %d: %s: %d bad range(s) from %s", i, path, e->bad.n,
+			b->pcow ? "the image's record" : e->sidecar);
 	sync_holes(e);
 	return 0;
 }

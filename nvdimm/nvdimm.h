@@ -128,6 +128,13 @@ int nvdimm_pcow_flush(struct nvdimm_backing *b);
 /* A guest label write landed in b->label[off, off+len): make it durable in
  * the image (0 or -errno; on error b->label shows the image's bytes). */
 int nvdimm_pcow_sync_label(struct nvdimm_backing *b, uint64_t off, uint64_t len);
+/* The image's bad-range record (docs/pcow-format.md) as a DIMM's list:
+ * read at start, replaced whole (durably) on every change. -1 with err. */
+struct nvdimm_badlist;
+int nvdimm_pcow_bad_load(struct nvdimm_backing *b, struct nvdimm_badlist *l,
+			 char *err, size_t errlen);
+int nvdimm_pcow_bad_save(struct nvdimm_backing *b, const struct nvdimm_badlist *l,
+			 char *err, size_t errlen);
 void nvdimm_pcow_close(struct nvdimm_backing *b);
 /* fn is called (from the fault thread, once) when a fault cannot be
  * resolved: the VM must stop. Later faults are resolved with zeros outside

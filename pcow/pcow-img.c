@@ -554,6 +554,66 @@ static void print_json(json_object *o)
 	json_object_put(o);
 }
 
+/* The image's bad-range record (docs/pcow-format.md): "bad-ranges" is
+ * always there for a pcow image ([] when none), or "bad-ranges-error". */
+static struct pcow_bad_range *get_bad_ranges(struct pcow *p, int *n)
+{
+	struct pcow_bad_range *r;
+
+	*n = pcow_bad_ranges(p, NULL, 0);
+	if (*n <= 0)
+		return NULL;
+	r = calloc((size_t)*n, sizeof(*r));
+	if (!r || pcow_bad_ranges(p, r, (size_t)*n) < 0) {
+		free(r);
+		*n = r ? -1 : -PCOW_ENOMEM;
+		return NULL;
+	}
+	return r;
+}
+
+static void json_bad_ranges(struct json_object *o, struct pcow *p)
+{
+	int n;
+	struct pcow_bad_range *r = get_bad_ranges(p, &n);
+	struct json_object *a;
+
+	if (n < 0) {
+		json_object_object_add(o, "bad-ranges-error", json_object_new_string(
+			n == -PCOW_ENOMEM ? "out of memory" : pcow_errmsg(p)));
+		return;
+	}
+	a = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "offset", json_object_new_int64((int64_t)r[i].off));
+		json_object_object_add(e, "length", json_object_new_int64((int64_t)r[i].len));
+		json_object_array_add(a, e);
+	}
+	json_object_object_add(o, "bad-ranges", a);
+	free(r);
+}
+
+static void print_bad_ranges(struct pcow *p)
+{
+	int n;
+	struct pcow_bad_range *r = get_bad_ranges(p, &n);
+
+	if (n < 0) {
+		printf("bad ranges: unreadable: %s\n", n == -PCOW_ENOMEM ? "out of memory" :
+		       pcow_errmsg(p));
+		return;
+	}
+	if (!n)
+		return;
+	printf("bad ranges: %d (bytes whose contents are lost)\n", n);
+	for (int i = 0; i < n && i < 16; i++)
+		printf("    %" PRIu64 " +%" PRIu64 "\n", r[i].off, r[i].len);
+	if (n > 16)
+		printf("    ... %d more (--output=json lists them all)\n", n - 16);
+	free(r);
+}
+
 /* one image of info's output; why: why its base is not open (or NULL) */
 static json_object *info_json(struct pcow *p, const char *path, const char *why)
 {
@@ -579,6 +639,7 @@ static json_object *info_json(struct pcow *p, const char *path, const char *why)
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)in.generation));
 	json_object_object_add(o, "data-generation", json_object_new_int64((int64_t)in.data_gen));
 	json_object_object_add(o, "label-size", json_object_new_int64((int64_t)pcow_label_size(p)));
+	json_bad_ranges(o, p);
 	if (in.base) {
 		jadd_name(o, "backing-filename", in.base);
 		json_object_object_add(o, "backing-filename-format", json_object_new_string(fmt_name(in.base_format)));
@@ -615,6 +676,7 @@ static void info_human(struct pcow *p, const char *path, const char *why)
 	       in.cluster_size, uu, in.generation);
 	if (pcow_label_size(p))
 		printf("label size: %" PRIu64 " bytes\n", pcow_label_size(p));
+	print_bad_ranges(p);
 	if (in.base) {
 		printf("backing file: %s\nbacking file format: %s\n",
 		       esc(in.base, eb, sizeof(eb)), fmt_name(in.base_format));
@@ -1144,6 +1206,40 @@ static int copy_labels(struct pcow *in, struct pcow *out)
 	return r;
 }
 
+/* the bad-range record goes along (the bytes there are lost in the source
+ * too); a raw target has no record: said, not silently dropped */
+static int copy_bad_ranges(struct convert *cv)
+{
+	struct pcow_bad_range *r;
+	int n = pcow_bad_ranges(cv->in, NULL, 0), have;
+
+	if (n < 0)
+		return fail_img(cv->in);
+	if (cv->dfmt != PCOW_FMT_PCOW) {
+		if (n)
+			fprintf(stderr, "%s: %s: note: its %d bad range(s) are not converted "
+				"(raw files hold no bad-range record; `info` lists them)\n",
+				prog, cv->src, n);
+		return 0;
+	}
+	have = pcow_bad_ranges(cv->out, NULL, 0);
+	if (have < 0)
+		return fail_img(cv->out);
+	if (!n && !have)
+		return 0;
+	r = calloc(n ? (size_t)n : 1, sizeof(*r));
+	if (!r)
+		return fail("out of memory");
+	if (pcow_bad_ranges(cv->in, r, (size_t)n) != n)
+		have = fail_img(cv->in);
+	else if (pcow_set_bad_ranges(cv->out, r, (size_t)n))
+		have = fail_img(cv->out);
+	else
+		have = 0;
+	free(r);
+	return have;
+}
+
 static int convert_create(struct convert *cv)
 {
 	uint64_t labels = pcow_label_size(cv->in);
@@ -1176,7 +1272,9 @@ static int convert_create(struct convert *cv)
 	open_extra = 0;
 	if (!cv->out)
 		return EXIT_FAIL;
-	return cv->dfmt == PCOW_FMT_PCOW ? copy_labels(cv->in, cv->out) : 0;
+	if (cv->dfmt == PCOW_FMT_PCOW && copy_labels(cv->in, cv->out))
+		return EXIT_FAIL;
+	return copy_bad_ranges(cv);
 }
 
 static const uint8_t zeros[CONVERT_CHUNK];
