@@ -348,6 +348,126 @@ broken:
 	return r;
 }
 
+/*
+ * Does the image's current view hold data (a cluster of its own, 1; of its
+ * base chain, 2; of a snapshot layer, 3) in [off, end)? Explicit zero
+ * clusters and holes do not count. The offset found goes to *at.
+ */
+static int view_has_data(struct pcow *p, uint64_t off, uint64_t end, uint64_t *at)
+{
+	struct pcow_map m;
+	int r;
+
+	if (end > pcow_size(p))
+		end = pcow_size(p);
+	while (off < end) {
+		r = pcow_translate(p, off, end - off, &m);
+		if (r)
+			return r;
+		if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER) {
+			*at = off;
+			return m.kind == PCOW_MAP_LOWER ? 3 : 1;
+		}
+		if (m.kind == PCOW_MAP_BASE && pcow_base(p)) {
+			r = view_has_data(pcow_base(p), off, off + m.len, at);
+			if (r < 0)
+				return pcow_set_err(p, -r, "base image: %s",
+						    pcow_errmsg(pcow_base(p)));
+			if (r)
+				return 2;
+		}
+		if (!m.len)
+			break;
+		off += m.len;
+	}
+	return 0;
+}
+
+/*
+ * Shrink the active layer to nsize, only where nothing is lost: the current
+ * view reads as zeros from nothing in every cluster that would lie wholly
+ * or partly at or past the new end (no data there of the image's own, of a
+ * snapshot below it, or of its base chain), and no bad range is there. Tables past the
+ * new L1 end are freed; the layer goes to new places at the commit, as for
+ * growing. Snapshots keep their own sizes; a base is not touched.
+ */
+static int shrink(struct pcow *img, uint64_t nsize, uint32_t n)
+{
+	struct layer *a = &img->layers[img->active];
+	uint64_t first = nsize >> img->cbits, at;	/* first cluster not wholly kept */
+	uint32_t nc = pcow_chunk_count(n), oc;
+	int k, r;
+
+	if (!img->rw || img->broken)
+		return check_rw(img);	/* its error, nothing written */
+	r = view_has_data(img, first << img->cbits, img->vsize, &at);
+	if (r < 0)
+		return r;
+	if (r)
+		return pcow_set_err(img, PCOW_EBUSY, "%s: cannot shrink to %llu: the cluster "
+				    "at %llu holds data%s (only a tail that reads as zeros from "
+				    "nothing can be cut)", img->path, (unsigned long long)nsize,
+				    (unsigned long long)at, r == 2 ? " of the base" :
+				    r == 3 ? " of a snapshot" : "");
+	k = pcow_bad_ranges(img, NULL, 0);
+	if (k < 0)
+		return k;
+	if (k) {
+		struct pcow_bad_range *br = calloc((size_t)k, sizeof(*br));
+		if (!br)
+			return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
+		pcow_bad_ranges(img, br, (size_t)k);
+		uint64_t end = br[k - 1].off + br[k - 1].len;
+		free(br);
+		if (end > nsize)
+			return pcow_set_err(img, PCOW_EBUSY, "%s: cannot shrink to %llu: its "
+					    "bad-range record reaches %llu", img->path,
+					    (unsigned long long)nsize, (unsigned long long)end);
+	}
+	/* nothing is written before here: a refused shrink leaves the file as
+	 * it was */
+	r = check_rw(img);
+	if (!r)
+		r = pcow_data_flush(img);
+	if (!r)
+		r = pcow_layer_load(img, img->active);
+	if (r)
+		return r;
+	/* the tables past the new end hold nothing: free them */
+	for (uint32_t j = n; j < a->l1_entries; j++) {
+		struct l1chunk *c = a->l1c[j >> L1_CHUNK_BITS];
+		uint32_t x = j & (L1_CHUNK - 1);
+		if (!c || c == &pcow_l1_empty)
+			continue;
+		if (c->off[x]) {
+			r = pcow_defer_free(img, c->off[x]);
+			if (r)
+				return r;
+		}
+		pcow_tab_put(c->tab[x]);
+		c->tab[x] = NULL;
+		c->off[x] = 0;
+		c->state[x] = T_CLEAN;
+	}
+	oc = pcow_chunk_count(a->l1_entries);
+	for (uint32_t i = nc; i < oc; i++) {
+		if (a->l1c[i] && a->l1c[i] != &pcow_l1_empty)
+			free(a->l1c[i]);
+		a->l1c[i] = NULL;
+	}
+	if (!a->rewrite) {
+		r = pcow_meta_free_l1(img, a, a->l1_disk_n);
+		if (r)
+			return r;
+		a->l1_off = 0;
+	}
+	a->l1_entries = n;
+	a->rewrite = true;
+	a->vsize = nsize;
+	img->vsize = nsize;
+	return pcow_meta_commit(img);
+}
+
 int pcow_resize(struct pcow *img, uint64_t nsize)
 {
 	struct layer *a;
@@ -356,10 +476,14 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 
 	if (img->raw && nsize >= img->vsize)
 		return pcow_raw_resize(img, nsize);	/* image.c */
-	if (nsize < img->vsize)
-		return pcow_set_err(img, PCOW_EINVAL, "%s: shrinking (%llu to %llu) is not "
-				    "supported", img->path, (unsigned long long)img->vsize,
-				    (unsigned long long)nsize);
+	if (img->raw)
+		return pcow_set_err(img, PCOW_EINVAL, "%s: a raw image shrinks with "
+				    "pcow_raw_resize", img->path);
+	if (nsize < img->vsize) {
+		if (!nsize)
+			return pcow_set_err(img, PCOW_EINVAL, "%s: size 0", img->path);
+		return shrink(img, nsize, pcow_l1_entries_for(nsize, img->cbits));
+	}
 	if (nsize > PCOW_MAX_VIRTUAL_SIZE)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: size %llu too large", img->path,
 				    (unsigned long long)nsize);

@@ -1750,7 +1750,7 @@ static int cmd_resize(int argc, char **argv)
 	const char *path = argv[optind], *sz = argv[optind + 1];
 	bool rel = sz[0] == '+', minus = sz[0] == '-';
 	if (minus && !shrink)
-		die_usage("invalid size '%s': shrinking needs --shrink (raw images only)", sz);
+		die_usage("invalid size '%s': shrinking needs --shrink", sz);
 	uint64_t s = size_arg("size", rel || minus ? sz + 1 : sz);
 	/* a raw file is resized only when named raw (-f raw): a file that
 	 * is not a pcow image is not resized by mistake */
@@ -1764,10 +1764,9 @@ static int cmd_resize(int argc, char **argv)
 		s = s > cur ? 0 : cur - s;
 	int r = 0;
 	if (s < cur && !shrink)
-		r = fail("%s: shrinking (%" PRIu64 " to %" PRIu64 ") needs --shrink (raw images "
-			 "only; what is cut is lost)", path, cur, s);
-	else if (s < cur && fmt != PCOW_FMT_RAW)
-		r = fail("%s: shrinking a pcow image is not supported", path);
+		r = fail("%s: shrinking (%" PRIu64 " to %" PRIu64 ") needs --shrink (a raw "
+			 "image loses what is cut; a pcow image shrinks only over an "
+			 "unallocated tail)", path, cur, s);
 	else if (fmt == PCOW_FMT_RAW ? pcow_raw_resize(p, s) : pcow_resize(p, s))
 		r = fail_img(p);
 	else
@@ -1993,7 +1992,9 @@ static const struct cmd cmds[] = {
 	  "  where each range's data is, down the chain of bases (depth 0: IMG);\n"
 	  "  the ranges of a base that cannot be opened show as kind 'base'" },
 	{ "resize", cmd_resize, "resize [-f pcow|raw] [--shrink] IMG [+|-]SIZE\n"
-	  "  pcow images grow only; a raw one (-f raw) grows, or shrinks with --shrink" },
+	  "  grows the image; --shrink cuts it: a pcow image only where its tail holds\n"
+	  "  no data of the current layer (snapshots keep their sizes), a raw one\n"
+	  "  (-f raw) losing what is cut" },
 	{ "measure", cmd_measure, "measure [-U] [--output=human|json] [-c CLUSTER] (--size SIZE | [-f FMT] SRC)" },
 	{ "compare", cmd_compare, "compare [-U] [-f FMT] [-F FMT] [-s] [-q] [-p] IMG1 IMG2\n"
 	  "  -s: a size difference is a difference; otherwise the longer image's tail\n"

@@ -489,7 +489,10 @@ static void test_resize(void **st)
 
 	fillb(x, sizeof(x), 5);
 	assert_int_equal(pcow_write(img, x, sizeof(x), 95000), 0);
-	assert_int_equal(pcow_resize(img, 50000), -PCOW_EINVAL);
+	/* shrinking over data is refused, with nothing changed */
+	assert_int_equal(pcow_resize(img, 50000), -PCOW_EBUSY);
+	assert_int_equal(pcow_size(img), 100000);
+	assert_int_equal(pcow_resize(img, 0), -PCOW_EINVAL);
 	assert_int_equal(pcow_resize(img, 10 << 20), 0);
 	assert_int_equal(pcow_write(img, x, sizeof(x), (10 << 20) - 5000), 0);
 	assert_int_equal(pcow_close(img), 0);
@@ -500,6 +503,36 @@ static void test_resize(void **st)
 	assert_int_equal(pcow_read(img, got, sizeof(got), (10 << 20) - 5000), 0);
 	assert_memory_equal(got, x, sizeof(x));
 	pcow_close(img);
+
+	/* data far past the cut, in another L1 chunk (4K clusters: an L2
+	 * table maps 2 MiB, an L1 chunk 1 GiB), is found too */
+	img = mk("gs.pcow", 3ULL << 30, 12, NULL);
+	assert_int_equal(pcow_write(img, x, sizeof(x), 95000), 0);
+	assert_int_equal(pcow_write(img, x, sizeof(x), (2ULL << 30) + 4096), 0);
+	assert_int_equal(pcow_resize(img, 1ULL << 30), -PCOW_EBUSY);
+	pcow_close(img);
+	/* over an empty tail it works (the L1 shrinks from 1536 entries to
+	 * 1), check is clean, and a regrown tail reads zeros */
+	img = mk("gs2.pcow", 3ULL << 30, 12, NULL);
+	assert_int_equal(pcow_write(img, x, sizeof(x), 95000), 0);
+	assert_int_equal(pcow_resize(img, 100000 + 4096), 0);
+	assert_int_equal(pcow_size(img), 100000 + 4096);
+	assert_int_equal(pcow_close(img), 0);
+	struct pcow_check_result res;
+	assert_int_equal(pcow_check(p("gs2.pcow"), NULL, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(res.leaks, 0);
+	img = pcow_open(p("gs2.pcow"), &(struct pcow_open_opts){ .flags = PCOW_RDWR }, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_read(img, got, sizeof(got), 95000), 0);
+	assert_memory_equal(got, x, sizeof(x));
+	assert_int_equal(pcow_resize(img, 3ULL << 30), 0);
+	assert_int_equal(pcow_read(img, got, sizeof(got), (2ULL << 30) + 4096), 0);
+	for (size_t i = 0; i < sizeof(got); i++)
+		assert_int_equal(got[i], 0);
+	assert_int_equal(pcow_close(img), 0);
+	assert_int_equal(pcow_check(p("gs2.pcow"), NULL, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions + res.leaks, 0);
 }
 
 /* ---- hostile catalogs, edited in a file image held in memory ---- */

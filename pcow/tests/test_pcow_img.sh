@@ -520,7 +520,31 @@ expect 0 "resized" -- "$IMG" resize -f raw rz.raw 2M
 unchanged rz.raw 1 "needs --shrink" -- "$IMG" resize -f raw rz.raw 512K
 expect 0 "resized" -- "$IMG" resize -f raw --shrink rz.raw 512K
 cmp -s -n 524288 rz.raw r.raw && [ "$(stat -c %s rz.raw)" = 524288 ] && ok || bad "raw shrink"
-unchanged g.pcow 1 "shrinking a pcow image is not supported" -- "$IMG" resize --shrink g.pcow 1M
+# resize --shrink of a pcow image: only a tail the current view reads as
+# zeros from nothing (r.pcow: clusters 0-4 and 12-13 of 64K hold data)
+cp r.pcow sh.pcow
+expect 0 "resized" -- "$IMG" resize sh.pcow 4M
+unchanged sh.pcow 1 "needs --shrink" -- "$IMG" resize sh.pcow 1M
+expect 0 "resized" -- "$IMG" resize --shrink sh.pcow 1M
+expect 0 '"virtual-size":1048576' -- "$IMG" info --output=json sh.pcow
+expect 0 "identical" -- "$IMG" compare sh.pcow r.raw
+expect 0 "No errors" -- "$IMG" check sh.pcow
+unchanged sh.pcow 1 "cannot shrink to 819200: the cluster at 786432 holds data" -- \
+	"$IMG" resize --shrink sh.pcow 800K
+expect 0 "resized" -- "$IMG" resize --shrink sh.pcow 896K
+expect 0 "No errors" -- "$IMG" check sh.pcow
+expect 0 "resized" -- "$IMG" resize sh.pcow 2M
+expect 0 "identical" -- "$IMG" compare sh.pcow rl.raw	# the regrown tail reads zeros
+expect 0 "No errors" -- "$IMG" check sh.pcow
+# data of the base or of a snapshot in the tail is data too
+expect 0 "" -- "$IMG" create -b r.pcow shb.pcow
+expect 0 "resized" -- "$IMG" resize shb.pcow 2M
+expect 0 "resized" -- "$IMG" resize --shrink shb.pcow 1M
+unchanged shb.pcow 1 "at 786432 holds data of the base" -- "$IMG" resize --shrink shb.pcow 800K
+cp r.pcow shs.pcow
+expect 0 "" -- "$IMG" snapshot -c s1 shs.pcow
+unchanged shs.pcow 1 "at 786432 holds data of a snapshot" -- "$IMG" resize --shrink shs.pcow 800K
+expect 0 "No errors" -- "$IMG" check shb.pcow
 # parity: commit -d keeps the top's data; -q prints nothing
 expect 0 "" -- "$IMG" convert -q r.raw cd0.pcow
 expect 0 "" -- "$IMG" create -b cd0.pcow cd1.pcow
