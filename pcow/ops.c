@@ -543,6 +543,123 @@ int pcow_commit(struct pcow *img)
 	return pcow_commit_flags(img, 0);
 }
 
+/*
+ * Snapshot layer li, none of whose chain holds cluster vc, shows buf (n
+ * bytes: what it reads there now) and must keep showing it while the base
+ * under it changes: its own cluster with those bytes, or a ZERO entry when
+ * they are zeros. Durable with the next metadata commit (its data flush
+ * comes first).
+ */
+static int preserve(struct pcow *img, unsigned li, uint64_t vc, uint8_t *buf, size_t n)
+{
+	uint64_t host;
+	size_t i;
+	int r;
+
+	for (i = 0; i < n && !buf[i]; i++)
+		;
+	if (i == n)
+		return pcow_entry_set(img, li, vc, MEM_ZERO);
+	if (n < img->csize)
+		memset(buf + n, 0, img->csize - n);
+	r = pcow_alloc_cluster(img, &host);
+	if (!r)
+		r = pcow_file_pwrite(img, buf, img->csize, host);
+	if (!r)
+		r = pcow_entry_set(img, li, vc, host);
+	return r;
+}
+
+static bool is_root_snapshot(const struct pcow *img, unsigned li)
+{
+	return li != img->active && img->layers[li].parent == PCOW_NO_PARENT;
+}
+
+/* Does a layer of li's chain (li and its parents) hold cluster vc? */
+static int chain_holds(struct pcow *img, unsigned li, uint64_t vc, bool *held)
+{
+	unsigned hops = 0;
+	uint64_t e;
+	int r;
+
+	*held = false;
+	while (li != PCOW_NO_PARENT && li < img->nlayers && hops++ <= img->nlayers) {
+		if ((vc << img->cbits) >= img->layers[li].vsize)
+			return 0;
+		r = pcow_entry_get(img, li, vc, &e);
+		if (r || e) {
+			*held = !r;
+			return r;
+		}
+		li = img->layers[li].parent;
+	}
+	return 0;
+}
+
+/*
+ * A commit of an image with snapshots: what the active layer shows (its
+ * own clusters and its snapshot ancestors') goes into the base, and every
+ * snapshot keeps what it shows. For each cluster the active chain holds:
+ * each snapshot tree that reads the base there gets a copy of what it reads
+ * now, at its root layer (the layers of a tree with no entry of their own
+ * read through the root); that is made durable first; then the active view
+ * is written into the base. The active layer keeps its clusters (commit
+ * -d): emptied, it would read its ancestors' copies. A rerun after a crash
+ * finds the copies made and skips them.
+ */
+static int commit_with_snapshots(struct pcow *img, struct pcow *b, uint8_t *buf, int pass)
+{
+	uint32_t maxj = 0;
+	int r = 0;
+
+	for (unsigned li = 0; li < img->nlayers; li++)
+		if (img->layers[li].l1_entries > maxj)
+			maxj = img->layers[li].l1_entries;
+	for (uint32_t j = 0; j < maxj && !r; j++) {
+		/* skip L1 slots no layer of the active chain has a table for */
+		bool any = false;
+		for (unsigned li = img->active, hops = 0; li != PCOW_NO_PARENT &&
+		     li < img->nlayers && hops++ <= img->nlayers && !any && !r;
+		     li = img->layers[li].parent) {
+			uint64_t *t = NULL;
+			if (j < img->layers[li].l1_entries)
+				r = pcow_table_get(img, li, j, &t);
+			any = t != NULL;
+		}
+		for (uint32_t k = 0; any && k < img->l2_entries && !r; k++) {
+			uint64_t vc = (uint64_t)j * img->l2_entries + k, off = vc << img->cbits, e;
+			bool held;
+			if (off >= img->vsize)
+				break;
+			r = chain_holds(img, img->active, vc, &held);
+			if (r || !held)
+				continue;
+			size_t n = img->vsize - off < img->csize ? (size_t)(img->vsize - off) :
+				   img->csize;
+			if (pass == 2) {	/* the active view into the base */
+				r = pcow_read_layer(img, (int)img->active, buf, n, off);
+				if (!r && pcow_write(b, buf, n, off))
+					r = pcow_set_err(img, b->err.code, "%s", b->err.msg);
+				continue;
+			}
+			for (unsigned li = 0; li < img->nlayers && !r; li++) {
+				struct layer *l = &img->layers[li];
+				if (!is_root_snapshot(img, li) || off >= l->vsize)
+					continue;
+				r = pcow_entry_get(img, li, vc, &e);
+				if (r || e)
+					continue;
+				size_t m = l->vsize - off < img->csize ? (size_t)(l->vsize - off) :
+					   img->csize;
+				r = pcow_read_layer(img, (int)li, buf, m, off);
+				if (!r)
+					r = preserve(img, li, vc, buf, m);
+			}
+		}
+	}
+	return r;
+}
+
 int pcow_commit_flags(struct pcow *img, unsigned flags)
 {
 	struct layer *a;
@@ -552,9 +669,6 @@ int pcow_commit_flags(struct pcow *img, unsigned flags)
 	if (!img->base_fmt)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: image has no base to commit to",
 				    img->path);
-	if (img->nlayers != 1)
-		return pcow_set_err(img, PCOW_EBUSY, "%s: commit with snapshots is not "
-				    "supported; delete them first", img->path);
 	r = check_rw(img);
 	if (r)
 		return r;
@@ -594,8 +708,19 @@ int pcow_commit_flags(struct pcow *img, unsigned flags)
 	if (!buf)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	a = &img->layers[img->active];
-	r = pcow_layer_load(img, img->active);
-	for (uint32_t j = 0; j < a->l1_entries && !r; j++) {
+	if (img->nlayers > 1) {
+		/* snapshots keep what they show, durably, before the base
+		 * changes (commit_with_snapshots) */
+		r = commit_with_snapshots(img, b, buf, 1);
+		if (!r)
+			r = pcow_meta_commit(img);
+		if (!r)
+			r = commit_with_snapshots(img, b, buf, 2);
+		flags |= PCOW_COMMIT_KEEP;
+	} else {
+		r = pcow_layer_load(img, img->active);
+	}
+	for (uint32_t j = 0; img->nlayers == 1 && j < a->l1_entries && !r; j++) {
 		uint64_t toff, *t = loaded_table(a, j, &toff);
 		if (!t)
 			continue;
@@ -715,9 +840,6 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 
 	if (img->raw)
 		return pcow_set_err(img, PCOW_EINVAL, "rebase of a raw image");
-	if (!unsafe && img->nlayers != 1)
-		return pcow_set_err(img, PCOW_EBUSY, "%s: safe rebase with snapshots is not "
-				    "supported (use -u, or delete them)", img->path);
 	if (!unsafe && img->base_fmt && !img->base)
 		return pcow_set_err(img, PCOW_EBASE, "%s: old base is not open; safe rebase "
 				    "needs it", img->path);
@@ -748,31 +870,44 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 			r = pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 			goto out;
 		}
-		uint64_t nvc = (img->vsize + img->csize - 1) >> img->cbits;
-		for (uint64_t vc = 0; vc < nvc && !r; vc++) {
-			uint64_t e;
-			uint64_t off = vc << img->cbits;
-			size_t n = img->csize;
-			r = pcow_entry_get(img, img->active, vc, &e);
-			if (r)
-				break;
-			if (e)
+		/* every layer that reads the base does so through a root layer
+		 * of its tree (one with no parent) where no layer of its chain
+		 * holds the cluster: each root, the active one or a snapshot,
+		 * gets what it showed wherever the new base differs */
+		for (unsigned li = 0; li < img->nlayers && !r; li++) {
+			struct layer *l = &img->layers[li];
+			uint64_t nvc = (l->vsize + img->csize - 1) >> img->cbits;
+			if (l->parent != PCOW_NO_PARENT)
 				continue;
-			if (n > img->vsize - off)
-				n = (size_t)(img->vsize - off);
-			r = pcow_read_layer(img, (int)img->active, b1, n, off);
-			if (r)
-				break;
-			memset(b2, 0, n);
-			if (nb && off < nb->vsize) {
-				size_t m = nb->vsize - off < n ? (size_t)(nb->vsize - off) : n;
-				if (pcow_read(nb, b2, m, off)) {
-					r = pcow_set_err(img, nb->err.code, "%s", nb->err.msg);
+			for (uint64_t vc = 0; vc < nvc && !r; vc++) {
+				uint64_t e;
+				uint64_t off = vc << img->cbits;
+				size_t n = img->csize;
+				r = pcow_entry_get(img, li, vc, &e);
+				if (r)
 					break;
+				if (e)
+					continue;
+				if (n > l->vsize - off)
+					n = (size_t)(l->vsize - off);
+				r = pcow_read_layer(img, (int)li, b1, n, off);
+				if (r)
+					break;
+				memset(b2, 0, n);
+				if (nb && off < nb->vsize) {
+					size_t m = nb->vsize - off < n ? (size_t)(nb->vsize - off) : n;
+					if (pcow_read(nb, b2, m, off)) {
+						r = pcow_set_err(img, nb->err.code, "%s", nb->err.msg);
+						break;
+					}
 				}
+				if (!memcmp(b1, b2, n))
+					continue;
+				if (li == img->active)
+					r = pcow_write(img, b1, n, off);
+				else
+					r = preserve(img, li, vc, b1, n);
 			}
-			if (memcmp(b1, b2, n))
-				r = pcow_write(img, b1, n, off);
 		}
 		if (r)
 			goto out;

@@ -1536,11 +1536,13 @@ static int cmd_commit(int argc, char **argv)
 	struct pcow *p = img_open(path, PCOW_FMT_PCOW, PCOW_RDWR);
 	if (!p)
 		return EXIT_FAIL;
-	int r = 0;
+	int r = 0, nsnap = pcow_snapshot_list_quick(p, NULL, 0);
 	if (pcow_commit_flags(p, flags))
 		r = fail_img(p);
 	else if (!quiet)
-		printf("Image committed.\n");
+		printf("Image committed.%s\n", nsnap > 0 && !(flags & PCOW_COMMIT_KEEP) ?
+		       " (It has snapshots: its data is kept, as with -d, and each snapshot "
+		       "still shows what it showed.)" : "");
 	if (img_close(p, path))
 		r = EXIT_FAIL;
 	return r;
@@ -1982,9 +1984,10 @@ static const struct cmd cmds[] = {
 	  "  progress is shown on a terminal (-p forces it, -q hides it);\n"
 	  "  -t unsafe skips flushing DST (a crash may lose or damage it; qemu-img's default)" },
 	{ "commit", cmd_commit, "commit [-d] [-q] IMG\n"
-	  "  copy IMG's data into its base image, then empty IMG (-d: keep it); the\n"
+	  "  copy what IMG shows into its base image, then empty IMG (-d: keep it); the\n"
 	  "  base is opened writable only if it is the recorded one (uuid; a raw base:\n"
-	  "  its size)" },
+	  "  its size). With snapshots, IMG is kept and each snapshot gets copies of\n"
+	  "  the base data it showed" },
 	{ "rebase", cmd_rebase, "rebase [-u] -b BASE [-F raw|pcow] IMG\n"
 	  "  safe mode keeps IMG's contents (copies what differs); -u only rewrites the\n"
 	  "  reference; -b \"\" removes the base. BASE is relative to IMG's directory." },

@@ -433,7 +433,6 @@ static void test_commit_rebase(void **st)
 	t = pcow_open(p("ct.pcow"), &o, &e);
 	assert_int_equal(pcow_rebase(t, "cb.pcow", PCOW_FMT_PCOW, false), 0);
 	assert_int_equal(pcow_snapshot_create(t, "s"), 0);
-	assert_int_equal(pcow_commit(t), -PCOW_EBUSY);
 	assert_int_equal(pcow_snapshot_delete(t, "s"), 0);
 	assert_int_equal(pcow_commit(t), 0);
 	struct pcow_info in;
@@ -480,6 +479,100 @@ static void test_commit_raw(void **st)
 	t = pcow_open(p("crt.pcow"), NULL, &e);	/* the new raw size is recorded */
 	assert_non_null(t);
 	pcow_close(t);
+}
+
+/* what image name shows (as snapshot snap, or its current view) */
+static void view(const char *name, const char *snap, uint8_t *buf, size_t n)
+{
+	struct pcow_error e;
+	struct pcow *img = pcow_open(p(name), NULL, &e);
+
+	assert_non_null(img);
+	if (snap)
+		assert_int_equal(pcow_view_snapshot(img, snap), 0);
+	assert_int_equal(pcow_read(img, buf, n, 0), 0);
+	pcow_close(img);
+}
+
+static void clean(const char *name)
+{
+	struct pcow_check_result res;
+	struct pcow_error e;
+
+	assert_int_equal(pcow_check(p(name), NULL, 0, &res, &e), 0);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(res.leaks, 0);
+}
+
+/* Commit and safe rebase of an image with snapshots: the base gets the
+ * current view, every snapshot keeps what it showed. */
+static void test_snapshots_commit_rebase(void **st)
+{
+	enum { N = 64 << 10, C = 4096 };
+	static uint8_t x[N], s1v[N], s2v[N], av[N], got[N];
+	struct pcow_open_opts o = { .flags = PCOW_RDWR };
+	struct pcow_error e;
+	struct pcow *b = mk("sb.pcow", N, 12, NULL), *t;
+
+	fillb(x, N, 11);
+	assert_int_equal(pcow_write(b, x, N - 3 * C, 0), 0);	/* last 3 clusters: holes */
+	assert_int_equal(pcow_close(b), 0);
+	t = mk("st.pcow", 0, 12, "sb.pcow");
+	fillb(x, N, 12);
+	assert_int_equal(pcow_write(t, x, C, 1 * C), 0);
+	assert_int_equal(pcow_snapshot_create(t, "s1"), 0);
+	fillb(x, N, 13);
+	assert_int_equal(pcow_write(t, x, C, 2 * C), 0);
+	assert_int_equal(pcow_write(t, x + C, 100, 14 * C), 0);	/* over a base hole */
+	assert_int_equal(pcow_snapshot_create(t, "s2"), 0);
+	fillb(x, N, 14);
+	assert_int_equal(pcow_write(t, x, C, 3 * C), 0);
+	assert_int_equal(pcow_write(t, x, C, 1 * C), 0);	/* copy-on-write of s1's */
+	assert_int_equal(pcow_close(t), 0);
+	view("st.pcow", "s1", s1v, N);
+	view("st.pcow", "s2", s2v, N);
+	view("st.pcow", NULL, av, N);
+	assert_memory_not_equal(s1v, av, N);
+
+	t = pcow_open(p("st.pcow"), &o, &e);
+	assert_int_equal(pcow_commit(t), 0);
+	assert_int_equal(pcow_close(t), 0);
+	view("sb.pcow", NULL, got, N);
+	assert_memory_equal(got, av, N);	/* the base holds the current view */
+	view("st.pcow", NULL, got, N);
+	assert_memory_equal(got, av, N);
+	view("st.pcow", "s1", got, N);
+	assert_memory_equal(got, s1v, N);	/* each snapshot as it was */
+	view("st.pcow", "s2", got, N);
+	assert_memory_equal(got, s2v, N);
+	clean("sb.pcow");
+	clean("st.pcow");
+
+	/* safe rebase onto another base, then onto nothing: same views */
+	b = mk("sb2.pcow", N, 12, NULL);
+	fillb(x, N, 15);
+	assert_int_equal(pcow_write(b, x, N / 2, C), 0);
+	assert_int_equal(pcow_close(b), 0);
+	t = pcow_open(p("st.pcow"), &o, &e);
+	assert_int_equal(pcow_rebase(t, "sb2.pcow", PCOW_FMT_PCOW, false), 0);
+	assert_int_equal(pcow_close(t), 0);
+	view("st.pcow", NULL, got, N);
+	assert_memory_equal(got, av, N);
+	view("st.pcow", "s1", got, N);
+	assert_memory_equal(got, s1v, N);
+	view("st.pcow", "s2", got, N);
+	assert_memory_equal(got, s2v, N);
+	clean("st.pcow");
+	t = pcow_open(p("st.pcow"), &o, &e);
+	assert_int_equal(pcow_rebase(t, NULL, 0, false), 0);
+	assert_int_equal(pcow_close(t), 0);
+	view("st.pcow", "s1", got, N);
+	assert_memory_equal(got, s1v, N);
+	view("st.pcow", "s2", got, N);
+	assert_memory_equal(got, s2v, N);
+	view("st.pcow", NULL, got, N);
+	assert_memory_equal(got, av, N);
+	clean("st.pcow");
 }
 
 static void test_resize(void **st)
@@ -1152,6 +1245,7 @@ int main(void)
 		cmocka_unit_test(test_commit_rebase),
 		cmocka_unit_test(test_commit_raw),
 		cmocka_unit_test(test_resize),
+		cmocka_unit_test(test_snapshots_commit_rebase),
 		cmocka_unit_test(test_check_damage),
 		cmocka_unit_test(test_parent_is_active),
 		cmocka_unit_test(test_commit_verifies_base),

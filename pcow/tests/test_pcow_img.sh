@@ -545,6 +545,28 @@ cp r.pcow shs.pcow
 expect 0 "" -- "$IMG" snapshot -c s1 shs.pcow
 unchanged shs.pcow 1 "at 786432 holds data of a snapshot" -- "$IMG" resize --shrink shs.pcow 800K
 expect 0 "No errors" -- "$IMG" check shb.pcow
+# parity: commit and safe rebase of an image with snapshots keep each
+# snapshot's view; the base gets the current view
+expect 0 "" -- "$IMG" convert -q r.raw cs0.pcow
+expect 0 "" -- "$IMG" create -b cs0.pcow cs1.pcow
+head -c 200K /dev/urandom > cs.raw
+expect 0 "" -- "$IMG" convert -q -n -S 0 cs.raw cs1.pcow
+expect 0 "" -- "$IMG" snapshot -c s1 cs1.pcow
+expect 0 "" -- "$IMG" convert -q -O raw -l s1 cs1.pcow cs-s1.raw
+dd if=/dev/urandom of=cs.raw bs=64K seek=10 count=3 conv=notrunc status=none
+expect 0 "" -- "$IMG" convert -q -n -S 0 cs.raw cs1.pcow
+expect 0 "" -- "$IMG" convert -q -O raw cs1.pcow cs-now.raw
+expect 0 "It has snapshots: its data is kept" -- "$IMG" commit cs1.pcow
+expect 0 "identical" -- "$IMG" compare cs0.pcow cs-now.raw
+expect 0 "identical" -- "$IMG" compare cs1.pcow cs-now.raw
+expect 0 "" -- "$IMG" convert -q -O raw -l s1 cs1.pcow cs-s1b.raw
+cmp -s cs-s1.raw cs-s1b.raw && ok || bad "commit with snapshots: s1 changed"
+expect 0 "No errors" -- "$IMG" check cs1.pcow
+expect 0 "" -- "$IMG" rebase -b "" cs1.pcow
+expect 0 "" -- "$IMG" convert -q -O raw -l s1 cs1.pcow cs-s1c.raw
+cmp -s cs-s1.raw cs-s1c.raw && ok || bad "safe rebase with snapshots: s1 changed"
+expect 0 "identical" -- "$IMG" compare cs1.pcow cs-now.raw
+expect 0 "No errors" -- "$IMG" check cs1.pcow
 # parity: commit -d keeps the top's data; -q prints nothing
 expect 0 "" -- "$IMG" convert -q r.raw cd0.pcow
 expect 0 "" -- "$IMG" create -b cd0.pcow cd1.pcow
