@@ -5,7 +5,8 @@
  * All files live in a simulated disk (struct cfs): each write lands in a
  * volatile view and a pending list; a flush makes the file's pending writes
  * durable. A scenario (writes, snapshot create/apply/delete, grow, safe
- * rebase, commit into the base, reserve + prepare_write) runs once to count
+ * rebase and commit into the base with a snapshot kept through both,
+ * reserve + prepare_write) runs once to count
  * its I/O operations, then again for every N with a "crash" at operation N:
  * from then on every write fails. The durable state is then taken in
  * several ways (none / all / only the last / every other pending write, or
@@ -539,6 +540,8 @@ static int scenario(struct ctx *c)
 	end_step(c);
 	DO(snap_d(c, "s3"));
 	end_step(c);
+	DO(snap_c(c, "s4"));			/* kept through rebase and commit */
+	end_step(c);
 	DO(pcow_rebase(c->img, "nb.pcow", PCOW_FMT_PCOW, false));
 	end_step(c);
 	DO(w(c, 30 * CS, 3 * CS, 18));
@@ -548,6 +551,8 @@ static int scenario(struct ctx *c)
 	end_step(c);
 	DO(w(c, 40 * CS, CS, 19));
 	DO(pcow_flush(c->img));
+	end_step(c);
+	DO(snap_d(c, "s4"));
 	end_step(c);
 	int r = pcow_close(c->img);
 	c->img = NULL;
