@@ -10,9 +10,9 @@
  * size (a zero tail of up to 16 MiB beyond the bytes) and operations.
  *
  * Phases: check (read-only); open, translate and read (without the base),
- * and read the label area; repair a copy and check it again; open a copy
- * writable, write, create and delete a snapshot, add or write the label
- * area; then, with the base chain opened (falling back to no
+ * and read the label area and the bad-range record; repair a copy and
+ * check it again; open a copy writable, write, create and delete a
+ * snapshot, add or write the label area, set the bad-range record; then, with the base chain opened (falling back to no
  * base): read, apply and delete existing (hostile) snapshots, resize,
  * commit into the base, and unsafe and safe rebase. Nothing may crash,
  * hang, leak or read out of bounds (ASan+UBSan).
@@ -64,6 +64,11 @@ static void exercise_read(struct pcow *img)
 	if (ls > 100)
 		pcow_label_read(img, buf, 100, ls - 100);
 	pcow_label_read(img, buf, 8, UINT64_MAX - 3);	/* must fail cleanly */
+	/* the bad-range record (entries checked against the format's rules) */
+	{
+		struct pcow_bad_range br[8];
+		pcow_bad_ranges(img, br, 8);
+	}
 }
 
 /* ---- the base chain, in memory ---- */
@@ -280,6 +285,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pcow_label_write(img, buf, 100, pcow_label_size(img) - 100);
 		}
 		pcow_label_write(img, buf, 2, UINT64_MAX - 1);	/* must fail cleanly */
+		/* bad-range record: replace it (whole-area commit), then one
+		 * list that breaks the rules (refused, nothing written) */
+		{
+			struct pcow_bad_range br[2] = { { 0, 1 }, { 4096, 512 } };
+			if (in.virtual_size >= 8192)
+				pcow_set_bad_ranges(img, br, 2);
+			br[1].off = 0;
+			pcow_set_bad_ranges(img, br, 2);
+		}
 		pcow_flush(img);
 		pcow_close(img);
 	}
