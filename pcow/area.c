@@ -188,6 +188,28 @@ static void free_run(struct pcow *img, uint64_t off, uint64_t n, bool punch)
 	pthread_mutex_unlock(&img->lock);
 }
 
+/*
+ * At create, before the image's first root: put a's bytes (a->size, in
+ * memory) into fresh clusters and point a at them. The first root, written
+ * after a flush, references them.
+ */
+int pcow_area_place_new(struct pcow *img, struct pcow_area *a)
+{
+	uint64_t off;
+	int r = pcow_alloc_contig(img, pcow_area_clusters(img, a->size), &off);
+
+	if (!r)
+		r = pcow_file_pwrite(img, a->bytes, a->size, off);
+	if (!r && (a->size & (img->csize - 1)))
+		r = pcow_file_pwrite(img, img->zbuf, img->csize - (a->size & (img->csize - 1)),
+				     off + a->size);
+	if (r)
+		return r;
+	a->off = off;
+	a->crc = pcow_crc32(a->bytes, a->size);
+	return 0;
+}
+
 int pcow_area_writable(struct pcow *img)
 {
 	if (img->broken)

@@ -123,7 +123,6 @@ int pcow_bad_load(struct pcow *img, const struct root *rt)
 int pcow_bad_create(struct pcow *img)
 {
 	struct pcow *b = img->base && !img->base->raw ? img->base : NULL;
-	uint64_t n, off;
 	int r;
 
 	setup(img);
@@ -139,20 +138,10 @@ int pcow_bad_create(struct pcow *img)
 		return pcow_set_err(img, PCOW_ENOMEM, "out of memory");
 	memcpy(img->bad.bytes, b->bad.bytes, b->bad.size);
 	img->bad.size = b->bad.size;
-	n = pcow_area_clusters(img, img->bad.size);
-	r = pcow_alloc_contig(img, n, &off);
+	r = pcow_area_place_new(img, &img->bad);
 	if (!r)
-		r = pcow_file_pwrite(img, img->bad.bytes, img->bad.size, off);
-	if (!r && (img->bad.size & (img->csize - 1)))
-		r = pcow_file_pwrite(img, img->zbuf,
-				     img->csize - (img->bad.size & (img->csize - 1)),
-				     off + img->bad.size);
-	if (r)
-		return r;
-	img->bad.off = off;
-	img->bad.crc = pcow_crc32(img->bad.bytes, img->bad.size);
-	img->incompat |= PCOW_INCOMPAT_BADRANGES;
-	return 0;
+		img->incompat |= PCOW_INCOMPAT_BADRANGES;
+	return r;
 }
 
 /* ---- the API ---- */

@@ -301,6 +301,7 @@ int pcow_area_place(struct pcow *img, struct pcow_area *a);	/* open */
 int pcow_area_load(struct pcow *img, struct pcow_area *a);	/* bytes, checked */
 int pcow_area_account(struct pcow *img, struct pcow_area *a);	/* ownership walk */
 int pcow_area_writable(struct pcow *img);
+int pcow_area_place_new(struct pcow *img, struct pcow_area *a);	/* create */
 int pcow_area_commit(struct pcow *img, struct pcow_area *a, uint8_t *bytes, uint32_t size);
 void pcow_area_free(struct pcow_area *a);
 

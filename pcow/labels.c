@@ -85,7 +85,6 @@ int pcow_labels_create(struct pcow *img, uint64_t label_size)
 {
 	struct pcow *b = img->base && !img->base->raw ? img->base : NULL;
 	bool inherit = b && b->labels.size && (!label_size || label_size == b->labels.size);
-	uint64_t off, n;
 	int r;
 
 	if (inherit)
@@ -108,18 +107,7 @@ int pcow_labels_create(struct pcow *img, uint64_t label_size)
 	if (r)
 		return pcow_set_err(img, -r, "base image: %s", pcow_errmsg(b));
 	memcpy(img->labels.bytes, b->labels.bytes, label_size);
-	n = pcow_area_clusters(img, label_size);
-	r = pcow_alloc_contig(img, n, &off);
-	if (!r)
-		r = pcow_file_pwrite(img, img->labels.bytes, label_size, off);
-	if (!r && (label_size & (img->csize - 1)))
-		r = pcow_file_pwrite(img, img->zbuf, img->csize - (label_size & (img->csize - 1)),
-				     off + label_size);
-	if (r)
-		return r;
-	img->labels.off = off;
-	img->labels.crc = pcow_crc32(img->labels.bytes, label_size);
-	return 0;
+	return pcow_area_place_new(img, &img->labels);
 }
 
 /* ---- the API ---- */
