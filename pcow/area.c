@@ -210,7 +210,8 @@ int pcow_area_place_new(struct pcow *img, struct pcow_area *a)
 	return 0;
 }
 
-int pcow_area_writable(struct pcow *img)
+/* THE check before any change of an image (data, metadata, areas) */
+int pcow_writable(struct pcow *img)
 {
 	if (img->broken)
 		return pcow_set_err(img, PCOW_EIO, "%s: an earlier metadata update failed; "

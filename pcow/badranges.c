@@ -164,7 +164,7 @@ int pcow_bad_ranges(struct pcow *img, struct pcow_bad_range *out, size_t max)
 int pcow_set_bad_ranges(struct pcow *img, const struct pcow_bad_range *r, size_t n)
 {
 	uint8_t *b = NULL;
-	int e = pcow_area_writable(img);
+	int e = pcow_writable(img);
 
 	if (e)
 		return e;

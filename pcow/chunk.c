@@ -136,12 +136,9 @@ int pcow_alloc_at(struct pcow *img, uint64_t off, uint64_t host_off, bool copy)
 	if (off >= img->vsize)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: offset %llu beyond virtual size",
 				    img->path, (unsigned long long)off);
-	if (img->broken)
-		return pcow_set_err(img, PCOW_EIO, "%s: an earlier metadata update failed; "
-				    "reopen the image", img->path);
-	if (!img->rw || img->raw)
-		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
-				    img->path);
+	r = pcow_writable(img);
+	if (r)
+		return r;
 	pthread_mutex_lock(&img->lock);
 	if (!(host_off & (img->csize - 1)) && c >= img->first_data && c < img->nclusters)
 		rc = img->refc[c];

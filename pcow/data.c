@@ -724,16 +724,13 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 
 /* ---- writing ---- */
 
-static int check_writable(struct pcow *img)
+/* Before a change: writable, ownership counted, data generation bumped. */
+int pcow_change_begin(struct pcow *img)
 {
-	if (img->broken)
-		return pcow_set_err(img, PCOW_EIO,
-				    "%s: an earlier metadata update failed; reopen the image",
-				    img->path);
-	if (!img->rw || img->raw)
-		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
-				    img->path);
-	int r = pcow_account(img);
+	int r = pcow_writable(img);
+
+	if (!r)
+		r = pcow_account(img);
 	if (r)
 		return r;
 	return pcow_bump_data_gen(img);
@@ -797,7 +794,7 @@ int pcow_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 			return pcow_set_err(img, PCOW_ERDONLY, "%s: read-only", img->path);
 		return pcow_file_pwrite(img, buf, len, off);
 	}
-	r = check_writable(img);
+	r = pcow_change_begin(img);
 	if (r)
 		return r;
 	/* whole clusters that get new, adjacent host clusters go out in one
@@ -868,7 +865,7 @@ int pcow_prepare_write(struct pcow *img, uint64_t off, uint64_t *host_off)
 	if (off >= img->vsize)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: offset %llu beyond virtual size",
 				    img->path, (unsigned long long)off);
-	r = check_writable(img);
+	r = pcow_change_begin(img);
 	if (r)
 		return r;
 	r = cow_cluster(img, off >> img->cbits, NULL, 0, 0, &host);

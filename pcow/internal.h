@@ -294,13 +294,18 @@ int pcow_open_base(struct pcow *img, unsigned flags);
 char *pcow_dir_of(const char *path);	/* malloc'd directory part of path */
 char *pcow_resolve_base(struct pcow *img, const char *p);	/* relative to img's dir */
 
+/* 0, or the error a change of img gets: broken, or opened read-only/raw */
+int pcow_writable(struct pcow *img);
+/* pcow_writable, then ownership counted and the data generation bumped:
+ * before a change of data or layers (data.c) */
+int pcow_change_begin(struct pcow *img);
+
 /* root areas (area.c; docs/pcow-format.md "Root areas") */
 uint64_t pcow_area_clusters(const struct pcow *img, uint64_t size);
 bool pcow_area_root_ok(const struct root *rt, uint64_t off, uint32_t crc);
 int pcow_area_place(struct pcow *img, struct pcow_area *a);	/* open */
 int pcow_area_load(struct pcow *img, struct pcow_area *a);	/* bytes, checked */
 int pcow_area_account(struct pcow *img, struct pcow_area *a);	/* ownership walk */
-int pcow_area_writable(struct pcow *img);
 int pcow_area_place_new(struct pcow *img, struct pcow_area *a);	/* create */
 int pcow_area_commit(struct pcow *img, struct pcow_area *a, uint8_t *bytes, uint32_t size);
 void pcow_area_free(struct pcow_area *a);

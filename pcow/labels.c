@@ -144,7 +144,7 @@ int pcow_label_read(struct pcow *img, void *buf, size_t len, uint64_t off)
 int pcow_label_write(struct pcow *img, const void *buf, size_t len, uint64_t off)
 {
 	uint8_t *b;
-	int r = pcow_area_writable(img);
+	int r = pcow_writable(img);
 
 	if (!r)
 		r = label_span(img, len, off);
@@ -163,7 +163,7 @@ int pcow_label_write(struct pcow *img, const void *buf, size_t len, uint64_t off
 int pcow_label_init(struct pcow *img, uint64_t size)
 {
 	uint8_t *z;
-	int r = pcow_area_writable(img);
+	int r = pcow_writable(img);
 
 	if (r)
 		return r;

@@ -31,19 +31,6 @@ static int find_snapshot(struct pcow *img, const char *name)
 	return -1;
 }
 
-static int check_rw(struct pcow *img)
-{
-	if (img->broken)
-		return pcow_set_err(img, PCOW_EIO, "%s: an earlier update failed; reopen",
-				    img->path);
-	if (!img->rw || img->raw)
-		return pcow_set_err(img, PCOW_ERDONLY, "%s: image is opened read-only",
-				    img->path);
-	int r = pcow_account(img);
-	if (r)
-		return r;
-	return pcow_bump_data_gen(img);
-}
 
 /* The decoded table at L1 index j of a layer in memory (pcow_layer_load),
  * its host offset in *off; NULL where the layer has none. */
@@ -220,7 +207,7 @@ int pcow_snapshot_create(struct pcow *img, const char *name)
 	if (find_snapshot(img, name) >= 0)
 		return pcow_set_err(img, PCOW_EEXIST, "%s: snapshot '%s' already exists",
 				    img->path, name);
-	r = check_rw(img);
+	r = pcow_change_begin(img);
 	if (r)
 		return r;
 	r = pcow_data_flush(img);
@@ -253,7 +240,7 @@ static int snapshot_to_change(struct pcow *img, const char *name, int *s)
 	if (*s < 0)
 		return pcow_set_err(img, PCOW_ENOENT, "%s: no snapshot named '%s'",
 				    img->path, name);
-	r = check_rw(img);
+	r = pcow_change_begin(img);
 	if (r)
 		return r;
 	return pcow_data_flush(img);
@@ -348,6 +335,22 @@ broken:
 	return r;
 }
 
+/* A resize's metadata change: the active layer (its L1 now l1_entries
+ * long) goes to new places, its old L1 freed after the commit. */
+static int resize_commit(struct pcow *img, struct layer *a, uint64_t nsize)
+{
+	if (!a->rewrite) {
+		int r = pcow_meta_free_l1(img, a, a->l1_disk_n);
+		if (r)
+			return r;
+		a->l1_off = 0;
+	}
+	a->rewrite = true;
+	a->vsize = nsize;
+	img->vsize = nsize;
+	return pcow_meta_commit(img);
+}
+
 /*
  * Does the image's current view hold data (a cluster of its own, 1; of its
  * base chain, 2; of a snapshot layer, 3) in [off, end)? Explicit zero
@@ -399,7 +402,7 @@ static int shrink(struct pcow *img, uint64_t nsize, uint32_t n)
 	int k, r;
 
 	if (!img->rw || img->broken)
-		return check_rw(img);	/* its error, nothing written */
+		return pcow_change_begin(img);	/* its error, nothing written */
 	r = view_has_data(img, first << img->cbits, img->vsize, &at);
 	if (r < 0)
 		return r;
@@ -426,7 +429,7 @@ static int shrink(struct pcow *img, uint64_t nsize, uint32_t n)
 	}
 	/* nothing is written before here: a refused shrink leaves the file as
 	 * it was */
-	r = check_rw(img);
+	r = pcow_change_begin(img);
 	if (!r)
 		r = pcow_data_flush(img);
 	if (!r)
@@ -455,17 +458,8 @@ static int shrink(struct pcow *img, uint64_t nsize, uint32_t n)
 			free(a->l1c[i]);
 		a->l1c[i] = NULL;
 	}
-	if (!a->rewrite) {
-		r = pcow_meta_free_l1(img, a, a->l1_disk_n);
-		if (r)
-			return r;
-		a->l1_off = 0;
-	}
 	a->l1_entries = n;
-	a->rewrite = true;
-	a->vsize = nsize;
-	img->vsize = nsize;
-	return pcow_meta_commit(img);
+	return resize_commit(img, a, nsize);
 }
 
 int pcow_resize(struct pcow *img, uint64_t nsize)
@@ -494,7 +488,7 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 				    (unsigned long long)nsize, (unsigned long long)img->csize);
 	if (nsize == img->vsize)
 		return 0;
-	r = check_rw(img);
+	r = pcow_change_begin(img);
 	if (r)
 		return r;
 	r = pcow_data_flush(img);
@@ -508,17 +502,7 @@ int pcow_resize(struct pcow *img, uint64_t nsize)
 		r = pcow_layer_grow_l1(img, a, n);
 	if (r)
 		return r;
-	/* the layer's L1 moves: old L1 freed after the commit */
-	if (!a->rewrite) {
-		r = pcow_meta_free_l1(img, a, a->l1_disk_n);
-		if (r)
-			return r;
-		a->l1_off = 0;
-	}
-	a->rewrite = true;
-	a->vsize = nsize;
-	img->vsize = nsize;
-	return pcow_meta_commit(img);
+	return resize_commit(img, a, nsize);
 }
 
 /* ---- commit ---- */
@@ -669,7 +653,7 @@ int pcow_commit_flags(struct pcow *img, unsigned flags)
 	if (!img->base_fmt)
 		return pcow_set_err(img, PCOW_EINVAL, "%s: image has no base to commit to",
 				    img->path);
-	r = check_rw(img);
+	r = pcow_change_begin(img);
 	if (r)
 		return r;
 	/* the base, writable */
@@ -844,7 +828,7 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 		return pcow_set_err(img, PCOW_EBASE, "%s: old base is not open; safe rebase "
 				    "needs it", img->path);
 	if (img->broken || !img->rw)
-		return check_rw(img);
+		return pcow_change_begin(img);
 	if (new_base) {
 		r = rebase_loop_check(img, new_base);
 		if (r)
@@ -860,7 +844,7 @@ int pcow_rebase(struct pcow *img, const char *new_base, int fmt, bool unsafe)
 		fmt = r;
 		r = 0;
 	}
-	r = check_rw(img);	/* only now: a bad new base changes nothing */
+	r = pcow_change_begin(img);	/* only now: a bad new base changes nothing */
 	if (r)
 		goto out;
 	if (!unsafe) {
