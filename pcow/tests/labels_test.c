@@ -454,21 +454,121 @@ static struct cio *crash_state(struct cio *c, int m)
 	return s;
 }
 
+/*
+ * A crash sweep: from image c0, before() (unflushed writes, not crashed)
+ * then change() is run with a crash at its first, second, ... I/O
+ * operation until it completes. Each crash state, taken four ways
+ * (crash_state), must check clean (leaks allowed, and clean after -r
+ * leaks) and show outcome(): 0 the old contents, 1 the new, -1 neither.
+ */
+struct sweep {
+	int points, states, bad, nold, nnew, ops, rc;
+};
+
+static void crash_sweep(struct cio *c0, void (*before)(struct pcow *img),
+			int (*change)(struct pcow *img), int (*outcome)(struct pcow *im),
+			struct sweep *sw)
+{
+	struct pcow_error e;
+
+	memset(sw, 0, sizeof(*sw));
+	for (int limit = 1; limit < 100; limit++) {
+		struct cio *c = cio_from(c0->cur, c0->clen);
+		struct pcow *img = open_cio(c, true, &e);
+
+		if (!img) {
+			sw->bad++;
+			cio_free(c);
+			continue;
+		}
+		if (before)
+			before(img);
+		c->limit = limit;
+		c->ops = 0;
+		sw->rc = change(img);
+		bool crashed = c->crashed;
+		pcow_close(img);
+		if (!crashed) {
+			sw->ops = limit - 1;
+			cio_free(c);
+			return;
+		}
+		sw->points++;
+		for (int m = 0; m < 4; m++) {
+			struct cio *st = crash_state(c, m);
+			struct pcow_check_result res;
+			struct pcow *im;
+			int o;
+
+			sw->states++;
+			if (check_cio(st, 0, &res) || res.corruptions) {
+				printf("# limit %d mode %d: check found %llu corruptions\n", limit,
+				       m, (unsigned long long)res.corruptions);
+				sw->bad++;
+			}
+			im = open_cio(st, false, &e);
+			o = im ? outcome(im) : -1;
+			if (o == 0)
+				sw->nold++;
+			else if (o == 1)
+				sw->nnew++;
+			else {
+				printf("# limit %d mode %d: neither old nor new (%s)\n", limit, m,
+				       im ? pcow_errmsg(im) : e.msg);
+				sw->bad++;
+			}
+			pcow_close(im);
+			/* repair leaks, then a clean check */
+			if (check_cio(st, PCOW_REPAIR_LEAKS, &res) == 0 &&
+			    (check_cio(st, 0, &res) || res.corruptions || res.leaks))
+				sw->bad++;
+			cio_free(st);
+		}
+		cio_free(c);
+	}
+	sw->ops = -1;	/* never completed */
+}
+
+static uint8_t lb_old[LS], lb_new[LS], lb_data[4096];
+static int lb_data_ok;
+
+static void lb_before(struct pcow *img)
+{
+	/* unflushed guest data as well: the label commit must not make it
+	 * durable half-way */
+	pcow_write(img, lb_data, 100, 50000);
+}
+
+static int lb_change(struct pcow *img)
+{
+	return pcow_label_write(img, lb_new + 3000, 4064, 3000);
+}
+
+static int lb_outcome(struct pcow *im)
+{
+	static uint8_t got[LS];
+	int o = -1;
+
+	if (pcow_label_read(im, got, LS, 0) == 0)
+		o = !memcmp(got, lb_old, LS) ? 0 : !memcmp(got, lb_new, LS) ? 1 : -1;
+	if (!pcow_read(im, got, 4096, 8192) && !memcmp(got, lb_data, 4096))
+		lb_data_ok++;
+	return o;
+}
+
 static void crash(void)
 {
-	static uint8_t old[LS], nw[LS], got[LS];
 	struct cio *c0 = make_image(4 << 20, LS);
 	struct pcow_error e;
 	struct pcow *img;
-	int points = 0, states = 0, bad = 0, nold = 0, nnew = 0, data_ok = 0;
-	uint8_t data[4096];
+	struct sweep sw;
 
 	if (!c0)
 		return;
 	img = open_cio(c0, true, &e);
-	fill(old, LS, 11);
-	fill(data, sizeof(data), 12);
-	if (!img || pcow_label_write(img, old, LS, 0) || pcow_write(img, data, 4096, 8192) ||
+	fill(lb_old, LS, 11);
+	fill(lb_data, sizeof(lb_data), 12);
+	if (!img || pcow_label_write(img, lb_old, LS, 0) || pcow_write(img, lb_data, 4096, 8192) ||
 	    pcow_flush(img)) {
 		OK(0, "crash: set up the old state");
 		pcow_close(img);
@@ -476,71 +576,15 @@ static void crash(void)
 		return;
 	}
 	pcow_close(img);
-	memcpy(nw, old, LS);
-	fill(nw + 3000, 4064, 13);
-	for (int limit = 1; limit < 100; limit++) {
-		struct cio *c = cio_from(c0->cur, c0->clen);
-		int r;
-
-		img = open_cio(c, true, &e);
-		if (!img) {
-			bad++;
-			cio_free(c);
-			continue;
-		}
-		/* unflushed guest data as well: the label commit must not
-		 * make it durable half-way */
-		pcow_write(img, data, 100, 50000);
-		c->limit = limit;
-		c->ops = 0;
-		r = pcow_label_write(img, nw + 3000, 4064, 3000);
-		bool crashed = c->crashed;
-		pcow_close(img);
-		if (!crashed) {
-			OK(r == 0 && limit > 3, "crash: the label write completes after %d ops",
-			   limit - 1);
-			cio_free(c);
-			break;
-		}
-		points++;
-		for (int m = 0; m < 4; m++) {
-			struct cio *s = crash_state(c, m);
-			struct pcow_check_result res;
-			struct pcow *im;
-
-			states++;
-			if (check_cio(s, 0, &res) || res.corruptions) {
-				printf("# limit %d mode %d: check found %llu corruptions\n", limit,
-				       m, (unsigned long long)res.corruptions);
-				bad++;
-			}
-			im = open_cio(s, false, &e);
-			if (!im || pcow_label_read(im, got, LS, 0)) {
-				printf("# limit %d mode %d: %s\n", limit, m, im ? pcow_errmsg(im) : e.msg);
-				bad++;
-			} else if (!memcmp(got, old, LS)) {
-				nold++;
-			} else if (!memcmp(got, nw, LS)) {
-				nnew++;
-			} else {
-				printf("# limit %d mode %d: labels neither old nor new\n", limit, m);
-				bad++;
-			}
-			if (im && !pcow_read(im, got, 4096, 8192) && !memcmp(got, data, 4096))
-				data_ok++;
-			pcow_close(im);
-			/* repair leaks, then a clean check */
-			if (check_cio(s, PCOW_REPAIR_LEAKS, &res) == 0 &&
-			    (check_cio(s, 0, &res) || res.corruptions || res.leaks))
-				bad++;
-			cio_free(s);
-		}
-		cio_free(c);
-	}
-	OK(points >= 4 && !bad, "crash: %d crash points x 4 states: every image checks clean "
-	   "and shows old (%d) or new (%d) labels, %d bad", points, nold, nnew, bad);
-	OK(nold > 0 && nnew > 0, "crash: both outcomes were seen");
-	OK(data_ok == states, "crash: flushed data intact in all %d states", states);
+	memcpy(lb_new, lb_old, LS);
+	fill(lb_new + 3000, 4064, 13);
+	crash_sweep(c0, lb_before, lb_change, lb_outcome, &sw);
+	OK(sw.rc == 0 && sw.ops > 3, "crash: the label write completes after %d ops", sw.ops);
+	OK(sw.points >= 4 && !sw.bad, "crash: %d crash points x 4 states: every image checks "
+	   "clean and shows old (%d) or new (%d) labels, %d bad", sw.points, sw.nold, sw.nnew,
+	   sw.bad);
+	OK(sw.nold > 0 && sw.nnew > 0, "crash: both outcomes were seen");
+	OK(lb_data_ok == sw.states, "crash: flushed data intact in all %d states", sw.states);
 	cio_free(c0);
 }
 
@@ -700,77 +744,52 @@ static void bad_corrupt_overlay(void)
 	cio_free(ov);
 }
 
+static const struct pcow_bad_range br_old[2] = { { 4096, 4096 }, { 20000, 8 } };
+static struct pcow_bad_range br_new[300];
+
+static int br_change(struct pcow *img)
+{
+	return pcow_set_bad_ranges(img, br_new, 300);	/* 4800 bytes: two clusters */
+}
+
+static int br_outcome(struct pcow *im)
+{
+	static struct pcow_bad_range got[300];
+	int k = pcow_bad_ranges(im, got, 300);
+
+	if (k == 2 && same_ranges(got, br_old, 2))
+		return 0;
+	if (k == 300 && same_ranges(got, br_new, 300))
+		return 1;
+	return -1;
+}
+
 static void bad_crash(void)
 {
-	const struct pcow_bad_range old[2] = { { 4096, 4096 }, { 20000, 8 } };
-	struct pcow_bad_range nw[300], got[300];
 	struct cio *c0 = make_image(4 << 20, 0);
 	struct pcow_error e;
 	struct pcow *img;
-	int points = 0, bad = 0, nold = 0, nnew = 0;
+	struct sweep sw;
 
 	if (!c0)
 		return;
 	for (int i = 0; i < 300; i++)
-		nw[i] = (struct pcow_bad_range){ (uint64_t)i * 8192 + 512, 1024 };
+		br_new[i] = (struct pcow_bad_range){ (uint64_t)i * 8192 + 512, 1024 };
 	img = open_cio(c0, true, &e);
-	if (!img || pcow_set_bad_ranges(img, old, 2)) {
+	if (!img || pcow_set_bad_ranges(img, br_old, 2)) {
 		OK(0, "bad ranges crash: set up the old record");
 		pcow_close(img);
 		cio_free(c0);
 		return;
 	}
 	pcow_close(img);
-	for (int limit = 1; limit < 100; limit++) {
-		struct cio *c = cio_from(c0->cur, c0->clen);
-		int r;
-
-		img = open_cio(c, true, &e);
-		if (!img) {
-			bad++;
-			cio_free(c);
-			continue;
-		}
-		c->limit = limit;
-		c->ops = 0;
-		r = pcow_set_bad_ranges(img, nw, 300);	/* 4800 bytes: two clusters */
-		bool crashed = c->crashed;
-		pcow_close(img);
-		if (!crashed) {
-			OK(r == 0 && limit > 3, "bad ranges crash: the write completes after %d ops",
-			   limit - 1);
-			cio_free(c);
-			break;
-		}
-		points++;
-		for (int m = 0; m < 4; m++) {
-			struct cio *s = crash_state(c, m);
-			struct pcow_check_result res;
-			struct pcow *im;
-			int k;
-
-			if (check_cio(s, 0, &res) || res.corruptions)
-				bad++;
-			im = open_cio(s, false, &e);
-			k = im ? pcow_bad_ranges(im, got, 300) : -1;
-			if (k == 2 && same_ranges(got, old, 2))
-				nold++;
-			else if (k == 300 && same_ranges(got, nw, 300))
-				nnew++;
-			else {
-				printf("# limit %d mode %d: record neither old nor new (%d)\n", limit,
-				       m, k);
-				bad++;
-			}
-			pcow_close(im);
-			cio_free(s);
-		}
-		cio_free(c);
-	}
-	OK(points >= 4 && !bad, "bad ranges crash: %d crash points x 4 states: every image "
-	   "checks clean and has the old (%d) or new (%d) record, %d bad", points, nold, nnew,
-	   bad);
-	OK(nold > 0 && nnew > 0, "bad ranges crash: both outcomes were seen");
+	crash_sweep(c0, NULL, br_change, br_outcome, &sw);
+	OK(sw.rc == 0 && sw.ops > 3, "bad ranges crash: the write completes after %d ops",
+	   sw.ops);
+	OK(sw.points >= 4 && !sw.bad, "bad ranges crash: %d crash points x 4 states: every "
+	   "image checks clean and has the old (%d) or new (%d) record, %d bad", sw.points,
+	   sw.nold, sw.nnew, sw.bad);
+	OK(sw.nold > 0 && sw.nnew > 0, "bad ranges crash: both outcomes were seen");
 	cio_free(c0);
 }
 
