@@ -6,6 +6,16 @@
 #      both fdatasync at the end).
 #   2. check: a 1 TiB virtual image with many data clusters (CLUSTERS, default
 #      32768 clusters of 64 KiB spread over the whole range), pcow vs qcow2.
+#   3. measure of contiguous data (issue 12, scaling defect 1: it was
+#      quadratic): a 1 GiB image wholly data, pcow vs qcow2, and measure -f raw
+#      of the raw file by both tools.
+#   4. a chain of depth 8 (16 GiB virtual, 256 MiB of data in the bottom
+#      image, seven empty overlays; scaling defect 2: holes were read and
+#      zero-filled through every level): convert of the top to a new image,
+#      compare of top and bottom, measure of the top.
+#   5. snapshot -c on a 64 TiB image with 64 MiB of data (scaling defect 3:
+#      it got slower with every snapshot): the mean time of snapshots 1-25
+#      and 176-200, in each tool.
 # Each timing is the best of REPS (default 3) runs. Not a test: no
 # assertions, numbers only. Usage: bench/pcow.sh BUILD_DIR [TMPDIR]
 set -euo pipefail
@@ -68,3 +78,63 @@ tp=$(best "true" "$PIMG check big.pcow")
 tq=$(best "true" "$QIMG check big.qcow2")
 echo "check 1 TiB virtual, $nclusters data clusters: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
 "$PIMG" check big.pcow | tail -2
+
+rm -f big.pcow big.qcow2
+
+# 3. measure of contiguous data
+head -c 1G /dev/urandom > c.raw
+"$PIMG" convert -q c.raw c.pcow
+"$QIMG" convert -O qcow2 c.raw c.qcow2
+tp=$(best "true" "$PIMG measure -O pcow c.pcow")
+tq=$(best "true" "$QIMG measure -O qcow2 c.qcow2")
+echo "measure of a 1 GiB image, all data: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+tp=$(best "true" "$PIMG measure -f raw -O pcow c.raw")
+tq=$(best "true" "$QIMG measure -f raw -O qcow2 c.raw")
+echo "measure -f raw of a 1 GiB raw file, all data: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+rm -f c.raw c.pcow c.qcow2
+
+# 4. a chain of depth 8: 256 MiB of data at the bottom, seven empty overlays
+truncate -s 16G b.raw
+for i in $(seq 0 15); do
+	dd if=/dev/urandom of=b.raw bs=1M count=16 seek=$((i * 1024)) conv=notrunc status=none
+done
+"$PIMG" convert -q b.raw l0.pcow
+"$QIMG" convert -O qcow2 b.raw l0.qcow2
+rm -f b.raw
+for i in $(seq 1 7); do
+	"$PIMG" create -b "l$((i - 1)).pcow" "l$i.pcow" >/dev/null
+	"$QIMG" create -q -f qcow2 -b "l$((i - 1)).qcow2" -F qcow2 "l$i.qcow2"
+done
+tp=$(best "rm -f t.pcow; sync" "$PIMG convert -q l7.pcow t.pcow")
+tq=$(best "rm -f t.qcow2; sync" "$QIMG convert -t writeback -O qcow2 l7.qcow2 t.qcow2")
+echo "convert of a depth-8 chain (16 GiB, 256 MiB data): pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+tp=$(best "true" "$PIMG compare l7.pcow l0.pcow")
+tq=$(best "true" "$QIMG compare l7.qcow2 l0.qcow2")
+echo "compare top and bottom of that chain: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+tp=$(best "true" "$PIMG measure -O pcow l7.pcow")
+tq=$(best "true" "$QIMG measure -O qcow2 l7.qcow2")
+echo "measure of the top of that chain: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+rm -f l?.pcow l?.qcow2 t.pcow t.qcow2
+
+# 5. snapshot -c on a 64 TiB image, as the number of snapshots grows
+head -c 64M /dev/urandom > s.raw
+"$PIMG" create -c 64K s.pcow 64T >/dev/null
+"$PIMG" convert -q -n -S 0 s.raw s.pcow
+"$QIMG" create -q -f qcow2 s.qcow2 64T
+"$QIMG" convert -n -O qcow2 s.raw s.qcow2 2>/dev/null ||
+	qemu-io -c "write -P 1 0 64M" s.qcow2 >/dev/null
+rm -f s.raw
+# mean seconds per snapshot -c of snapshots $2..$3 of tool $1 on $4
+snaps() {
+	local t0 t1
+	for i in $(seq "$2" $(($3 - 25))); do "$1" snapshot -c "s$i" "$4" >/dev/null; done
+	t0=$(now)
+	for i in $(seq $(($3 - 24)) "$3"); do "$1" snapshot -c "s$i" "$4" >/dev/null; done
+	t1=$(now)
+	echo "$t0 $t1" | awk '{printf "%.4f", ($2 - $1) / 25}'
+}
+p1=$(snaps "$PIMG" 1 25 s.pcow); q1=$(snaps "$QIMG" 1 25 s.qcow2)
+p2=$(snaps "$PIMG" 26 200 s.pcow); q2=$(snaps "$QIMG" 26 200 s.qcow2)
+echo "snapshot -c, 64 TiB, 64 MiB data, snapshots 1-25: pcow-img ${p1}s  qemu-img ${q1}s  ratio $(echo "$p1 $q1" | awk '{printf "%.2f", $1/$2}')"
+echo "snapshot -c, 64 TiB, 64 MiB data, snapshots 176-200: pcow-img ${p2}s  qemu-img ${q2}s  ratio $(echo "$p2 $q2" | awk '{printf "%.2f", $1/$2}')"
+echo "  growth from the first 25 to the last 25: pcow-img $(echo "$p2 $p1" | awk '{printf "%.2f", $1/$2}')x  qemu-img $(echo "$q2 $q1" | awk '{printf "%.2f", $1/$2}')x"
