@@ -9,8 +9,13 @@
 # cost measured is the one that grows with virtual size x layers).
 # For info, snapshot -l and check it prints the best wall time of REPS
 # runs (default 3) and the peak RSS (GNU time's %M), and the ratios
-# pcow-img / qemu-img (below 1: pcow-img is cheaper). Not a test: numbers
-# only. Usage: bench/pcow-open.sh BUILD_DIR [TMPDIR]
+# pcow-img / qemu-img (below 1: pcow-img is cheaper).
+#   D. vmm start and exit with a 16 GiB NVDIMM (a guest that exits at once:
+#      build/guest-tests/hello.elf) from a pcow image with 64 MiB of data and
+#      200 snapshots, from an empty pcow image and from a raw file, against
+#      no NVDIMM at all: best wall time of REPS runs each, and the ratio to
+#      the raw file. Needs a working /dev/kvm (skipped, saying so, without).
+# Not a test: numbers only. Usage: bench/pcow-open.sh BUILD_DIR [TMPDIR]
 # (PCOW_IMG=path overrides BUILD_DIR/pcow/pcow-img, e.g. an older build.)
 set -euo pipefail
 build=$(realpath "${1:?usage: bench/pcow-open.sh BUILD_DIR [TMPDIR]}")
@@ -97,3 +102,34 @@ echo "== best of $reps runs; ratio = pcow-img / qemu-img"
 compare "64 TiB, 200 snapshots" a64t.pcow a64t.qcow2
 compare "2 PiB, 10 layers" b2p.pcow b2p.qcow2
 compare "2 PiB, chain of 10" c2p.pcow c2p.qcow2
+
+# D. vmm start with hundreds of snapshots
+VMM=$build/vmm/vmm
+GUEST=$build/guest-tests/hello.elf
+rc=0
+"$VMM" --kernel "$GUEST" --timeout 20 >/dev/null 2>&1 || rc=$?
+if [ "$rc" = 12 ]; then
+	echo "D: skipped: no usable /dev/kvm here (vmm exit status 12)"
+	exit 0
+fi
+"$PIMG" create -c 64K d200.pcow 16G >/dev/null
+head -c 64M /dev/urandom > d.raw
+"$PIMG" convert -q -n -S 0 d.raw d200.pcow
+for i in $(seq 1 200); do "$PIMG" snapshot -c "s$i" d200.pcow; done
+"$PIMG" create -c 64K d0.pcow 16G >/dev/null
+truncate -s 16G d.img
+vstart() { # best ms of $reps runs of vmm with "$@"
+	local b=1000000000 t0 t1
+	for _ in $(seq "$reps"); do
+		t0=$(date +%s%N)
+		"$VMM" --kernel "$GUEST" --timeout 20 "$@" >/dev/null 2>&1 || true
+		t1=$(date +%s%N)
+		[ $(((t1 - t0) / 1000)) -lt "$b" ] && b=$(((t1 - t0) / 1000))
+	done
+	echo "$b"
+}
+tn=$(vstart); tr=$(vstart --nvdimm d.img,label-size=0)
+t0=$(vstart --nvdimm d0.pcow); t2=$(vstart --nvdimm d200.pcow)
+echo "vmm start+exit, 16 GiB NVDIMM: none ${tn}us  raw ${tr}us  pcow empty ${t0}us" \
+	"(ratio to raw $(echo "$t0 $tr" | awk '{printf "%.2f", $1/$2}'))  pcow 200 snapshots ${t2}us" \
+	"(ratio to raw $(echo "$t2 $tr" | awk '{printf "%.2f", $1/$2}'))"

@@ -547,31 +547,59 @@ static void adopt_chunk(struct nvdimm_pcow *p, uint64_t ci, uint64_t base, uint8
 
 /* At start, after the active layer's own clusters are mapped: adopt the
  * chunks they lie in (chunks of earlier runs keep their one mapping). */
+struct adopt_ctx {
+	struct nvdimm_pcow *p;
+	uint8_t *pinned;
+};
+
+static int adopt_run(void *ctx, uint64_t off, uint64_t len, uint64_t host, bool shared)
+{
+	struct adopt_ctx *a = ctx;
+	struct nvdimm_pcow *p = a->p;
+	uint64_t cb = p->nslots * p->csize;
+
+	if (shared || off >= p->size)
+		return 0;
+	if (len > p->size - off)
+		len = p->size - off;
+	for (uint64_t g = off; g < off + len; g = (g / cb + 1) * cb) {
+		uint64_t h = host + (g - off), j = (g % cb) / p->csize;
+
+		if (h >= j * p->csize + p->csize)
+			adopt_chunk(p, g / cb, h - j * p->csize, a->pinned);
+	}
+	return 0;
+}
+
 static int adopt_chunks(struct nvdimm_pcow *p)
 {
-	uint64_t cb = p->nslots * p->csize;
-	uint8_t *pinned = malloc(p->nslots);
+	struct adopt_ctx a = { p, malloc(p->nslots) };
 
-	if (!pinned)
+	if (!a.pinned)
 		return -1;
-	for (uint64_t off = 0; off < p->size;) {
-		struct pcow_map m;
-
-		if (pcow_translate(p->img, off, p->size - off, &m) || !m.len ||
-		    m.len > p->size - off)
-			break;
-		if (m.kind == PCOW_MAP_DATA && !m.shared) {
-			for (uint64_t g = off; g < off + m.len; g = (g / cb + 1) * cb) {
-				uint64_t h = m.host_off + (g - off), j = (g % cb) / p->csize;
-
-				if (h >= j * p->csize + p->csize)
-					adopt_chunk(p, g / cb, h - j * p->csize, pinned);
-			}
-		}
-		off += m.len;
-	}
-	free(pinned);
+	pcow_active_runs(p->img, adopt_run, &a);
+	free(a.pinned);
 	return 0;
+}
+
+/* At start: the active layer's own clusters (not shared with a snapshot)
+ * are mapped from the file over the placeholder. */
+struct map_ctx {
+	struct nvdimm_pcow *p;
+	int err;		/* map_file's -errno */
+	uint64_t off;
+};
+
+static int map_run(void *ctx, uint64_t off, uint64_t len, uint64_t host, bool shared)
+{
+	struct map_ctx *m = ctx;
+	struct nvdimm_pcow *p = m->p;
+
+	if (shared || off >= p->size)
+		return 0;
+	m->off = off;
+	m->err = map_file(p, off, len > p->size - off ? p->size - off : len, host);
+	return m->err ? 1 : 0;
 }
 
 /* Forget every chunk's range (after the mappings were dropped): unused
@@ -910,7 +938,6 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	struct pcow_error pe = { 0 };
 	struct pcow_info in;
 	struct uffdio_register reg;
-	uint64_t off;
 
 	if (o->size) {
 		snprintf(err, errlen, "%s: size=%" PRIu64 " is not supported for pcow images "
@@ -1012,25 +1039,21 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 			goto uffd_fail;
 	}
 
-	/* Map the active layer's own clusters from the file. */
-	for (off = 0; off < p->size;) {
-		struct pcow_map m;
-		int r = pcow_translate(p->img, off, p->size - off, &m);
+	/* Map the active layer's own clusters from the file (a walk of the
+	 * active layer's tables only: start-up costs what that layer holds,
+	 * however many snapshots and however large the image). */
+	{
+		struct map_ctx mc = { p, 0, 0 };
 
-		if (r || m.len == 0 || m.len > p->size - off) {
-			snprintf(err, errlen, "%s: translating 0x%" PRIx64 ": %s", o->path, off,
-				 r ? pcow_errmsg(p->img) : "bad length");
+		if (pcow_active_runs(p->img, map_run, &mc)) {
+			if (mc.err)
+				snprintf(err, errlen, "%s: mapping 0x%" PRIx64 ": %s", o->path,
+					 mc.off, strerror(-mc.err));
+			else
+				snprintf(err, errlen, "%s: reading its tables: %s", o->path,
+					 pcow_errmsg(p->img));
 			goto fail;
 		}
-		if (m.kind == PCOW_MAP_DATA && !m.shared) {
-			r = map_file(p, off, m.len, m.host_off);
-			if (r) {
-				snprintf(err, errlen, "%s: mapping 0x%" PRIx64 " (+%" PRIu64 "): %s",
-					 o->path, off, m.len, strerror(-r));
-				goto fail;
-			}
-		}
-		off += m.len;
 	}
 	if (!o->readonly && adopt_chunks(p)) {
 		snprintf(err, errlen, "%s: out of memory", o->path);

@@ -722,6 +722,55 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit, struct pcow_m
 	return 0;
 }
 
+int pcow_active_runs(struct pcow *img, pcow_run_fn fn, void *ctx)
+{
+	struct layer *a;
+	uint64_t roff = 0, rlen = 0, rhost = 0;
+	bool rshared = false, counted = false;
+	int r = 0;
+
+	if (img->raw)
+		return img->vsize ? fn(ctx, 0, img->vsize, 0, false) : 0;
+	a = &img->layers[img->active];
+	for (uint32_t j = 0; j < a->l1_entries && !r; j++) {
+		uint64_t *t;
+
+		r = pcow_table_get(img, img->active, j, &t);
+		for (uint32_t k = 0; !r && t && k < img->l2_entries; k++) {
+			uint64_t e = t[k], off = ((uint64_t)j * img->l2_entries + k) << img->cbits;
+			uint64_t len = img->csize;
+			bool shared;
+
+			if (off >= a->vsize)
+				break;
+			if (!e || e == MEM_ZERO)
+				continue;
+			if (!counted) {	/* sharing needs the cluster counts */
+				r = pcow_account(img);
+				if (r)
+					break;
+				counted = true;
+			}
+			shared = pcow_refc_get(img, e) > 1;
+			if (len > a->vsize - off)
+				len = a->vsize - off;
+			if (rlen && roff + rlen == off && rhost + rlen == e && rshared == shared) {
+				rlen += len;
+				continue;
+			}
+			if (rlen)
+				r = fn(ctx, roff, rlen, rhost, rshared);
+			roff = off;
+			rhost = e;
+			rlen = len;
+			rshared = shared;
+		}
+	}
+	if (!r && rlen)
+		r = fn(ctx, roff, rlen, rhost, rshared);
+	return r;
+}
+
 /* ---- writing ---- */
 
 /* Before a change: writable, ownership counted, data generation bumped. */

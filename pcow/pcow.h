@@ -253,6 +253,20 @@ int pcow_translate(struct pcow *img, uint64_t off, uint64_t limit,
 		   struct pcow_map *m);
 
 /*
+ * The active layer's own clusters (what pcow_translate calls
+ * PCOW_MAP_DATA), as runs contiguous in the guest and in the file with
+ * the same sharing, in offset order: fn(ctx, off, len, host_off, shared)
+ * for each; a non-zero return from fn stops the walk and is returned.
+ * Visits only the tables the active layer has: a VMM maps an image's
+ * clusters at start in time proportional to the active layer's metadata,
+ * not to the virtual size times the number of snapshots. A raw image is
+ * one run of its whole size.
+ */
+typedef int (*pcow_run_fn)(void *ctx, uint64_t off, uint64_t len, uint64_t host_off,
+			   bool shared);
+int pcow_active_runs(struct pcow *img, pcow_run_fn fn, void *ctx);
+
+/*
  * Make the cluster containing off writable in the active layer: allocate it
  * (from the reserve if possible), copying the data it showed before (from a
  * snapshot layer or the base) or zeroing it. *host_off gets the file offset

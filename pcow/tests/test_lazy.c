@@ -6,7 +6,8 @@
  * keeps no table; a damaged table found on first use is a clean
  * PCOW_ECORRUPT (and check still finds it); the shared empty L1 chunk is
  * copied by the one layer that writes there, and so is an L2 table two
- * children took over from a deleted snapshot. Images live in memory.
+ * children took over from a deleted snapshot; pcow_active_runs reads the
+ * active layer's tables only. Images live in memory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,6 +142,67 @@ static void test_open_reads_no_table(void **st)
 		assert_int_equal(snaps[i].clusters, 1);
 	chunks_loaded(img, &tables);
 	assert_int_equal(tables, 2);
+	pcow_close(img);
+	pcow_mem_io_free(io);
+}
+
+struct runs {
+	int n;
+	uint64_t off, len;
+	bool shared;
+};
+
+static int collect(void *ctx, uint64_t off, uint64_t len, uint64_t host, bool shared)
+{
+	struct runs *r = ctx;
+
+	(void)host;
+	if (!r->n++) {
+		r->off = off;
+		r->len = len;
+		r->shared = shared;
+	}
+	return 0;
+}
+
+/* pcow_active_runs (what a VMM maps at start) reads the active layer's
+ * tables only, not the snapshots' (before, vmm's start-up walk translated
+ * every offset through every layer: 200 snapshots made it 2.5x slower). */
+static void test_active_runs_reads_active_only(void **st)
+{
+	void *io = make_image();
+	struct pcow_error e;
+	struct runs r = { 0 };
+	unsigned tables;
+
+	struct pcow *img = open_mem(io, 0, &e);
+	assert_non_null(img);
+	assert_int_equal(pcow_active_runs(img, collect, &r), 0);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.off, (uint64_t)NSNAP << 30);
+	assert_int_equal(r.len, CS);
+	assert_false(r.shared);
+	for (unsigned i = 0; i < img->nlayers; i++)
+		for (uint32_t c = 0; i != img->active && img->layers[i].l1c &&
+		     c < pcow_chunk_count(img->layers[i].l1_entries); c++)
+			assert_null(img->layers[i].l1c[c]);
+	chunks_loaded(img, &tables);
+	assert_int_equal(tables, 1);
+	pcow_close(img);
+
+	/* a shared cluster: after a snapshot, nothing is the active layer's
+	 * own; after a write, that cluster is (a copy) */
+	img = open_mem(io, PCOW_RDWR, &e);
+	assert_int_equal(pcow_snapshot_create(img, "last"), 0);
+	r.n = 0;
+	assert_int_equal(pcow_active_runs(img, collect, &r), 0);
+	assert_int_equal(r.n, 0);
+	uint8_t b[16] = { 7 };
+	assert_int_equal(pcow_write(img, b, sizeof(b), 5ULL << 30), 0);
+	r.n = 0;
+	assert_int_equal(pcow_active_runs(img, collect, &r), 0);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.off, 5ULL << 30);
 	pcow_close(img);
 	pcow_mem_io_free(io);
 }
@@ -356,6 +418,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_reads_no_table),
+		cmocka_unit_test(test_active_runs_reads_active_only),
 		cmocka_unit_test(test_corrupt_l2_on_first_read),
 		cmocka_unit_test(test_corrupt_l1_on_first_read),
 		cmocka_unit_test(test_shared_chunk_cow),
