@@ -146,7 +146,7 @@ static int lock_bases(struct nvdimm_pcow *p, const char *path, char *err, size_t
 		char *next, *slash;
 		int fd;
 
-		pcow_get_info(img, &in);
+		pcow_get_info_quick(img, &in);	/* base only: reads no table */
 		if (!in.base)
 			break;
 		slash = strrchr(cur, '/');
@@ -981,7 +981,7 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	}
 	if (lock_bases(p, o->path, err, errlen))
 		goto fail;
-	pcow_get_info(p->img, &in);
+	pcow_get_info_quick(p->img, &in);	/* size, cluster size: no table */
 	p->size = in.virtual_size;
 	p->csize = in.cluster_size;
 	if (p->size == 0 || p->size % NVDIMM_SIZE_ALIGN) {
