@@ -1,10 +1,12 @@
 /*
  * boot.c - put a kernel into the guest and set up the boot vCPU.
  *
- * Two formats, chosen by content: an ELF with a PVH entry note (booted in
+ * Three formats, chosen by content: an ELF with a PVH entry note (booted in
  * 32-bit protected mode with EBX = struct hvm_start_info, as Xen's PVH
- * boot ABI defines), or a Linux bzImage (booted through the 64-bit boot
- * protocol: long mode, identity page tables, RSI = the zero page). Both get
+ * boot ABI defines), a Multiboot (v1) kernel (32-bit protected mode, EAX =
+ * 0x2BADB002, EBX = the multiboot information: kvm-unit-tests' tests), or a
+ * Linux bzImage (booted through the 64-bit boot
+ * protocol: long mode, identity page tables, RSI = the zero page). All get
  * the command line at LAYOUT_CMDLINE, the initrd placed high in low RAM, the
  * ACPI RSDP and the e820 map built from the region table; PVH guests also
  * get the machine-description FDT as a module.
@@ -111,16 +113,33 @@ int boot_prepare(struct boot_image *bi, const char *kernel, const char *initrd,
 	*bad_opt = "kernel";
 	if (boot_read_file(kernel, &bi->kernel, &bi->kernel_len, err, errlen) < 0)
 		return -1;
+	/* an ELF with a PVH note boots PVH (even if it also has a Multiboot
+	 * header); then a Multiboot header; then a bzImage */
 	if (elf_is_elf(bi->kernel, bi->kernel_len)) {
-		bi->is_pvh = true;
-		if (pvh_parse(bi->kernel, bi->kernel_len, &bi->pvh, why,
-			      sizeof(why)) < 0) {
+		if (elf_parse(bi->kernel, bi->kernel_len, &bi->pvh, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "'%s': %s", kernel, why);
 			return -1;
 		}
-	} else if (bzimage_parse(bi->kernel, bi->kernel_len, &bi->bz, why,
-				 sizeof(why)) < 0) {
+		bi->is_pvh = bi->pvh.has_note;
+		if (bi->is_pvh)
+			return 0;
+	}
+	switch (multiboot_parse(bi->kernel, bi->kernel_len, &bi->mb, why, sizeof(why))) {
+	case 1:
+		bi->is_multiboot = true;
+		return 0;
+	case -1:
 		snprintf(err, errlen, "'%s': %s", kernel, why);
+		return -1;
+	}
+	if (elf_is_elf(bi->kernel, bi->kernel_len)) {
+		snprintf(err, errlen, "'%s': ELF with neither a PVH entry note "
+			 "(XEN_ELFNOTE_PHYS32_ENTRY) nor a Multiboot header", kernel);
+		return -1;
+	}
+	if (bzimage_parse(bi->kernel, bi->kernel_len, &bi->bz, why,
+			  sizeof(why)) < 0) {
+		snprintf(err, errlen, "'%s': %s (and no Multiboot header)", kernel, why);
 		return -1;
 	}
 	return 0;
@@ -225,12 +244,13 @@ static void boot_sregs(struct kvm_sregs *s, bool long_mode)
 	s->idt.limit = 0;
 }
 
-/* PVH: 32-bit protected mode, paging off, EBX = start info. */
-static int boot_regs_pvh(struct vm *vm, uint32_t entry, uint32_t start_info)
+/* PVH and Multiboot: 32-bit protected mode, paging off, EBX = start info
+ * (EAX: Multiboot's magic, 0 for PVH). */
+static int boot_regs_pvh(struct vm *vm, uint32_t entry, uint32_t start_info, uint32_t eax)
 {
 	int fd = vm->vcpus[0].fd;
 	struct kvm_sregs s;
-	struct kvm_regs r = { .rip = entry, .rbx = start_info,
+	struct kvm_regs r = { .rip = entry, .rbx = start_info, .rax = eax,
 			      .rflags = X86_RFLAGS_FIXED };
 
 	if (ioctl(fd, KVM_GET_SREGS, &s) < 0)
@@ -320,6 +340,31 @@ static int place_initrd(struct vm *vm, const struct boot_image *bi,
 	return 0;
 }
 
+/* Copy the kernel's segments into guest RAM above 1 MiB; *end gets the
+ * highest byte loaded. */
+static int load_segments(struct vm *vm, const uint8_t *file, const struct elf_segment *seg,
+			 int nseg, uint64_t *end, char *err, size_t errlen)
+{
+	*end = 0;
+	for (int i = 0; i < nseg; i++) {
+		const struct elf_segment *s = &seg[i];
+		uint8_t *dst = vm_gpa_w(vm, s->paddr, s->memsz);
+
+		if (!dst || s->paddr < LAYOUT_KERNEL) {
+			snprintf(err, errlen, "segment at 0x%llx (%llu bytes) "
+				 "is outside guest RAM above 1 MiB",
+				 (unsigned long long)s->paddr,
+				 (unsigned long long)s->memsz);
+			return -1;
+		}
+		memcpy(dst, file + s->offset, s->filesz);
+		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+		if (s->paddr + s->memsz > *end)
+			*end = s->paddr + s->memsz;
+	}
+	return 0;
+}
+
 static int load_pvh(struct vm *vm, const struct boot_image *bi, char *err,
 		    size_t errlen)
 {
@@ -330,22 +375,9 @@ static int load_pvh(struct vm *vm, const struct boot_image *bi, char *err,
 	uint64_t kernel_end = 0;
 	int n, nmod = 0;
 
-	for (int i = 0; i < bi->pvh.nseg; i++) {
-		const struct elf_segment *s = &bi->pvh.seg[i];
-		uint8_t *dst = vm_gpa_w(vm, s->paddr, s->memsz);
-
-		if (!dst || s->paddr < LAYOUT_KERNEL) {
-			snprintf(err, errlen, "ELF segment at 0x%llx (%llu bytes) "
-				 "is outside guest RAM above 1 MiB",
-				 (unsigned long long)s->paddr,
-				 (unsigned long long)s->memsz);
-			return -1;
-		}
-		memcpy(dst, bi->kernel + s->offset, s->filesz);
-		memset(dst + s->filesz, 0, s->memsz - s->filesz);
-		if (s->paddr + s->memsz > kernel_end)
-			kernel_end = s->paddr + s->memsz;
-	}
+	if (load_segments(vm, bi->kernel, bi->pvh.seg, bi->pvh.nseg, &kernel_end, err,
+			  errlen) < 0)
+		return -1;
 	if (write_cmdline(vm, vm->cfg.cmdline, LAYOUT_CMDLINE_MAX - 1, err,
 			  errlen) < 0)
 		return -1;
@@ -393,9 +425,95 @@ static int load_pvh(struct vm *vm, const struct boot_image *bi, char *err,
 	si->memmap_entries = (uint32_t)n;
 
 	if (boot_write_gdt_and_pagetables(vm) < 0 ||
-	    boot_regs_pvh(vm, bi->pvh.entry, LAYOUT_PVH_START_INFO) < 0) {
+	    boot_regs_pvh(vm, bi->pvh.entry, LAYOUT_PVH_START_INFO, 0) < 0) {
 		snprintf(err, errlen, "cannot set up the boot vCPU: %s",
 			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The Multiboot information, in the page PVH uses for its start info. */
+#define MBI_MODS   (LAYOUT_PVH_START_INFO + 0x80)
+#define MBI_NAME   (LAYOUT_PVH_START_INFO + 0xa0)
+#define MBI_MODSTR (LAYOUT_PVH_START_INFO + 0xb0)
+#define MBI_MMAP   (LAYOUT_PVH_START_INFO + 0x100)
+#define MBI_MMAP_MAX ((0x1000 - 0x100) / 24)
+#define MBI_MEM 0x001u
+#define MBI_CMDLINE 0x004u
+#define MBI_MODULES 0x008u
+#define MBI_MMAP_F 0x040u
+#define MBI_LOADER 0x200u
+
+static int load_multiboot(struct vm *vm, const struct boot_image *bi, char *err,
+			  size_t errlen)
+{
+	struct e820_entry e820[E820_MAX];
+	uint64_t kernel_end, lower = 0, upper = 0;
+	uint8_t *mi;
+	uint32_t flags = MBI_MEM | MBI_CMDLINE | MBI_MMAP_F | MBI_LOADER;
+	int n;
+
+	if (load_segments(vm, bi->kernel, bi->mb.seg, bi->mb.nseg, &kernel_end, err,
+			  errlen) < 0)
+		return -1;
+	if (write_cmdline(vm, vm->cfg.cmdline, LAYOUT_CMDLINE_MAX - 1, err, errlen) < 0)
+		return -1;
+	if (place_initrd(vm, bi, (kernel_end + 0xfff) & ~0xfffULL, LAYOUT_LOW_RAM_MAX,
+			 err, errlen) < 0)
+		return -1;
+	mi = vm_gpa_w(vm, LAYOUT_PVH_START_INFO, 4096);
+	if (!mi) {
+		snprintf(err, errlen, "no guest RAM for the multiboot information");
+		return -1;
+	}
+	memset(mi, 0, 4096);
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	n = e820_build(&vm->mem, e820, (int)MBI_MMAP_MAX);
+	pthread_rwlock_unlock(&vm->mem_lock);
+	if (n < 0) {
+		snprintf(err, errlen, "too many memory map entries");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *e = mi + (MBI_MMAP - LAYOUT_PVH_START_INFO) + i * 24;
+
+		put_le32(e, 20);	/* the entry's size, without this field */
+		put_le64(e + 4, e820[i].addr);
+		put_le64(e + 12, e820[i].size);
+		put_le32(e + 20, e820[i].type);
+		if (e820[i].type != E820_RAM)
+			continue;
+		if (e820[i].addr == 0)
+			lower = e820[i].size < 640 * KiB ? e820[i].size : 640 * KiB;
+		if (e820[i].addr <= LAYOUT_KERNEL && e820[i].addr + e820[i].size > LAYOUT_KERNEL)
+			upper = e820[i].addr + e820[i].size - LAYOUT_KERNEL;
+	}
+	if (upper > 0xffffffffULL * KiB)
+		upper = 0xffffffffULL * KiB;
+	put_le32(mi + 4, (uint32_t)(lower / KiB));
+	put_le32(mi + 8, (uint32_t)(upper / KiB));
+	put_le32(mi + 16, (uint32_t)LAYOUT_CMDLINE);
+	if (vm->initrd_size) {
+		uint8_t *m = mi + (MBI_MODS - LAYOUT_PVH_START_INFO);
+
+		flags |= MBI_MODULES;
+		put_le32(m, (uint32_t)vm->initrd_gpa);
+		put_le32(m + 4, (uint32_t)(vm->initrd_gpa + vm->initrd_size));
+		put_le32(m + 8, (uint32_t)MBI_MODSTR);
+		memcpy(mi + (MBI_MODSTR - LAYOUT_PVH_START_INFO), "initrd", 7);
+		put_le32(mi + 20, 1);
+		put_le32(mi + 24, (uint32_t)MBI_MODS);
+	}
+	put_le32(mi + 44, (uint32_t)(n * 24));
+	put_le32(mi + 48, (uint32_t)MBI_MMAP);
+	memcpy(mi + (MBI_NAME - LAYOUT_PVH_START_INFO), "pmvm", 5);
+	put_le32(mi + 64, (uint32_t)MBI_NAME);
+	put_le32(mi, flags);
+
+	if (boot_write_gdt_and_pagetables(vm) < 0 ||
+	    boot_regs_pvh(vm, bi->mb.entry, LAYOUT_PVH_START_INFO, MULTIBOOT_BOOT_MAGIC) < 0) {
+		snprintf(err, errlen, "cannot set up the boot vCPU: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -497,6 +615,8 @@ int boot_load(struct vm *vm, const struct boot_image *bi, char *err,
 	      size_t errlen)
 {
 	write_reset_vector(vm);
+	if (bi->is_multiboot)
+		return load_multiboot(vm, bi, err, errlen);
 	return bi->is_pvh ? load_pvh(vm, bi, err, errlen) :
 			    load_bzimage(vm, bi, err, errlen);
 }

@@ -107,6 +107,8 @@ struct elf_segment {
 
 struct pvh_info {
 	uint32_t entry; /* XEN_ELFNOTE_PHYS32_ENTRY */
+	bool has_note;  /* that note was found */
+	uint64_t e_entry; /* the ELF header's entry point */
 	int nseg;
 	struct elf_segment seg[ELF_MAX_SEGMENTS];
 };
@@ -117,6 +119,25 @@ bool elf_is_elf(const uint8_t *img, size_t len);
  * size is checked against len. -1 with a reason in err. */
 int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
 	      char *err, size_t errlen);
+/* The same without requiring the note (has_note says): the segments and
+ * e_entry of any x86 ELF. */
+int elf_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
+	      char *err, size_t errlen);
+
+/* ---- Multiboot v1 kernels (multiboot.c: pure, unit-tested) -------------- */
+#define MULTIBOOT_HEADER_MAGIC 0x1BADB002u
+#define MULTIBOOT_BOOT_MAGIC   0x2BADB002u  /* EAX at the kernel's entry */
+struct multiboot_info_k {
+	uint32_t header_off, flags, entry;
+	int nseg;
+	struct elf_segment seg[ELF_MAX_SEGMENTS];
+};
+/* 1: a Multiboot kernel (segments and 32-bit entry filled in); 0: no
+ * Multiboot header in the first 8192 bytes; -1: a header that is wrong
+ * (bad checksum, fields outside the file, a requirement vmm cannot meet),
+ * with the reason in err. */
+int multiboot_parse(const uint8_t *img, size_t len, struct multiboot_info_k *mb,
+		    char *err, size_t errlen);
 
 /* ---- CPUID (cpuid.c: pure, unit-tested) --------------------------------- */
 
@@ -256,8 +277,9 @@ bool memerr_vcpu_efault(struct vcpu *v);  /* KVM_RUN failed with EFAULT */
 struct boot_image {
 	uint8_t *kernel, *initrd;
 	size_t kernel_len, initrd_len;
-	bool is_pvh;
+	bool is_pvh, is_multiboot;
 	struct pvh_info pvh;
+	struct multiboot_info_k mb;
 	struct bzimage_info bz;
 };
 

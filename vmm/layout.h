@@ -57,6 +57,7 @@
 #define PORT_I8042_DATA       0x60
 #define PORT_I8042_CMD        0x64
 #define PORT_DEBUG_EXIT       0xf4  /* QEMU isa-debug-exit compatible */
+#define PORT_FW_CFG           0x510 /* fw_cfg selector (16-bit), 0x511 data (fwcfg.c) */
 #define PORT_COM1             0x3f8 /* 8 ports */
 #define PORT_ACPI_SLEEP_CTL   0x600 /* FADT sleep control register (1 byte) */
 #define PORT_ACPI_SLEEP_STS   0x601 /* FADT sleep status register (1 byte) */

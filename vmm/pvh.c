@@ -69,7 +69,7 @@ static int scan_notes(const uint8_t *p, uint64_t size, struct pvh_info *pi,
 	return 0;
 }
 
-int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
+int elf_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
 	      char *err, size_t errlen)
 {
 	bool is64, found = false;
@@ -98,6 +98,7 @@ int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
 			return -1;
 		}
 		is64 = true;
+		pi->e_entry = eh.e_entry;
 		phoff = eh.e_phoff;
 		phnum = eh.e_phnum;
 		phentsize = eh.e_phentsize;
@@ -114,6 +115,7 @@ int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
 			return -1;
 		}
 		is64 = false;
+		pi->e_entry = eh.e_entry;
 		phoff = eh.e_phoff;
 		phnum = eh.e_phnum;
 		phentsize = eh.e_phentsize;
@@ -173,13 +175,22 @@ int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
 			.offset = off, .filesz = filesz, .memsz = memsz,
 			.paddr = paddr };
 	}
-	if (!found) {
-		snprintf(err, errlen, "ELF has no PVH entry note "
-			 "(XEN_ELFNOTE_PHYS32_ENTRY)");
-		return -1;
-	}
+	pi->has_note = found;
 	if (pi->nseg == 0) {
 		snprintf(err, errlen, "ELF has no loadable segment");
+		return -1;
+	}
+	return 0;
+}
+
+int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *pi,
+	      char *err, size_t errlen)
+{
+	if (elf_parse(img, len, pi, err, errlen) < 0)
+		return -1;
+	if (!pi->has_note) {
+		snprintf(err, errlen, "ELF has no PVH entry note "
+			 "(XEN_ELFNOTE_PHYS32_ENTRY)");
 		return -1;
 	}
 	return 0;

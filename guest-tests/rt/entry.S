@@ -29,6 +29,7 @@
 #define MSR_EFER 0xc0000080
 #define EFER_LME 0x00000100
 
+#ifndef RT_NO_PVH_NOTE
 	.section .note.pvh, "a", @note
 	.balign 4
 	.long 4                 /* name size: "Xen\0" */
@@ -37,6 +38,32 @@
 	.asciz "Xen"
 	.balign 4
 	.long pvh_start32
+#endif
+
+	/* A Multiboot (v1) header too (guest.ld puts it in the image's first
+	 * bytes): the same entry, with EAX = 0x2BADB002 and EBX = the
+	 * multiboot information instead of the PVH start info. A loader that
+	 * knows PVH uses the note; built with RT_NO_PVH_NOTE the guest is a
+	 * pure Multiboot ELF, and with RT_MULTIBOOT_AOUT the header carries
+	 * its load addresses (flag 16) for a flat binary (objcopy -O binary). */
+	.section .multiboot, "a"
+	.balign 4
+rt_multiboot_header:
+#ifdef RT_MULTIBOOT_AOUT
+#define RT_MB_FLAGS 0x00010002
+#else
+#define RT_MB_FLAGS 0x00000002
+#endif
+	.long 0x1BADB002
+	.long RT_MB_FLAGS
+	.long -(0x1BADB002 + RT_MB_FLAGS)
+#ifdef RT_MULTIBOOT_AOUT
+	.long rt_multiboot_header       /* header_addr */
+	.long _image_start              /* load_addr */
+	.long _edata                    /* load_end_addr */
+	.long _bss_end                  /* bss_end_addr */
+	.long pvh_start32               /* entry_addr */
+#endif
 
 	.section .text.entry, "ax"
 	.code32
@@ -46,6 +73,7 @@ pvh_start32:
 	cld
 	/* Keep boot work minimal: on kvm_pvm every guest instruction is
 	 * emulated (~5 us each). Page tables and IDT are prebuilt. */
+	mov %eax, rt_boot_magic
 	mov %ebx, rt_boot_info
 	lgdt rt_gdt_desc
 	ljmp $RT_GDT_CODE32, $ap_start32
@@ -194,7 +222,7 @@ rt_isr_common:
 /* ---- data the 32-bit code reaches by absolute address ---- */
 	.data
 	.balign 16
-	.globl rt_gdt, rt_gdt_desc, rt_boot_info, rt_ap_stack
+	.globl rt_gdt, rt_gdt_desc, rt_boot_info, rt_boot_magic, rt_ap_stack
 rt_gdt:
 	.quad 0
 	.quad 0x00af9a000000ffff        /* 0x08 64-bit code */
@@ -209,6 +237,9 @@ rt_gdt_desc:
 	.quad rt_gdt
 rt_boot_info:
 	.quad 0
+rt_boot_magic:                  /* EAX at entry: 0x2BADB002 from a Multiboot loader */
+	.long 0
+	.long 0
 rt_ap_stack:
 	.quad 0
 

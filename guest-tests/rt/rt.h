@@ -67,7 +67,12 @@ extern volatile unsigned rt_serial_irqs; /* receive interrupts seen */
 /* ---- machine description ---- */
 struct hvm_start_info;
 extern const struct hvm_start_info *rt_start_info;
-const char *rt_cmdline(void);       /* /chosen/bootargs, else PVH cmdline, else "" */
+/* Booted by a Multiboot loader (EAX was 0x2BADB002): the multiboot
+ * information (EBX), else NULL. */
+#define RT_MULTIBOOT_MAGIC 0x2BADB002u
+extern uint32_t rt_boot_magic;
+extern const uint32_t *rt_mb_info;
+const char *rt_cmdline(void);       /* /chosen/bootargs, else PVH or Multiboot cmdline, else "" */
 const void *rt_fdt(void);           /* the vmm's FDT, or NULL */
 int rt_fdt_cpu_count(void);         /* cpu nodes under /cpus, or -1 */
 /* Test arguments are "key=value" words on the command line. rt_arg copies

@@ -19,6 +19,7 @@ void rt_isr(struct rt_frame *f);
 void rt_cpu_init(int cpu);
 
 const struct hvm_start_info *rt_start_info;
+const uint32_t *rt_mb_info;
 static const void *fdt;
 static const char *cmdline; /* found on first use: boot stays short */
 
@@ -169,6 +170,8 @@ const char *rt_cmdline(void)
 			cmdline = args;
 		else if (rt_start_info && rt_start_info->cmdline_paddr)
 			cmdline = (const char *)(uintptr_t)rt_start_info->cmdline_paddr;
+		else if (rt_mb_info && (rt_mb_info[0] & 0x4) && rt_mb_info[4])
+			cmdline = (const char *)(uintptr_t)rt_mb_info[4];
 		else
 			cmdline = "";
 	}
@@ -399,6 +402,10 @@ void rt_start(uint32_t info)
 	outb(0xa1, 0xff);
 	rt_serial_init();
 
+	if (rt_boot_magic == RT_MULTIBOOT_MAGIC) {
+		rt_mb_info = (const uint32_t *)(uintptr_t)info;
+		info = 0;
+	}
 	rt_start_info = (const void *)(uintptr_t)info;
 	if (rt_start_info && rt_start_info->magic != HVM_START_MAGIC) {
 		rt_diag("bad PVH start info magic 0x%x", rt_start_info->magic);
