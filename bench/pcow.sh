@@ -42,6 +42,15 @@ best() {
 	echo "$b"
 }
 
+# pair LABEL PREP_P CMD_P PREP_Q CMD_Q: best times of both tools, one line
+# with their ratio (pcow-img / qemu-img)
+pair() {
+	local tp tq
+	tp=$(best "$2" "$3")
+	tq=$(best "$4" "$5")
+	echo "$1: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+}
+
 echo "== building inputs in $work"
 truncate -s 1G src.raw
 for i in $(seq 0 15); do
@@ -74,9 +83,8 @@ perl -e '
 "$PIMG" convert -q big.raw big.pcow
 "$QIMG" convert -O qcow2 big.raw big.qcow2
 rm -f big.raw
-tp=$(best "true" "$PIMG check big.pcow")
-tq=$(best "true" "$QIMG check big.qcow2")
-echo "check 1 TiB virtual, $nclusters data clusters: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+pair "check 1 TiB virtual, $nclusters data clusters" "true" "$PIMG check big.pcow" \
+	"true" "$QIMG check big.qcow2"
 "$PIMG" check big.pcow | tail -2
 
 rm -f big.pcow big.qcow2
@@ -85,12 +93,10 @@ rm -f big.pcow big.qcow2
 head -c 1G /dev/urandom > c.raw
 "$PIMG" convert -q c.raw c.pcow
 "$QIMG" convert -O qcow2 c.raw c.qcow2
-tp=$(best "true" "$PIMG measure -O pcow c.pcow")
-tq=$(best "true" "$QIMG measure -O qcow2 c.qcow2")
-echo "measure of a 1 GiB image, all data: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
-tp=$(best "true" "$PIMG measure -f raw -O pcow c.raw")
-tq=$(best "true" "$QIMG measure -f raw -O qcow2 c.raw")
-echo "measure -f raw of a 1 GiB raw file, all data: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+pair "measure of a 1 GiB image, all data" "true" "$PIMG measure -O pcow c.pcow" \
+	"true" "$QIMG measure -O qcow2 c.qcow2"
+pair "measure -f raw of a 1 GiB raw file, all data" "true" "$PIMG measure -f raw -O pcow c.raw" \
+	"true" "$QIMG measure -f raw -O qcow2 c.raw"
 rm -f c.raw c.pcow c.qcow2
 
 # 4. a chain of depth 8: 256 MiB of data at the bottom, seven empty overlays
@@ -105,15 +111,12 @@ for i in $(seq 1 7); do
 	"$PIMG" create -b "l$((i - 1)).pcow" "l$i.pcow" >/dev/null
 	"$QIMG" create -q -f qcow2 -b "l$((i - 1)).qcow2" -F qcow2 "l$i.qcow2"
 done
-tp=$(best "rm -f t.pcow; sync" "$PIMG convert -q l7.pcow t.pcow")
-tq=$(best "rm -f t.qcow2; sync" "$QIMG convert -t writeback -O qcow2 l7.qcow2 t.qcow2")
-echo "convert of a depth-8 chain (16 GiB, 256 MiB data): pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
-tp=$(best "true" "$PIMG compare l7.pcow l0.pcow")
-tq=$(best "true" "$QIMG compare l7.qcow2 l0.qcow2")
-echo "compare top and bottom of that chain: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
-tp=$(best "true" "$PIMG measure -O pcow l7.pcow")
-tq=$(best "true" "$QIMG measure -O qcow2 l7.qcow2")
-echo "measure of the top of that chain: pcow-img ${tp}s  qemu-img ${tq}s  ratio $(echo "$tp $tq" | awk '{printf "%.2f", $1/$2}')"
+pair "convert of a depth-8 chain (16 GiB, 256 MiB data)" "rm -f t.pcow; sync" "$PIMG convert -q l7.pcow t.pcow" \
+	"rm -f t.qcow2; sync" "$QIMG convert -t writeback -O qcow2 l7.qcow2 t.qcow2"
+pair "compare top and bottom of that chain" "true" "$PIMG compare l7.pcow l0.pcow" \
+	"true" "$QIMG compare l7.qcow2 l0.qcow2"
+pair "measure of the top of that chain" "true" "$PIMG measure -O pcow l7.pcow" \
+	"true" "$QIMG measure -O qcow2 l7.qcow2"
 rm -f l?.pcow l?.qcow2 t.pcow t.qcow2
 
 # 5. snapshot -c on a 64 TiB image, as the number of snapshots grows
