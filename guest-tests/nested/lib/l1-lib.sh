@@ -40,28 +40,50 @@ l2_vmm_cmd() {
 	echo "$VMM --kernel $L2_KERNEL --initrd $(l2_initrd) --cmdline \"$L2_CMDLINE_BASE pmvm.scenario=$SCENARIO $L2_APPEND\" --smp $L2_SMP -m $L2_MEM --timeout $L2_TIMEOUT $*"
 }
 
-# l2_tcg_int3 CONSOLE: 0 when an L2 console shows the known QEMU fault, not
-# vmm's: under multi-threaded TCG a vCPU can run a stale translation of
-# kernel text the L2 kernel just patched (text_poke_bp's INT3), and L2 dies
-# of an "int3" Oops at that site ("Oops: int3: 0000 [#1]" on 6.12, "int3:
-# 0000 [#1]" on 6.1), panics and resets (vmm status 6 or 8). The evidence
-# is in the nested README, "QEMU's stale INT3 in L2". Nothing vmm does to a
-# guest makes Linux take an int3 Oops.
-l2_tcg_int3() { grep -q 'int3: 0000 \[#' "$1" 2>/dev/null; }
-# l2_tcg_retry_note TAG CONSOLE: the line l1-init counts into the TAP line
+# l2_tcg_fault CONSOLE PID: 0 when the L2 whose vmm had PID died of one of
+# two known faults of QEMU's emulation, not of anything vmm did (evidence:
+# nested README, "QEMU's faults in L2"); TCG_FAULT_WHY then says which.
+#  - Stale INT3: under multi-threaded TCG a vCPU can run a stale
+#    translation of kernel text the L2 kernel just patched (text_poke_bp's
+#    INT3); L2 dies of an "int3" Oops at that site ("Oops: int3: 0000 [#1]"
+#    on 6.12, "int3: 0000 [#1]" on 6.1), panics and resets.
+#  - Lost page tables: QEMU's nested paging shows the L2 vCPU not-present
+#    translations for its own kernel text; L1's KVM sees a shutdown exit
+#    while the CPU was delivering a #PF for an instruction fetch (EXITINTINFO
+#    0x80000b0e, error code 0x10: supervisor fetch, not present) at a RIP
+#    that had just run. No message reaches the console. l1-init keeps every
+#    shutdown exit in L1's trace buffer (filter exit_reason==127); this
+#    reads the ones of PID's vCPU threads (vmm's threads get the next tids).
+l2_tcg_fault() {
+	local t=/sys/kernel/tracing/trace line tid
+	TCG_FAULT_WHY=
+	if grep -q 'int3: 0000 \[#' "$1" 2>/dev/null; then
+		TCG_FAULT_WHY="QEMU's stale INT3 ($(grep -m1 -A8 'int3: 0000 \[#' "$1" | tr -d '\r' | grep -m1 -o 'RIP: [^ ]*'))"
+		return 0
+	fi
+	[ -n "$2" ] && [ -r $t ] || return 1
+	line=$(grep 'kvm_exit: .*reason shutdown .*intr_info 0x80000b0e error_code 0x0000001[04]' $t |
+		while read -r task rest; do
+			tid=${task##*-}
+			[ "$tid" -gt "$2" ] 2>/dev/null && [ "$tid" -le $(($2 + 64)) ] && echo "$task $rest"
+		done | tail -n 1)
+	[ -n "$line" ] || return 1
+	TCG_FAULT_WHY="QEMU's nested paging lost L2's page tables ($(echo "$line" | grep -o 'vcpu [0-9]* reason shutdown rip 0x[0-9a-f]*'), delivering a #PF for an instruction fetch)"
+}
+# l2_tcg_retry_note TAG: the line l1-init counts into the TAP line
 l2_tcg_retry_note() {
-	echo "L2-RETRY: $1 died of QEMU's stale INT3 ($(grep -m1 -A8 'int3: 0000 \[#' "$2" | tr -d '\r' | grep -m1 -o 'RIP: [^ ]*')): booting it once more"
+	echo "L2-RETRY: $1 died of $TCG_FAULT_WHY: booting it once more"
 }
 
 # l2_boot [vmm options...]: boot L2 and wait for vmm to exit. Guest console
 # in $L2_OUT, vmm's stderr in $L2_ERR, exit status in $VMM_RC. stdin is
-# $L2_STDIN (default /dev/null). A boot that died of QEMU's stale INT3
-# (l2_tcg_int3) runs once more, and the scenario's TAP line says so.
+# $L2_STDIN (default /dev/null). A boot that died of a known QEMU fault
+# (l2_tcg_fault) runs once more, and the scenario's TAP line says so.
 l2_boot() {
 	l2_boot_once "$@"
 	case $VMM_RC in 6|8) ;; *) return 0 ;; esac
-	l2_tcg_int3 "$L2_OUT" || return 0
-	l2_tcg_retry_note L2 "$L2_OUT"
+	l2_tcg_fault "$L2_OUT" "$L2_PID" || return 0
+	l2_tcg_retry_note L2
 	l2_show 60
 	cp "$L2_OUT" "$L2_OUT.1"; cp "$L2_ERR" "$L2_ERR.1"
 	l2_boot_once "$@"
@@ -75,7 +97,9 @@ l2_boot_once() {
 	"$VMM" --kernel "$L2_KERNEL" --initrd "$initrd" \
 		--cmdline "$L2_CMDLINE_BASE pmvm.scenario=$SCENARIO $L2_APPEND" \
 		--smp "$L2_SMP" -m "$L2_MEM" --timeout "$L2_TIMEOUT" "$@" \
-		<"${L2_STDIN:-/dev/null}" >"$L2_OUT" 2>"$L2_ERR"
+		<"${L2_STDIN:-/dev/null}" >"$L2_OUT" 2>"$L2_ERR" &
+	L2_PID=$!
+	wait $L2_PID
 	VMM_RC=$?
 	echo "vmm exited with status $VMM_RC after $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')s"
 	[ "${PMVM_VERBOSE:-0}" = 1 ] && l2_show 400
@@ -116,9 +140,20 @@ l2_wait() {
 	return 0
 }
 
+# ktrace_dump: with PMVM_L1_KTRACE=1 (l1-init), the tail of L1's KVM trace
+ktrace_dump() {
+	local t=/sys/kernel/tracing
+	grep -q pmvm.ktrace=1 /proc/cmdline && [ -e $t/trace ] || return 0
+	echo 0 >$t/tracing_on
+	echo "-- L1 KVM trace (tail):"
+	grep -v '^#' $t/trace | tail -n "${KTRACE_LINES:-400}" | sed 's/^/kt| /'
+	echo >$t/trace; echo 1 >$t/tracing_on
+}
+
 # l2_show [LINES]: the tail of the guest console and vmm's stderr
 l2_show() {
 	local n=${1:-40}
+	ktrace_dump
 	if [ -s "$L2_ERR" ]; then
 		echo "-- vmm stderr:"; tail -n "$n" "$L2_ERR" | sed 's/^/vmm| /'
 	fi

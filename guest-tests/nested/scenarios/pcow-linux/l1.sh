@@ -84,18 +84,18 @@ vm_show() {
 }
 vm_fail() { vm_show "$1"; fail "[$1] $2"; }
 # vm_tcg_retry TAG: TAG's vmm has exited (vm_wait). 0 when its guest died of
-# QEMU's stale INT3 (l2_tcg_int3 in l1-lib.sh) and was not repeated yet: the
+# a known QEMU fault (l2_tcg_fault in l1-lib.sh) and was not repeated yet: the
 # caller starts it once more. The first console is kept as TAG-1.out.
 vm_tcg_retry() {
 	case $(vm_rc "$1") in 6|8) ;; *) return 1 ;; esac
-	eval "[ -z \"\$RETRIED_$1\" ]" && l2_tcg_int3 "$RUNDIR/$1.out" || return 1
+	eval "[ -z \"\$RETRIED_$1\" ]" && l2_tcg_fault "$RUNDIR/$1.out" "$(vm_pid "$1")" || return 1
 	eval "RETRIED_$1=1"
 	vm_show "$1" 60
-	l2_tcg_retry_note "[$1]" "$RUNDIR/$1.out"
+	l2_tcg_retry_note "[$1]"
 	cp "$RUNDIR/$1.out" "$RUNDIR/$1-1.out"; cp "$RUNDIR/$1.err" "$RUNDIR/$1-1.err"
 }
 # vm_up TAG FD PATTERN SECS: TAG (started) printed PATTERN within SECS;
-# or it died of QEMU's stale INT3 and was started again (vmm options after
+# or it died of a known QEMU fault and was started again (vmm options after
 # SECS; L2_APPEND as for its first start) and printed it then
 vm_up() {
 	local tag=$1 fd=$2 pat=$3 secs=$4
@@ -108,7 +108,7 @@ vm_up() {
 	vm_wait_for "$tag" "$pat" "$secs"
 }
 # vm_run TAG FD [vmm options]: boot TAG and wait for vmm to exit; once more
-# after QEMU's stale INT3
+# after a known QEMU fault
 vm_run() {
 	local tag=$1 fd=$2
 	shift 2
@@ -154,7 +154,7 @@ df -k "$D"
 T_A=$(up)
 L2_SMP=2
 L2_APPEND="pmvm.arg=mkfs,write:a:16:4096,snapdialog,write:c:2:4096"
-# A guest that died of QEMU's stale INT3 (vm_tcg_retry) gets one more boot
+# A guest that died of a known QEMU fault (vm_tcg_retry) gets one more boot
 # on a new image, said in the fsdax line.
 A_RETRY=
 for attempt in 1 2; do
@@ -167,7 +167,7 @@ for attempt in 1 2; do
 	vm_wait A 7
 	[ $attempt = 1 ] && vm_tcg_retry A ||
 		vm_fail A "the guest never got past writing set a (vmm status $(vm_rc A))"
-	A_RETRY="boot A ran twice: the first died of QEMU's stale INT3"
+	A_RETRY="boot A ran twice: the first died of $TCG_FAULT_WHY"
 done
 KA=$(kib "$IMG")
 GROW=$((KA - K0))
@@ -359,7 +359,7 @@ vm_start V1 7 --nvdimm "$D/ov1.pcow"
 vm_start V2 8 --nvdimm "$D/ov2.pcow"
 vm_wait V1 7
 vm_wait V2 8
-# one more boot of each that died of QEMU's stale INT3
+# one more boot of each that died of a known QEMU fault
 vm_tcg_retry V1 && { vm_start V1 7 --nvdimm "$D/ov1.pcow"; vm_wait V1 7; }
 vm_tcg_retry V2 && { vm_start V2 8 --nvdimm "$D/ov2.pcow"; vm_wait V2 8; }
 why=$( [ "$(vm_rc V1)" = 0 ] || echo "[V1] vmm exited $(vm_rc V1)"
