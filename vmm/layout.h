@@ -47,6 +47,8 @@
 #define LAYOUT_KVM_IDENTITY_MAP 0xfeffc000ULL /* KVM's EPT identity page (1 page) */
 #define LAYOUT_KVM_TSS        0xfeffd000ULL /* KVM's real-mode TSS (3 pages) */
 #define LAYOUT_IOAPIC         0xfec00000ULL
+#define LAYOUT_TESTDEV_MMIO   0xff000000ULL /* pc-testdev scratch memory (pc_testdev.c) */
+#define TESTDEV_MMIO_LEN      0x10000
 #define LAYOUT_LAPIC          0xfee00000ULL
 #define LAYOUT_PMEM_ALIGN     GiB
 
@@ -57,6 +59,11 @@
 #define PORT_I8042_DATA       0x60
 #define PORT_I8042_CMD        0x64
 #define PORT_DEBUG_EXIT       0xf4  /* QEMU isa-debug-exit compatible */
+#define PORT_TESTDEV_REG      0xe0  /* pc-testdev: 32-bit scratch register (pc_testdev.c) */
+#define PORT_TESTDEV_FLUSH    0xe4  /* pc-testdev: flush a RAM page's mapping */
+#define PORT_TESTDEV_REG_BYTE 0xe8  /* pc-testdev: the register, byte-wise */
+#define PORT_TESTDEV_IRQ      0x2000 /* pc-testdev: IRQ lines 0-23, a port each */
+#define TESTDEV_IRQ_LINES     24
 #define PORT_FW_CFG           0x510 /* fw_cfg selector (16-bit), 0x511 data (fwcfg.c) */
 #define PORT_COM1             0x3f8 /* 8 ports */
 #define PORT_ACPI_SLEEP_CTL   0x600 /* FADT sleep control register (1 byte) */

@@ -5,7 +5,11 @@
  * ELF without the PVH note (vmm loads it by its program headers) and as a
  * flat binary whose header carries its load addresses (the a.out kludge).
  * Arguments: mem=MIB (the --memory given), cpus=N (--smp), module=BYTES
- * (the --initrd file's size; its first bytes are "pmvm-module").
+ * (the --initrd file's size; its first bytes are "pmvm-module"). With
+ * "testdev" it checks pc-testdev instead (vmm/pc_testdev.c): the scratch
+ * register through both port windows at every width, the MMIO scratch
+ * memory, a page flush keeping RAM contents, and IRQ lines reaching the
+ * IOAPIC (an edge per raise, none while the line stays up).
  */
 #include "rt.h"
 
@@ -42,6 +46,94 @@ static bool str_has(const char *s, const char *w)
 	return false;
 }
 
+static inline uint16_t inw(uint16_t port)
+{
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+#define TD_REG   0xe0
+#define TD_FLUSH 0xe4
+#define TD_BYTE  0xe8
+#define TD_IRQ   0x2000
+#define TD_MEM   0xff000000ULL
+#define TD_PIN   14		/* the line kvm-unit-tests' ioapic test uses */
+#define TD_VEC   0x41
+
+static volatile int td_irqs;
+static void on_td_irq(struct rt_frame *f)
+{
+	(void)f;
+	td_irqs++;
+}
+
+static bool irqs_become(int n)
+{
+	uint64_t t0 = rt_rdtsc();
+
+	while (td_irqs != n && rt_within_ms(t0, 2000))
+		rt_pause();
+	rt_delay_us(2000);	/* and no more arrive */
+	return td_irqs == n;
+}
+
+static void testdev(void)
+{
+	static uint8_t page[4096] __attribute__((aligned(4096)));
+	volatile uint64_t *mem = (volatile uint64_t *)(uintptr_t)TD_MEM;
+	bool same = true;
+
+	rt_plan(9);
+	outl(TD_REG, 0x12345678);
+	rt_ok(inl(TD_REG) == 0x12345678 && inb(TD_REG + 1) == 0x56 && inw(TD_REG + 2) == 0x1234,
+	      "register: 4-byte write, read back as 4, 1 (0xe1) and 2 bytes (0xe2)");
+	outw(TD_REG + 2, 0xabcd);
+	outb(TD_REG, 0x00);
+	rt_ok(inl(TD_REG) == 0xabcd5600, "register: 2- and 1-byte writes land in their bytes (0x%x)",
+	      inl(TD_REG));
+	outb(TD_BYTE + 1, 0x11);
+	rt_ok(inb(TD_BYTE + 3) == 0xab && inl(TD_REG) == 0xabcd1100,
+	      "byte window 0xe8: the same register (0x%x)", inl(TD_REG));
+	outl(TD_BYTE, 0xcafef00d);
+	rt_ok(inl(TD_REG) == 0xcafef00d && inl(TD_BYTE) == 0xcafef00d,
+	      "byte window: a 4-byte access covers the register");
+	mem[0] = 0x0123456789abcdefULL;
+	mem[0x10000 / 8 - 1] = 0xfedcba9876543210ULL;
+	rt_ok(mem[0] == 0x0123456789abcdefULL && mem[0x10000 / 8 - 1] == 0xfedcba9876543210ULL &&
+	      mmio_read32(TD_MEM + 4) == 0x01234567,
+	      "MMIO scratch at 0xff000000: first and last words read back");
+	for (unsigned i = 0; i < sizeof(page); i++)
+		page[i] = (uint8_t)(i * 7 + 3);
+	outl(TD_FLUSH, (uint32_t)(uintptr_t)page);
+	outl(TD_FLUSH, 0xff000000u);	/* not RAM: ignored */
+	outl(TD_FLUSH, 0xfffff000u);
+	for (unsigned i = 0; i < sizeof(page); i++)
+		same &= page[i] == (uint8_t)(i * 7 + 3);
+	rt_ok(same, "flush of a RAM page keeps its contents; flushes of non-RAM are ignored");
+
+	rt_lapic_enable();
+	rt_irq_set(TD_VEC, on_td_irq);
+	rt_ioapic_route(TD_PIN, TD_VEC, rt_lapic_id());
+	rt_sti();
+	outb(TD_IRQ + TD_PIN, 1);
+	rt_ok(irqs_become(1), "IRQ line %d raised: one interrupt on vector 0x%x (%d)", TD_PIN,
+	      TD_VEC, td_irqs);
+	outb(TD_IRQ + TD_PIN, 1);
+	rt_ok(irqs_become(1), "raised again while up: no new edge (%d)", td_irqs);
+	outb(TD_IRQ + TD_PIN, 0);
+	outb(TD_IRQ + TD_PIN, 1);
+	outb(TD_IRQ + TD_PIN, 0);
+	rt_ok(irqs_become(2), "lowered and raised: a second interrupt (%d)", td_irqs);
+	rt_cli();
+}
+
 void rt_main(void)
 {
 	const uint32_t *mi = rt_mb_info;
@@ -50,6 +142,10 @@ void rt_main(void)
 	bool mmap_ok = true, has_low = false;
 	char sig[5] = { 0 };
 
+	if (rt_has_arg("testdev")) {
+		testdev();
+		return;
+	}
 	rt_plan(13);
 	rt_ok(rt_boot_magic == RT_MULTIBOOT_MAGIC && mi,
 	      "entered with EAX = 0x2BADB002 (got 0x%x), EBX = the information", rt_boot_magic);
