@@ -176,12 +176,19 @@ static void method_ncal(struct aml *a, uint64_t page)
 	aml_close(a);
 }
 
-static void method_nlsr(struct aml *a, uint64_t page)
+/* Method NAME (nargs, Serialized) for a label-area call: RHDL = Arg0
+ * (the handle), RREV = 1, RFUN = fn */
+static void label_method(struct aml *a, const char *name, int nargs, unsigned fn)
 {
-	aml_method(a, "NLSR", 3, true);
+	aml_method(a, name, nargs, true);
 	store_arg(a, 0, "RHDL");
 	store_int(a, 1, "RREV");
-	store_int(a, NVDIMM_FN_LSR, "RFUN");
+	store_int(a, fn, "RFUN");
+}
+
+static void method_nlsr(struct aml *a, uint64_t page)
+{
+	label_method(a, "NLSR", 3, NVDIMM_FN_LSR);
 	store_int(a, 8, "RLEN");
 	store_arg(a, 1, "ROFF");
 	store_arg(a, 2, "RCNT");
@@ -214,10 +221,7 @@ static void method_nlsr(struct aml *a, uint64_t page)
 
 static void method_nlsw(struct aml *a, uint64_t page)
 {
-	aml_method(a, "NLSW", 4, true);
-	store_arg(a, 0, "RHDL");
-	store_int(a, 1, "RREV");
-	store_int(a, NVDIMM_FN_LSW, "RFUN");
+	label_method(a, "NLSW", 4, NVDIMM_FN_LSW);
 	store_arg(a, 1, "ROFF");
 	store_arg(a, 2, "RCNT");
 	/* RLEN = 8 + SizeOf (Arg3); an oversized buffer is cut by RDAT and

@@ -1255,6 +1255,29 @@ static int writable(struct nvdimm_pcow *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* Start of create and delete: the name is valid, both locks are held
+ * (reserve_lock first) and the image can change; -1 (locks released) if
+ * not. snap_op_end() releases them. */
+static int snap_op_begin(struct nvdimm_pcow *p, const char *name, char *err, size_t errlen)
+{
+	if (check_name(name, err, errlen))
+		return -1;
+	pthread_mutex_lock(&p->reserve_lock);
+	pthread_mutex_lock(&p->lock);
+	if (writable(p, err, errlen)) {
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&p->reserve_lock);
+		return -1;
+	}
+	return 0;
+}
+
+static void snap_op_end(struct nvdimm_pcow *p)
+{
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->reserve_lock);
+}
+
 int nvdimm_pcow_snapshot_check(struct nvdimm_backing *b, const char *name,
 			       char *err, size_t errlen)
 {
@@ -1282,12 +1305,8 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	struct nvdimm_pcow *p = b->pcow;
 	int r, rc = -1;
 
-	if (check_name(name, err, errlen))
+	if (snap_op_begin(p, name, err, errlen))
 		return -1;
-	pthread_mutex_lock(&p->reserve_lock);
-	pthread_mutex_lock(&p->lock);
-	if (writable(p, err, errlen))
-		goto out;
 	/* every guest store so far is in the file's page cache; the slots
 	 * written without a fault become the image's, so the snapshot holds
 	 * them. pcow_snapshot_create() below first makes all data durable
@@ -1322,8 +1341,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	us[2] = (now_ns() - t2) / 1000;
 	rc = 0;
 out:
-	pthread_mutex_unlock(&p->lock);
-	pthread_mutex_unlock(&p->reserve_lock);
+	snap_op_end(p);
 	return rc;
 }
 
@@ -1334,12 +1352,8 @@ int nvdimm_pcow_snapshot_delete(struct nvdimm_backing *b, const char *name,
 	struct pcow_snapshot sn;
 	int r, rc = -1;
 
-	if (check_name(name, err, errlen))
+	if (snap_op_begin(p, name, err, errlen))
 		return -1;
-	pthread_mutex_lock(&p->reserve_lock);
-	pthread_mutex_lock(&p->lock);
-	if (writable(p, err, errlen))
-		goto out;
 	r = find_snap(p, name, &sn, err, errlen);
 	if (r < 0)
 		goto out;
@@ -1361,8 +1375,7 @@ int nvdimm_pcow_snapshot_delete(struct nvdimm_backing *b, const char *name,
 	}
 	rc = 0;
 out:
-	pthread_mutex_unlock(&p->lock);
-	pthread_mutex_unlock(&p->reserve_lock);
+	snap_op_end(p);
 	return rc;
 }
 
