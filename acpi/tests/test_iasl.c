@@ -297,8 +297,18 @@ static void check_dir(const char *dir, const char *extra_eval,
 		 extra_eval ? extra_eval : "", tables);
 	CHECK(st == 0, "acpiexec: exit %d\n%s", st, out);
 	CHECK(!trouble(out), "acpiexec says \"%s\":\n%s", trouble(out), out);
-	expect_in(out, "ACPI: FACP", "acpiexec");
-	expect_in(out, "(v06 PMVM   PMVMACPI", "acpiexec");
+	/* ACPICA prints "ACPI: " and the table line separately, and with
+	 * stdout and stderr in one pipe a line break can fall between them
+	 * (seen in CI): match the table line itself. */
+	{
+		const char *facp = strstr(out, "FACP 0x");
+		const char *eol = facp ? strchr(facp, '\n') : NULL;
+		const char *rev = facp ? strstr(facp, "(v06 PMVM   PMVMACPI") : NULL;
+
+		CHECK(facp && rev && (!eol || rev < eol),
+		      "acpiexec: no \"FACP 0x... (v06 PMVM   PMVMACPI\" line in:\n%s",
+		      out);
+	}
 	expect_in(out, "[Package] Contains 4 Elements:\n"
 		  "    [Integer] = 0000000000000005", "\\_S5");
 	expect_in(out, "[Integer] = 000000000105D041", "COM1._HID");
@@ -306,7 +316,7 @@ static void check_dir(const char *dir, const char *extra_eval,
 	expect_in(out, "[String] Length 07 = \"PNP0C0C\"", "PWRB._HID");
 	for (int i = 0; expect && expect[i]; i++)
 		expect_in(out, expect[i], "acpiexec");
-	expect_in(out, "ACPI: No outstanding allocations", "acpiexec");
+	expect_in(out, "No outstanding allocations", "acpiexec");
 	free(out);
 }
 
