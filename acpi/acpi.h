@@ -41,6 +41,16 @@ int acpi_add_table(struct acpi_ctx *ctx, const char sig[4], uint8_t revision,
  * or -1 if the machine has no such GSI or KVM_IRQ_LINE failed. */
 int acpi_power_button(struct vm *vm);
 
+/* A Generic Event Device event (acpi/pm.c): during module setup, a module
+ * asks for an event that notifies the ACPI object path (a string that must
+ * live as long as the VM) with value; the event gets its own GSI and GED0
+ * in the DSDT dispatches it. Returns the event number, or -1 if no GSI is
+ * free (or four events exist). acpi_ged_raise() then sends it (an edge on
+ * its GSI; any thread): 0, or -1 for an unknown event or a failed
+ * KVM_IRQ_LINE. */
+int acpi_ged_add(struct vm *vm, const char *path, uint8_t value);
+int acpi_ged_raise(struct vm *vm, int event);
+
 /* Build every table into guest memory. On success stores the RSDP address.
  * If dump_dir is non-NULL, also writes each table to dump_dir/SIG.dat
  * (DSDT.dat, FACP.dat, ...; several of one signature get a numeric suffix). */

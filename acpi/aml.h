@@ -45,7 +45,7 @@ enum {
 	AML_CREATEQWORDFIELD = 0x8f, AML_LAND = 0x90, AML_LOR = 0x91,
 	AML_LNOT = 0x92, AML_LEQUAL = 0x93, AML_LGREATER = 0x94,
 	AML_LLESS = 0x95, AML_TOBUFFER = 0x96, AML_TOINTEGER = 0x99,
-	AML_MID = 0x9e, AML_RETURN = 0xa4, AML_BREAK = 0xa5, AML_NOOP = 0xa3,
+	AML_MID = 0x9e, AML_CONTINUE = 0x9f, AML_RETURN = 0xa4, AML_BREAK = 0xa5, AML_NOOP = 0xa3,
 };
 
 /* ExtOpPrefix (0x5B) opcodes, for aml_extop(). */

@@ -10,11 +10,14 @@
  * Reads of the control and reset registers return 0. The port handler is
  * stateless, so safe on any vCPU thread without a lock.
  *
- * The power button: hardware-reduced ACPI has no fixed-feature button, so
- * the module takes one GSI (vm_alloc_irq) and adds a Generic Event Device
- * (GED0, ACPI0013) to the DSDT whose _EVT notifies \_SB.PWRB. The core
- * calls acpi_power_button() (acpi.h) to press it: an edge on that GSI. If
- * no GSI is free the machine simply has no button event.
+ * The Generic Event Device: hardware-reduced ACPI has no fixed-feature
+ * button and no GPE block, so events reach the guest through GED0
+ * (ACPI0013) in the DSDT: each event has its own GSI (vm_alloc_irq) and
+ * _EVT notifies its object. acpi_ged_add() (acpi.h) registers one during
+ * module setup; acpi_ged_raise() sends it: an edge on that GSI. The power
+ * button is one (\_SB.PWRB, 0x80; acpi_power_button()), the NVDIMM
+ * module's hot-add another (\_SB.NVDR, 0x80). If no GSI is free the
+ * machine simply lacks that event.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,10 +26,14 @@
 #include "tables.h"
 #include "vmm.h"
 
+#define GED_MAX 4
+
 static struct {
 	struct vm *vm;
-	int gsi;          /* the GED's interrupt, -1: none */
-} pm = { .gsi = -1 };
+	struct acpi_ged_event ev[GED_MAX];
+	int n;
+	int button;       /* the power button's event, -1: none */
+} pm = { .button = -1 };
 
 static void pm_io(void *opaque, uint64_t addr, void *data, unsigned len,
 		  bool is_write)
@@ -60,9 +67,8 @@ static int pm_setup(struct vm *vm, char *err, size_t errlen)
 			 PORT_ACPI_SLEEP_CTL, PORT_ACPI_RESET);
 		return -1;
 	}
-	pm.vm = vm;
-	pm.gsi = vm_alloc_irq(vm);
-	if (pm.gsi < 0)
+	pm.button = acpi_ged_add(vm, "\\_SB.PWRB", 0x80);
+	if (pm.button < 0)
 		vmm_log("acpi-pm: no free GSI: the guest gets no power button events");
 	return 0;
 }
@@ -70,24 +76,46 @@ static int pm_setup(struct vm *vm, char *err, size_t errlen)
 static int pm_acpi(struct vm *vm, struct acpi_ctx *ctx, char *err,
 		   size_t errlen)
 {
-	if (pm.gsi >= 0)
-		acpi_aml_ged(acpi_dsdt(ctx), (uint32_t)pm.gsi);
+	if (pm.n > 0 && pm.vm == vm)
+		acpi_aml_ged(acpi_dsdt(ctx), pm.ev, pm.n);
+	return 0;
+}
+
+int acpi_ged_add(struct vm *vm, const char *path, uint8_t value)
+{
+	int gsi;
+
+	if (pm.vm && pm.vm != vm)
+		return -1;
+	if (pm.n == GED_MAX || (gsi = vm_alloc_irq(vm)) < 0)
+		return -1;
+	pm.vm = vm;
+	pm.ev[pm.n] = (struct acpi_ged_event){ (uint32_t)gsi, path, value };
+	return pm.n++;
+}
+
+int acpi_ged_raise(struct vm *vm, int event)
+{
+	uint32_t gsi;
+
+	if (pm.vm != vm || event < 0 || event >= pm.n)
+		return -1;
+	gsi = pm.ev[event].gsi;
+	if (vm_set_irq(vm, gsi, 1) < 0 || vm_set_irq(vm, gsi, 0) < 0)
+		return -1;
 	return 0;
 }
 
 int acpi_power_button(struct vm *vm)
 {
-	if (pm.gsi < 0 || pm.vm != vm)
-		return -1;
-	if (vm_set_irq(vm, pm.gsi, 1) < 0 || vm_set_irq(vm, pm.gsi, 0) < 0)
-		return -1;
-	return 0;
+	return acpi_ged_raise(vm, pm.button);
 }
 
 static void pm_teardown(struct vm *vm)
 {
 	pm.vm = NULL;
-	pm.gsi = -1;
+	pm.n = 0;
+	pm.button = -1;
 }
 
 static const struct vmm_module acpi_pm = {

@@ -9,7 +9,7 @@
  * compile time); the DSDT (5.2.11.1) is AML from aml.c.
  * Also home of acpi_dsdt() and acpi_add_table(), which only collect, and of
  * the vm-free halves of acpi/pm.c: acpi_pm_decode() (what a port write
- * means) and acpi_aml_ged() (the power button's Generic Event Device).
+ * means) and acpi_aml_ged() (the Generic Event Device: power button, NVDIMM hot-add).
  */
 #include "tables.h"
 #include "errbuf.h"
@@ -426,7 +426,7 @@ int acpi_build_dsdt(const struct acpi_machine *m, const struct aml *sb_body,
 	return ret;
 }
 
-void acpi_aml_ged(struct aml *a, uint32_t gsi)
+void acpi_aml_ged(struct aml *a, const struct acpi_ged_event *ev, int n)
 {
 	struct aml r;
 
@@ -436,19 +436,22 @@ void acpi_aml_ged(struct aml *a, uint32_t gsi)
 	aml_string(a, "ACPI0013");
 	aml_name_decl(a, "_UID");
 	aml_int(a, 0);
-	aml_res_interrupt(&r, gsi, false, false);
+	for (int i = 0; i < n; i++)
+		aml_res_interrupt(&r, ev[i].gsi, false, false);
 	aml_name_decl(a, "_CRS");
 	aml_restemplate(a, &r);
 	aml_free(&r);
 	aml_method(a, "_EVT", 1, false);
-	aml_if(a);
-	aml_op(a, AML_LEQUAL);
-	aml_arg(a, 0);
-	aml_int(a, gsi);
-	aml_op(a, AML_NOTIFY);
-	aml_name(a, "\\_SB.PWRB");
-	aml_int(a, 0x80);  /* power button pressed */
-	aml_close(a);
+	for (int i = 0; i < n; i++) {
+		aml_if(a);
+		aml_op(a, AML_LEQUAL);
+		aml_arg(a, 0);
+		aml_int(a, ev[i].gsi);
+		aml_op(a, AML_NOTIFY);
+		aml_name(a, ev[i].path);
+		aml_int(a, ev[i].value);
+		aml_close(a);
+	}
 	aml_close(a);
 	aml_close(a);
 }

@@ -112,12 +112,21 @@ int acpi_build_table(const char sig[4], uint8_t revision, const void *body,
 		     size_t blen, uint8_t **out, size_t *len);
 void acpi_build_rsdp(uint64_t xsdt, uint8_t out[ACPI_RSDP_LEN]);
 
-/* Append the Generic Event Device that turns an edge on gsi into a power
- * button press (acpi/pm.c adds it to the DSDT body):
+/* One event of the Generic Event Device: an edge on gsi notifies the
+ * object at path (e.g. "\\_SB.PWRB") with value. */
+struct acpi_ged_event {
+	uint32_t gsi;
+	const char *path;
+	uint8_t value;
+};
+
+/* Append the Generic Event Device for n events (acpi/pm.c adds it to the
+ * DSDT body):
  *   Device (GED0) { _HID "ACPI0013", _UID 0,
- *     _CRS { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi} }
- *     Method (_EVT, 1) { If (Arg0 == gsi) { Notify (\_SB.PWRB, 0x80) } } } */
-void acpi_aml_ged(struct aml *a, uint32_t gsi);
+ *     _CRS { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi}
+ *            ... one descriptor per event }
+ *     Method (_EVT, 1) { If (Arg0 == gsi) { Notify (path, value) } ... } } */
+void acpi_aml_ged(struct aml *a, const struct acpi_ged_event *ev, int n);
 
 /* What a byte written to one of the power-management ports (offset 0:
  * sleep control, 1: sleep status, 2: reset; see acpi/pm.c) asks for. */

@@ -338,6 +338,7 @@ static void one_machine(int ncpus, bool module)
 		"[Integer] = 000000000000002A",          /* TST0.ADD2 (40) */
 		"[String] Length 08 = \"PMVM0002\"",     /* TST1._HID */
 		"Received a Device Notify on [PWRB]",   /* GED0._EVT (9) */
+		"Received a Device Notify on [COM1]",   /* GED0._EVT (10) */
 		NULL,
 	};
 	struct acpi_machine m;
@@ -356,8 +357,14 @@ static void one_machine(int ncpus, bool module)
 		fprintf(stderr, "fake module failed\n");
 		exit(1);
 	}
-	if (module)  /* what acpi/pm.c adds when it has a GSI */
-		acpi_aml_ged(acpi_dsdt(&ctx), 9);
+	if (module) {  /* what acpi/pm.c adds: the button, another event */
+		static const struct acpi_ged_event ev[] = {
+			{ 9, "\\_SB.PWRB", 0x80 },
+			{ 10, "\\_SB.COM1", 0x81 },
+		};
+
+		acpi_aml_ged(acpi_dsdt(&ctx), ev, 2);
+	}
 	if (acpi_tables_build(&m, &ctx, &img, err, sizeof(err)) < 0 ||
 	    acpi_image_dump(&img, dir, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
@@ -369,7 +376,8 @@ static void one_machine(int ncpus, bool module)
 				"evaluate \\_SB.NVDR.NV00._ADR; "
 				"evaluate \\_SB.TST1._HID; "
 				"evaluate \\_SB.GED0._EVT 8; "
-				"evaluate \\_SB.GED0._EVT 9" : NULL,
+				"evaluate \\_SB.GED0._EVT 9; "
+				"evaluate \\_SB.GED0._EVT 10" : NULL,
 		  module ? fake_expect : NULL);
 	cleanup(dir);
 }
