@@ -9,7 +9,9 @@
  *     Method NLSW (handle, offset, length, data)      -> Integer  (_LSW)
  *     Method _DSM                                     // root: ARS, clear error
  *     Device (NV00) { _ADR = handle; _DSM; _LSI; _LSR; _LSW }   // per DIMM
- *   }
+ *     Device (NVxx) { _ADR = handle; _DSM }    // hot-add slots (--nvdimm-slots)
+ *     Method _FIT                              // with slots: the FIT, read
+ *   }                                          // from the vmm (NVDIMM_FN_FIT)
  *
  * NCAL/NLSR/NLSW are Serialized and are the only code touching NRAM, so one
  * request is in the page at a time. _DSM function 0 and _LSI are answered in
@@ -320,8 +322,115 @@ static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
 	aml_close(a);
 }
 
+/* A hot-add slot: every _DSM function of the Intel family, 0 included,
+ * goes to the vmm, which knows what (if anything) is plugged in. Labels go
+ * through the _DSM's functions 4-6: _LSI's answer could not change. */
+static void slot_device(struct aml *a, uint32_t handle, int i)
+{
+	char name[5];
+
+	nvdimm_child_name(i, name);
+	aml_device(a, name);
+	aml_name_decl(a, "_ADR");
+	aml_int(a, handle);
+	aml_method(a, "_DSM", 4, false);
+	if_uuid(a, UUID_INTEL);
+	aml_op(a, AML_RETURN);
+	aml_name(a, "\\_SB.NVDR.NCAL");
+	aml_int(a, handle);
+	aml_arg(a, 1);
+	aml_arg(a, 2);
+	aml_arg(a, 3);
+	aml_close(a);
+	return_mask_for_query(a, 0x00);
+	return_status(a, NVDIMM_ST_UNSUPPORTED);
+	aml_close(a);
+	aml_close(a);
+}
+
+/* Local0 = Buffer (0) {} */
+static void empty_local0(struct aml *a)
+{
+	aml_op(a, AML_STORE);
+	aml_buffer(a);
+	aml_int(a, 0);
+	aml_close(a);
+	aml_local(a, 0);
+}
+
+/* Method (_FIT) { the FIT, read through the page in chunks:
+ *   Local3 = 0; Local0 = Buffer (0) {}
+ *   While (One) {
+ *     RHDL = 0; RREV = 1; RFUN = NVDIMM_FN_FIT; RLEN = 4; ROFF = Local3; NTFY = page
+ *     If (OSTS == FIT_CHANGED) { Local3 = 0; Local0 = Buffer (0) {}; Continue }
+ *     If (OSTS != 0) { Break }
+ *     Local1 = min (OLEN, max) - 4; If (Local1 == 0) { Break }
+ *     Concatenate (Local0, Mid (ODAT, 0, Local1), Local0); Local3 += Local1
+ *   }
+ *   Return (Local0) } */
+static void method_fit(struct aml *a, uint64_t page)
+{
+	aml_method(a, "_FIT", 0, true);
+	aml_op(a, AML_STORE);
+	aml_int(a, 0);
+	aml_local(a, 3);
+	empty_local0(a);
+	aml_while(a);
+	aml_int(a, 1);
+	store_int(a, 0, "RHDL");
+	store_int(a, 1, "RREV");
+	store_int(a, NVDIMM_FN_FIT, "RFUN");
+	store_int(a, 4, "RLEN");
+	aml_op(a, AML_STORE);
+	aml_local(a, 3);
+	aml_name(a, "ROFF");
+	notify_vmm(a, page);
+	aml_if(a);
+	aml_op(a, AML_LEQUAL);
+	aml_name(a, "OSTS");
+	aml_int(a, NVDIMM_ST_FIT_CHANGED);
+	aml_op(a, AML_STORE);
+	aml_int(a, 0);
+	aml_local(a, 3);
+	empty_local0(a);
+	aml_byte(a, AML_CONTINUE);
+	aml_close(a);
+	aml_if(a);
+	aml_op(a, AML_LNOT);
+	aml_op(a, AML_LEQUAL);
+	aml_name(a, "OSTS");
+	aml_int(a, 0);
+	aml_op(a, AML_BREAK);
+	aml_close(a);
+	clamp_olen(a, NVDIMM_DSM_OUT_MAX, 4);
+	aml_if(a);
+	aml_op(a, AML_LEQUAL);
+	aml_local(a, 1);
+	aml_int(a, 0);
+	aml_op(a, AML_BREAK);
+	aml_close(a);
+	aml_op(a, AML_CONCAT);
+	aml_local(a, 0);
+	mid_local1(a, "ODAT");
+	aml_local(a, 0);
+	aml_op(a, AML_ADD);
+	aml_local(a, 3);
+	aml_local(a, 1);
+	aml_local(a, 3);
+	aml_close(a);
+	aml_op(a, AML_RETURN);
+	aml_local(a, 0);
+	aml_close(a);
+}
+
 void nvdimm_aml_build(struct aml *a, const struct nvdimm_desc *d, int n,
 		      uint64_t dsm_page, uint16_t port)
+{
+	nvdimm_aml_build_slots(a, d, n, n, dsm_page, port);
+}
+
+void nvdimm_aml_build_slots(struct aml *a, const struct nvdimm_desc *d, int n, int slots,
+			    uint64_t dsm_page, uint16_t port)
 {
 	aml_device(a, "NVDR");
 	aml_name_decl(a, "_HID");
@@ -348,5 +457,9 @@ void nvdimm_aml_build(struct aml *a, const struct nvdimm_desc *d, int n,
 
 	for (int i = 0; i < n; i++)
 		dimm_device(a, &d[i], i);
+	for (int i = n; i < slots; i++)
+		slot_device(a, (uint32_t)i + 1, i);
+	if (slots > n)
+		method_fit(a, dsm_page);
 	aml_close(a);
 }

@@ -107,6 +107,33 @@ static uint32_t label_write(struct nvdimm_dsm *ctx, int idx, const uint8_t *in,
 	return status_only(r, 0);
 }
 
+/* NVDIMM_FN_FIT: {u32 offset} -> {u32 status, bytes from offset}. */
+static uint32_t fit_read(struct nvdimm_dsm *ctx, const uint8_t *in, uint32_t inlen,
+			 struct reply *r)
+{
+	uint32_t off;
+	size_t n;
+
+	if (!ctx->fit)
+		return status_only(r, NVDIMM_ST_UNSUPPORTED);
+	if (inlen < 4)
+		return status_only(r, NVDIMM_ST_INVALID);
+	off = get_le32(in);
+	if (off == 0)
+		ctx->fit_pass_gen = ctx->fit_gen;
+	else if (ctx->fit_pass_gen != ctx->fit_gen)
+		return status_only(r, NVDIMM_ST_FIT_CHANGED);
+	if (off > ctx->fit_len)
+		return status_only(r, NVDIMM_ST_INVALID);
+	n = ctx->fit_len - off;
+	if (n > NVDIMM_FIT_CHUNK)
+		n = NVDIMM_FIT_CHUNK;
+	put_le32(r->buf, 0);
+	memcpy(r->buf + 4, ctx->fit + off, n);
+	r->len = 4 + (uint32_t)n;
+	return 0;
+}
+
 static uint32_t dispatch(struct nvdimm_dsm *ctx, const uint8_t *req, struct reply *r)
 {
 	uint32_t handle = get_le32(req), rev = get_le32(req + 4);
@@ -118,6 +145,8 @@ static uint32_t dispatch(struct nvdimm_dsm *ctx, const uint8_t *req, struct repl
 
 	if (inlen > NVDIMM_DSM_IN_MAX)
 		return status_only(r, acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_INVALID);
+	if (handle == 0 && fn == NVDIMM_FN_FIT)
+		return fit_read(ctx, in, inlen, r);
 	if (handle == 0) {
 		/* Root device: ARS and clear (ars.c), or only the query. */
 		if (ctx->ars)
@@ -129,8 +158,15 @@ static uint32_t dispatch(struct nvdimm_dsm *ctx, const uint8_t *req, struct repl
 		}
 		return status_only(r, NVDIMM_ST_UNSUPPORTED);
 	}
-	if (handle > (uint32_t)ctx->n)
+	if (handle > (uint32_t)ctx->n) {
+		/* an empty hot-add slot: no functions */
+		if (fn == NVDIMM_FN_QUERY) {
+			r->buf[0] = 0;
+			r->len = 1;
+			return 0;
+		}
 		return status_only(r, acpi ? NVDIMM_LS_INVALID : NVDIMM_ST_NO_DEVICE);
+	}
 	la = &ctx->areas[handle - 1];
 
 	switch (fn) {

@@ -576,11 +576,14 @@ int nvdimm_err_attach(struct vm *vm, int i, struct nvdimm_backing *b, const char
 		snprintf(err, errlen, "nvdimm %d: cannot claim its range for error handling", i);
 		return -1;
 	}
+	/* a hot-added DIMM joins while vCPUs make DSM calls */
+	pthread_mutex_lock(&err_lock);
 	ad[i] = (struct nvdimm_ars_dimm){ d->handle, d->gpa, d->size, &e->bad };
 	ned = i + 1;
 	ars.d = ad;
 	ars.n = ned;
 	ars.cleared = cleared;
+	pthread_mutex_unlock(&err_lock);
 	if (e->bad.n)
 		vmm_log("nvdimm %d: %s: %d bad range(s) from %s", i, path, e->bad.n,
 			b->pcow ? "the image's record" : e->sidecar);

@@ -22,7 +22,10 @@
  *
  * Control-socket commands (docs/control.md): snapshot-create, -list and
  * -delete on a pcow DIMM (the first argument check picks the DIMM),
- * nvdimm-stats, and errors.c's nvdimm-inject-error and nvdimm-errors.
+ * nvdimm-stats, nvdimm-add (hot-add into a slot of --nvdimm-slots: the
+ * DIMM is set up as at boot, the FIT _FIT returns is rebuilt, the GED
+ * notifies \_SB.NVDR), nvdimm-remove (refused), and errors.c's
+ * nvdimm-inject-error and nvdimm-errors.
  */
 #include "nvdimm.h"
 #include "acpi.h"
@@ -48,11 +51,18 @@ struct dimm {
 	struct nvdimm_backing b;
 	struct nvdimm_desc d;
 	bool open;
+	bool lost;       /* hot-add failed after its range was mapped: not in the FIT */
 	_Atomic uint64_t flushes;
 };
 
 static struct dimm dimms[NVDIMM_MAX];
-static int ndimms;
+/* DIMMs set up (boot and hot-added): vCPU threads read it, hot-add on the
+ * main thread raises it once a DIMM is complete */
+static _Atomic int ndimms;
+/* --nvdimm-slots (0: not given): boot plus hot-added DIMMs */
+static int nslots;
+static int hotplug_event = -1;   /* the GED event notifying \_SB.NVDR */
+static uint8_t *fit_buf;         /* NFIT body whose sub-tables _FIT returns */
 static struct nvdimm_label_area areas[NVDIMM_MAX];
 static struct nvdimm_dsm dsm;
 static pthread_mutex_t dsm_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -77,6 +87,29 @@ static int parse_nvdimm(const char *arg, char *err, size_t errlen)
 		vmm_request_sync_faults("nvdimm (pcow)");
 	ndimms++;
 	return 0;
+}
+
+static int parse_slots(const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > NVDIMM_MAX) {
+		snprintf(err, errlen, "'%s': a number of NVDIMM slots from 1 to %d", arg,
+			 NVDIMM_MAX);
+		return -1;
+	}
+	nslots = (int)v;
+	/* a hot-added DIMM may be a writable pcow image (parse_nvdimm) */
+	vmm_request_sync_faults("nvdimm hot-add (--nvdimm-slots)");
+	return 0;
+}
+
+static bool hotplug(void)
+{
+	return nslots > ndimms || hotplug_event >= 0;
 }
 
 static int label_written(void *opaque, int idx, uint64_t off, uint64_t len)
@@ -154,49 +187,99 @@ static void pcow_fatal(void *opaque, const char *msg)
 			(int)(dm - dimms), dm->opts.path, msg);
 }
 
+/* Open DIMM i's backing and put it into the guest's address space: its
+ * range, its bad ranges (errors.c), its label area for the DSM. Boot DIMMs
+ * and hot-added ones alike; the caller publishes it (ndimms, dsm.n). */
+static int dimm_attach(struct vm *vm, int i, char *err, size_t errlen)
+{
+	struct dimm *dm = &dimms[i];
+	unsigned flags = VM_MEM_NO_E820 | VM_MEM_PMEM;
+
+	if (nvdimm_backing_open(&dm->b, &dm->opts, err, errlen))
+		return -1;
+	dm->open = true;
+	nvdimm_pcow_set_fatal(&dm->b, pcow_fatal, dm);
+	if (dm->b.map_sync)
+		vmm_log("nvdimm %d: %s: on a DAX filesystem: MAP_SYNC mapping", i,
+			dm->opts.path);
+	dm->d.handle = (uint32_t)i + 1;
+	dm->d.size = dm->b.size;
+	dm->d.gpa = vm_alloc_gpa(vm, dm->b.size, LAYOUT_PMEM_ALIGN);
+	if (dm->d.gpa == 0) {
+		snprintf(err, errlen, "nvdimm %d: %s: no guest physical address space "
+			 "left for %" PRIu64 " bytes", i, dm->opts.path, dm->b.size);
+		return -1;
+	}
+	dm->d.flush_gpa = LAYOUT_NVDIMM_FLUSH + (uint64_t)i * NVDIMM_PAGE;
+	dm->d.label_size = dm->b.label_size;
+	dm->d.unarmed = dm->opts.unarmed || dm->opts.readonly;
+	if (dm->opts.readonly)
+		flags |= VM_MEM_READONLY;
+	if (vm_add_memory(vm, dm->d.gpa, dm->b.size, dm->b.map, flags) < 0) {
+		snprintf(err, errlen, "nvdimm %d: %s: cannot map at guest 0x%" PRIx64
+			 ": %s", i, dm->opts.path, dm->d.gpa, strerror(errno));
+		return -1;
+	}
+	/* Bad ranges; a read-only DIMM's stores exit as MMIO and are
+	 * dropped there too (errors.c). From here on the guest may
+	 * reach the mapping: a failure keeps it (lost). */
+	if (nvdimm_err_attach(vm, i, &dm->b, dm->opts.path, &dm->d, dm->opts.readonly,
+			      err, errlen)) {
+		dm->lost = true;
+		return -1;
+	}
+	areas[i].base = dm->b.label;
+	areas[i].size = dm->b.label_size;
+	areas[i].readonly = dm->opts.readonly;
+	return 0;
+}
+
+/* The FIT _FIT returns (the NFIT's sub-tables for every DIMM so far),
+ * swapped in under the DSM lock with a new generation. */
+static int fit_rebuild(void)
+{
+	struct nvdimm_desc d[NVDIMM_MAX];
+	uint8_t *body, *old;
+	int n = 0;
+	size_t len;
+
+	for (int i = 0; i < ndimms; i++)
+		if (!dimms[i].lost)
+			d[n++] = dimms[i].d;
+	body = malloc(NVDIMM_NFIT_BODY_LEN(n));
+	if (!body)
+		return -1;
+	len = nvdimm_nfit_build(d, n, body, NVDIMM_NFIT_BODY_LEN(n));
+	if (len < 4) {
+		free(body);
+		return -1;
+	}
+	pthread_mutex_lock(&dsm_lock);
+	old = fit_buf;
+	fit_buf = body;
+	dsm.fit = body + 4;   /* after the NFIT's reserved field */
+	dsm.fit_len = len - 4;
+	dsm.fit_gen++;
+	pthread_mutex_unlock(&dsm_lock);
+	free(old);
+	return 0;
+}
+
 static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 {
-	the_vm = vm;
-	if (!ndimms)
-		return 0;
-	for (int i = 0; i < ndimms; i++) {
-		struct dimm *dm = &dimms[i];
-		unsigned flags = VM_MEM_NO_E820 | VM_MEM_PMEM;
+	int flush_pages;
 
-		if (nvdimm_backing_open(&dm->b, &dm->opts, err, errlen))
-			return -1;
-		dm->open = true;
-		nvdimm_pcow_set_fatal(&dm->b, pcow_fatal, dm);
-		if (dm->b.map_sync)
-			vmm_log("nvdimm %d: %s: on a DAX filesystem: MAP_SYNC mapping", i,
-				dm->opts.path);
-		dm->d.handle = (uint32_t)i + 1;
-		dm->d.size = dm->b.size;
-		dm->d.gpa = vm_alloc_gpa(vm, dm->b.size, LAYOUT_PMEM_ALIGN);
-		if (dm->d.gpa == 0) {
-			snprintf(err, errlen, "nvdimm %d: %s: no guest physical address space "
-				 "left for %" PRIu64 " bytes", i, dm->opts.path, dm->b.size);
-			return -1;
-		}
-		dm->d.flush_gpa = LAYOUT_NVDIMM_FLUSH + (uint64_t)i * NVDIMM_PAGE;
-		dm->d.label_size = dm->b.label_size;
-		dm->d.unarmed = dm->opts.unarmed || dm->opts.readonly;
-		if (dm->opts.readonly)
-			flags |= VM_MEM_READONLY;
-		if (vm_add_memory(vm, dm->d.gpa, dm->b.size, dm->b.map, flags) < 0) {
-			snprintf(err, errlen, "nvdimm %d: %s: cannot map at guest 0x%" PRIx64
-				 ": %s", i, dm->opts.path, dm->d.gpa, strerror(errno));
-			return -1;
-		}
-		/* Bad ranges; a read-only DIMM's stores exit as MMIO and are
-		 * dropped there too (errors.c). */
-		if (nvdimm_err_attach(vm, i, &dm->b, dm->opts.path, &dm->d, dm->opts.readonly,
-				      err, errlen))
-			return -1;
-		areas[i].base = dm->b.label;
-		areas[i].size = dm->b.label_size;
-		areas[i].readonly = dm->opts.readonly;
+	the_vm = vm;
+	if (nslots && nslots < ndimms) {
+		snprintf(err, errlen, "--nvdimm-slots %d: fewer than the %d --nvdimm given",
+			 nslots, (int)ndimms);
+		return -1;
 	}
+	if (!ndimms && !nslots)
+		return 0;
+	for (int i = 0; i < ndimms; i++)
+		if (dimm_attach(vm, i, err, errlen))
+			return -1;
 	dsm.areas = areas;
 	dsm.n = ndimms;
 	dsm.label_written = label_written;
@@ -213,11 +296,24 @@ static int nvdimm_setup(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "nvdimm: cannot map the DSM page: %s", strerror(errno));
 		return -1;
 	}
+	flush_pages = nslots > ndimms ? nslots : ndimms;
 	if (vm_register_pio(vm, PORT_NVDIMM_DSM, 4, dsm_io, NULL) < 0 ||
-	    vm_register_mmio(vm, LAYOUT_NVDIMM_FLUSH, (uint64_t)ndimms * NVDIMM_PAGE,
+	    vm_register_mmio(vm, LAYOUT_NVDIMM_FLUSH, (uint64_t)flush_pages * NVDIMM_PAGE,
 			     flush_io, NULL) < 0) {
 		snprintf(err, errlen, "nvdimm: cannot claim the DSM port or flush hint pages");
 		return -1;
+	}
+	if (nslots > ndimms) {
+		hotplug_event = acpi_ged_add(vm, "\\_SB.NVDR", 0x80);
+		if (hotplug_event < 0) {
+			snprintf(err, errlen, "--nvdimm-slots %d: no free interrupt for the "
+				 "hot-add event", nslots);
+			return -1;
+		}
+		if (fit_rebuild()) {
+			snprintf(err, errlen, "nvdimm: out of memory");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -229,10 +325,12 @@ static int nvdimm_acpi(struct vm *vm, struct acpi_ctx *ctx, char *err, size_t er
 	size_t len;
 	int rc;
 
-	if (!ndimms)
+	if (!ndimms && !hotplug())
 		return 0;
 	for (int i = 0; i < ndimms; i++)
 		d[i] = dimms[i].d;
+	if (!ndimms)   /* hot-add only: the NFIT comes with the first DIMM (_FIT) */
+		goto aml;
 	body = malloc(NVDIMM_NFIT_BODY_LEN(ndimms));
 	if (!body) {
 		snprintf(err, errlen, "nvdimm: out of memory");
@@ -245,7 +343,9 @@ static int nvdimm_acpi(struct vm *vm, struct acpi_ctx *ctx, char *err, size_t er
 		snprintf(err, errlen, "nvdimm: cannot add the NFIT");
 		return -1;
 	}
-	nvdimm_aml_build(acpi_dsdt(ctx), d, ndimms, LAYOUT_NVDIMM_DSM, PORT_NVDIMM_DSM);
+aml:
+	nvdimm_aml_build_slots(acpi_dsdt(ctx), d, ndimms, nslots, LAYOUT_NVDIMM_DSM,
+			       PORT_NVDIMM_DSM);
 	return 0;
 }
 
@@ -315,6 +415,11 @@ static void nvdimm_teardown(struct vm *vm)
 		munmap(dsm_page, NVDIMM_PAGE);
 	dsm_page = NULL;
 	ndimms = 0;
+	nslots = 0;
+	hotplug_event = -1;
+	free(fit_buf);
+	fit_buf = NULL;
+	memset(&dsm, 0, sizeof(dsm));
 }
 
 /* ---- control-socket commands (docs/control.md) ---- */
@@ -566,7 +671,92 @@ static int cmd_stats(struct vm *vm, struct json_object *args,
 	return 0;
 }
 
+/* nvdimm-add path=PATH[,options]: the --nvdimm grammar. The DIMM takes the
+ * next slot, its range goes after everything mapped so far, the FIT gets
+ * it, and the GED tells the guest (Notify (\_SB.NVDR, 0x80)): Linux then
+ * evaluates _FIT and brings up the new region. */
+static int cmd_add(struct vm *vm, struct json_object *args, struct json_object *result,
+		   char *err, size_t errlen)
+{
+	const char *spec;
+	struct dimm *dm;
+	int i = ndimms, r = vmm_arg_string(args, "path", &spec, err, errlen);
+
+	if (r <= 0) {
+		if (r == 0)
+			snprintf(err, errlen, "args.path: PATH[,options] of the NVDIMM is "
+				 "required (the --nvdimm grammar)");
+		return -1;
+	}
+	if (!hotplug()) {
+		snprintf(err, errlen, "this VM takes no hot-added NVDIMMs: start vmm with "
+			 "--nvdimm-slots N (more slots than --nvdimm options)");
+		return -1;
+	}
+	if (i >= nslots) {
+		snprintf(err, errlen, "all %d NVDIMM slots are in use (--nvdimm-slots)", nslots);
+		return -1;
+	}
+	dm = &dimms[i];
+	memset(dm, 0, sizeof(*dm));
+	if (nvdimm_parse_opts(spec, &dm->opts, err, errlen))
+		return -1;
+	if (dimm_attach(vm, i, err, errlen)) {
+		if (dm->lost) {
+			/* mapped: keep it for teardown, out of the FIT */
+			ndimms = i + 1;
+			vmm_log("nvdimm %d: %s: hot-add failed after mapping; slot lost: %s",
+				i, dm->opts.path, err);
+			return -1;
+		}
+		if (dm->open)
+			nvdimm_backing_close(&dm->b);
+		nvdimm_opts_free(&dm->opts);
+		memset(dm, 0, sizeof(*dm));
+		return -1;
+	}
+	pthread_mutex_lock(&dsm_lock);
+	dsm.n = i + 1;
+	pthread_mutex_unlock(&dsm_lock);
+	ndimms = i + 1;
+	if (fit_rebuild()) {
+		snprintf(err, errlen, "nvdimm %d: %s: mapped, but out of memory for the FIT: "
+			 "the guest was not told", i, dm->opts.path);
+		return -1;
+	}
+	if (acpi_ged_raise(vm, hotplug_event)) {
+		snprintf(err, errlen, "nvdimm %d: %s: mapped, but the GED interrupt failed: "
+			 "the guest was not told", i, dm->opts.path);
+		return -1;
+	}
+	vmm_log("nvdimm %d: %s: hot-added at guest 0x%" PRIx64 ", %" PRIu64 " bytes", i,
+		dm->opts.path, dm->d.gpa, dm->d.size);
+	json_object_object_add(result, "nvdimm", json_object_new_int(i));
+	json_object_object_add(result, "handle", json_object_new_int((int)dm->d.handle));
+	json_object_object_add(result, "gpa", json_object_new_uint64(dm->d.gpa));
+	json_object_object_add(result, "size", json_object_new_uint64(dm->d.size));
+	json_object_object_add(result, "label_size", json_object_new_uint64(dm->d.label_size));
+	json_object_object_add(result, "format", json_object_new_string(dm->b.pcow ? "pcow"
+									   : "raw"));
+	return 0;
+}
+
+static int cmd_remove(struct vm *vm, struct json_object *args, struct json_object *result,
+		      char *err, size_t errlen)
+{
+	(void)vm;
+	(void)args;
+	(void)result;
+	snprintf(err, errlen, "NVDIMMs cannot be removed from a running guest: Linux "
+		 "does not support NVDIMM hot-removal; power the guest off instead");
+	return -1;
+}
+
 static const struct vmm_command nvdimm_commands[] = {
+	{ "nvdimm-add", "path",
+	  "hot-add an NVDIMM (path: PATH[,options] as for --nvdimm; needs --nvdimm-slots)",
+	  cmd_add },
+	{ "nvdimm-remove", NULL, "refused: NVDIMMs cannot be hot-removed", cmd_remove },
 	{ "snapshot-create", "name nvdimm",
 	  "live snapshot of a pcow NVDIMM (nvdimm: index, default the only pcow one)",
 	  cmd_snapshot_create },
@@ -587,6 +777,9 @@ static const struct vmm_option nvdimm_options[] = {
 	{ "nvdimm", "PATH[,format=raw|pcow][,size=SIZE][,label-size=SIZE][,readonly=on][,share=on|off][,unarmed=on]",
 	  "emulated NVDIMM backed by a raw file, a pcow image or /dev/daxX.Y (repeatable, up to 64)",
 	  parse_nvdimm },
+	{ "nvdimm-slots", "N",
+	  "NVDIMM slots, boot and hot-added (nvdimm-add on the control socket); default: as many as --nvdimm",
+	  parse_slots },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -194,6 +194,13 @@ size_t nvdimm_nfit_build(const struct nvdimm_desc *d, int n, uint8_t *buf, size_
  * shared DSM page, port the 32-bit trigger port. */
 void nvdimm_aml_build(struct aml *a, const struct nvdimm_desc *d, int n,
 		      uint64_t dsm_page, uint16_t port);
+/* The same with room for hot-added DIMMs: slots > n adds the children
+ * NV<n>..NV<slots-1> (_ADR = index + 1; every _DSM function, 0 too, is
+ * answered by the vmm, so they serve whatever DIMM is added later) and the
+ * root's _FIT method, which reads the current FIT through the page
+ * (NVDIMM_FN_FIT). slots <= n is nvdimm_aml_build(). */
+void nvdimm_aml_build_slots(struct aml *a, const struct nvdimm_desc *d, int n, int slots,
+			    uint64_t dsm_page, uint16_t port);
 
 /* ---- DSM page protocol (docs/nvdimm.md) ----------------------------------
  * Request, written by the AML:
@@ -215,7 +222,16 @@ enum {
 	NVDIMM_FN_SET_LABEL_DATA = 6,
 	NVDIMM_FN_LSR = 0x1005,     /* pmvm private: _LSR through the page */
 	NVDIMM_FN_LSW = 0x1006,     /* pmvm private: _LSW through the page */
+	NVDIMM_FN_FIT = 0x1010,     /* pmvm private, root only: read the FIT */
 };
+
+/* NVDIMM_FN_FIT (the root's _FIT method, hot-add): input {u32 offset};
+ * output {u32 status, the FIT's bytes from offset, at most
+ * NVDIMM_FIT_CHUNK}; no bytes: the end. The FIT is the NFIT's sub-tables
+ * (no header), as _FIT returns them. A read at offset 0 starts a pass; a
+ * later read after the FIT changed answers NVDIMM_ST_FIT_CHANGED and the
+ * AML starts again. */
+#define NVDIMM_FIT_CHUNK    (NVDIMM_DSM_OUT_MAX - 4)
 
 /* Intel DSM status codes. */
 enum {
@@ -224,6 +240,7 @@ enum {
 	NVDIMM_ST_NO_DEVICE = 2,
 	NVDIMM_ST_INVALID = 3,
 	NVDIMM_ST_HW_ERROR = 4,
+	NVDIMM_ST_FIT_CHANGED = 0x100,  /* pmvm: NVDIMM_FN_FIT, start again */
 };
 /* ACPI 6.2 _LSR/_LSW status codes. */
 enum {
@@ -346,6 +363,12 @@ struct nvdimm_dsm {
 	void *opaque;
 	/* The root device's ARS functions; NULL: the root has only function 0. */
 	struct nvdimm_ars *ars;
+	/* The FIT for NVDIMM_FN_FIT (NULL: refused as unsupported), its
+	 * generation (changed with it) and the generation the current read
+	 * pass started on. */
+	const uint8_t *fit;
+	size_t fit_len;
+	uint64_t fit_gen, fit_pass_gen;
 	/* Statistics. */
 	uint64_t calls, errors;
 };

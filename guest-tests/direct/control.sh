@@ -8,6 +8,10 @@
 #   malformed: bad JSON, unknown commands and keys, binary junk, a NUL
 #              byte, a line over the limit, clients that go away early, too
 #              many clients: each answered or closed, vmm unharmed
+#   nvdimm-add (GUEST: powerbutton): hot-add needs --nvdimm-slots; bad
+#              paths, formats and a DIMM already in use are refused and
+#              named; a full VM says so; nvdimm-stats lists the new DIMMs;
+#              the GED interrupt reaches the guest; removal is refused
 #   path:      mode 0600; a stale socket is replaced, a regular file or a
 #              socket in use is refused (status 2); removed after SIGINT;
 #              --control fd=N that is not a listening socket (status 4)
@@ -211,6 +215,62 @@ path)
 	# fd=N must be a listening unix socket.
 	"$VMM" --kernel "$GUEST" --control fd=0 </dev/null >/dev/null 2>"$T/err2"; rc=$?
 	[ "$rc" -eq 4 ] && grep -q "fd=0.*not a listening" "$T/err2" || fail "fd=0: $rc $(cat "$T/err2")"
+	;;
+nvdimm-add)
+	# GUEST is the powerbutton guest: the first device interrupt (any
+	# IOAPIC pin 5-23) powers it off, unless its argument is "ignore".
+	for f in a b d; do truncate -s 16512K "$T/$f.raw"; done
+	truncate -s 16M "$T/c.raw"   # no label area: label-size=0
+	wait_pb() { vmm_start "waiting for the power button" --control "$S" --timeout 80 "$@"; }
+	# Without --nvdimm-slots there is no room; removal is always refused.
+	wait_pb --nvdimm "$T/a.raw" --cmdline ignore
+	ctl 1 nvdimm-add "path=$T/b.raw"
+	reply_has "start vmm with --nvdimm-slots"
+	ctl 1 nvdimm-remove
+	reply_has "cannot be removed"
+	ctl 0 quit
+	finish 4 quit
+	# Three slots, one used at boot: bad requests change nothing, two
+	# DIMMs go in, a fourth finds no slot.
+	wait_pb --nvdimm "$T/a.raw" --nvdimm-slots 3 --cmdline ignore
+	ctl 1 nvdimm-add
+	reply_has "args.path"
+	ctl 1 nvdimm-add "path=$T/missing.raw"
+	reply_has "missing.raw"
+	ctl 1 nvdimm-add "path=$T/b.raw,format=qcow2"
+	reply_has "qcow2"
+	ctl 1 nvdimm-add "path=$T/a.raw"
+	reply_has "a.raw"
+	ctl 0 nvdimm-add "path=$T/b.raw"
+	reply_has '"nvdimm":1'
+	reply_has '"handle":2'
+	reply_has '"size":16777216'
+	ctl 0 nvdimm-add "path=$T/c.raw,readonly=on,label-size=0"
+	reply_has '"nvdimm":2'
+	reply_has '"label_size":0'
+	ctl 1 nvdimm-add "path=$T/d.raw"
+	reply_has "all 3 NVDIMM slots are in use"
+	ctl 0 nvdimm-stats
+	reply_has '"path":"[^"]*c.raw","format":"raw","size":16777216,"readonly":true'
+	[ "$(grep -o '"nvdimm":[0-9]' "$T/reply" | tr '\n' ' ')" = '"nvdimm":0 "nvdimm":1 "nvdimm":2 ' ] ||
+		fail "nvdimm-stats: not DIMMs 0, 1, 2: $(cat "$T/reply")"
+	ctl 0 quit
+	finish 4 quit
+	[ "$(grep -c "hot-added at guest 0x" "$T/err")" = 2 ] || fail "vmm did not log two hot-adds"
+	# The guest is told: the GED interrupt reaches it and it powers off.
+	wait_pb --nvdimm-slots 1
+	ctl 0 nvdimm-add "path=$T/d.raw"
+	reply_has '"nvdimm":0'
+	finish 0 poweroff
+	# Slot counts: named when wrong, before the guest runs.
+	for bad in 0 65 x 2x; do
+		"$VMM" --kernel "$GUEST" --nvdimm-slots "$bad" >/dev/null 2>"$T/err2"; rc=$?
+		[ "$rc" -eq 2 ] && grep -q "'$bad'" "$T/err2" || fail "--nvdimm-slots $bad: $rc $(cat "$T/err2")"
+	done
+	"$VMM" --kernel "$GUEST" --nvdimm "$T/a.raw" --nvdimm "$T/b.raw" --nvdimm-slots 1 \
+		>/dev/null 2>"$T/err2"; rc=$?
+	[ "$rc" -ne 0 ] && grep -q "fewer than the 2 --nvdimm" "$T/err2" ||
+		fail "--nvdimm-slots 1 with two DIMMs: $rc $(cat "$T/err2")"
 	;;
 *)
 	echo "unknown case $CASE"; exit 1 ;;

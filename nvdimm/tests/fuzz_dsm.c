@@ -6,8 +6,9 @@
  * outside it. The root device's ARS functions (ars.c) run on three SPA
  * ranges whose bad-range lists start with a few entries and change with
  * the requests (Clear Uncorrectable Error), re-seeded when empty; the lists
- * must stay sorted and disjoint. Without libFuzzer (gcc builds), main()
- * below feeds it pseudo-random pages shaped like requests.
+ * must stay sorted and disjoint. The root also serves a FIT (hot-add's
+ * _FIT reads), which changes every seventh call. Without libFuzzer (gcc
+ * builds), main() below feeds it pseudo-random pages shaped like requests.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +56,12 @@ static void init(void)
 	ars.d = ad;
 	ars.n = 3;
 	ctx.ars = &ars;
+	/* the FIT read (hot-add's _FIT): its own exact-size allocation, more
+	 * than one chunk */
+	ctx.fit_len = NVDIMM_FIT_CHUNK + 777;
+	ctx.fit = calloc(1, ctx.fit_len);
+	if (!ctx.fit)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,6 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(page, 0, NVDIMM_PAGE);
 	memcpy(page, data, size < NVDIMM_PAGE ? size : NVDIMM_PAGE);
 	seed_bad();
+	if (ctx.calls % 7 == 3)
+		ctx.fit_gen++;   /* a hot-add between two reads */
 	nvdimm_dsm_handle(&ctx, page);
 	memcpy(&out, page, 4);
 	if (out > NVDIMM_DSM_OUT_MAX)
@@ -113,6 +122,16 @@ int main(int argc, char **argv)
 			memcpy(buf + 12, &inlen, 4); memcpy(buf + 16, &a, 8); memcpy(buf + 24, &l, 8);
 			memcpy(buf + 32, &t, 2);
 		}
+		/* FIT reads: offsets around the chunk and the end. */
+		if ((x & 0x1c0) == 0x80) {
+			uint32_t h = 0, rev = 1, fn = NVDIMM_FN_FIT, inlen = (x & 0x200) ? 4 : (uint32_t)(x >> 40) % 8;
+			uint32_t off = (uint32_t)((x >> 12) % (ctx.fit_len + 16));
+
+			if (x & 0x400)
+				off = (x & 0x800) ? NVDIMM_FIT_CHUNK : 0;
+			memcpy(buf, &h, 4); memcpy(buf + 4, &rev, 4); memcpy(buf + 8, &fn, 4);
+			memcpy(buf + 12, &inlen, 4); memcpy(buf + 16, &off, 4);
+		}
 		LLVMFuzzerTestOneInput(buf, sizeof(buf));
 	}
 	printf("fuzz_dsm: %ld inputs, %llu calls, %llu errors; ARS: %llu starts, %llu "
@@ -121,6 +140,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)ars.queries, (unsigned long long)ars.clears);
 	free(areas[0].base);
 	free(areas[1].base);
+	free((void *)ctx.fit);
 	return 0;
 }
 #endif

@@ -445,7 +445,23 @@ static void test_nfit_iasl(void **state)
 
 /* ---- AML ------------------------------------------------------------------ */
 
-/* A DSDT holding Scope (\_SB) { <nvdimm AML> }. */
+/* A DSDT holding Scope (\_SB) { <nvdimm AML> }, with slots hot-add slots
+ * in all (slots <= n: none). */
+static void write_dsdt_slots(const char *path, int n, int slots)
+{
+	struct nvdimm_desc d[NVDIMM_MAX];
+	struct aml a;
+
+	make_descs(d, n);
+	aml_init(&a);
+	aml_scope(&a, "\\_SB");
+	nvdimm_aml_build_slots(&a, d, n, slots, 0xd8000000ULL, 0x0a18);
+	aml_close(&a);
+	assert_true(aml_ok(&a));
+	write_table(path, "DSDT", 2, a.buf, a.len);
+	aml_free(&a);
+}
+
 static void write_dsdt(const char *path, int n)
 {
 	struct nvdimm_desc d[NVDIMM_MAX];
@@ -481,6 +497,37 @@ static void test_aml_iasl(void **state)
 		assert_non_null(strstr(text, "4309ac30-0d11-11e4-9191-0800200c9a66"));
 		free(text);
 	}
+}
+
+/* Hot-add slots: a child per slot whose _DSM goes to the vmm, and _FIT;
+ * iasl recompiles the disassembly to the same bytes (acpi-iasl's check,
+ * here through iasl -d without errors or warnings). */
+static void test_aml_slots_iasl(void **state)
+{
+	char dat[300], dsl[300];
+	char *text;
+
+	if (!tool("IASL"))
+		skip();
+	for (int n = 0; n <= 2; n += 2) {
+		snprintf(dat, sizeof(dat), "%s/dsdt-slots%d.dat", tmpdir, n);
+		snprintf(dsl, sizeof(dsl), "%s/dsdt-slots%d.dsl", tmpdir, n);
+		write_dsdt_slots(dat, n, 4);
+		text = iasl_disassemble(dat, dsl);
+		assert_non_null(strstr(text, "Method (_FIT, 0, Serialized)"));
+		assert_non_null(strstr(text, "Device (NV03)"));
+		assert_null(strstr(text, "Device (NV04)"));
+		assert_non_null(strstr(text, "Concatenate ("));
+		assert_non_null(strstr(text, "While (One)"));
+		free(text);
+	}
+	/* no slots beyond the DIMMs: no _FIT */
+	snprintf(dat, sizeof(dat), "%s/dsdt-noslots.dat", tmpdir);
+	snprintf(dsl, sizeof(dsl), "%s/dsdt-noslots.dsl", tmpdir);
+	write_dsdt_slots(dat, 2, 2);
+	text = iasl_disassemble(dat, dsl);
+	assert_null(strstr(text, "_FIT"));
+	free(text);
 }
 
 #define INTEL_UUID_BYTES "(30 AC 09 43 11 0D E4 11 91 91 08 00 20 0C 9A 66)"
@@ -545,6 +592,31 @@ static void test_aml_acpiexec(void **state)
 			if (!strstr(sec[i], ev[i].expect[j]))
 				fail_msg("acpiexec: '%s' lacks '%s':\n%s", ev[i].cmd,
 					 ev[i].expect[j], sec[i]);
+	free(out);
+}
+
+/* _FIT and a slot's _DSM run cleanly in acpiexec (no vmm: the simulated page
+ * reads as zeros, so _FIT ends at once with an empty buffer, and the slot's
+ * function 0 returns what NCAL read back). */
+static void test_aml_slots_acpiexec(void **state)
+{
+	char dat[300], cmd[2048], *out;
+	int status;
+
+	if (!tool("ACPIEXEC"))
+		skip();
+	snprintf(dat, sizeof(dat), "%s/dsdt-slots-exec.dat", tmpdir);
+	write_dsdt_slots(dat, 1, 3);
+	snprintf(cmd, sizeof(cmd), "%s -b 'evaluate \\_SB.NVDR._FIT; "
+		 "evaluate \\_SB.NVDR.NV02._ADR; evaluate \\_SB.NVDR.NV02._DSM "
+		 INTEL_UUID_BYTES " 1 0 [ ]' %s 2>&1", tool("ACPIEXEC"), dat);
+	out = run(cmd, &status);
+	if (status != 0 || strstr(out, "ACPI Error") || strstr(out, "ACPI Warning") ||
+	    strstr(out, "ACPI Exception") || !strstr(out, "[Buffer] Length 00") ||
+	    !strstr(out, "[Integer] = 0000000000000003")) {
+		printf("%s\n", out);
+		fail_msg("acpiexec: _FIT or a slot device misbehaved (output above)");
+	}
 	free(out);
 }
 
@@ -670,6 +742,59 @@ static void test_dsm_query_and_size(void **state)
 	assert_int_equal(call(f, 1, 1, 7, NULL, 0), NVDIMM_ST_UNSUPPORTED);
 	expect_status(f, NVDIMM_ST_UNSUPPORTED);
 	assert_int_equal(call(f, 1, 1, 0xffffffff, NULL, 0), NVDIMM_ST_UNSUPPORTED);
+}
+
+/* NVDIMM_FN_FIT: chunks from an offset, the end, a change mid-pass, bad
+ * input; an empty slot's function 0. */
+static void test_dsm_fit(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t fit[NVDIMM_FIT_CHUNK * 2 + 100];
+	uint8_t in[4];
+
+	for (size_t i = 0; i < sizeof(fit); i++)
+		fit[i] = (uint8_t)(i * 7 + 1);
+	put_le32(in, 0);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), NVDIMM_ST_UNSUPPORTED);
+	f->ctx.fit = fit;
+	f->ctx.fit_len = sizeof(fit);
+	f->ctx.fit_gen = 1;
+	for (uint32_t off = 0; off <= sizeof(fit); off += NVDIMM_FIT_CHUNK) {
+		uint32_t want = sizeof(fit) - off < NVDIMM_FIT_CHUNK ? sizeof(fit) - off
+								     : NVDIMM_FIT_CHUNK;
+
+		put_le32(in, off);
+		assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), 0);
+		assert_int_equal(get_le32(f->page), 4 + want);
+		assert_int_equal(get_le32(f->page + 4), 0);
+		assert_memory_equal(f->page + 8, fit + off, want);
+	}
+	put_le32(in, sizeof(fit));
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), 0);
+	assert_int_equal(get_le32(f->page), 4);    /* the end: no bytes */
+	put_le32(in, sizeof(fit) + 1);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), NVDIMM_ST_INVALID);
+	put_le32(in, 0xffffffff);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), NVDIMM_ST_INVALID);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 3), NVDIMM_ST_INVALID);
+	/* the FIT changes during a pass: the next read says so, offset 0
+	 * starts over */
+	put_le32(in, 0);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), 0);
+	f->ctx.fit_gen++;
+	put_le32(in, NVDIMM_FIT_CHUNK);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), NVDIMM_ST_FIT_CHANGED);
+	expect_status(f, NVDIMM_ST_FIT_CHANGED);
+	put_le32(in, 0);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), 0);
+	put_le32(in, NVDIMM_FIT_CHUNK);
+	assert_int_equal(call(f, 0, 1, NVDIMM_FN_FIT, in, 4), 0);
+	/* only the root reads the FIT */
+	assert_int_equal(call(f, 1, 1, NVDIMM_FN_FIT, in, 4), NVDIMM_ST_UNSUPPORTED);
+	/* an empty hot-add slot (handle 4 of 3 DIMMs) has no functions */
+	assert_int_equal(call(f, 4, 1, NVDIMM_FN_QUERY, NULL, 0), 0);
+	assert_int_equal(get_le32(f->page), 1);
+	assert_int_equal(f->page[4], 0x00);
 }
 
 static void test_dsm_label_roundtrip(void **state)
@@ -822,6 +947,9 @@ int main(void)
 		cmocka_unit_test(test_nfit_iasl),
 		cmocka_unit_test(test_aml_iasl),
 		cmocka_unit_test(test_aml_acpiexec),
+		cmocka_unit_test(test_aml_slots_iasl),
+		cmocka_unit_test(test_aml_slots_acpiexec),
+		cmocka_unit_test_setup_teardown(test_dsm_fit, dsm_setup, dsm_teardown),
 		cmocka_unit_test(test_label_at),
 		cmocka_unit_test(test_child_names),
 		cmocka_unit_test_setup_teardown(test_dsm_query_and_size, dsm_setup, dsm_teardown),
