@@ -269,21 +269,26 @@ static void return_status(struct aml *a, uint32_t status)
 	aml_buffer_bytes(a, b, sizeof(b));
 }
 
-static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
+/* Device (NVxx) { Name (_ADR, handle)  Method (_DSM) {
+ *   If (Arg0 == Intel UUID) { [function 0 -> mask (mask >= 0)]
+ *                             Return (\_SB.NVDR.NCAL (handle, Arg1, Arg2, Arg3)) }
+ *   function 0 -> 0; else status "unsupported" }   -- the caller closes the device */
+static void child_with_dsm(struct aml *a, uint32_t handle, int i, int mask)
 {
 	char name[5];
 
 	nvdimm_child_name(i, name);
 	aml_device(a, name);
 	aml_name_decl(a, "_ADR");
-	aml_int(a, d->handle);
+	aml_int(a, handle);
 
 	aml_method(a, "_DSM", 4, false);
 	if_uuid(a, UUID_INTEL);
-	return_mask_for_query(a, d->label_size ? 0x71 : 0x01);
+	if (mask >= 0)
+		return_mask_for_query(a, (uint8_t)mask);
 	aml_op(a, AML_RETURN);
 	aml_name(a, "\\_SB.NVDR.NCAL");
-	aml_int(a, d->handle);
+	aml_int(a, handle);
 	aml_arg(a, 1);
 	aml_arg(a, 2);
 	aml_arg(a, 3);
@@ -291,6 +296,11 @@ static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
 	return_mask_for_query(a, 0x00);
 	return_status(a, NVDIMM_ST_UNSUPPORTED);
 	aml_close(a);
+}
+
+static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
+{
+	child_with_dsm(a, d->handle, i, d->label_size ? 0x71 : 0x01);
 
 	if (d->label_size) {
 		aml_method(a, "_LSI", 0, false);
@@ -327,24 +337,7 @@ static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
  * through the _DSM's functions 4-6: _LSI's answer could not change. */
 static void slot_device(struct aml *a, uint32_t handle, int i)
 {
-	char name[5];
-
-	nvdimm_child_name(i, name);
-	aml_device(a, name);
-	aml_name_decl(a, "_ADR");
-	aml_int(a, handle);
-	aml_method(a, "_DSM", 4, false);
-	if_uuid(a, UUID_INTEL);
-	aml_op(a, AML_RETURN);
-	aml_name(a, "\\_SB.NVDR.NCAL");
-	aml_int(a, handle);
-	aml_arg(a, 1);
-	aml_arg(a, 2);
-	aml_arg(a, 3);
-	aml_close(a);
-	return_mask_for_query(a, 0x00);
-	return_status(a, NVDIMM_ST_UNSUPPORTED);
-	aml_close(a);
+	child_with_dsm(a, handle, i, -1);
 	aml_close(a);
 }
 
