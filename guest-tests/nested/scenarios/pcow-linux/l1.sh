@@ -297,7 +297,14 @@ L2_APPEND=$ARG_O1; vm_up O1 7 '^PMVM-WAIT=go' 900 --nvdimm "$D/ov1.pcow" ||
 	{ vm_show O2; vm_fail O1 "overlay 1: the guest never got to its wait"; }
 L2_APPEND=$ARG_O2; vm_up O2 8 '^PMVM-WAIT=go' 900 --nvdimm "$D/ov2.pcow" ||
 	{ vm_show O1; vm_fail O2 "overlay 2: the guest never got to its wait"; }
-vm_alive O1 && vm_alive O2 || fail "the two overlay VMs were not running at once"
+if ! vm_alive O1 || ! vm_alive O2; then
+	for t in O1 O2; do
+		vm_alive $t && { note "[$t] still running"; continue; }
+		vm_wait $t $([ $t = O1 ] && echo 7 || echo 8)
+		vm_show $t 60
+	done
+	fail "the two overlay VMs were not running at once"
+fi
 # thin reads: both guests read every file of the base (72 MiB) through their
 # overlay; that must copy nothing. Allowed: ext4's own writes at mount and
 # atime (a few 64K clusters) and the pre-allocator's reserve (<= 4 MiB).
