@@ -457,8 +457,23 @@ static int load_multiboot(struct vm *vm, const struct boot_image *bi, char *err,
 	if (load_segments(vm, bi->kernel, bi->mb.seg, bi->mb.nseg, &kernel_end, err,
 			  errlen) < 0)
 		return -1;
-	if (write_cmdline(vm, vm->cfg.cmdline, LAYOUT_CMDLINE_MAX - 1, err, errlen) < 0)
-		return -1;
+	/* As GRUB and QEMU do: the image's path, then the arguments (test
+	 * kernels such as kvm-unit-tests take the first word as argv[0]). */
+	{
+		const char *path = vm->cfg.kernel ? vm->cfg.kernel : "kernel";
+		const char *args = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+		char *line;
+		int r;
+
+		if (asprintf(&line, "%s%s%s", path, *args ? " " : "", args) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		r = write_cmdline(vm, line, LAYOUT_CMDLINE_MAX - 1, err, errlen);
+		free(line);
+		if (r < 0)
+			return -1;
+	}
 	if (place_initrd(vm, bi, (kernel_end + 0xfff) & ~0xfffULL, LAYOUT_LOW_RAM_MAX,
 			 err, errlen) < 0)
 		return -1;

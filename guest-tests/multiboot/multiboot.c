@@ -178,7 +178,16 @@ void rt_main(void)
 	rt_ok(has_low && mi[1] > 0 && mi[1] <= 640, "mem_lower %u KiB (0 < x <= 640)", mi[1]);
 	rt_ok(up && (uint64_t)mi[2] * 1024 == up, "mem_upper %u KiB: the RAM from 1 MiB on",
 	      mi[2]);
-	rt_ok(str_has(rt_cmdline(), "mbtest"), "command line \"%s\"", rt_cmdline());
+	{
+		/* GRUB's and QEMU's form: the image's path, then the arguments */
+		const char *c = rt_cmdline(), *sp = c;
+
+		while (*sp && *sp != ' ')
+			sp++;
+		rt_ok(sp > c && *sp == ' ' && sp[1] == 'm' && str_has(sp, " mbtest") &&
+		      !(c[0] == 'm' && c[1] == 'b' && c[2] == 't'),
+		      "command line \"%s\": the image's path, then the arguments", c);
+	}
 	rt_ok(mi[16] && str_has((const char *)(uintptr_t)mi[16], "pmvm"),
 	      "boot loader name \"%s\"", mi[16] ? (const char *)(uintptr_t)mi[16] : "");
 	if (modlen >= 0) {
