@@ -206,18 +206,25 @@ static struct kvm_segment kvm_seg(int i)
 	};
 }
 
-static int boot_write_gdt_and_pagetables(struct vm *vm)
+static int boot_write_gdt(struct vm *vm)
 {
-	uint64_t gdt[BOOT_GDT_ENTRIES];
-	uint8_t *pml4 = vm_gpa_w(vm, LAYOUT_PML4, 4096);
-	uint8_t *pdpt = vm_gpa_w(vm, LAYOUT_PDPT, 4096);
-	uint8_t *pd = vm_gpa_w(vm, LAYOUT_PD, 4 * 4096);
-	uint8_t *g = vm_gpa_w(vm, LAYOUT_GDT, sizeof(gdt));
+	uint8_t *g = vm_gpa_w(vm, LAYOUT_GDT, BOOT_GDT_ENTRIES * 8);
 
-	if (!pml4 || !pdpt || !pd || !g)
+	if (!g)
 		return -1;
 	for (int i = 0; i < BOOT_GDT_ENTRIES; i++)
 		put_le64(g + i * 8, gdt_entry(&boot_segs[i]));
+	return 0;
+}
+
+static int boot_write_gdt_and_pagetables(struct vm *vm)
+{
+	uint8_t *pml4 = vm_gpa_w(vm, LAYOUT_PML4, 4096);
+	uint8_t *pdpt = vm_gpa_w(vm, LAYOUT_PDPT, 4096);
+	uint8_t *pd = vm_gpa_w(vm, LAYOUT_PD, 4 * 4096);
+
+	if (!pml4 || !pdpt || !pd || boot_write_gdt(vm) < 0)
+		return -1;
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
 	/* Identity map of the first 4 GiB with 2 MiB pages. */
@@ -340,21 +347,44 @@ static int place_initrd(struct vm *vm, const struct boot_image *bi,
 	return 0;
 }
 
-/* Copy the kernel's segments into guest RAM above 1 MiB; *end gets the
- * highest byte loaded. */
+/* Below 1 MiB a Multiboot kernel may load segments (real-mode code, as
+ * kvm-unit-tests' realmode does) where vmm writes nothing for it: not the
+ * GDT's page, the Multiboot information's page, the command line, the FDT's
+ * area, nor from the EBDA up. */
+static const struct { uint64_t start, end; } mb_low_free[] = {
+	{ LAYOUT_AP_TRAMPOLINE, LAYOUT_PVH_START_INFO },
+	{ LAYOUT_PVH_START_INFO + 0x1000, LAYOUT_CMDLINE },
+	{ LAYOUT_FDT + LAYOUT_FDT_MAX, LAYOUT_EBDA },
+};
+
+static bool segment_ok(const struct elf_segment *s, bool low_ok)
+{
+	if (s->paddr >= LAYOUT_KERNEL)
+		return true;
+	for (size_t i = 0; low_ok && i < sizeof(mb_low_free) / sizeof(mb_low_free[0]); i++)
+		if (s->paddr >= mb_low_free[i].start && s->paddr <= mb_low_free[i].end &&
+		    s->memsz <= mb_low_free[i].end - s->paddr)
+			return true;
+	return false;
+}
+
+/* Copy the kernel's segments into guest RAM above 1 MiB (low_ok: or into
+ * mb_low_free); *end gets the highest byte loaded. */
 static int load_segments(struct vm *vm, const uint8_t *file, const struct elf_segment *seg,
-			 int nseg, uint64_t *end, char *err, size_t errlen)
+			 int nseg, bool low_ok, uint64_t *end, char *err, size_t errlen)
 {
 	*end = 0;
 	for (int i = 0; i < nseg; i++) {
 		const struct elf_segment *s = &seg[i];
 		uint8_t *dst = vm_gpa_w(vm, s->paddr, s->memsz);
 
-		if (!dst || s->paddr < LAYOUT_KERNEL) {
+		if (!dst || !segment_ok(s, low_ok)) {
 			snprintf(err, errlen, "segment at 0x%llx (%llu bytes) "
-				 "is outside guest RAM above 1 MiB",
+				 "is outside guest RAM above 1 MiB%s",
 				 (unsigned long long)s->paddr,
-				 (unsigned long long)s->memsz);
+				 (unsigned long long)s->memsz,
+				 low_ok ? " and the free low memory (0x1000-0x6000, "
+				 "0x7000-0x20000, 0x40000-0x9fc00)" : "");
 			return -1;
 		}
 		memcpy(dst, file + s->offset, s->filesz);
@@ -375,7 +405,7 @@ static int load_pvh(struct vm *vm, const struct boot_image *bi, char *err,
 	uint64_t kernel_end = 0;
 	int n, nmod = 0;
 
-	if (load_segments(vm, bi->kernel, bi->pvh.seg, bi->pvh.nseg, &kernel_end, err,
+	if (load_segments(vm, bi->kernel, bi->pvh.seg, bi->pvh.nseg, false, &kernel_end, err,
 			  errlen) < 0)
 		return -1;
 	if (write_cmdline(vm, vm->cfg.cmdline, LAYOUT_CMDLINE_MAX - 1, err,
@@ -454,7 +484,7 @@ static int load_multiboot(struct vm *vm, const struct boot_image *bi, char *err,
 	uint32_t flags = MBI_MEM | MBI_CMDLINE | MBI_MMAP_F | MBI_LOADER;
 	int n;
 
-	if (load_segments(vm, bi->kernel, bi->mb.seg, bi->mb.nseg, &kernel_end, err,
+	if (load_segments(vm, bi->kernel, bi->mb.seg, bi->mb.nseg, true, &kernel_end, err,
 			  errlen) < 0)
 		return -1;
 	/* As GRUB and QEMU do: the image's path, then the arguments (test
@@ -526,7 +556,8 @@ static int load_multiboot(struct vm *vm, const struct boot_image *bi, char *err,
 	put_le32(mi + 64, (uint32_t)MBI_NAME);
 	put_le32(mi, flags);
 
-	if (boot_write_gdt_and_pagetables(vm) < 0 ||
+	/* paging is off: no page tables, which would be over low segments */
+	if (boot_write_gdt(vm) < 0 ||
 	    boot_regs_pvh(vm, bi->mb.entry, LAYOUT_PVH_START_INFO, MULTIBOOT_BOOT_MAGIC) < 0) {
 		snprintf(err, errlen, "cannot set up the boot vCPU: %s", strerror(errno));
 		return -1;
