@@ -298,6 +298,19 @@ static void child_with_dsm(struct aml *a, uint32_t handle, int i, int mask)
 	aml_close(a);
 }
 
+/* Method (name, nargs) { Return (target (handle, Arg0, ... Arg<nargs-1>)) } */
+static void forward_method(struct aml *a, const char *name, int nargs, const char *target,
+			   uint32_t handle)
+{
+	aml_method(a, name, nargs, false);
+	aml_op(a, AML_RETURN);
+	aml_name(a, target);
+	aml_int(a, handle);
+	for (int i = 0; i < nargs; i++)
+		aml_arg(a, i);
+	aml_close(a);
+}
+
 static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
 {
 	child_with_dsm(a, d->handle, i, d->label_size ? 0x71 : 0x01);
@@ -312,22 +325,8 @@ static void dimm_device(struct aml *a, const struct nvdimm_desc *d, int i)
 		aml_close(a);
 		aml_close(a);
 
-		aml_method(a, "_LSR", 2, false);
-		aml_op(a, AML_RETURN);
-		aml_name(a, "\\_SB.NVDR.NLSR");
-		aml_int(a, d->handle);
-		aml_arg(a, 0);
-		aml_arg(a, 1);
-		aml_close(a);
-
-		aml_method(a, "_LSW", 3, false);
-		aml_op(a, AML_RETURN);
-		aml_name(a, "\\_SB.NVDR.NLSW");
-		aml_int(a, d->handle);
-		aml_arg(a, 0);
-		aml_arg(a, 1);
-		aml_arg(a, 2);
-		aml_close(a);
+		forward_method(a, "_LSR", 2, "\\_SB.NVDR.NLSR", d->handle);
+		forward_method(a, "_LSW", 3, "\\_SB.NVDR.NLSW", d->handle);
 	}
 	aml_close(a);
 }
