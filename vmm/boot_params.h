@@ -25,6 +25,7 @@
 #define BP_HEADER             0x202 /* "HdrS" */
 #define BP_HEADER_MAGIC       0x53726448
 #define BP_VERSION            0x206 /* u16 */
+#define BP_KERNEL_VERSION     0x20e /* u16: version string at 0x200 + this */
 #define BP_TYPE_OF_LOADER     0x210 /* u8 */
 #define BP_LOADFLAGS          0x211 /* u8 */
 #define BP_LOADED_HIGH        0x01

@@ -75,3 +75,25 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi,
 		bi->init_size = (uint32_t)(len - bi->setup_size);
 	return 0;
 }
+
+int bzimage_kernel_release(const uint8_t *img, size_t len, char *out, size_t outlen)
+{
+	size_t off, n = 0;
+
+	if (outlen == 0 || len < BP_SETUP_HDR_MAX ||
+	    get_le16(img + BP_BOOT_FLAG) != 0xaa55 ||
+	    get_le32(img + BP_HEADER) != BP_HEADER_MAGIC ||
+	    get_le16(img + BP_KERNEL_VERSION) == 0)
+		return -1;
+	off = 0x200 + (size_t)get_le16(img + BP_KERNEL_VERSION);
+	while (off + n < len && img[off + n] != ' ' && img[off + n] != '\0') {
+		if (img[off + n] < 0x21 || img[off + n] > 0x7e || n + 1 >= outlen)
+			return -1;
+		out[n] = (char)img[off + n];
+		n++;
+	}
+	if (n == 0 || off + n >= len)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}

@@ -98,6 +98,11 @@ struct bzimage_info {
 /* Check a bzImage; on failure return -1 with a reason in err. */
 int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi,
 		  char *err, size_t errlen);
+/* The kernel release a bzImage names ("6.1.0-57-amd64", the first word of
+ * its version string; the directory under /lib/modules) into out. 0, or -1
+ * when the image has none (not a bzImage, no or a bad pointer, no
+ * terminator, not printable, longer than outlen - 1). */
+int bzimage_kernel_release(const uint8_t *img, size_t len, char *out, size_t outlen);
 
 #define ELF_MAX_SEGMENTS 16
 

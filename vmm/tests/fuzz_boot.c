@@ -28,6 +28,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (bi.setup_size >= size || bi.hdr_end > 0x290)
 			abort();
 	}
+	{
+		char rel[65];
+
+		if (bzimage_kernel_release(buf, size, rel, sizeof(rel)) == 0 &&
+		    (strlen(rel) == 0 || strlen(rel) >= sizeof(rel) || strchr(rel, ' ')))
+			abort();
+	}
 	if (pvh_parse(buf, size, &pi, err, sizeof(err)) == 0) {
 		if (pi.nseg < 1 || pi.nseg > ELF_MAX_SEGMENTS)
 			abort();
