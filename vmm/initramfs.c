@@ -27,7 +27,7 @@ void cpio_free(struct cpio *c)
 
 static void put(struct cpio *c, const void *p, size_t n)
 {
-	if (c->failed)
+	if (c->failed || n == 0)
 		return;
 	if (c->len + n < c->len) {
 		c->failed = true;
