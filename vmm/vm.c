@@ -182,13 +182,30 @@ static int ram_setup(struct vm *vm, char *err, size_t errlen)
 	uint64_t size = vm->cfg.mem_size;
 	uint64_t low = size < LAYOUT_LOW_RAM_MAX ? size : LAYOUT_LOW_RAM_MAX;
 
-	vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (vm->ram == MAP_FAILED) {
-		vm->ram = NULL;
-		snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
-			 (unsigned long long)size, strerror(errno));
-		return -1;
+	/* Private anonymous memory, 2 MiB aligned: transparent huge pages
+	 * back it (with THP "always" or "madvise", the usual settings), so
+	 * KVM can map the guest with 2 MiB pages. Shared anonymous memory is
+	 * shmem, which gets huge pages only with shmem_enabled set, off by
+	 * default. */
+	{
+		const uint64_t huge = 2 * MiB;
+		uint8_t *m = mmap(NULL, size + huge, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		uintptr_t start, head;
+
+		if (m == MAP_FAILED) {
+			vm->ram = NULL;
+			snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
+				 (unsigned long long)size, strerror(errno));
+			return -1;
+		}
+		start = ((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1);
+		head = start - (uintptr_t)m;
+		if (head)
+			munmap(m, head);
+		if (huge - head)
+			munmap((uint8_t *)start + size, huge - head);
+		vm->ram = (uint8_t *)start;
 	}
 	madvise(vm->ram, size, MADV_HUGEPAGE);
 	vm->ram_size = size;
