@@ -6,6 +6,7 @@
  * reserving nothing up front and inserting the length bytes on close.
  */
 #include "aml.h"
+#include "grow.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -35,23 +36,10 @@ static bool reserve(struct aml *a, size_t n)
 		a->failed = true;
 		return false;
 	}
-	if (a->len + n <= a->cap)
-		return true;
-	size_t cap = a->cap ? a->cap : 256;
-	while (cap < a->len + n) {
-		if (cap > SIZE_MAX / 2) {
-			a->failed = true;
-			return false;
-		}
-		cap *= 2;
-	}
-	uint8_t *p = realloc(a->buf, cap);
-	if (!p) {
+	if (pmvm_grow((void **)&a->buf, &a->cap, a->len + n, 256)) {
 		a->failed = true;
 		return false;
 	}
-	a->buf = p;
-	a->cap = cap;
 	return true;
 }
 

@@ -34,6 +34,7 @@
 
 #include "acpi.h"
 #include "control.h"
+#include "grow.h"
 #include "opts.h"
 #include "vmm.h"
 
@@ -415,18 +416,8 @@ static int queue(struct ctl_client *c, const char *s, size_t n)
 {
 	if (c->out_len + n > CTL_OUT_MAX)
 		return -1;
-	if (c->out_len + n > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 4096;
-		char *p;
-
-		while (cap < c->out_len + n)
-			cap *= 2;
-		p = realloc(c->out, cap);
-		if (!p)
-			return -1;
-		c->out = p;
-		c->out_cap = cap;
-	}
+	if (pmvm_grow((void **)&c->out, &c->out_cap, c->out_len + n, 4096))
+		return -1;
 	memcpy(c->out + c->out_len, s, n);
 	c->out_len += n;
 	return 0;

@@ -7,6 +7,7 @@
  * (vmm/tests/test_initramfs.c); nothing calls them yet.
  */
 #include "initramfs.h"
+#include "grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,19 +34,9 @@ static void put(struct cpio *c, const void *p, size_t n)
 		c->failed = true;
 		return;
 	}
-	if (c->len + n > c->cap) {
-		size_t cap = c->cap ? c->cap : 4096;
-		uint8_t *b;
-
-		while (cap < c->len + n)
-			cap *= 2;
-		b = realloc(c->buf, cap);
-		if (!b) {
-			c->failed = true;
-			return;
-		}
-		c->buf = b;
-		c->cap = cap;
+	if (pmvm_grow((void **)&c->buf, &c->cap, c->len + n, 4096)) {
+		c->failed = true;
+		return;
 	}
 	memcpy(c->buf + c->len, p, n);
 	c->len += n;
