@@ -234,26 +234,39 @@ static int dimm_attach(struct vm *vm, int i, char *err, size_t errlen)
 	return 0;
 }
 
-/* The FIT _FIT returns (the NFIT's sub-tables for every DIMM so far),
- * swapped in under the DSM lock with a new generation. */
-static int fit_rebuild(void)
+/* The NFIT body (after the table header) for every DIMM so far but lost
+ * ones, malloc'd; NULL when out of memory or the build failed. The boot
+ * NFIT and the FIT _FIT returns both come from here. */
+static uint8_t *nfit_body(size_t *len)
 {
 	struct nvdimm_desc d[NVDIMM_MAX];
-	uint8_t *body, *old;
+	uint8_t *body;
 	int n = 0;
-	size_t len;
 
 	for (int i = 0; i < ndimms; i++)
 		if (!dimms[i].lost)
 			d[n++] = dimms[i].d;
 	body = malloc(NVDIMM_NFIT_BODY_LEN(n));
 	if (!body)
-		return -1;
-	len = nvdimm_nfit_build(d, n, body, NVDIMM_NFIT_BODY_LEN(n));
-	if (len < 4) {
+		return NULL;
+	*len = nvdimm_nfit_build(d, n, body, NVDIMM_NFIT_BODY_LEN(n));
+	if (*len < 4) {
 		free(body);
-		return -1;
+		return NULL;
 	}
+	return body;
+}
+
+/* The FIT _FIT returns (the NFIT's sub-tables for every DIMM so far),
+ * swapped in under the DSM lock with a new generation. */
+static int fit_rebuild(void)
+{
+	uint8_t *body, *old;
+	size_t len;
+
+	body = nfit_body(&len);
+	if (!body)
+		return -1;
 	pthread_mutex_lock(&dsm_lock);
 	old = fit_buf;
 	fit_buf = body;
@@ -329,21 +342,20 @@ static int nvdimm_acpi(struct vm *vm, struct acpi_ctx *ctx, char *err, size_t er
 		return 0;
 	for (int i = 0; i < ndimms; i++)
 		d[i] = dimms[i].d;
-	if (!ndimms)   /* hot-add only: the NFIT comes with the first DIMM (_FIT) */
-		goto aml;
-	body = malloc(NVDIMM_NFIT_BODY_LEN(ndimms));
-	if (!body) {
-		snprintf(err, errlen, "nvdimm: out of memory");
-		return -1;
+	/* hot-add only: the NFIT comes with the first DIMM (_FIT) */
+	if (ndimms) {
+		body = nfit_body(&len);
+		if (!body) {
+			snprintf(err, errlen, "nvdimm: cannot build the NFIT (out of memory?)");
+			return -1;
+		}
+		rc = acpi_add_table(ctx, "NFIT", 1, body, len);
+		free(body);
+		if (rc) {
+			snprintf(err, errlen, "nvdimm: cannot add the NFIT");
+			return -1;
+		}
 	}
-	len = nvdimm_nfit_build(d, ndimms, body, NVDIMM_NFIT_BODY_LEN(ndimms));
-	rc = len ? acpi_add_table(ctx, "NFIT", 1, body, len) : -1;
-	free(body);
-	if (rc) {
-		snprintf(err, errlen, "nvdimm: cannot add the NFIT");
-		return -1;
-	}
-aml:
 	nvdimm_aml_build_slots(acpi_dsdt(ctx), d, ndimms, nslots, LAYOUT_NVDIMM_DSM,
 			       PORT_NVDIMM_DSM);
 	return 0;
