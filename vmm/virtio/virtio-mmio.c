@@ -158,6 +158,12 @@ static void write_status(struct virtio_mmio *d, uint32_t v)
 		if (!ok)
 			v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
 	}
+	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    d->ops->driver_ok) {
+		d->status = v | (d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+		d->ops->driver_ok(d->opaque);
+		return;
+	}
 	d->status = v | (d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
@@ -318,12 +324,32 @@ static void mmio_acpi(struct virtio_transport *t, struct aml *dsdt)
 	aml_close(dsdt);
 }
 
+static int kick_fd(struct virtio_transport *t, unsigned q)
+{
+	struct virtio_mmio *d = mmio_of(t);
+
+	return q < d->nq ? d->kick_fd[q] : -1;
+}
+
+static void interrupt(struct virtio_transport *t)
+{
+	struct virtio_mmio *d = mmio_of(t);
+
+	pthread_mutex_lock(&d->lock);
+	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+		d->isr |= VIRTIO_MMIO_INT_VRING;
+		set_irq_line(d);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void mmio_close_notifiers(struct virtio_mmio *d)
 {
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		if (d->kick_fd[i] < 0)
 			continue;
-		vm_del_fd(d->vm, d->kick_fd[i]);
+		if (!d->external_queues)
+			vm_del_fd(d->vm, d->kick_fd[i]);
 		close(d->kick_fd[i]);
 		d->kick_fd[i] = -1;
 	}
@@ -367,6 +393,8 @@ static const struct virtio_transport_ops mmio_ops = {
 	.needs_reset = needs_reset_op,
 	.lock = mmio_lock,
 	.unlock = mmio_unlock,
+	.kick_fd = kick_fd,
+	.interrupt = interrupt,
 	.acpi = mmio_acpi,
 	.destroy = mmio_destroy,
 };
@@ -401,7 +429,7 @@ static int mmio_attach(struct virtio_mmio *d, char *err, size_t errlen)
 				     false, d->kick_fd[i], i) == 0;
 		k->d = d;
 		k->q = i;
-		if (vm_add_fd(vm, d->kick_fd[i], EPOLLIN, on_kick, k)) {
+		if (!d->external_queues && vm_add_fd(vm, d->kick_fd[i], EPOLLIN, on_kick, k)) {
 			snprintf(err, errlen, "virtio-mmio: cannot watch queue notifier");
 			return -1;
 		}
@@ -447,6 +475,7 @@ struct virtio_transport *virtio_mmio_create(struct vm *vm,
 	d->host_features = info->features | (1ULL << VIRTIO_F_VERSION_1);
 	d->nq = info->nq;
 	d->config_len = info->config_len;
+	d->external_queues = info->external_queues;
 	d->ops = ops;
 	d->opaque = opaque;
 	for (unsigned i = 0; i < d->nq; i++)

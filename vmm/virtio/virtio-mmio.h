@@ -43,6 +43,7 @@ struct virtio_mmio {
 	uint32_t dev_features_sel, drv_features_sel;
 	uint32_t status, isr, queue_sel, config_gen;
 	bool irq_level;
+	bool external_queues; /* a vhost-user backend reads the notifiers */
 	unsigned nq;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	int kick_fd[VIRTIO_MAX_QUEUES];

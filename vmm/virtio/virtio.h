@@ -40,6 +40,9 @@ struct virtio_dev_ops {
 			     unsigned len);
 	/* Driver set FEATURES_OK with these features; false refuses them. */
 	bool (*features_ok)(void *opaque, uint64_t features);
+	/* Driver set DRIVER_OK: its queues are configured (may be NULL). A
+	 * device whose queues another process serves starts them here. */
+	void (*driver_ok)(void *opaque);
 };
 
 struct virtio_dev_info {
@@ -47,6 +50,11 @@ struct virtio_dev_info {
 	uint64_t features;   /* device features; VIRTIO_F_VERSION_1 is added */
 	unsigned nq;         /* 1 .. VIRTIO_MAX_QUEUES */
 	unsigned config_len; /* bytes of device config space */
+	/* The queues are served outside vmm (a vhost-user backend): the
+	 * transport does not watch the queue notifiers (kick_fd() hands them
+	 * out) and never calls queue_notify; the device raises interrupts
+	 * with interrupt(). */
+	bool external_queues;
 };
 
 struct virtio_transport;
@@ -65,6 +73,12 @@ struct virtio_transport_ops {
 	void (*needs_reset)(struct virtio_transport *t);
 	void (*lock)(struct virtio_transport *t);
 	void (*unlock)(struct virtio_transport *t);
+	/* The eventfd signalled when the driver notifies queue q (an
+	 * ioeventfd where KVM allows it), for an external_queues backend. */
+	int (*kick_fd)(struct virtio_transport *t, unsigned q);
+	/* Raise the used-buffer interrupt (the backend already applied the
+	 * driver's suppression rules); takes the lock itself. */
+	void (*interrupt)(struct virtio_transport *t);
 	/* Describe the device to the guest (a DSDT Device node). */
 	void (*acpi)(struct virtio_transport *t, struct aml *dsdt);
 	/* Stop the notifiers, close them and free the transport. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <linux/virtio_config.h>
@@ -178,12 +179,72 @@ static void test_ops(void **state)
 	t->ops->destroy(t);
 }
 
+static unsigned driver_oks;
+
+static void dev_driver_ok(void *opaque)
+{
+	driver_oks++;
+}
+
+static const struct virtio_dev_ops ext_ops = {
+	.queue_notify = dev_queue_notify,
+	.config_read = dev_config_read,
+	.driver_ok = dev_driver_ok,
+};
+
+/* Queues served by another process (vhost-user): the notifiers are handed
+ * out, not watched; DRIVER_OK is reported once; interrupt() raises the
+ * line with no ring check, and only once the driver is up. */
+static void test_external_queues(void **state)
+{
+	struct virtio_dev_info info = {
+		.device_id = 26, .nq = 2, .config_len = 8, .external_queues = true,
+	};
+	struct virtio_transport *t;
+	int gsi, fd;
+	uint64_t v;
+
+	driver_oks = 0;
+	t = virtio_transport_create(vm, &info, &ext_ops, NULL, err, sizeof(err));
+	assert_non_null(t);
+	gsi = vm->next_irq - 1;
+	assert_int_equal(vm->nfds, 0);
+	fd = t->ops->kick_fd(t, 1);
+	assert_true(fd >= 0);
+	assert_int_equal(t->ops->kick_fd(t, 2), -1);
+	t->ops->interrupt(t);
+	assert_int_equal(vm->irq_level[gsi], 0);
+	driver_up();
+	assert_int_equal(driver_oks, 0);
+	fake_mmio_write32(vm, VIRTIO_MMIO_STATUS,
+			  fake_mmio_read32(vm, VIRTIO_MMIO_STATUS) | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_int_equal(driver_oks, 1);
+	fake_mmio_write32(vm, VIRTIO_MMIO_STATUS, fake_mmio_read32(vm, VIRTIO_MMIO_STATUS));
+	assert_int_equal(driver_oks, 1);
+	/* A notify lands in the eventfd for the backend, not in the device. */
+	fake_mmio_write32(vm, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	fake_vm_poll(vm, 0);
+	assert_int_equal(notified[1], 0);
+	assert_int_equal(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	/* The backend's call: the line goes up until acknowledged, even with
+	 * the driver's no-interrupt flag (the backend already applied it). */
+	((uint16_t *)fake_gpa(vm, 0x2000))[0] = VRING_AVAIL_F_NO_INTERRUPT;
+	t->ops->interrupt(t);
+	assert_int_equal(vm->irq_level[gsi], 1);
+	assert_int_equal(fake_mmio_read32(vm, VIRTIO_MMIO_INTERRUPT_STATUS),
+			 VIRTIO_MMIO_INT_VRING);
+	fake_mmio_write32(vm, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(vm->irq_level[gsi], 0);
+	t->ops->destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_and_registers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_external_queues, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
