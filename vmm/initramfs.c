@@ -267,6 +267,12 @@ void modules_free(char **list, int n)
 int modules_resolve(const char *moddir, const char *const *names, int nnames, char ***out,
 		    char *err, size_t errlen)
 {
+	return modules_resolve_flags(moddir, names, nnames, 0, out, err, errlen);
+}
+
+int modules_resolve_flags(const char *moddir, const char *const *names, int nnames,
+			  unsigned flags, char ***out, char *err, size_t errlen)
+{
 	struct dep_table t;
 	struct out_list o = { NULL, 0 };
 
@@ -279,6 +285,8 @@ int modules_resolve(const char *moddir, const char *const *names, int nnames, ch
 		for (i = 0; i < t.n; i++)
 			if (names_module(t.e[i].path, names[k]))
 				break;
+		if (i == t.n && (flags & MODULES_SKIP_ABSENT))
+			continue;
 		if (i == t.n) {
 			snprintf(err, errlen, "module %s is not in %s/modules.dep (built in, "
 				 "or missing from this kernel?)", names[k], moddir);

@@ -34,6 +34,11 @@ int cpio_finish(struct cpio *c);
  * (modules_free), or -1 with err naming what is missing. */
 int modules_resolve(const char *moddir, const char *const *names, int nnames, char ***out,
 		    char *err, size_t errlen);
+/* The same; with MODULES_SKIP_ABSENT a name modules.dep lacks (built into
+ * the kernel, or not built at all) is left out instead of an error. */
+#define MODULES_SKIP_ABSENT 0x1
+int modules_resolve_flags(const char *moddir, const char *const *names, int nnames,
+			  unsigned flags, char ***out, char *err, size_t errlen);
 void modules_free(char **list, int n);
 
 #endif

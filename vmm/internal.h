@@ -187,6 +187,7 @@ struct vm_config {
 	bool lazy_pit; /* create the in-kernel PIT on first access (PVH) */
 	bool offline;  /* no KVM at all: build the machine, never run it */
 	double shutdown_grace; /* SIGTERM: seconds between power button and stop */
+	bool shared_ram; /* guest RAM is a memfd another process can map */
 };
 
 struct vm_fdwatch {
@@ -201,6 +202,7 @@ struct vm {
 	int kvm_fd, vm_fd, run_size;
 	int epoll_fd, wake_fd;
 	uint8_t *ram;
+	int ram_fd; /* cfg.shared_ram: the memfd behind ram, else -1 */
 	uint64_t ram_size, ram_end, alloc_next;
 	int next_slot;
 
@@ -297,6 +299,10 @@ void boot_free(struct boot_image *bi);
 /* Load into guest memory (after ACPI is built) and set up the boot vCPU. */
 int boot_load(struct vm *vm, const struct boot_image *bi, char *err,
 	      size_t errlen);
+
+/* serial.c: COM1 goes to stderr, output only, unless --serial was given
+ * (--exec: stdout is the command's). Before module setup. */
+void serial_default_stderr(void);
 
 /* fdt.c */
 int fdt_build(struct vm *vm, char *err, size_t errlen);

@@ -24,6 +24,7 @@
 
 #include <pthread.h>
 
+#include "internal.h"
 #include "vmm.h"
 
 #define UART_RBR 0 /* in,  DLAB=0 */
@@ -87,7 +88,8 @@ static struct uart {
 	int rx_head, rx_count;
 
 	/* host side */
-	enum { SER_STDIO, SER_FILE, SER_NONE } mode;
+	enum { SER_STDIO, SER_STDERR, SER_FILE, SER_NONE } mode;
+	bool mode_chosen; /* --serial given */
 	const char *path;
 	int out_fd, in_fd;
 	bool in_paused, in_watched, escape;
@@ -323,6 +325,12 @@ static void uart_input(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&u->lock);
 }
 
+void serial_default_stderr(void)
+{
+	if (!uart.mode_chosen)
+		uart.mode = SER_STDERR;
+}
+
 static void serial_restore_terminal(void)
 {
 	if (uart.tty_raw) {
@@ -333,8 +341,11 @@ static void serial_restore_terminal(void)
 
 static int serial_parse(const char *arg, char *err, size_t errlen)
 {
+	uart.mode_chosen = true;
 	if (strcmp(arg, "stdio") == 0) {
 		uart.mode = SER_STDIO;
+	} else if (strcmp(arg, "stderr") == 0) {
+		uart.mode = SER_STDERR;
 	} else if (strcmp(arg, "none") == 0) {
 		uart.mode = SER_NONE;
 	} else if (strncmp(arg, "file:", 5) == 0 && arg[5] != '\0') {
@@ -354,6 +365,9 @@ static int serial_setup(struct vm *vm, char *err, size_t errlen)
 	u->vm = vm;
 	switch (u->mode) {
 	case SER_NONE:
+		break;
+	case SER_STDERR:
+		u->out_fd = STDERR_FILENO;
 		break;
 	case SER_FILE:
 		u->out_fd = open(u->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -406,9 +420,9 @@ static void serial_teardown(struct vm *vm)
 }
 
 static const struct vmm_option serial_options[] = {
-	{ "serial", "stdio|file:PATH|none",
-	  "COM1 (8250 UART) connects to stdin/stdout, a file, or nothing "
-	  "(default stdio)", serial_parse },
+	{ "serial", "stdio|stderr|file:PATH|none",
+	  "COM1 (8250 UART) connects to stdin/stdout, to stderr (output only), "
+	  "a file, or nothing (default stdio; stderr with --exec)", serial_parse },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -138,6 +138,8 @@ void *vm_gpa_w(struct vm *vm, uint64_t gpa, uint64_t len)
 }
 
 uint64_t vm_ram_size(const struct vm *vm) { return vm->ram_size; }
+int vm_ram_fd(const struct vm *vm) { return vm->ram_fd; }
+void *vm_ram_host(const struct vm *vm) { return vm->ram; }
 uint64_t vm_ram_end(const struct vm *vm) { return vm->ram_end; }
 
 uint64_t vm_alloc_gpa(struct vm *vm, uint64_t size, uint64_t align)
@@ -186,13 +188,24 @@ static int ram_setup(struct vm *vm, char *err, size_t errlen)
 	 * back it (with THP "always" or "madvise", the usual settings), so
 	 * KVM can map the guest with 2 MiB pages. Shared anonymous memory is
 	 * shmem, which gets huge pages only with shmem_enabled set, off by
-	 * default. */
+	 * default. A VM whose RAM another process must map (a vhost-user
+	 * backend: cfg.shared_ram) gets a memfd instead, mapped shared. */
 	{
 		const uint64_t huge = 2 * MiB;
-		uint8_t *m = mmap(NULL, size + huge, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+		uint8_t *m;
 		uintptr_t start, head;
 
+		vm->ram_fd = -1;
+		if (vm->cfg.shared_ram) {
+			vm->ram_fd = memfd_create("pmvm-guest-ram", MFD_CLOEXEC);
+			if (vm->ram_fd < 0 || ftruncate(vm->ram_fd, (off_t)size) < 0) {
+				snprintf(err, errlen, "guest RAM: memfd of %llu bytes: %s",
+					 (unsigned long long)size, strerror(errno));
+				return -1;
+			}
+		}
+		m = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, flags, -1, 0);
 		if (m == MAP_FAILED) {
 			vm->ram = NULL;
 			snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
@@ -206,6 +219,13 @@ static int ram_setup(struct vm *vm, char *err, size_t errlen)
 		if (huge - head)
 			munmap((uint8_t *)start + size, huge - head);
 		vm->ram = (uint8_t *)start;
+		if (vm->ram_fd >= 0 &&
+		    mmap(vm->ram, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 vm->ram_fd, 0) == MAP_FAILED) {
+			snprintf(err, errlen, "cannot map the guest RAM memfd: %s",
+				 strerror(errno));
+			return -1;
+		}
 	}
 	madvise(vm->ram, size, MADV_HUGEPAGE);
 	vm->ram_size = size;
@@ -324,7 +344,7 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 {
 	pthread_rwlock_init(&vm->mem_lock, NULL);
 	pthread_rwlock_init(&vm->io_lock, NULL);
-	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = vm->ram_fd = -1;
 
 	if (!vm->cfg.offline) {
 		if (kvm_open(vm, err, errlen) < 0)
@@ -360,6 +380,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
+	if (vm->ram_fd >= 0)
+		close(vm->ram_fd);
+	vm->ram_fd = -1;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

@@ -109,6 +109,13 @@ void *vm_gpa_w(struct vm *vm, uint64_t gpa, uint64_t len);
 
 uint64_t vm_ram_size(const struct vm *vm);   /* --memory */
 uint64_t vm_ram_end(const struct vm *vm);    /* highest RAM gpa + 1 */
+/* Guest RAM as one host mapping: the region at gpa 0 starts at
+ * vm_ram_host(), the one at LAYOUT_HIGH_RAM right after it (see
+ * vm_for_each_ram_region). vm_ram_fd() is the memfd behind it when the
+ * VM was made with shareable RAM (--exec: a vhost-user backend maps
+ * it), else -1. */
+void *vm_ram_host(const struct vm *vm);
+int vm_ram_fd(const struct vm *vm);
 
 /* Guest-physical address allocator for things placed after RAM (pmem):
  * returns an address aligned to align, above every region so far, and
@@ -266,6 +273,8 @@ void vmm_request_sync_faults(const char *who);
 /* Log a line to stderr prefixed with "vmm: " (for modules, which are part of
  * the binary; libraries never print). */
 void vmm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Seconds since vmm started (the clock --results' wall_seconds uses). */
+double vmm_elapsed(void);
 
 /* Size parsing shared by all options, in the one grammar of vmm/util/opts.h
  * ("64M", "2G", "1.5G", "64KiB", "4096"; opt_parse_size also says why a

@@ -153,6 +153,18 @@ static void test_modules(void **state)
 	modules_free(v, n);
 	/* what is wrong is named */
 	assert_int_equal(modules_resolve(tmpdir, zz, 1, &v, err, sizeof(err)), -1);
+	{
+		/* Skipping absent names keeps the present ones in order. */
+		const char *za[] = { "zz", "a" };
+
+		n = modules_resolve_flags(tmpdir, za, 2, MODULES_SKIP_ABSENT, &v, err, sizeof(err));
+		assert_int_equal(n, 3);
+		assert_string_equal(v[2], "kernel/a.ko");
+		modules_free(v, n);
+		n = modules_resolve_flags(tmpdir, zz, 1, MODULES_SKIP_ABSENT, &v, err, sizeof(err));
+		assert_int_equal(n, 0);
+		modules_free(v, n);
+	}
 	assert_non_null(strstr(err, "module zz is not in"));
 	assert_int_equal(modules_resolve(tmpdir, cyc, 1, &v, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cycle"));
