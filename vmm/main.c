@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "acpi.h"
+#include "exec.h"
 #include "internal.h"
 #include "opts.h"
 #include "pmvm-config.h"
@@ -312,6 +313,11 @@ static double now(void)
 }
 
 static double t_start;
+
+double vmm_elapsed(void)
+{
+	return now() - t_start;
+}
 static bool modules_set_up;
 
 /* --results: checked at start-up without touching the file, written at
@@ -435,6 +441,7 @@ static void write_results(struct vm *vm, int status, const char *reason)
 	json_object_object_add(o, "kernel", vm->cfg.kernel ?
 			       json_object_new_string(vm->cfg.kernel) : NULL);
 	json_object_object_add(o, "version", json_object_new_string(PMVM_VERSION));
+	exec_results(o);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					   JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (results_store(vm->cfg.results, s) < 0)
@@ -447,7 +454,16 @@ static void write_results(struct vm *vm, int status, const char *reason)
 static void __attribute__((noreturn))
 finish(struct vm *vm, int status, const char *reason, const char *msg)
 {
+	char exec_msg[sizeof(vm->exit_msg)];
+
 	vcpus_stop(vm);
+	if (exec_enabled()) {
+		snprintf(exec_msg, sizeof(exec_msg), "%.*s", (int)sizeof(exec_msg) - 1,
+			 msg ? msg : "");
+		status = exec_final_status(status, &reason, exec_msg, sizeof(exec_msg));
+		msg = exec_msg;
+		snprintf(vm->exit_msg, sizeof(vm->exit_msg), "%s", exec_msg);
+	}
 	if (msg && msg[0])
 		fprintf(stderr, "vmm: %s\n", msg);
 	if (modules_set_up) {
@@ -496,6 +512,16 @@ int main(int argc, char **argv)
 			 sizeof(err)) < 0) {
 		boot_free(&bi);
 		usage_error("--%s: %s", bad_opt, err);
+	}
+	if (vm->cfg.kernel) {
+		int r = exec_prepare(&vm->cfg, &bi, &bad_opt, err, sizeof(err));
+
+		if (r != 0)
+			boot_free(&bi);
+		if (r < 0)
+			usage_error("--%s: %s", bad_opt, err);
+		if (r > 0)
+			exit(0);
 	}
 
 	/* A PVH guest gets its PIT on first use (pit.c); Linux as a bzImage

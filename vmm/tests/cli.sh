@@ -221,6 +221,49 @@ option-names)
 	chk "stray" --kernel "$T/k" stray
 	chk "--memory" --kernel "$T/k" -m 7Q
 	;;
+exec)
+	# --exec's options (docs/ci.md "--exec"): bad values name themselves;
+	# the initramfs vmm builds, looked at with --exec-save-initramfs (no
+	# KVM, no virtiofsd: vmm stops before the VM exists).
+	echo data >"$T/file"
+	case $VMM in /*) ;; *) VMM=$(pwd)/$VMM ;; esac
+	case $GUEST in /*|"") ;; *) GUEST=$(pwd)/$GUEST ;; esac
+	bad rwdir "$T/nonexistent" --exec true
+	bad rwdir "$T/file" --exec true
+	bad rwdir / --exec true
+	bad virtiofsd "$T/file" --exec true
+	bad modules-dir "$T/nonexistent" --exec true
+	bad exec ""
+	[ -n "$GUEST" ] || { echo "no guest given"; exit 1; }
+	"$VMM" --kernel "$GUEST" --rwdir "$T" >"$T/out" 2>"$T/err"; rc=$?
+	[ "$rc" -eq 2 ] && grep -q -- "--rwdir: only goes with --exec" "$T/err" ||
+		fail "--rwdir without --exec: exit $rc: $(cat "$T/err")"
+	"$VMM" --kernel "$GUEST" --initrd "$T/file" --exec true >"$T/out" 2>"$T/err"; rc=$?
+	[ "$rc" -eq 2 ] && grep -q -- "--initrd: '$T/file': --exec builds its own" "$T/err" ||
+		fail "--exec with --initrd: exit $rc: $(cat "$T/err")"
+	# A modules directory of the kernel's: modules.dep order, deps first,
+	# names not in it (built in) skipped.
+	mkdir -p "$T/mods/kernel/fs" "$T/x" && cd "$T/x" || exit 1
+	echo a >"$T/mods/kernel/fs/fuse.ko"; echo b >"$T/mods/kernel/fs/virtiofs.ko.xz"
+	printf 'kernel/fs/virtiofs.ko.xz: kernel/fs/fuse.ko\nkernel/fs/fuse.ko:\n' >"$T/mods/modules.dep"
+	"$VMM" --kernel "$GUEST" --modules-dir "$T/mods" --rwdir "$T" \
+		--exec 'echo "a b" > out; exit 3' --exec-save-initramfs "$T/i.cpio" >"$T/out" 2>"$T/err"
+	rc=$?
+	[ "$rc" -eq 0 ] || fail "--exec-save-initramfs: exit $rc: $(cat "$T/err")"
+	cpio -it <"$T/i.cpio" >"$T/list" 2>/dev/null || fail "the initramfs is not a cpio archive cpio(1) reads"
+	for f in init pmvm/exec.conf modules/00-fuse.ko modules/01-virtiofs.ko.xz dev proc sys; do
+		grep -qx "$f" "$T/list" || fail "the initramfs lacks $f: $(tr '\n' ' ' <"$T/list")"
+	done
+	mkdir "$T/un" && (cd "$T/un" && cpio -id <"$T/i.cpio" 2>/dev/null)
+	[ "$(head -c 4 "$T/un/init" | od -An -c | tr -d ' ')" = '177ELF' ] || fail "/init is not an ELF file"
+	tr '\0' '\n' <"$T/un/pmvm/exec.conf" >"$T/conf"
+	for l in 'cmd=echo "a b" > out; exit 3' "cwd=$T/x" "uid=$(id -u)" "gid=$(id -g)" "rwdir=$T" 'verbose=0'; do
+		grep -qxF "$l" "$T/conf" || fail "exec.conf lacks '$l': $(cat "$T/conf")"
+	done
+	grep -q '^env=PATH=' "$T/conf" || fail "exec.conf passes no PATH"
+	[ "$(cat "$T/un/modules/01-virtiofs.ko.xz")" = b ] || fail "a module was not packed as it is"
+	cd / || exit 1
+	;;
 *)
 	echo "unknown case $CASE"; exit 1 ;;
 esac
