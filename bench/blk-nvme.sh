@@ -22,21 +22,8 @@ for f in blk-nvme/blk/tests/vblk-exercise blk-nvme/blk/tests/randio vmm/vmm; do
 	[ -x "$build/$f" ] || { echo "blk-nvme.sh: no $build/$f (build first)" >&2; exit 1; }
 done
 
-link=$here/../guest-tests/nested/scenarios/blk-bench
-[ -e "$link" ] && { echo "blk-nvme.sh: $link exists (another run?)" >&2; exit 1; }
-ln -s ../../../bench/blk-nvme-scenario "$link" || exit 1
-trap 'rm -f "$link"' EXIT
-"$here/../guest-tests/nested/run" --build "$build" --only blk-bench --verbose \
-	>"$out/blk-nvme.log" 2>&1
-rc=$?
-rm -f "$link"
-sed -n 's/^#   BENCH //p' "$out/blk-nvme.log" >"$out/blk-nvme.txt"
-if ! grep -q '^ok .*blk-bench' "$out/blk-nvme.log" || [ ! -s "$out/blk-nvme.txt" ]; then
-	echo "blk-nvme.sh: the benchmark did not run (rc $rc); see $out/blk-nvme.log" >&2
-	grep -E 'FAIL|not ok' "$out/blk-nvme.log" | tail -5 >&2
-	exit 1
-fi
-val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+. "$here/nested-lib.sh"
+nested_bench blk-bench blk-nvme-scenario "$out/blk-nvme" || exit 1
 echo "4 KiB random I/O through virtio-blk on one emulated NVMe controller, nested L1 (TCG):"
 printf '  %-9s %-11s %3s %14s %15s\n' source backend qd randread_iops randwrite_iops
 while read -r l; do
