@@ -38,6 +38,7 @@
 #include <pthread.h>
 
 #include "acpi.h"
+#include "channel.h"
 #include "exec-proto.h"
 #include "exec.h"
 #include "initramfs.h"
@@ -81,12 +82,9 @@ static struct exec_state {
 	struct vhost_fs *fs;
 	int nmodules;
 
-	/* the channel: a frame being received */
+	/* the channel (vCPU threads, under lock) */
 	pthread_mutex_t lock;
-	uint8_t hdr[4];
-	unsigned hdr_got, payload_len, payload_got;
-	uint8_t payload[EXEC_FRAME_MAX];
-	bool broken;
+	struct exec_channel ch;
 
 	bool have_status, started, setup_failed;
 	int status;
@@ -531,8 +529,10 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 }
 
 /* A whole frame arrived; lock held. */
-static void frame_done(struct vm *vm, uint8_t type, const uint8_t *p, unsigned len)
+static void frame_done(void *opaque, uint8_t type, const uint8_t *p, unsigned len)
 {
+	struct vm *vm = opaque;
+
 	switch (type) {
 	case EXEC_FRAME_STDOUT:
 		write_all(STDOUT_FILENO, p, len);
@@ -576,35 +576,10 @@ static void frame_done(struct vm *vm, uint8_t type, const uint8_t *p, unsigned l
 	}
 	return;
 bad:
-	ex.broken = true;
+	ex.ch.broken = true;
 	vm_request_exit_reason(vm, EXEC_EXIT_PANIC, "exec-protocol",
 			       "the guest's init sent a malformed frame (type %u, %u bytes)",
 			       type, len);
-}
-
-static void channel_byte(struct vm *vm, uint8_t b)
-{
-	if (ex.hdr_got < 4) {
-		ex.hdr[ex.hdr_got++] = b;
-		if (ex.hdr_got < 4)
-			return;
-		ex.payload_len = (unsigned)ex.hdr[2] | (unsigned)ex.hdr[3] << 8;
-		ex.payload_got = 0;
-		if (ex.payload_len > EXEC_FRAME_MAX || ex.hdr[1] != 0) {
-			ex.broken = true;
-			vm_request_exit_reason(vm, EXEC_EXIT_PANIC, "exec-protocol",
-					       "the guest's init sent a malformed frame header "
-					       "(type %u, flags %u, %u bytes)", ex.hdr[0], ex.hdr[1],
-					       ex.payload_len);
-			return;
-		}
-	} else {
-		ex.payload[ex.payload_got++] = b;
-	}
-	if (ex.payload_got == ex.payload_len) {
-		ex.hdr_got = 0;
-		frame_done(vm, ex.hdr[0], ex.payload, ex.payload_len);
-	}
 }
 
 static void channel_io(void *opaque, uint64_t addr, void *data, unsigned len, bool is_write)
@@ -614,8 +589,12 @@ static void channel_io(void *opaque, uint64_t addr, void *data, unsigned len, bo
 	if (!is_write || addr != 0)
 		return;
 	pthread_mutex_lock(&ex.lock);
-	for (unsigned i = 0; i < len && !ex.broken; i++)
-		channel_byte(vm, ((const uint8_t *)data)[i]);
+	if (!ex.ch.broken &&
+	    exec_channel_feed(&ex.ch, data, len, frame_done, vm) < 0 && !vm_exiting(vm))
+		vm_request_exit_reason(vm, EXEC_EXIT_PANIC, "exec-protocol",
+				       "the guest's init sent a malformed frame header "
+				       "(type %u, flags %u, %u bytes)", ex.ch.hdr[0], ex.ch.hdr[1],
+				       (unsigned)ex.ch.hdr[2] | (unsigned)ex.ch.hdr[3] << 8);
 	pthread_mutex_unlock(&ex.lock);
 }
 
@@ -629,6 +608,7 @@ static int exec_setup(struct vm *vm, char *err, size_t errlen)
 	if (!exec_enabled())
 		return 0;
 	ex.vm = vm;
+	exec_channel_init(&ex.ch);
 	if (vm_register_pio(vm, EXEC_PORT, 1, channel_io, vm) < 0) {
 		snprintf(err, errlen, "cannot claim port 0x%x", EXEC_PORT);
 		return -1;
