@@ -262,6 +262,11 @@ exec)
 	done
 	grep -q '^env=PATH=' "$T/conf" || fail "exec.conf passes no PATH"
 	[ "$(cat "$T/un/modules/01-virtiofs.ko.xz")" = b ] || fail "a module was not packed as it is"
+	# A kernel with no release string (a PVH test guest, a kernel of the
+	# user's own): no modules, the drivers must be built in.
+	"$VMM" --kernel "$GUEST" --exec true --exec-save-initramfs "$T/j.cpio" 2>"$T/err" ||
+		fail "--exec-save-initramfs without modules: $(cat "$T/err")"
+	cpio -it <"$T/j.cpio" 2>/dev/null | grep -q '^modules/.' && fail "modules packed for a kernel without a release"
 	cd / || exit 1
 	;;
 *)

@@ -1,4 +1,4 @@
-# L1 side of exec-linux: five `vmm --exec` runs of Debian's kernel.
+# L1 side of exec-linux: eight `vmm --exec` runs of Debian's kernel.
 need_vmm
 cd "$RUNDIR" || fail "no $RUNDIR"
 X="$VMM --kernel $L2_KERNEL -m 256M"
@@ -8,12 +8,15 @@ mkdir rw
 
 # show N: what run N printed, for a failure
 show() { for f in out$1 err$1 res$1.json; do echo "--- $f"; cat "$f" 2>/dev/null; done; }
-no_virtiofsd() {
+fsd_pids() {
 	for p in /proc/[0-9]*; do
 		case $(cat "$p/cmdline" 2>/dev/null | tr '\0' ' ') in
-		*virtiofsd*) show "$1"; fail "run $1: a virtiofsd (pid ${p#/proc/}) outlived vmm" ;;
+		*virtiofsd*) echo "${p#/proc/}" ;;
 		esac
 	done
+}
+no_virtiofsd() {
+	[ -z "$(fsd_pids)" ] || { show "$1"; fail "run $1: a virtiofsd ($(fsd_pids)) outlived vmm"; }
 }
 
 # 1: a host file, stderr apart, the directory, status 3.
@@ -63,4 +66,32 @@ rc=$?
 [ $rc = 127 ] || { show 5; fail "run 5: status $rc, expected 127"; }
 grep -q 'no-such-command-here' err5 || { show 5; fail "run 5: the shell's message is not on stderr"; }
 no_virtiofsd 5
-echo "exec-linux: 5 runs as expected"
+# 6: a kernel without what --exec needs (here: none of its modules, an
+# empty modules directory): status 125, and the init names the option.
+mkdir emptymods && : >emptymods/modules.dep
+$X --timeout 120 --modules-dir "$RUNDIR/emptymods" --results res6.json --exec true \
+	>out6 2>err6 </dev/null
+rc=$?
+[ $rc = 125 ] || { show 6; fail "run 6: status $rc, expected 125 (set-up failed)"; }
+grep -q 'CONFIG_VIRTIO' err6 || { show 6; fail "run 6: the message does not name the missing kernel option"; }
+grep -q '"reason":"exec-setup"' res6.json || { show 6; fail "run 6: results reason is not exec-setup"; }
+no_virtiofsd 6
+
+# 7, 8: vmm stopped from outside: SIGTERM (status 4, virtiofsd stopped by
+# the teardown), kill -9 (virtiofsd dies with vmm: PR_SET_PDEATHSIG).
+for sig in TERM KILL; do
+	$X --timeout 120 --shutdown-grace 0 --exec 'sleep 1000' >out-$sig 2>err-$sig </dev/null &
+	vpid=$!
+	i=0; while [ -z "$(fsd_pids)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -n "$(fsd_pids)" ] || fail "SIG$sig: no virtiofsd started"
+	sleep 3
+	kill -$sig $vpid
+	wait $vpid
+	rc=$?
+	if [ $sig = TERM ]; then
+		[ $rc = 4 ] || { cat err-$sig; fail "SIGTERM: status $rc, expected 4"; }
+	fi
+	i=0; while [ -n "$(fsd_pids)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -z "$(fsd_pids)" ] || fail "SIG$sig: virtiofsd $(fsd_pids) outlived vmm"
+done
+echo "exec-linux: 8 runs as expected ($(head -n1 err6))"
