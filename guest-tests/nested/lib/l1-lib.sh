@@ -67,7 +67,16 @@ l2_tcg_fault() {
 			tid=${task##*-}
 			[ "$tid" -gt "$2" ] 2>/dev/null && [ "$tid" -le $(($2 + 64)) ] && echo "$task $rest"
 		done | tail -n 1)
-	[ -n "$line" ] || return 1
+	if [ -z "$line" ]; then
+		# Not a known fault: show what L1's KVM saw of this vmm's
+		# shutdowns (exit info, error code), for the next diagnosis.
+		grep 'kvm_exit: .*reason shutdown' $t | while read -r task rest; do
+			tid=${task##*-}
+			[ "$tid" -gt "$2" ] 2>/dev/null && [ "$tid" -le $(($2 + 64)) ] &&
+				echo "note: not a known QEMU fault; L1 saw: $task $rest"
+		done | tail -n 2
+		return 1
+	fi
 	TCG_FAULT_WHY="QEMU's nested paging lost L2's page tables ($(echo "$line" | grep -o 'vcpu [0-9]* reason shutdown rip 0x[0-9a-f]*'), delivering a #PF for an instruction fetch)"
 }
 # l2_tcg_retry_note TAG: the line l1-init counts into the TAP line
