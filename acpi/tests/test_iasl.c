@@ -36,19 +36,10 @@
 #include "check.h"
 #include "fake_module.h"
 #include "tables.h"
+#include "test_check.h"
 
 static int failures;
 static const char *iasl, *acpiexec;
-
-#define CHECK(cond, ...)                                                  \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                     \
-			fputc('\n', stderr);                              \
-			failures++;                                       \
-		}                                                         \
-	} while (0)
 
 /* Run a shell command line; returns its exit status, output in *out. */
 static int run(char **out, const char *fmt, ...)

@@ -51,19 +51,10 @@
 #include <linux/virtio_ring.h>
 
 #include "vhost-user.h"
+#include "test_check.h"
 
 static int failures;
 static int test_no;
-
-#define CHECK(cond, ...)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                         \
-			fputc('\n', stderr);                                  \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
 
 /* Run one named test; "ok"/"not ok" by whether it added failures. */
 static void run_test(const char *name, void (*fn)(void))
