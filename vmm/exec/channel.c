@@ -5,6 +5,7 @@
  * the bytes arrive one I/O exit at a time.
  */
 #include "channel.h"
+#include "le.h"
 
 void exec_channel_init(struct exec_channel *c)
 {
@@ -20,7 +21,7 @@ int exec_channel_feed(struct exec_channel *c, const uint8_t *p, size_t n, exec_f
 			c->hdr[c->hdr_got++] = p[i];
 			if (c->hdr_got < sizeof(c->hdr))
 				continue;
-			c->len = (unsigned)c->hdr[2] | (unsigned)c->hdr[3] << 8;
+			c->len = get_le16(c->hdr + 2);
 			c->got = 0;
 			if (c->hdr[1] != 0 || c->len > EXEC_FRAME_MAX) {
 				c->broken = true;

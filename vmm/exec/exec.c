@@ -42,6 +42,7 @@
 #include "exec-proto.h"
 #include "exec.h"
 #include "initramfs.h"
+#include "le.h"
 #include "internal.h"
 #include "vhost-fs.h"
 #include "vmm.h"
@@ -103,14 +104,21 @@ bool exec_enabled(void)
 
 /* ---- options ------------------------------------------------------------ */
 
-static int opt_exec(const char *arg, char *err, size_t errlen)
+/* *dst = arg unless arg is empty ("the WHAT is empty"). */
+static int set_nonempty(const char **dst, const char *arg, const char *what, char *err,
+			size_t errlen)
 {
 	if (!*arg) {
-		snprintf(err, errlen, "the command is empty");
+		snprintf(err, errlen, "the %s is empty", what);
 		return -1;
 	}
-	ex.cmd = arg;
+	*dst = arg;
 	return 0;
+}
+
+static int opt_exec(const char *arg, char *err, size_t errlen)
+{
+	return set_nonempty(&ex.cmd, arg, "command", err, errlen);
 }
 
 static int opt_rwdir(const char *arg, char *err, size_t errlen)
@@ -163,12 +171,7 @@ static int opt_modules_dir(const char *arg, char *err, size_t errlen)
 
 static int opt_save_initramfs(const char *arg, char *err, size_t errlen)
 {
-	if (!*arg) {
-		snprintf(err, errlen, "the file name is empty");
-		return -1;
-	}
-	ex.save_initramfs = arg;
-	return 0;
+	return set_nonempty(&ex.save_initramfs, arg, "file name", err, errlen);
 }
 
 static int opt_exec_verbose(const char *arg, char *err, size_t errlen)
@@ -551,8 +554,7 @@ static void frame_done(void *opaque, uint8_t type, const uint8_t *p, unsigned le
 
 		if (len != 4)
 			goto bad;
-		v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-		    (uint32_t)p[3] << 24;
+		v = get_le32(p);
 		if (v > 255)
 			goto bad;
 		ex.have_status = true;
@@ -594,7 +596,7 @@ static void channel_io(void *opaque, uint64_t addr, void *data, unsigned len, bo
 		vm_request_exit_reason(vm, EXEC_EXIT_PANIC, "exec-protocol",
 				       "the guest's init sent a malformed frame header "
 				       "(type %u, flags %u, %u bytes)", ex.ch.hdr[0], ex.ch.hdr[1],
-				       (unsigned)ex.ch.hdr[2] | (unsigned)ex.ch.hdr[3] << 8);
+				       ex.ch.len);
 	pthread_mutex_unlock(&ex.lock);
 }
 

@@ -142,6 +142,8 @@ static void set_addr(uint64_t *a, bool high, uint32_t v)
 
 static void write_status(struct virtio_mmio *d, uint32_t v)
 {
+	bool up;
+
 	v &= 0xff;
 	if (v == 0) {
 		device_reset(d);
@@ -158,13 +160,10 @@ static void write_status(struct virtio_mmio *d, uint32_t v)
 		if (!ok)
 			v &= ~VIRTIO_CONFIG_S_FEATURES_OK;
 	}
-	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(d->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	    d->ops->driver_ok) {
-		d->status = v | (d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
-		d->ops->driver_ok(d->opaque);
-		return;
-	}
+	up = (v & VIRTIO_CONFIG_S_DRIVER_OK) && !(d->status & VIRTIO_CONFIG_S_DRIVER_OK);
 	d->status = v | (d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+	if (up && d->ops->driver_ok)
+		d->ops->driver_ok(d->opaque);
 }
 
 static void kick(struct virtio_mmio *d, uint32_t qi)
