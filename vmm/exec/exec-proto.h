@@ -35,7 +35,8 @@ enum exec_frame_type {
 				 * note shown with --verbose */
 };
 
-/* exec.conf keys. Each appears once unless said otherwise. */
+/* exec.conf keys. Each appears once unless said otherwise; groups and
+ * verbose may be absent (no supplementary groups, no notes). */
 #define EXEC_KEY_CMD    "cmd"    /* the command, run as /bin/sh -c CMD */
 #define EXEC_KEY_CWD    "cwd"    /* absolute directory to run it in */
 #define EXEC_KEY_UID    "uid"    /* decimal */
