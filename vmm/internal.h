@@ -30,6 +30,8 @@ struct vm_region {
 	unsigned flags;
 	int slot;
 	int pieces;  /* KVM memslots it is split into by holes (memerr.c) */
+	uint64_t *dirty_carry; /* VM_MEM_LOG_DIRTY: logs of pieces replaced by
+				* a split (vm_mem_dirty_log), or NULL */
 };
 
 /* Regions sorted by gpa, never overlapping. */
@@ -58,6 +60,8 @@ struct vm_hole {
  * first, into out (at most max): their number, or -1 if more than max. */
 int memmap_pieces(uint64_t gpa, uint64_t size, const struct vm_hole *holes, int nholes,
 		  struct vm_hole *out, int max);
+/* The KVM memslot of piece k of region r (k 0: the region's own slot). */
+int memmap_piece_slot(const struct vm_region *r, int k);
 
 /* ---- e820 (e820.c: pure, unit-tested) ------------------------------------ */
 
@@ -232,6 +236,13 @@ struct vm {
 	int nparked, nended;
 	struct kvm_cpuid2 *cpuid;
 	bool sync_faults; /* vmm_request_sync_faults: no async PF (vm.c) */
+	bool manual_dirty; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+	/* vm_mem_change_begin/end: changes under way, and ended so far */
+	pthread_mutex_t change_lock;
+	pthread_cond_t change_cond;
+	int changing;
+	atomic_uint_fast64_t changes;
+	atomic_uint_fast64_t change_waits; /* KVM_RUN EFAULTs run again */
 
 	struct vm_fdwatch *watches;
 
@@ -279,6 +290,13 @@ void memerr_run_end(void);
 bool memerr_vcpu_pending(struct vcpu *v); /* after KVM_RUN: a SIGBUS to handle */
 void memerr_mmio_done(struct vcpu *v);    /* after an MMIO exit's handler */
 bool memerr_vcpu_efault(struct vcpu *v);  /* KVM_RUN failed with EFAULT */
+/* vm.c: KVM memslot flags for VM_MEM_* flags; the dirty log of region r's
+ * current pieces kept before a split replaces them (memerr.c); after an
+ * EFAULT from KVM_RUN, wait out memory changes: true if one was under way
+ * or ended since changes_before (vm_mem_change_begin, vmm.h). */
+uint32_t vm_kvm_mem_flags(unsigned flags);
+int vm_mem_dirty_carry(struct vm *vm, struct vm_region *r);
+bool vm_mem_change_retry(struct vm *vm, uint64_t changes_before);
 
 /* boot.c */
 struct boot_image {

@@ -434,9 +434,6 @@ int memerr_start(struct vm *vm)
 
 /* ---- Holes: guest pages taken out of the memslots ------------------------- */
 
-/* Slot numbers for the pieces of a region split by holes: the region's own
- * slot for the first piece, then HOLE_SLOT_BASE + slot * HOLE_SLOTS + k. */
-#define HOLE_SLOT_BASE 1024
 #define HOLE_SLOTS     (VM_MAX_HOLES + 1)
 
 static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size, uint8_t *host,
@@ -444,7 +441,7 @@ static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size, uint8_
 {
 	struct kvm_userspace_memory_region reg = {
 		.slot = (uint32_t)slot,
-		.flags = (flags & VM_MEM_READONLY) ? KVM_MEM_READONLY : 0,
+		.flags = vm_kvm_mem_flags(flags),
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uintptr_t)host,
@@ -455,10 +452,6 @@ static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size, uint8_
 	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &reg);
 }
 
-static int piece_slot(const struct vm_region *r, int k)
-{
-	return k == 0 ? r->slot : HOLE_SLOT_BASE + r->slot * HOLE_SLOTS + k - 1;
-}
 
 /* Rebuild region r's memslots from the hole list. */
 static int rebuild(struct vm *vm, struct vm_region *r)
@@ -467,12 +460,12 @@ static int rebuild(struct vm *vm, struct vm_region *r)
 	int n, rc = 0;
 
 	for (int i = 0; i < r->pieces; i++)
-		set_slot(vm, piece_slot(r, i), 0, 0, NULL, 0);
+		set_slot(vm, memmap_piece_slot(r, i), 0, 0, NULL, 0);
 	n = memmap_pieces(r->gpa, r->size, vm->holes, vm->nholes, pieces, HOLE_SLOTS);
 	if (n < 0)
 		return -1;
 	for (int k = 0; k < n; k++)
-		if (set_slot(vm, piece_slot(r, k), pieces[k].gpa, pieces[k].len,
+		if (set_slot(vm, memmap_piece_slot(r, k), pieces[k].gpa, pieces[k].len,
 			     r->host + (pieces[k].gpa - r->gpa), r->flags) < 0)
 			rc = -1;
 	r->pieces = n;
@@ -530,6 +523,13 @@ int vm_mem_hole(struct vm *vm, uint64_t gpa, uint64_t len, bool hole)
 		paused = true;
 	}
 	pthread_rwlock_wrlock(&vm->mem_lock);
+	/* a dirty-logged region keeps what its old slots logged (vm.c) */
+	for (int i = 0; i < vm->mem.n; i++) {
+		struct vm_region *r = &vm->mem.r[i];
+
+		if (r->gpa < e && r->gpa + r->size > s && vm_mem_dirty_carry(vm, r))
+			rc = -1;
+	}
 	memcpy(vm->holes, nh, (size_t)n * sizeof(nh[0]));
 	vm->nholes = n;
 	for (int i = 0; i < vm->mem.n; i++) {

@@ -114,3 +114,13 @@ int memmap_pieces(uint64_t gpa, uint64_t size, const struct vm_hole *holes, int 
 	}
 	return k;
 }
+
+/* Slot numbers for the pieces of a region split by holes: the region's own
+ * slot for the first piece, then HOLE_SLOT_BASE + slot * HOLE_SLOTS + k. */
+#define HOLE_SLOT_BASE 1024
+#define HOLE_SLOTS     (VM_MAX_HOLES + 1)
+
+int memmap_piece_slot(const struct vm_region *r, int k)
+{
+	return k == 0 ? r->slot : HOLE_SLOT_BASE + r->slot * HOLE_SLOTS + k - 1;
+}

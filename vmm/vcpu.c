@@ -278,6 +278,7 @@ static void *vcpu_thread(void *arg)
 
 	memerr_thread_enter(v);
 	while (!atomic_load(&vm->exiting)) {
+		uint64_t changes = atomic_load(&vm->changes);
 		int rc;
 
 		memerr_run_begin();
@@ -285,6 +286,12 @@ static void *vcpu_thread(void *arg)
 		memerr_run_end();
 		if (rc < 0) {
 			int e = errno;
+
+			/* A store to guest memory being remapped (a pcow
+			 * NVDIMM moving a cluster): run it again once the
+			 * change is over (vm_mem_change_begin, vmm.h). */
+			if (e == EFAULT && vm_mem_change_retry(vm, changes))
+				continue;
 
 			/* A SIGBUS (memory error) during KVM_RUN: a machine
 			 * check for the guest (memerr.c). */

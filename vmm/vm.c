@@ -69,6 +69,188 @@ static void vm_sync_faults(struct vm *vm)
 
 /* ---- Memory ---------------------------------------------------------- */
 
+uint32_t vm_kvm_mem_flags(unsigned flags)
+{
+	return ((flags & VM_MEM_READONLY) ? KVM_MEM_READONLY : 0) |
+	       ((flags & VM_MEM_LOG_DIRTY) ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+}
+
+bool vm_dirty_log_supported(const struct vm *vm)
+{
+	int m;
+
+	if (vm->vm_fd < 0)
+		return false;
+	m = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	return m > 0 && (m & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+}
+
+/* OR nbits bits of src (from bit 0) into dst from bit at. */
+static void or_bits(uint64_t *dst, uint64_t at, const uint64_t *src, uint64_t nbits)
+{
+	if (at % 64 == 0) {
+		for (uint64_t i = 0; i < nbits / 64; i++)
+			dst[at / 64 + i] |= src[i];
+		if (nbits % 64)
+			dst[(at + nbits) / 64] |= src[nbits / 64] & ((1ULL << (nbits % 64)) - 1);
+		return;
+	}
+	for (uint64_t i = 0; i < nbits; i++)
+		if (src[i / 64] >> (i % 64) & 1)
+			dst[(at + i) / 64] |= 1ULL << ((at + i) % 64);
+}
+
+/* The dirty log of one memslot (npages pages) ORed into dst at bit at. */
+static int slot_log(struct vm *vm, int slot, uint64_t npages, uint64_t *dst, uint64_t at)
+{
+	uint64_t *tmp = calloc((npages + 63) / 64, 8);
+	struct kvm_dirty_log l = { .slot = (uint32_t)slot, .dirty_bitmap = tmp };
+	int rc;
+
+	if (!tmp)
+		return -1;
+	rc = ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &l);
+	if (rc == 0)
+		or_bits(dst, at, tmp, npages);
+	free(tmp);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Region r's memslots (the pieces around holes, memerr.c): fn for each,
+ * with its slot, first page (from the region's start) and pages. */
+static int region_slots(struct vm *vm, struct vm_region *r,
+			int (*fn)(struct vm *, int, uint64_t, uint64_t, void *), void *ctx)
+{
+	struct vm_hole pieces[VM_MAX_HOLES + 1];
+	int n = memmap_pieces(r->gpa, r->size, vm->holes, vm->nholes, pieces,
+			      VM_MAX_HOLES + 1);
+
+	if (n < 0)
+		return -1;
+	for (int k = 0; k < n; k++)
+		if (fn(vm, memmap_piece_slot(r, k), (pieces[k].gpa - r->gpa) / 4096,
+		       pieces[k].len / 4096, ctx))
+			return -1;
+	return 0;
+}
+
+static int log_one(struct vm *vm, int slot, uint64_t first, uint64_t n, void *ctx)
+{
+	return slot_log(vm, slot, n, ctx, first);
+}
+
+static int rearm_one(struct vm *vm, int slot, uint64_t first, uint64_t n, void *ctx)
+{
+	uint64_t words = (n + 63) / 64, *ones = malloc(words * 8);
+	struct kvm_clear_dirty_log c = { .slot = (uint32_t)slot, .num_pages = (uint32_t)n,
+					 .first_page = 0, .dirty_bitmap = ones };
+	int rc;
+
+	(void)first;
+	(void)ctx;
+	if (!ones || n > UINT32_MAX) {
+		free(ones);
+		errno = ENOMEM;
+		return -1;
+	}
+	memset(ones, 0xff, words * 8);
+	rc = ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c);
+	free(ones);
+	return rc < 0 ? -1 : 0;
+}
+
+static struct vm_region *dirty_region(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < vm->mem.n; i++)
+		if (vm->mem.r[i].gpa == gpa && vm->mem.r[i].size == len &&
+		    (vm->mem.r[i].flags & VM_MEM_LOG_DIRTY))
+			return &vm->mem.r[i];
+	return NULL;
+}
+
+int vm_mem_dirty_log(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t *bitmap)
+{
+	struct vm_region *r;
+	int rc = -1;
+
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	r = dirty_region(vm, gpa, len);
+	if (!r || vm->vm_fd < 0) {
+		errno = EINVAL;
+	} else {
+		rc = region_slots(vm, r, log_one, bitmap);
+		if (rc == 0 && r->dirty_carry)
+			or_bits(bitmap, 0, r->dirty_carry, len / 4096);
+	}
+	pthread_rwlock_unlock(&vm->mem_lock);
+	return rc;
+}
+
+int vm_mem_dirty_rearm(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	struct vm_region *r;
+	int rc = -1;
+
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	r = dirty_region(vm, gpa, len);
+	if (!r || vm->vm_fd < 0) {
+		errno = EINVAL;
+	} else {
+		rc = region_slots(vm, r, rearm_one, NULL);
+		free(r->dirty_carry);
+		r->dirty_carry = NULL;
+	}
+	pthread_rwlock_unlock(&vm->mem_lock);
+	return rc;
+}
+
+int vm_mem_dirty_carry(struct vm *vm, struct vm_region *r)
+{
+	if (!(r->flags & VM_MEM_LOG_DIRTY) || vm->vm_fd < 0)
+		return 0;
+	if (!r->dirty_carry) {
+		r->dirty_carry = calloc((r->size / 4096 + 63) / 64, 8);
+		if (!r->dirty_carry)
+			return -1;
+	}
+	return region_slots(vm, r, log_one, r->dirty_carry);
+}
+
+uint64_t vm_mem_change_waits(struct vm *vm)
+{
+	return atomic_load(&vm->change_waits);
+}
+
+void vm_mem_change_begin(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->change_lock);
+	vm->changing++;
+	pthread_mutex_unlock(&vm->change_lock);
+}
+
+void vm_mem_change_end(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->change_lock);
+	vm->changing--;
+	atomic_fetch_add(&vm->changes, 1);
+	pthread_cond_broadcast(&vm->change_cond);
+	pthread_mutex_unlock(&vm->change_lock);
+}
+
+bool vm_mem_change_retry(struct vm *vm, uint64_t changes_before)
+{
+	bool retry;
+
+	pthread_mutex_lock(&vm->change_lock);
+	retry = vm->changing > 0 || atomic_load(&vm->changes) != changes_before;
+	if (retry)
+		atomic_fetch_add(&vm->change_waits, 1);
+	while (vm->changing > 0 && !atomic_load(&vm->exiting))
+		pthread_cond_wait(&vm->change_cond, &vm->change_lock);
+	pthread_mutex_unlock(&vm->change_lock);
+	return retry;
+}
+
 int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 		  unsigned flags)
 {
@@ -80,13 +262,25 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 		errno = EINVAL;
 		return -1;
 	}
+	if ((flags & VM_MEM_LOG_DIRTY) && have_kvm && !vm->manual_dirty) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+			.args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE },
+		};
+
+		if (!vm_dirty_log_supported(vm) || ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+			errno = EOPNOTSUPP;
+			return -1;
+		}
+		vm->manual_dirty = true;
+	}
 	pthread_rwlock_wrlock(&vm->mem_lock);
 	slot = vm->next_slot;
 	ret = memmap_add(&vm->mem, gpa, size, host, flags, slot);
 	if (ret == 0) {
 		reg = (struct kvm_userspace_memory_region){
 			.slot = (uint32_t)slot,
-			.flags = (flags & VM_MEM_READONLY) ? KVM_MEM_READONLY : 0,
+			.flags = vm_kvm_mem_flags(flags),
 			.guest_phys_addr = gpa,
 			.memory_size = size,
 			.userspace_addr = (uintptr_t)host,
@@ -344,6 +538,8 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 {
 	pthread_rwlock_init(&vm->mem_lock, NULL);
 	pthread_rwlock_init(&vm->io_lock, NULL);
+	pthread_mutex_init(&vm->change_lock, NULL);
+	pthread_cond_init(&vm->change_cond, NULL);
 	vm->kvm_fd = vm->vm_fd = vm->epoll_fd = vm->wake_fd = vm->ram_fd = -1;
 
 	if (!vm->cfg.offline) {

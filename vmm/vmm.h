@@ -93,6 +93,9 @@ extern const struct vmm_module *const __stop_vmm_modules[];
 #define VM_MEM_READONLY 0x1 /* KVM_MEM_READONLY: guest writes exit as MMIO */
 #define VM_MEM_NO_E820  0x2 /* not RAM for the guest's e820 (pmem, DSM page) */
 #define VM_MEM_PMEM     0x4 /* persistent memory range (e820 stays silent) */
+#define VM_MEM_LOG_DIRTY 0x8 /* KVM dirty logging, manual re-protect (see
+			      * vm_mem_dirty_log); refused without
+			      * vm_dirty_log_supported() */
 
 /* Map [host, host+size) at guest physical gpa as one KVM memslot and make it
  * reachable through vm_gpa(). gpa, size and host must be page aligned.
@@ -108,6 +111,30 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
 void *vm_gpa_w(struct vm *vm, uint64_t gpa, uint64_t len);
 
 uint64_t vm_ram_size(const struct vm *vm);   /* --memory */
+
+/* Dirty logging of a VM_MEM_LOG_DIRTY region (docs/pcow-runtime.md): KVM
+ * marks a page when it first lets the guest write it and never clears the
+ * mark by itself (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), so a region's log
+ * holds every page the guest wrote since it was added or last re-armed.
+ * vm_mem_dirty_log ORs that log into bitmap (bit i: page i of the region
+ * at gpa, len bytes; the region must be exactly [gpa, gpa+len)); pieces the
+ * region was split into by vm_mem_hole are merged, and the log of a piece
+ * replaced by a split is kept. vm_mem_dirty_rearm clears it and makes KVM
+ * write-protect the pages again. Any thread; 0, or -1 with errno. */
+bool vm_dirty_log_supported(const struct vm *vm);
+int vm_mem_dirty_log(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t *bitmap);
+int vm_mem_dirty_rearm(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* Guest memory remapped under running vCPUs (a pcow NVDIMM moving
+ * clusters, docs/pcow-runtime.md): between begin and end a guest store to
+ * the part being moved may fail KVM_RUN with a bare EFAULT; the vCPU then
+ * waits for the change to end and runs the instruction again. Changes may
+ * overlap (several DIMMs). Any thread. */
+void vm_mem_change_begin(struct vm *vm);
+void vm_mem_change_end(struct vm *vm);
+/* How many times a vCPU's KVM_RUN failed with EFAULT during or across a
+ * change and was run again. */
+uint64_t vm_mem_change_waits(struct vm *vm);
 uint64_t vm_ram_end(const struct vm *vm);    /* highest RAM gpa + 1 */
 /* Guest RAM as one host mapping: the region at gpa 0 starts at
  * vm_ram_host(), the one at LAYOUT_HIGH_RAM right after it (see
