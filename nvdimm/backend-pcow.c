@@ -18,6 +18,19 @@
  * fault twice (the second finds the cluster mapped, or the copy there) and
  * is simply woken again. A vCPU blocked on a fault waits inside KVM.
  *
+ * Writes without a fault (faultless; where KVM has a manual dirty log):
+ * what the active layer does not own is mapped MAP_PRIVATE instead (holes
+ * anonymous, snapshot clusters from the file; whole at start for an image
+ * of one layer and no base, else per VIEW_SPAN on the span's first fault),
+ * so a first store is a kernel copy-on-write inside KVM with no exit. The
+ * memslot is dirty-logged; move_dirty() (before a flush, a snapshot, the
+ * statistics, and periodically) moves each written cluster into the image:
+ * mprotect it read-only, pwrite the guest's view to the cluster's slot, map
+ * the file over it. A vCPU storing there meanwhile gets EFAULT from KVM_RUN
+ * and runs again after the move (vm_mem_change_begin/end), or exits as MMIO
+ * (errors.c waits through nvdimm_backing_quiet). Base clusters keep the
+ * userfaultfd path.
+ *
  * A pre-allocator thread keeps pcow_reserve() clusters ready so a first
  * write rarely extends the file itself.
  *
@@ -78,6 +91,8 @@
 #define CHUNK_BYTES (4ULL << 20)	/* guest chunk with one file range */
 #define CHUNK_MAX_SLOTS 1024u		/* 4 MiB of 4 KiB clusters */
 #define CHUNK_BLOCK 1024u		/* chunk records allocated together */
+#define VIEW_SPAN (64ULL << 20)		/* faultless writes: view mapped per span */
+#define MOVE_PERIOD_MS 1000u	/* faultless writes: background move */
 
 /* One aligned guest chunk of CHUNK_BYTES (docs/pcow-runtime.md, "Host
  * mappings"): its clusters live at host + slot * csize. Slots lo..hi are
@@ -125,6 +140,22 @@ struct nvdimm_pcow {
 	struct chunk **chunks;		/* blocks of CHUNK_BLOCK, allocated on use */
 	uint64_t *plist;		/* chunks with pending slots */
 	size_t nplist, plist_cap;
+
+	/* Writes without a fault (docs/pcow-runtime.md): what is not the
+	 * active layer's own is mapped MAP_PRIVATE (holes anonymous, snapshot
+	 * clusters from the file) per VIEW_SPAN on its first fault, so a
+	 * guest store there is copied by the kernel with no exit; KVM's dirty
+	 * log finds the written pages and move_dirty() puts their clusters
+	 * into the image. */
+	bool faultless;
+	struct nvdimm_pcow_host host;
+	bool have_host;
+	uint64_t *settled;	/* page bits: mapped shared from the file */
+	uint64_t *dirty;	/* page bits: scratch for the dirty log */
+	uint64_t *viewed;	/* span bits: the span's view is mapped */
+	uint64_t npages, nspans;
+	uint64_t last_move_ns;
+	uint64_t move_period_ns;	/* PMVM_PCOW_MOVE_MS, else MOVE_PERIOD_MS */
 };
 
 static void lock_release(struct nvdimm_pcow *p)
@@ -185,6 +216,45 @@ static int lock_bases(struct nvdimm_pcow *p, const char *path, char *err, size_t
 	return 0;
 }
 
+/* ---- page and span bits (writes without a fault) ---- */
+
+static void bits_set(uint64_t *b, uint64_t first, uint64_t n, bool on)
+{
+	for (uint64_t i = first; i < first + n;) {
+		if (i % 64 == 0 && first + n - i >= 64) {
+			b[i / 64] = on ? ~0ULL : 0;
+			i += 64;
+			continue;
+		}
+		if (on)
+			b[i / 64] |= 1ULL << (i % 64);
+		else
+			b[i / 64] &= ~(1ULL << (i % 64));
+		i++;
+	}
+}
+
+/* Guest bytes [off, off+len) are (on) or are no longer mapped shared from
+ * the image file: their pages are never moved. */
+static void settle(struct nvdimm_pcow *p, uint64_t off, uint64_t len, bool on)
+{
+	if (p->settled)
+		bits_set(p->settled, off / PAGE, len / PAGE, on);
+}
+
+static bool viewed(const struct nvdimm_pcow *p, uint64_t off)
+{
+	uint64_t s = off / VIEW_SPAN;
+
+	return p->viewed && (p->viewed[s / 64] >> (s % 64) & 1);
+}
+
+static void change(struct nvdimm_pcow *p, bool begin)
+{
+	if (p->have_host && p->host.change)
+		p->host.change(p->host.opaque, begin);
+}
+
 /* Point guest offset off (cluster aligned, len bytes) at the image file at
  * host_off. */
 static int map_file(struct nvdimm_pcow *p, uint64_t off, uint64_t len, uint64_t host_off)
@@ -198,8 +268,35 @@ static int map_file(struct nvdimm_pcow *p, uint64_t off, uint64_t len, uint64_t 
 		return -errno;
 	/* the placeholder's pages there are no longer visible: free them */
 	fallocate(p->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+	settle(p, off, len, true);
 	p->st.mappings++;
 	return 0;
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static bool zero_page(const uint8_t *v)
+{
+	const uint64_t *w = (const uint64_t *)v;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
 }
 
 static void wake(struct nvdimm_pcow *p, uint64_t off, uint64_t len)
@@ -388,6 +485,43 @@ static bool hole_view(struct nvdimm_pcow *p, uint64_t off)
 	return !shows_data(p, off, &m);
 }
 
+/* Map the hole view [off, off+len) from the file at host (allocated
+ * first). Where that view is mapped privately (writes without a fault) the
+ * guest may have written it: the range is made read-only (a store then
+ * waits, vm_mem_change_begin), what the guest wrote is copied to the file,
+ * then the file is mapped over it. 0 or -1. */
+static int map_ahead(struct nvdimm_pcow *p, uint64_t off, uint64_t len, uint64_t host)
+{
+	/* before the guest runs nothing can have been written there */
+	bool priv = viewed(p, off) && p->have_host;
+	int rc = 0;
+
+	if (priv) {
+		change(p, true);
+		if (mprotect(p->map + off, len, PROT_READ)) {
+			change(p, false);
+			return -1;
+		}
+	}
+	if (fallocate(p->fd, 0, (off_t)host, (off_t)len))
+		rc = -1;
+	for (uint64_t o = 0; priv && !rc && o < len; o += PAGE)
+		if (!zero_page(p->map + off + o) &&
+		    pwrite_all(p->fd, p->map + off + o, PAGE, host + o)) {
+			fail(p, "copying written data at 0x%" PRIx64 " into the image: %s",
+			     off + o, strerror(errno));
+			rc = -1;
+		}
+	if (!rc && map_file(p, off, len, host))
+		rc = -1;
+	if (priv) {
+		if (rc)
+			mprotect(p->map + off, len, PROT_READ | PROT_WRITE);
+		change(p, false);
+	}
+	return rc;
+}
+
 /* Map slots [a, b] of chunk ci where the view is zeros, as pending: the
  * guest's stores there go to the file without a fault, and the next flush
  * gives the slots to the image. File space is allocated first so
@@ -409,10 +543,8 @@ static void map_span(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint6
 		}
 		while (k + 1 <= b && hole_view(p, cbase + (k + 1) * p->csize))
 			k++;
-		if (fallocate(p->fd, 0, (off_t)(ch->host + j * p->csize),
-			      (off_t)((k - j + 1) * p->csize)) ||
-		    map_file(p, cbase + j * p->csize, (k - j + 1) * p->csize,
-			     ch->host + j * p->csize))
+		if (map_ahead(p, cbase + j * p->csize, (k - j + 1) * p->csize,
+			      ch->host + j * p->csize))
 			return;
 		for (uint64_t x = j; x <= k; x++)
 			set_pending(p, ch, ci, x);
@@ -428,7 +560,7 @@ static void map_span(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint6
  * chunk cannot be used (the caller allocates anywhere), or -1 with the
  * image's error.
  */
-static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off)
+static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off, bool copy)
 {
 	uint64_t ci = coff / (p->nslots * p->csize);
 	uint64_t j = (coff / p->csize) % p->nslots, slot;
@@ -447,7 +579,7 @@ static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off)
 		fresh = true;
 	}
 	slot = ch->host + j * p->csize;
-	if (pcow_alloc_at(p->img, coff, slot, true))
+	if (pcow_alloc_at(p->img, coff, slot, copy))
 		return pcow_errcode(p->img) == PCOW_EINVAL || pcow_errcode(p->img) == PCOW_EBUSY ?
 			1 : -1;
 	*host_off = slot;
@@ -582,6 +714,22 @@ static int adopt_chunks(struct nvdimm_pcow *p)
 	return 0;
 }
 
+/* Map [off, off+len) MAP_PRIVATE: from the image file at host, or
+ * anonymous (zeros) when host is 0. */
+static int map_private(struct nvdimm_pcow *p, uint64_t off, uint64_t len, uint64_t host)
+{
+	void *a = host ? mmap(p->map + off, len, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, p->fd, (off_t)host)
+		       : mmap(p->map + off, len, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+
+	if (a == MAP_FAILED)
+		return -errno;
+	if (!host)
+		madvise(a, len, MADV_NOHUGEPAGE);	/* a move remaps per cluster */
+	return 0;
+}
+
 /* At start: the active layer's own clusters (not shared with a snapshot)
  * are mapped from the file over the placeholder. */
 struct map_ctx {
@@ -595,10 +743,15 @@ static int map_run(void *ctx, uint64_t off, uint64_t len, uint64_t host, bool sh
 	struct map_ctx *m = ctx;
 	struct nvdimm_pcow *p = m->p;
 
-	if (shared || off >= p->size)
+	if (off >= p->size)
 		return 0;
+	if (len > p->size - off)
+		len = p->size - off;
 	m->off = off;
-	m->err = map_file(p, off, len > p->size - off ? p->size - off : len, host);
+	if (shared)	/* copy-on-write: privately where the view is mapped */
+		m->err = viewed(p, off) ? map_private(p, off, len, host) : 0;
+	else
+		m->err = map_file(p, off, len, host);
 	return m->err ? 1 : 0;
 }
 
@@ -621,6 +774,193 @@ static void chunks_reset(struct nvdimm_pcow *p)
 	p->nplist = 0;
 }
 
+/* ---- writes without a fault ---- */
+
+/* On the first fault in span off / VIEW_SPAN: map its view privately where
+ * the image has it (holes and zero clusters anonymous, snapshot clusters
+ * and shared ones from the file), so the guest's later loads and stores
+ * there never fault into the VMM. The active layer's own clusters and the
+ * pending slots (mapped shared already) and base clusters (the
+ * placeholder's faults copy them) are left as they are. Called with
+ * p->lock held. 0 or -1 (failed). */
+static int view_span(struct nvdimm_pcow *p, uint64_t off)
+{
+	uint64_t s = off / VIEW_SPAN, start = s * VIEW_SPAN;
+	uint64_t end = start + VIEW_SPAN > p->size ? p->size : start + VIEW_SPAN;
+	uint64_t c = start;
+
+	if (viewed(p, off))
+		return 0;
+	while (c < end) {
+		struct pcow_map m;
+		uint64_t len, host = 0;
+		bool priv = true;
+		int r;
+
+		if (pcow_translate(p->img, c, end - c, &m)) {
+			fail(p, "translating 0x%" PRIx64 ": %s", c, pcow_errmsg(p->img));
+			return -1;
+		}
+		len = m.len >= p->csize ? m.len - m.len % p->csize : p->csize;
+		if (len > end - c)
+			len = end - c;
+		switch (m.kind) {
+		case PCOW_MAP_DATA:
+			if (!m.shared)
+				priv = false;
+			host = m.host_off;
+			break;
+		case PCOW_MAP_LOWER:
+			host = m.host_off;
+			break;
+		case PCOW_MAP_BASE:
+			priv = false;
+			break;
+		default: {	/* hole or zero cluster: up to a pending slot */
+			uint64_t cb = p->nslots * p->csize;
+
+			for (uint64_t x = c; x < c + len; x += p->csize) {
+				struct chunk *ch = chunk_get(p, x / cb);
+
+				if (ch && ch->host && pending(ch, (x % cb) / p->csize)) {
+					len = x - c;
+					if (!len) {
+						len = p->csize;
+						priv = false;
+					}
+					break;
+				}
+			}
+			break;
+		}
+		}
+		if (priv) {
+			r = map_private(p, c, len, host);
+			if (r) {
+				fail(p, "mapping the view at 0x%" PRIx64 ": %s", c, strerror(-r));
+				return -1;
+			}
+		}
+		c += len;
+	}
+	p->viewed[s / 64] |= 1ULL << (s % 64);
+	p->st.views++;
+	return 0;
+}
+
+/*
+ * Cluster coff was written through its private mapping: make it the
+ * active layer's own. Its range turns read-only (a guest store there then
+ * waits in its vCPU: vm_mem_change_begin, vmm.h), the guest's view is
+ * written to the cluster's place in the file (a chunk slot, as for a
+ * fault, or the reserve), and the file is mapped over it, shared: later
+ * stores reach the image directly. Called with p->lock held, inside a
+ * change. 0 or -1 (failed).
+ */
+static int move_cluster(struct nvdimm_pcow *p, uint64_t coff)
+{
+	uint64_t t0 = now_ns(), dt, host_off;
+	struct pcow_map m;
+	bool cow;
+	int r;
+
+	if (pcow_translate(p->img, coff, p->csize, &m)) {
+		fail(p, "translating 0x%" PRIx64 ": %s", coff, pcow_errmsg(p->img));
+		return -1;
+	}
+	if (m.kind == PCOW_MAP_BASE || !viewed(p, coff))
+		return 0;	/* the placeholder: its writes fault */
+	if (mprotect(p->map + coff, p->csize, PROT_READ)) {
+		fail(p, "write-protecting 0x%" PRIx64 ": %s", coff, strerror(errno));
+		return -1;
+	}
+	cow = shows_data(p, coff, &m);
+	if (m.kind == PCOW_MAP_DATA && !m.shared) {
+		host_off = m.host_off;	/* its own already (a remapped snapshot) */
+	} else {
+		r = chunk_write(p, coff, &host_off, false);
+		if (r > 0)
+			r = pcow_prepare_write(p->img, coff, &host_off);
+		if (r) {
+			fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff,
+			     pcow_errmsg(p->img));
+			goto undo;
+		}
+	}
+	r = pwrite_all(p->fd, p->map + coff, p->csize, host_off);
+	if (r) {
+		fail(p, "writing the cluster at 0x%" PRIx64 ": %s", coff, strerror(-r));
+		goto undo;
+	}
+	r = map_file(p, coff, p->csize, host_off);
+	if (r) {
+		fail(p, "mapping the new cluster at 0x%" PRIx64 ": %s", coff, strerror(-r));
+		goto undo;
+	}
+	dt = now_ns() - t0;
+	p->st.moves++;
+	if (cow) {
+		p->st.cow_faults++;
+		nvdimm_lat_add(&p->st.cow_lat, dt);
+	} else {
+		p->st.first_touch_faults++;
+		nvdimm_lat_add(&p->st.ft_lat, dt);
+	}
+	if (dt > p->st.max_write_fault_ns)
+		p->st.max_write_fault_ns = dt;
+	return 0;
+undo:
+	/* the VM stops; let the vCPUs reach the exit */
+	mprotect(p->map + coff, p->csize, PROT_READ | PROT_WRITE);
+	return -1;
+}
+
+/*
+ * Move every cluster the guest wrote through a private mapping since the
+ * last move (the dirty log, minus pages mapped shared from the file) into
+ * the image. Before a flush (so the flush covers it), a live snapshot, the
+ * statistics, and every MOVE_PERIOD_NS (bounding the private copies'
+ * memory). Called with p->lock held. 0, or -1 (the DIMM failed).
+ */
+static int move_dirty(struct nvdimm_pcow *p)
+{
+	uint64_t words = (p->npages + 63) / 64;
+	bool begun = false;
+	int rc = 0;
+
+	if (!p->faultless || !p->have_host)
+		return 0;
+	if (p->failed)
+		return -1;
+	p->last_move_ns = now_ns();
+	memset(p->dirty, 0, words * 8);
+	if (p->host.dirty_log(p->host.opaque, p->dirty)) {
+		fail(p, "reading KVM's dirty log: %s", strerror(errno));
+		return -1;
+	}
+	for (uint64_t w = 0; w < words && !rc; w++) {
+		uint64_t d = p->dirty[w] & ~p->settled[w];
+
+		while (d && !rc) {
+			uint64_t page = w * 64 + (uint64_t)__builtin_ctzll(d);
+			uint64_t coff = page * PAGE & ~(p->csize - 1);
+
+			if (!begun) {
+				change(p, true);
+				begun = true;
+			}
+			if (move_cluster(p, coff))
+				rc = -1;
+			/* the cluster is settled now (or cannot be moved) */
+			settle(p, coff, p->csize, true);
+			d = p->dirty[w] & ~p->settled[w];
+		}
+	}
+	if (begun)
+		change(p, false);
+	return rc;
+}
+
 /* Handle one fault at host address addr. Called with p->lock held. */
 static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 {
@@ -640,9 +980,16 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 	if (!p->readonly && !p->wp)
 		write = true;
 
+	if (p->faultless && view_span(p, off))
+		return;
 	r = pcow_translate(p->img, coff, p->csize, &m);
 	if (r) {
 		fail(p, "translating 0x%" PRIx64 ": %s", coff, pcow_errmsg(p->img));
+		return;
+	}
+	if (p->faultless && m.kind != PCOW_MAP_BASE && !(m.kind == PCOW_MAP_DATA && !m.shared)) {
+		/* the view is mapped now (or a pending slot): run on */
+		wake(p, off, PAGE);
 		return;
 	}
 	if (m.kind == PCOW_MAP_DATA && !m.shared) {
@@ -659,7 +1006,7 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		uint64_t t0 = now_ns(), dt;
 		bool cow = shows_data(p, coff, &m);
 
-		r = chunk_write(p, coff, &host_off);
+		r = chunk_write(p, coff, &host_off, true);
 		if (r > 0)
 			r = pcow_prepare_write(p->img, coff, &host_off);
 		if (r) {
@@ -772,11 +1119,15 @@ static void *alloc_thread(void *arg)
 				continue;
 			}
 		}
+		if (p->faultless && !p->failed && now_ns() - p->last_move_ns >= p->move_period_ns)
+			move_dirty(p);
 		{
 			struct timespec ts;
+			long wait = p->faultless && p->move_period_ns < 100000000ULL ?
+				(long)p->move_period_ns : 100 * 1000000L;
 
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000000L;
+			ts.tv_nsec += wait;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
@@ -924,6 +1275,9 @@ static void pcow_free(struct nvdimm_pcow *p)
 	free(p->chunks);
 	free(p->plist);
 	free(p->buf);
+	free(p->settled);
+	free(p->dirty);
+	free(p->viewed);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->reserve_lock);
@@ -1001,6 +1355,21 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	p->nchunks = p->size / (p->nslots * p->csize);
 	p->chunks = calloc((p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK, sizeof(*p->chunks));
 	p->buf = aligned_alloc(PAGE, PAGE);
+	p->faultless = o->dirty_log && !o->readonly;
+	if (p->faultless) {
+		/* a test knob: moves racing with the guest's stores */
+		const char *ms = getenv("PMVM_PCOW_MOVE_MS");
+		unsigned long v = ms ? strtoul(ms, NULL, 10) : 0;
+
+		p->move_period_ns = (v ? v : MOVE_PERIOD_MS) * 1000000ULL;
+		p->npages = p->size / PAGE;
+		p->nspans = (p->size + VIEW_SPAN - 1) / VIEW_SPAN;
+		p->settled = calloc((p->npages + 63) / 64, 8);
+		p->dirty = calloc((p->npages + 63) / 64, 8);
+		p->viewed = calloc((p->nspans + 63) / 64, 8);
+		if (!p->settled || !p->dirty || !p->viewed)
+			p->buf = (free(p->buf), NULL);
+	}
 	if (!p->buf || !p->chunks) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
 		goto fail;
@@ -1039,6 +1408,21 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 			goto uffd_fail;
 	}
 
+	/* Writes without a fault on an image of one layer and no base: the
+	 * view is the active layer over zeros, so it is mapped whole now
+	 * (zeros privately, then the layer's clusters below) and no span
+	 * faults in. Otherwise spans map their view on their first fault. */
+	if (p->faultless && in.nlayers <= 1 && !in.base) {
+		int r = map_private(p, 0, p->size, 0);
+
+		if (r) {
+			snprintf(err, errlen, "%s: mapping %" PRIu64 " bytes: %s", o->path,
+				 p->size, strerror(-r));
+			goto fail;
+		}
+		bits_set(p->viewed, 0, p->nspans, true);
+		p->st.views = p->nspans;
+	}
 	/* Map the active layer's own clusters from the file (a walk of the
 	 * active layer's tables only: start-up costs what that layer holds,
 	 * however many snapshots and however large the image). */
@@ -1110,7 +1494,7 @@ int nvdimm_pcow_flush(struct nvdimm_backing *b)
 	pthread_mutex_lock(&p->lock);
 	/* the guest's stores sit in the file's page cache: data first, then
 	 * the metadata that maps it (the format's commit) */
-	if (p->failed || commit_pending(p))
+	if (p->failed || move_dirty(p) || commit_pending(p))
 		r = -EIO;	/* a store may have missed the image */
 	else if (fdatasync(p->fd))
 		r = -errno;
@@ -1139,7 +1523,9 @@ void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *s
 	if (!b->pcow)
 		return;
 	pthread_mutex_lock(&b->pcow->lock);
+	move_dirty(b->pcow);	/* count what the guest wrote so far */
 	*st = b->pcow->st;
+	st->faultless = b->pcow->faultless;
 	st->reserved = pcow_reserved(b->pcow->img);
 	st->wp = b->pcow->wp;
 	st->readonly = b->pcow->readonly;
@@ -1164,6 +1550,33 @@ void nvdimm_pcow_close(struct nvdimm_backing *b)
 	pcow_free(p);	/* stops the threads, unmaps, pcow_close flushes again */
 	b->pcow = NULL;
 	b->map = NULL;
+}
+
+bool nvdimm_pcow_wants_dirty_log(const struct nvdimm_backing *b)
+{
+	return b->pcow && b->pcow->faultless;
+}
+
+void nvdimm_pcow_set_host(struct nvdimm_backing *b, const struct nvdimm_pcow_host *h)
+{
+	if (!b->pcow)
+		return;
+	pthread_mutex_lock(&b->pcow->lock);
+	b->pcow->host = *h;
+	b->pcow->have_host = h->dirty_log && h->rearm && h->change;
+	b->pcow->last_move_ns = now_ns();
+	pthread_mutex_unlock(&b->pcow->lock);
+}
+
+void nvdimm_backing_quiet(struct nvdimm_backing *b, void (*fn)(void *), void *opaque)
+{
+	if (!b->pcow || !b->pcow->faultless) {
+		fn(opaque);
+		return;
+	}
+	pthread_mutex_lock(&b->pcow->lock);
+	fn(opaque);
+	pthread_mutex_unlock(&b->pcow->lock);
 }
 
 /* ---- live snapshots ---- */
@@ -1313,7 +1726,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	 * (fdatasync of the file: the guest's stores too) and then the
 	 * metadata, so no flush of our own is needed inside the pause (the
 	 * caller flushed just before it). */
-	if (commit_pending(p)) {
+	if (move_dirty(p) || commit_pending(p)) {
 		snprintf(err, errlen, "committing written clusters: %s (the VM stops)",
 			 pcow_errmsg(p->img));
 		goto out;
@@ -1330,6 +1743,18 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 		goto out;
 	}
 	chunks_reset(p);
+	if (p->faultless) {
+		/* every view is the placeholder again: spans map their view
+		 * anew on their next fault, and the dirty log starts over */
+		memset(p->viewed, 0, (p->nspans + 63) / 64 * 8);
+		memset(p->settled, 0, (p->npages + 63) / 64 * 8);
+		if (p->have_host && p->host.rearm(p->host.opaque)) {
+			fail(p, "re-arming KVM's dirty log: %s", strerror(errno));
+			snprintf(err, errlen, "re-arming KVM's dirty log: %s (the VM stops)",
+				 strerror(errno));
+			goto out;
+		}
+	}
 	t2 = now_ns();
 	if (pcow_snapshot_create(p->img, name)) {
 		snprintf(err, errlen, "%s", pcow_errmsg(p->img));

@@ -187,6 +187,31 @@ static void pcow_fatal(void *opaque, const char *msg)
 			(int)(dm - dimms), dm->opts.path, msg);
 }
 
+/* Writes without a fault on a pcow DIMM (backend-pcow.c): its memslot's
+ * dirty log and the vCPUs' wait while a cluster moves. */
+static int host_dirty_log(void *opaque, uint64_t *bitmap)
+{
+	struct dimm *dm = opaque;
+
+	return vm_mem_dirty_log(the_vm, dm->d.gpa, dm->b.size, bitmap);
+}
+
+static int host_rearm(void *opaque)
+{
+	struct dimm *dm = opaque;
+
+	return vm_mem_dirty_rearm(the_vm, dm->d.gpa, dm->b.size);
+}
+
+static void host_change(void *opaque, bool begin)
+{
+	(void)opaque;
+	if (begin)
+		vm_mem_change_begin(the_vm);
+	else
+		vm_mem_change_end(the_vm);
+}
+
 /* Open DIMM i's backing and put it into the guest's address space: its
  * range, its bad ranges (errors.c), its label area for the DSM. Boot DIMMs
  * and hot-added ones alike; the caller publishes it (ndimms, dsm.n). */
@@ -195,6 +220,13 @@ static int dimm_attach(struct vm *vm, int i, char *err, size_t errlen)
 	struct dimm *dm = &dimms[i];
 	unsigned flags = VM_MEM_NO_E820 | VM_MEM_PMEM;
 
+	/* PMVM_PCOW_WRITES=fault: every first write faults into vmm, as on
+	 * a KVM without dirty logging (bench/pcow-nvdimm.sh compares both) */
+	{
+		const char *w = getenv("PMVM_PCOW_WRITES");
+
+		dm->opts.dirty_log = vm_dirty_log_supported(vm) && !(w && !strcmp(w, "fault"));
+	}
 	if (nvdimm_backing_open(&dm->b, &dm->opts, err, errlen))
 		return -1;
 	dm->open = true;
@@ -215,10 +247,17 @@ static int dimm_attach(struct vm *vm, int i, char *err, size_t errlen)
 	dm->d.unarmed = dm->opts.unarmed || dm->opts.readonly;
 	if (dm->opts.readonly)
 		flags |= VM_MEM_READONLY;
+	if (nvdimm_pcow_wants_dirty_log(&dm->b))
+		flags |= VM_MEM_LOG_DIRTY;
 	if (vm_add_memory(vm, dm->d.gpa, dm->b.size, dm->b.map, flags) < 0) {
 		snprintf(err, errlen, "nvdimm %d: %s: cannot map at guest 0x%" PRIx64
 			 ": %s", i, dm->opts.path, dm->d.gpa, strerror(errno));
 		return -1;
+	}
+	if (flags & VM_MEM_LOG_DIRTY) {
+		struct nvdimm_pcow_host h = { host_dirty_log, host_rearm, host_change, dm };
+
+		nvdimm_pcow_set_host(&dm->b, &h);
 	}
 	/* Bad ranges; a read-only DIMM's stores exit as MMIO and are
 	 * dropped there too (errors.c). From here on the guest may
@@ -417,6 +456,13 @@ static void nvdimm_teardown(struct vm *vm)
 					st.max_write_fault_ns / 1000, st.allocated_clusters,
 					st.reserved, st.mappings, st.mappings_at_start,
 					st.wp || st.readonly ? "" : "; no userfaultfd WP: reads allocate");
+				if (st.faultless)
+					vmm_log("nvdimm %d: pcow: writes without a fault: %" PRIu64
+						" views, %" PRIu64 " clusters moved; stores that "
+						"waited for a move: %" PRIu64 " vCPU runs again (all "
+						"DIMMs), %" PRIu64 " MMIO exits (all DIMMs)", i, st.views,
+						st.moves, vm_mem_change_waits(vm),
+						nvdimm_err_mmio_exits());
 			}
 			nvdimm_backing_close(&dm->b);
 			dm->open = false;
@@ -665,6 +711,10 @@ static int cmd_stats(struct vm *vm, struct json_object *args,
 			json_object_object_add(o, "mmaps_at_start",
 					       json_object_new_uint64(st->mappings_at_start));
 			json_object_object_add(o, "chunks", json_object_new_uint64(st->chunks));
+			json_object_object_add(o, "faultless_writes",
+					       json_object_new_boolean(st->faultless));
+			json_object_object_add(o, "views", json_object_new_uint64(st->views));
+			json_object_object_add(o, "moves", json_object_new_uint64(st->moves));
 			json_object_object_add(o, "chunk_commits",
 					       json_object_new_uint64(st->chunk_commits));
 			json_object_object_add(o, "live_snapshots",

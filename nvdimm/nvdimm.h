@@ -42,6 +42,11 @@ struct nvdimm_opts {
 	bool readonly;       /* open read-only; guest writes are discarded */
 	bool share;          /* MAP_SHARED (default) vs MAP_PRIVATE */
 	bool unarmed;        /* NFIT "not armed": Linux makes the region read-only */
+	/* Not an option: set by the VMM before opening. The VM can log guest
+	 * writes to the DIMM's memslot (vm_dirty_log_supported), so a writable
+	 * pcow image may take writes without a fault (docs/pcow-runtime.md,
+	 * "Writes without a fault"). */
+	bool dirty_log;
 };
 
 /* Parse one --nvdimm value. On error returns -1 with one line in err naming
@@ -115,6 +120,9 @@ struct nvdimm_pcow_stats {
 	uint64_t snapshots;          /* live snapshots taken (snapshot-create) */
 	uint64_t chunks;             /* guest chunks with a file range (VMA bound) */
 	uint64_t chunk_commits;      /* pending chunk slots given to the image */
+	uint64_t views;              /* spans whose view was mapped (faultless writes) */
+	uint64_t moves;              /* clusters moved into the image after such writes */
+	bool faultless;              /* writes without a fault (dirty log) in use */
 	struct nvdimm_lat ft_lat, cow_lat; /* first-touch and copy-on-write faults */
 	struct nvdimm_lat flush_lat; /* every flush (guest, snapshot, exit) */
 	unsigned reserved;           /* clusters held in reserve now */
@@ -142,6 +150,24 @@ void nvdimm_pcow_close(struct nvdimm_backing *b);
 void nvdimm_pcow_set_fatal(struct nvdimm_backing *b,
 			   void (*fn)(void *opaque, const char *msg), void *opaque);
 void nvdimm_pcow_get_stats(struct nvdimm_backing *b, struct nvdimm_pcow_stats *st);
+
+/* Writes without a fault (docs/pcow-runtime.md): the DIMM wants its memslot
+ * dirty-logged (VM_MEM_LOG_DIRTY) and, once the slot exists, these from the
+ * VMM: the slot's dirty log ORed into a bitmap of size/4096 bits, re-arming
+ * it (after a live snapshot), and begin/end of a remapping under running
+ * vCPUs (vm_mem_change_begin/end). */
+struct nvdimm_pcow_host {
+	int (*dirty_log)(void *opaque, uint64_t *bitmap);
+	int (*rearm)(void *opaque);
+	void (*change)(void *opaque, bool begin);
+	void *opaque;
+};
+bool nvdimm_pcow_wants_dirty_log(const struct nvdimm_backing *b);
+void nvdimm_pcow_set_host(struct nvdimm_backing *b, const struct nvdimm_pcow_host *h);
+/* Run fn(opaque) with no cluster move under way (the DIMM's range is then
+ * writable everywhere it is mapped): for the VMM's own stores into the
+ * range (MMIO emulation, errors.c). Plain call for other backings. */
+void nvdimm_backing_quiet(struct nvdimm_backing *b, void (*fn)(void *), void *opaque);
 
 /* Live snapshots (docs/pcow-runtime.md, "Live snapshots"). check: the
  * refusals of create that need no pause (bad or used name, read-only, a
