@@ -28,8 +28,9 @@
  * mprotect it read-only, pwrite the guest's view to the cluster's slot, map
  * the file over it. A vCPU storing there meanwhile gets EFAULT from KVM_RUN
  * and runs again after the move (vm_mem_change_begin/end), or exits as MMIO
- * (errors.c waits through nvdimm_backing_quiet). Base clusters keep the
- * userfaultfd path.
+ * (errors.c waits through nvdimm_backing_quiet). Base clusters are viewed
+ * privately from the base files (base_view), unless a span's base is too
+ * fragmented: those keep the userfaultfd path.
  *
  * A pre-allocator thread keeps pcow_reserve() clusters ready so a first
  * write rarely extends the file itself.
@@ -77,6 +78,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +95,8 @@
 #define CHUNK_BLOCK 1024u		/* chunk records allocated together */
 #define VIEW_SPAN (64ULL << 20)		/* faultless writes: view mapped per span */
 #define MOVE_PERIOD_MS 1000u	/* faultless writes: background move */
+#define VIEW_MAX_MAPS 4096u	/* base mappings a span's view may take */
+#define VIEW_BUDGET 16384u	/* ... and all spans of a DIMM together */
 
 /* One aligned guest chunk of CHUNK_BYTES (docs/pcow-runtime.md, "Host
  * mappings"): its clusters live at host + slot * csize. Slots lo..hi are
@@ -153,6 +157,9 @@ struct nvdimm_pcow {
 	uint64_t *settled;	/* page bits: mapped shared from the file */
 	uint64_t *dirty;	/* page bits: scratch for the dirty log */
 	uint64_t *viewed;	/* span bits: the span's view is mapped */
+	bool base_views;	/* base clusters may be viewed (from lockfds) */
+	uint64_t *base_viewed;	/* span bits: its base clusters are viewed */
+	unsigned view_maps;	/* base mappings made by views so far */
 	uint64_t npages, nspans;
 	uint64_t last_move_ns;
 	uint64_t move_period_ns;	/* PMVM_PCOW_MOVE_MS, else MOVE_PERIOD_MS */
@@ -247,6 +254,16 @@ static bool viewed(const struct nvdimm_pcow *p, uint64_t off)
 	uint64_t s = off / VIEW_SPAN;
 
 	return p->viewed && (p->viewed[s / 64] >> (s % 64) & 1);
+}
+
+/* Is the view of cluster off, whose translation is m, mapped privately? */
+static bool private_view(const struct nvdimm_pcow *p, uint64_t off, const struct pcow_map *m)
+{
+	uint64_t s = off / VIEW_SPAN;
+
+	if (!viewed(p, off) || (m->kind == PCOW_MAP_DATA && !m->shared))
+		return false;
+	return m->kind != PCOW_MAP_BASE || (p->base_viewed[s / 64] >> (s % 64) & 1);
 }
 
 static void change(struct nvdimm_pcow *p, bool begin)
@@ -716,18 +733,24 @@ static int adopt_chunks(struct nvdimm_pcow *p)
 
 /* Map [off, off+len) MAP_PRIVATE: from the image file at host, or
  * anonymous (zeros) when host is 0. */
-static int map_private(struct nvdimm_pcow *p, uint64_t off, uint64_t len, uint64_t host)
+static int map_private_fd(struct nvdimm_pcow *p, int fd, uint64_t off, uint64_t len,
+			  uint64_t host)
 {
-	void *a = host ? mmap(p->map + off, len, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, p->fd, (off_t)host)
-		       : mmap(p->map + off, len, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	void *a = fd >= 0 ? mmap(p->map + off, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)host)
+			  : mmap(p->map + off, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 
 	if (a == MAP_FAILED)
 		return -errno;
-	if (!host)
+	if (fd < 0)
 		madvise(a, len, MADV_NOHUGEPAGE);	/* a move remaps per cluster */
 	return 0;
+}
+
+static int map_private(struct nvdimm_pcow *p, uint64_t off, uint64_t len, uint64_t host)
+{
+	return map_private_fd(p, host ? p->fd : -1, off, len, host);
 }
 
 /* At start: the active layer's own clusters (not shared with a snapshot)
@@ -783,19 +806,92 @@ static void chunks_reset(struct nvdimm_pcow *p)
  * pending slots (mapped shared already) and base clusters (the
  * placeholder's faults copy them) are left as they are. Called with
  * p->lock held. 0 or -1 (failed). */
+/*
+ * The view of [c, c+len) in base image b (depth d: its file is
+ * p->lockfds[d]): its data privately from that file, holes and zero
+ * clusters anonymous, its own base's clusters one level down. With
+ * map false only counts the mappings it would make (*n). 0 or -1.
+ */
+static int base_view(struct nvdimm_pcow *p, struct pcow *b, unsigned d, uint64_t c,
+		     uint64_t len, bool map, unsigned *n)
+{
+	struct pcow_info in;
+
+	if (!b || d >= (unsigned)p->nlocks)
+		return -1;
+	pcow_get_info_quick(b, &in);
+	while (len) {
+		struct pcow_map m;
+		uint64_t l;
+		int fd = -1, r;
+
+		if (c >= in.virtual_size) {
+			m.kind = PCOW_MAP_HOLE;
+			m.len = len;
+		} else if (pcow_translate(b, c, len < in.virtual_size - c ? len :
+					  in.virtual_size - c, &m)) {
+			return -1;
+		}
+		l = m.len ? m.len : PAGE;
+		if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER) {
+			fd = p->lockfds[d];
+			l = (l + PAGE - 1) & ~(PAGE - 1);	/* a raw base's last page */
+		}
+		l = l < len ? l : len;
+		if (m.kind == PCOW_MAP_BASE) {
+			if (base_view(p, pcow_base(b), d + 1, c, l, map, n))
+				return -1;
+		} else if (map) {
+			r = map_private_fd(p, fd, c, l, fd >= 0 ? m.host_off : 0);
+			if (r) {
+				errno = -r;
+				return -1;
+			}
+		} else {
+			++*n;
+		}
+		c += l;
+		len -= l;
+	}
+	return 0;
+}
+
 static int view_span(struct nvdimm_pcow *p, uint64_t off)
 {
 	uint64_t s = off / VIEW_SPAN, start = s * VIEW_SPAN;
 	uint64_t end = start + VIEW_SPAN > p->size ? p->size : start + VIEW_SPAN;
 	uint64_t c = start;
+	bool bases = p->base_views;
 
 	if (viewed(p, off))
 		return 0;
-	while (c < end) {
+	/* a base this fragmented here keeps the placeholder's 4 KiB copies
+	 * rather than take thousands of mappings (each is a VMA) */
+	for (unsigned n = 0; bases && c <= end;) {
+		if (c == end) {
+			p->view_maps += n;
+			break;
+		}
 		struct pcow_map m;
-		uint64_t len, host = 0;
-		bool priv = true;
-		int r;
+		uint64_t len;
+
+		if (pcow_translate(p->img, c, end - c, &m)) {
+			fail(p, "translating 0x%" PRIx64 ": %s", c, pcow_errmsg(p->img));
+			return -1;
+		}
+		len = m.len >= p->csize ? m.len - m.len % p->csize : p->csize;
+		len = len > end - c ? end - c : len;
+		if (m.kind == PCOW_MAP_BASE && base_view(p, pcow_base(p->img), 0, c, len, false, &n))
+			bases = false;
+		if (++n > VIEW_MAX_MAPS || p->view_maps + n > VIEW_BUDGET)
+			bases = false;
+		c += len;
+	}
+	c = start;
+	while (c < end) {
+		uint64_t cb = p->nslots * p->csize, len;
+		struct pcow_map m;
+		int r = 0;
 
 		if (pcow_translate(p->img, c, end - c, &m)) {
 			fail(p, "translating 0x%" PRIx64 ": %s", c, pcow_errmsg(p->img));
@@ -804,45 +900,44 @@ static int view_span(struct nvdimm_pcow *p, uint64_t off)
 		len = m.len >= p->csize ? m.len - m.len % p->csize : p->csize;
 		if (len > end - c)
 			len = end - c;
+		if (m.kind == PCOW_MAP_DATA && !m.shared) {
+			c += len;	/* the active layer's own: mapped shared */
+			continue;
+		}
+		/* up to the first pending slot (mapped shared ahead) */
+		for (uint64_t x = c; x < c + len; x += p->csize) {
+			struct chunk *ch = chunk_get(p, x / cb);
+
+			if (ch && ch->host && pending(ch, (x % cb) / p->csize)) {
+				len = x - c;
+				break;
+			}
+		}
+		if (!len) {
+			c += p->csize;	/* a pending slot */
+			continue;
+		}
 		switch (m.kind) {
 		case PCOW_MAP_DATA:
-			if (!m.shared)
-				priv = false;
-			host = m.host_off;
-			break;
 		case PCOW_MAP_LOWER:
-			host = m.host_off;
+			r = map_private(p, c, len, m.host_off);
 			break;
 		case PCOW_MAP_BASE:
-			priv = false;
+			if (bases && base_view(p, pcow_base(p->img), 0, c, len, true, NULL))
+				r = -errno;
 			break;
-		default: {	/* hole or zero cluster: up to a pending slot */
-			uint64_t cb = p->nslots * p->csize;
-
-			for (uint64_t x = c; x < c + len; x += p->csize) {
-				struct chunk *ch = chunk_get(p, x / cb);
-
-				if (ch && ch->host && pending(ch, (x % cb) / p->csize)) {
-					len = x - c;
-					if (!len) {
-						len = p->csize;
-						priv = false;
-					}
-					break;
-				}
-			}
+		default:	/* hole or zero cluster */
+			r = map_private(p, c, len, 0);
 			break;
 		}
-		}
-		if (priv) {
-			r = map_private(p, c, len, host);
-			if (r) {
-				fail(p, "mapping the view at 0x%" PRIx64 ": %s", c, strerror(-r));
-				return -1;
-			}
+		if (r) {
+			fail(p, "mapping the view at 0x%" PRIx64 ": %s", c, strerror(-r));
+			return -1;
 		}
 		c += len;
 	}
+	if (bases)
+		p->base_viewed[s / 64] |= 1ULL << (s % 64);
 	p->viewed[s / 64] |= 1ULL << (s % 64);
 	p->st.views++;
 	return 0;
@@ -868,24 +963,19 @@ static int move_cluster(struct nvdimm_pcow *p, uint64_t coff)
 		fail(p, "translating 0x%" PRIx64 ": %s", coff, pcow_errmsg(p->img));
 		return -1;
 	}
-	if (m.kind == PCOW_MAP_BASE || !viewed(p, coff))
-		return 0;	/* the placeholder: its writes fault */
+	if (!private_view(p, coff, &m))
+		return 0;	/* mapped shared, or the placeholder: its writes fault */
 	if (mprotect(p->map + coff, p->csize, PROT_READ)) {
 		fail(p, "write-protecting 0x%" PRIx64 ": %s", coff, strerror(errno));
 		return -1;
 	}
 	cow = shows_data(p, coff, &m);
-	if (m.kind == PCOW_MAP_DATA && !m.shared) {
-		host_off = m.host_off;	/* its own already (a remapped snapshot) */
-	} else {
-		r = chunk_write(p, coff, &host_off, false);
-		if (r > 0)
-			r = pcow_prepare_write(p->img, coff, &host_off);
-		if (r) {
-			fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff,
-			     pcow_errmsg(p->img));
-			goto undo;
-		}
+	r = chunk_write(p, coff, &host_off, false);
+	if (r > 0)
+		r = pcow_prepare_write(p->img, coff, &host_off);
+	if (r) {
+		fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff, pcow_errmsg(p->img));
+		goto undo;
 	}
 	r = pwrite_all(p->fd, p->map + coff, p->csize, host_off);
 	if (r) {
@@ -987,8 +1077,8 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		fail(p, "translating 0x%" PRIx64 ": %s", coff, pcow_errmsg(p->img));
 		return;
 	}
-	if (p->faultless && m.kind != PCOW_MAP_BASE && !(m.kind == PCOW_MAP_DATA && !m.shared)) {
-		/* the view is mapped now (or a pending slot): run on */
+	if (p->faultless && private_view(p, coff, &m)) {
+		/* the view is mapped now: run on */
 		wake(p, off, PAGE);
 		return;
 	}
@@ -1278,6 +1368,7 @@ static void pcow_free(struct nvdimm_pcow *p)
 	free(p->settled);
 	free(p->dirty);
 	free(p->viewed);
+	free(p->base_viewed);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->reserve_lock);
@@ -1356,6 +1447,22 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	p->chunks = calloc((p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK, sizeof(*p->chunks));
 	p->buf = aligned_alloc(PAGE, PAGE);
 	p->faultless = o->dirty_log && !o->readonly;
+	/* base clusters are viewed from the files lock_bases opened, if those
+	 * are the files libpcow reads */
+	p->base_views = p->faultless && p->nlocks > 0;
+	{
+		struct pcow *bi = pcow_base(p->img);
+
+		for (int d = 0; p->base_views && d < p->nlocks; d++, bi = pcow_base(bi)) {
+			struct stat sa, sb;
+
+			if (!bi || fstat(p->lockfds[d], &sa) || stat(pcow_path(bi), &sb) ||
+			    sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino)
+				p->base_views = false;
+		}
+		if (bi)
+			p->base_views = false;	/* deeper than the locks went */
+	}
 	if (p->faultless) {
 		/* a test knob: moves racing with the guest's stores */
 		const char *ms = getenv("PMVM_PCOW_MOVE_MS");
@@ -1367,7 +1474,8 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		p->settled = calloc((p->npages + 63) / 64, 8);
 		p->dirty = calloc((p->npages + 63) / 64, 8);
 		p->viewed = calloc((p->nspans + 63) / 64, 8);
-		if (!p->settled || !p->dirty || !p->viewed)
+		p->base_viewed = calloc((p->nspans + 63) / 64, 8);
+		if (!p->settled || !p->dirty || !p->viewed || !p->base_viewed)
 			p->buf = (free(p->buf), NULL);
 	}
 	if (!p->buf || !p->chunks) {
@@ -1747,6 +1855,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 		/* every view is the placeholder again: spans map their view
 		 * anew on their next fault, and the dirty log starts over */
 		memset(p->viewed, 0, (p->nspans + 63) / 64 * 8);
+		memset(p->base_viewed, 0, (p->nspans + 63) / 64 * 8);
 		memset(p->settled, 0, (p->npages + 63) / 64 * 8);
 		if (p->have_host && p->host.rearm(p->host.opaque)) {
 			fail(p, "re-arming KVM's dirty log: %s", strerror(errno));
