@@ -1856,6 +1856,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 		 * anew on their next fault, and the dirty log starts over */
 		memset(p->viewed, 0, (p->nspans + 63) / 64 * 8);
 		memset(p->base_viewed, 0, (p->nspans + 63) / 64 * 8);
+		p->view_maps = 0;
 		memset(p->settled, 0, (p->npages + 63) / 64 * 8);
 		if (p->have_host && p->host.rearm(p->host.opaque)) {
 			fail(p, "re-arming KVM's dirty log: %s", strerror(errno));
