@@ -28,7 +28,9 @@
  * mprotect it read-only, pwrite the guest's view to the cluster's slot, map
  * the file over it. A vCPU storing there meanwhile gets EFAULT from KVM_RUN
  * and runs again after the move (vm_mem_change_begin/end), or exits as MMIO
- * (errors.c waits through nvdimm_backing_quiet). Base clusters are viewed
+ * (errors.c stores through the mapping; vmm threads' stores that meet a
+ * move wait in vm.c's SIGSEGV handler and are logged by vm_gpa_w or
+ * vm_mem_mark_dirty). Base clusters are viewed
  * privately from the base files (base_view), unless a span's base is too
  * fragmented: those keep the userfaultfd path.
  *
@@ -259,9 +261,12 @@ static bool viewed(const struct nvdimm_pcow *p, uint64_t off)
 /* Is the view of cluster off, whose translation is m, mapped privately? */
 static bool private_view(const struct nvdimm_pcow *p, uint64_t off, const struct pcow_map *m)
 {
-	uint64_t s = off / VIEW_SPAN;
+	uint64_t s = off / VIEW_SPAN, pg = off / PAGE;
 
-	if (!viewed(p, off) || (m->kind == PCOW_MAP_DATA && !m->shared))
+	/* not mapped shared from the file (the active layer's own clusters
+	 * and pending slots are, except clusters a deleted snapshot left to
+	 * the active layer while they were viewed privately) */
+	if (!viewed(p, off) || (p->settled[pg / 64] >> (pg % 64) & 1))
 		return false;
 	return m->kind != PCOW_MAP_BASE || (p->base_viewed[s / 64] >> (s % 64) & 1);
 }
@@ -522,13 +527,28 @@ static int map_ahead(struct nvdimm_pcow *p, uint64_t off, uint64_t len, uint64_t
 	}
 	if (fallocate(p->fd, 0, (off_t)host, (off_t)len))
 		rc = -1;
-	for (uint64_t o = 0; priv && !rc && o < len; o += PAGE)
-		if (!zero_page(p->map + off + o) &&
-		    pwrite_all(p->fd, p->map + off + o, PAGE, host + o)) {
-			fail(p, "copying written data at 0x%" PRIx64 " into the image: %s",
-			     off + o, strerror(errno));
-			rc = -1;
+	for (uint64_t c = 0; priv && !rc && c < len; c += p->csize) {
+		struct pcow_map m;
+
+		/* only private views can hold the guest's stores; reading the
+		 * placeholder (a base cluster left to it) would fault into the
+		 * handler, maybe this very thread */
+		if (pcow_translate(p->img, off + c, p->csize, &m) ||
+		    !private_view(p, off + c, &m))
+			continue;
+		for (uint64_t o = c; !rc && o < c + p->csize; o += PAGE) {
+			int r;
+
+			if (zero_page(p->map + off + o))
+				continue;
+			r = pwrite_all(p->fd, p->map + off + o, PAGE, host + o);
+			if (r) {
+				fail(p, "copying written data at 0x%" PRIx64 " into the image: %s",
+				     off + o, strerror(-r));
+				rc = -1;
+			}
 		}
+	}
 	if (!rc && map_file(p, off, len, host))
 		rc = -1;
 	if (priv) {
@@ -577,7 +597,8 @@ static void map_span(struct nvdimm_pcow *p, struct chunk *ch, uint64_t ci, uint6
  * chunk cannot be used (the caller allocates anywhere), or -1 with the
  * image's error.
  */
-static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off, bool copy)
+static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off, bool copy,
+		       const uint8_t *data)
 {
 	uint64_t ci = coff / (p->nslots * p->csize);
 	uint64_t j = (coff / p->csize) % p->nslots, slot;
@@ -596,6 +617,16 @@ static int chunk_write(struct nvdimm_pcow *p, uint64_t coff, uint64_t *host_off,
 		fresh = true;
 	}
 	slot = ch->host + j * p->csize;
+	/* data first: the image never points at a slot not yet written */
+	if (data) {
+		int r = pwrite_all(p->fd, data, p->csize, slot);
+
+		if (r) {
+			fail(p, "writing the cluster at 0x%" PRIx64 " into the image: %s", coff,
+			     strerror(-r));
+			return -1;
+		}
+	}
 	if (pcow_alloc_at(p->img, coff, slot, copy))
 		return pcow_errcode(p->img) == PCOW_EINVAL || pcow_errcode(p->img) == PCOW_EBUSY ?
 			1 : -1;
@@ -832,11 +863,11 @@ static int base_view(struct nvdimm_pcow *p, struct pcow *b, unsigned d, uint64_t
 					  in.virtual_size - c, &m)) {
 			return -1;
 		}
-		l = m.len ? m.len : PAGE;
-		if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER) {
+		/* a run ends unaligned only at a base's unaligned end: the rest
+		 * of that page shows zeros (past the file's end, or a hole) */
+		l = ((m.len ? m.len : PAGE) + PAGE - 1) & ~(PAGE - 1);
+		if (m.kind == PCOW_MAP_DATA || m.kind == PCOW_MAP_LOWER)
 			fd = p->lockfds[d];
-			l = (l + PAGE - 1) & ~(PAGE - 1);	/* a raw base's last page */
-		}
 		l = l < len ? l : len;
 		if (m.kind == PCOW_MAP_BASE) {
 			if (base_view(p, pcow_base(b), d + 1, c, l, map, n))
@@ -906,7 +937,8 @@ static int view_span(struct nvdimm_pcow *p, uint64_t off)
 		}
 		/* up to the first pending slot (mapped shared ahead) */
 		for (uint64_t x = c; x < c + len; x += p->csize) {
-			struct chunk *ch = chunk_get(p, x / cb);
+			struct chunk *blk = p->chunks[x / cb / CHUNK_BLOCK];
+			struct chunk *ch = blk ? &blk[x / cb % CHUNK_BLOCK] : NULL;
 
 			if (ch && ch->host && pending(ch, (x % cb) / p->csize)) {
 				len = x - c;
@@ -956,7 +988,7 @@ static int move_cluster(struct nvdimm_pcow *p, uint64_t coff)
 {
 	uint64_t t0 = now_ns(), dt, host_off;
 	struct pcow_map m;
-	bool cow;
+	bool cow, own = false;
 	int r;
 
 	if (pcow_translate(p->img, coff, p->csize, &m)) {
@@ -965,31 +997,53 @@ static int move_cluster(struct nvdimm_pcow *p, uint64_t coff)
 	}
 	if (!private_view(p, coff, &m))
 		return 0;	/* mapped shared, or the placeholder: its writes fault */
+	change(p, true);
 	if (mprotect(p->map + coff, p->csize, PROT_READ)) {
 		fail(p, "write-protecting 0x%" PRIx64 ": %s", coff, strerror(errno));
+		change(p, false);
 		return -1;
 	}
 	cow = shows_data(p, coff, &m);
-	r = chunk_write(p, coff, &host_off, false);
-	if (r > 0)
-		r = pcow_prepare_write(p->img, coff, &host_off);
-	if (r) {
-		fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff, pcow_errmsg(p->img));
-		goto undo;
+	if (m.kind == PCOW_MAP_DATA && !m.shared) {
+		/* the active layer's own already (a snapshot deleted meanwhile) */
+		own = true;
+		host_off = m.host_off;
+	} else {
+		/* a chunk slot gets the data before the image points at it; the
+		 * reserve's cluster gets a copy of what was there first, so a
+		 * failed write below leaves the old view */
+		r = chunk_write(p, coff, &host_off, false, p->map + coff);
+		if (r < 0) {
+			if (!p->failed)
+				fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff,
+				     pcow_errmsg(p->img));
+			goto undo;
+		}
+		if (r == 0)
+			goto written;
+		if (pcow_prepare_write(p->img, coff, &host_off)) {
+			fail(p, "allocating the cluster at 0x%" PRIx64 ": %s", coff,
+			     pcow_errmsg(p->img));
+			goto undo;
+		}
 	}
 	r = pwrite_all(p->fd, p->map + coff, p->csize, host_off);
 	if (r) {
 		fail(p, "writing the cluster at 0x%" PRIx64 ": %s", coff, strerror(-r));
 		goto undo;
 	}
+written:
 	r = map_file(p, coff, p->csize, host_off);
 	if (r) {
 		fail(p, "mapping the new cluster at 0x%" PRIx64 ": %s", coff, strerror(-r));
 		goto undo;
 	}
+	change(p, false);
 	dt = now_ns() - t0;
 	p->st.moves++;
-	if (cow) {
+	if (own) {
+		/* counted as neither: nothing was allocated */
+	} else if (cow) {
 		p->st.cow_faults++;
 		nvdimm_lat_add(&p->st.cow_lat, dt);
 	} else {
@@ -1002,6 +1056,7 @@ static int move_cluster(struct nvdimm_pcow *p, uint64_t coff)
 undo:
 	/* the VM stops; let the vCPUs reach the exit */
 	mprotect(p->map + coff, p->csize, PROT_READ | PROT_WRITE);
+	change(p, false);
 	return -1;
 }
 
@@ -1015,7 +1070,6 @@ undo:
 static int move_dirty(struct nvdimm_pcow *p)
 {
 	uint64_t words = (p->npages + 63) / 64;
-	bool begun = false;
 	int rc = 0;
 
 	if (!p->faultless || !p->have_host)
@@ -1035,10 +1089,6 @@ static int move_dirty(struct nvdimm_pcow *p)
 			uint64_t page = w * 64 + (uint64_t)__builtin_ctzll(d);
 			uint64_t coff = page * PAGE & ~(p->csize - 1);
 
-			if (!begun) {
-				change(p, true);
-				begun = true;
-			}
 			if (move_cluster(p, coff))
 				rc = -1;
 			/* the cluster is settled now (or cannot be moved) */
@@ -1046,8 +1096,6 @@ static int move_dirty(struct nvdimm_pcow *p)
 			d = p->dirty[w] & ~p->settled[w];
 		}
 	}
-	if (begun)
-		change(p, false);
 	return rc;
 }
 
@@ -1096,7 +1144,7 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		uint64_t t0 = now_ns(), dt;
 		bool cow = shows_data(p, coff, &m);
 
-		r = chunk_write(p, coff, &host_off, true);
+		r = chunk_write(p, coff, &host_off, true, NULL);
 		if (r > 0)
 			r = pcow_prepare_write(p->img, coff, &host_off);
 		if (r) {
@@ -1676,16 +1724,6 @@ void nvdimm_pcow_set_host(struct nvdimm_backing *b, const struct nvdimm_pcow_hos
 	pthread_mutex_unlock(&b->pcow->lock);
 }
 
-void nvdimm_backing_quiet(struct nvdimm_backing *b, void (*fn)(void *), void *opaque)
-{
-	if (!b->pcow || !b->pcow->faultless) {
-		fn(opaque);
-		return;
-	}
-	pthread_mutex_lock(&b->pcow->lock);
-	fn(opaque);
-	pthread_mutex_unlock(&b->pcow->lock);
-}
 
 /* ---- live snapshots ---- */
 
@@ -1824,6 +1862,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 {
 	uint64_t t0 = now_ns(), t1 = t0, t2 = t0;
 	struct nvdimm_pcow *p = b->pcow;
+	bool changing = false, unmapped = false;
 	int r, rc = -1;
 
 	if (snap_op_begin(p, name, err, errlen))
@@ -1834,6 +1873,19 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	 * (fdatasync of the file: the guest's stores too) and then the
 	 * metadata, so no flush of our own is needed inside the pause (the
 	 * caller flushed just before it). */
+	/* vmm's own threads (virtio devices) may store into the range while
+	 * the vCPUs are paused: read-only until the placeholder replaces the
+	 * views, such a store waits (vm.c's SIGSEGV handler) and then faults
+	 * into the handler like any other */
+	if (p->faultless) {
+		change(p, true);
+		if (mprotect(p->map, p->size, PROT_READ)) {
+			change(p, false);
+			snprintf(err, errlen, "write-protecting the DIMM: %s", strerror(errno));
+			goto out;
+		}
+		changing = true;
+	}
 	if (move_dirty(p) || commit_pending(p)) {
 		snprintf(err, errlen, "committing written clusters: %s (the VM stops)",
 			 pcow_errmsg(p->img));
@@ -1844,6 +1896,7 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	 * clusters back in; the other order would leave stores going to
 	 * clusters the snapshot holds. */
 	r = unmap_all(p);
+	unmapped = r == 0;
 	if (r) {
 		fail(p, "replacing the file mappings for a snapshot: %s", strerror(-r));
 		snprintf(err, errlen, "replacing the file mappings: %s (the VM stops)",
@@ -1876,6 +1929,13 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	us[2] = (now_ns() - t2) / 1000;
 	rc = 0;
 out:
+	if (changing) {
+		/* on failure before the placeholder went back: writable again
+		 * (the VM stops); after it the mapping is the placeholder's */
+		if (!unmapped)
+			mprotect(p->map, p->size, PROT_READ | PROT_WRITE);
+		change(p, false);
+	}
 	snap_op_end(p);
 	return rc;
 }

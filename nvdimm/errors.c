@@ -339,31 +339,6 @@ static void do_copy(void *opaque)
 	memcpy(c->dst, c->src, c->len);
 }
 
-/* A copy into or out of the DIMM's mapping, guarded against SIGBUS, with
- * no pcow cluster move under way (the mapping is then writable). */
-struct quiet_copy {
-	struct copy *c;
-	void *base;
-	size_t size;
-	void **bad;
-	int rc;
-};
-
-static void quiet_copy(void *opaque)
-{
-	struct quiet_copy *q = opaque;
-
-	q->rc = vm_guarded(do_copy, q->c, q->base, q->size, q->bad);
-}
-
-static int guarded_copy(struct nvdimm_backing *b, struct copy *c, void **bad)
-{
-	struct quiet_copy q = { c, b->map, b->size, bad, 0 };
-
-	nvdimm_backing_quiet(b, quiet_copy, &q);
-	return q.rc;
-}
-
 static void err_mmio(void *opaque, uint64_t addr, void *data, unsigned len, bool is_write)
 {
 	struct edimm *e = opaque;
@@ -382,6 +357,9 @@ static void err_mmio(void *opaque, uint64_t addr, void *data, unsigned len, bool
 		if (e->readonly || hit)
 			return;   /* dropped (see the file header) */
 		c = (struct copy){ e->b->map + addr, data, len };
+		/* a pcow DIMM's dirty log does not see vmm's own stores; one
+		 * that meets a cluster move waits for it (vm.c) */
+		vm_mem_mark_dirty(evm, e->gpa + addr, len);
 	} else {
 		if (hit) {
 			memset(data, 0xff, len);
@@ -390,7 +368,7 @@ static void err_mmio(void *opaque, uint64_t addr, void *data, unsigned len, bool
 		}
 		c = (struct copy){ data, e->b->map + addr, len };
 	}
-	if (guarded_copy(e->b, &c, &bad) < 0) {
+	if (vm_guarded(do_copy, &c, e->b->map, e->size, &bad) < 0) {
 		uint64_t off = ((uint64_t)((uint8_t *)bad - e->b->map)) & ~(PG - 1);
 
 		record(i, off, PG);

@@ -164,10 +164,6 @@ struct nvdimm_pcow_host {
 };
 bool nvdimm_pcow_wants_dirty_log(const struct nvdimm_backing *b);
 void nvdimm_pcow_set_host(struct nvdimm_backing *b, const struct nvdimm_pcow_host *h);
-/* Run fn(opaque) with no cluster move under way (the DIMM's range is then
- * writable everywhere it is mapped): for the VMM's own stores into the
- * range (MMIO emulation, errors.c). Plain call for other backings. */
-void nvdimm_backing_quiet(struct nvdimm_backing *b, void (*fn)(void *), void *opaque);
 
 /* Live snapshots (docs/pcow-runtime.md, "Live snapshots"). check: the
  * refusals of create that need no pause (bad or used name, read-only, a

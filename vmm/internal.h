@@ -32,6 +32,8 @@ struct vm_region {
 	int pieces;  /* KVM memslots it is split into by holes (memerr.c) */
 	uint64_t *dirty_carry; /* VM_MEM_LOG_DIRTY: logs of pieces replaced by
 				* a split (vm_mem_dirty_log), or NULL */
+	uint64_t *vmm_dirty;   /* VM_MEM_LOG_DIRTY: pages vmm itself wrote
+				* (vm_gpa_w, vm_mem_mark_dirty) */
 };
 
 /* Regions sorted by gpa, never overlapping. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -181,6 +182,9 @@ int vm_mem_dirty_log(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t *bitmap
 		rc = region_slots(vm, r, log_one, bitmap);
 		if (rc == 0 && r->dirty_carry)
 			or_bits(bitmap, 0, r->dirty_carry, len / 4096);
+		if (rc == 0 && r->vmm_dirty)
+			for (uint64_t i = 0; i < (len / 4096 + 63) / 64; i++)
+				bitmap[i] |= __atomic_load_n(&r->vmm_dirty[i], __ATOMIC_RELAXED);
 	}
 	pthread_rwlock_unlock(&vm->mem_lock);
 	return rc;
@@ -199,6 +203,8 @@ int vm_mem_dirty_rearm(struct vm *vm, uint64_t gpa, uint64_t len)
 		rc = region_slots(vm, r, rearm_one, NULL);
 		free(r->dirty_carry);
 		r->dirty_carry = NULL;
+		if (r->vmm_dirty)
+			memset(r->vmm_dirty, 0, (len / 4096 + 63) / 64 * 8);
 	}
 	pthread_rwlock_unlock(&vm->mem_lock);
 	return rc;
@@ -221,10 +227,63 @@ uint64_t vm_mem_change_waits(struct vm *vm)
 	return atomic_load(&vm->change_waits);
 }
 
+/* vmm threads' stores into a dirty-logged region that meet a change: the
+ * SIGSEGV handler below, which sees the regions and the change state
+ * through these (one VM per process). */
+static struct { uintptr_t lo, hi; } segv_range[VM_MAX_REGIONS];
+static atomic_int segv_nranges, changing_now;
+static atomic_uint_fast64_t changes_now;
+static struct sigaction segv_old;
+static __thread uintptr_t segv_last_addr;
+static __thread uint64_t segv_last_changes;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	int n = atomic_load(&segv_nranges);
+	bool ours = false;
+
+	(void)sig;
+	(void)uc;
+	for (int i = 0; i < n && i < VM_MAX_REGIONS; i++)
+		ours |= a >= segv_range[i].lo && a < segv_range[i].hi;
+	if (ours && si->si_code == SEGV_ACCERR &&
+	    (atomic_load(&changing_now) > 0 || a != segv_last_addr ||
+	     atomic_load(&changes_now) != segv_last_changes)) {
+		segv_last_addr = a;
+		while (atomic_load(&changing_now) > 0)
+			sched_yield();
+		segv_last_changes = atomic_load(&changes_now);
+		return;	/* the store runs again */
+	}
+	/* not a change's: whatever handled SIGSEGV before (the access
+	 * faults again) */
+	sigaction(SIGSEGV, &segv_old, NULL);
+}
+
+static void segv_watch(void *host, uint64_t size)
+{
+	int n = atomic_load(&segv_nranges);
+
+	if (n >= VM_MAX_REGIONS)
+		return;
+	segv_range[n].lo = (uintptr_t)host;
+	segv_range[n].hi = (uintptr_t)host + size;
+	atomic_store(&segv_nranges, n + 1);
+	if (n == 0) {
+		struct sigaction sa = { .sa_sigaction = on_segv,
+					.sa_flags = SA_SIGINFO };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, &segv_old);
+	}
+}
+
 void vm_mem_change_begin(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->change_lock);
 	vm->changing++;
+	atomic_fetch_add(&changing_now, 1);
 	pthread_mutex_unlock(&vm->change_lock);
 }
 
@@ -233,6 +292,8 @@ void vm_mem_change_end(struct vm *vm)
 	pthread_mutex_lock(&vm->change_lock);
 	vm->changing--;
 	atomic_fetch_add(&vm->changes, 1);
+	atomic_fetch_add(&changes_now, 1);
+	atomic_fetch_sub(&changing_now, 1);
 	pthread_cond_broadcast(&vm->change_cond);
 	pthread_mutex_unlock(&vm->change_lock);
 }
@@ -305,6 +366,13 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 			vm->next_slot++;
 			if (gpa + size > vm->alloc_next)
 				vm->alloc_next = gpa + size;
+			if (flags & VM_MEM_LOG_DIRTY) {
+				for (int i = 0; i < vm->mem.n; i++)
+					if (vm->mem.r[i].gpa == gpa)
+						vm->mem.r[i].vmm_dirty =
+							calloc((size / 4096 + 63) / 64, 8);
+				segv_watch(host, size);
+			}
 		}
 	}
 	pthread_rwlock_unlock(&vm->mem_lock);
@@ -321,12 +389,40 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len)
 	return p;
 }
 
+/* Mark [gpa, gpa+len) in region r's vmm_dirty. Called under mem_lock. */
+static void mark_dirty(struct vm_region *r, uint64_t gpa, uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!r->vmm_dirty || gpa < r->gpa || gpa - r->gpa >= r->size)
+		return;
+	if (len == 0)
+		len = 1;
+	if (len > r->size - (gpa - r->gpa))
+		len = r->size - (gpa - r->gpa);
+	first = (gpa - r->gpa) / 4096;
+	last = (gpa - r->gpa + len - 1) / 4096;
+	for (uint64_t i = first; i <= last; i++)
+		__atomic_fetch_or(&r->vmm_dirty[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
+}
+
+void vm_mem_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	pthread_rwlock_rdlock(&vm->mem_lock);
+	for (int i = 0; i < vm->mem.n; i++)
+		mark_dirty(&vm->mem.r[i], gpa, len);
+	pthread_rwlock_unlock(&vm->mem_lock);
+}
+
 void *vm_gpa_w(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	void *p;
 
 	pthread_rwlock_rdlock(&vm->mem_lock);
 	p = memmap_lookup(&vm->mem, gpa, len, true);
+	if (p && vm->manual_dirty)
+		for (int i = 0; i < vm->mem.n; i++)
+			mark_dirty(&vm->mem.r[i], gpa, len);
 	pthread_rwlock_unlock(&vm->mem_lock);
 	return p;
 }
@@ -560,6 +656,11 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 
 void vm_destroy(struct vm *vm)
 {
+	for (int i = 0; i < vm->mem.n; i++) {
+		free(vm->mem.r[i].dirty_carry);
+		free(vm->mem.r[i].vmm_dirty);
+		vm->mem.r[i].dirty_carry = vm->mem.r[i].vmm_dirty = NULL;
+	}
 	free(vm->pio.r);
 	free(vm->mmio.r);
 	free(vm->cpuid);

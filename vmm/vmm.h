@@ -135,6 +135,12 @@ void vm_mem_change_end(struct vm *vm);
 /* How many times a vCPU's KVM_RUN failed with EFAULT during or across a
  * change and was run again. */
 uint64_t vm_mem_change_waits(struct vm *vm);
+/* vmm's own stores into a VM_MEM_LOG_DIRTY region do not reach KVM's log:
+ * vm_gpa_w marks the pages it hands out, other writers call this (before
+ * or after the store). A vmm thread whose store meets a change (the page
+ * read-only for a moment) waits in a SIGSEGV handler until the change
+ * ends, then stores again. */
+void vm_mem_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len);
 uint64_t vm_ram_end(const struct vm *vm);    /* highest RAM gpa + 1 */
 /* Guest RAM as one host mapping: the region at gpa 0 starts at
  * vm_ram_host(), the one at LAYOUT_HIGH_RAM right after it (see
