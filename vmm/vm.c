@@ -169,8 +169,11 @@ static struct vm_region *dirty_region(struct vm *vm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
-int vm_mem_dirty_log(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t *bitmap)
+/* The dirty log of the region at [gpa, gpa+len) ORed into bitmap, or, with
+ * bitmap NULL, the log cleared and the pages write-protected again. */
+static int dirty_op(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t *bitmap)
 {
+	uint64_t words = (len / 4096 + 63) / 64;
 	struct vm_region *r;
 	int rc = -1;
 
@@ -178,36 +181,35 @@ int vm_mem_dirty_log(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t *bitmap
 	r = dirty_region(vm, gpa, len);
 	if (!r || vm->vm_fd < 0) {
 		errno = EINVAL;
-	} else {
+	} else if (bitmap) {
 		rc = region_slots(vm, r, log_one, bitmap);
 		if (rc == 0 && r->dirty_carry)
 			or_bits(bitmap, 0, r->dirty_carry, len / 4096);
-		if (rc == 0 && r->vmm_dirty)
-			for (uint64_t i = 0; i < (len / 4096 + 63) / 64; i++)
-				bitmap[i] |= __atomic_load_n(&r->vmm_dirty[i], __ATOMIC_RELAXED);
-	}
-	pthread_rwlock_unlock(&vm->mem_lock);
-	return rc;
-}
-
-int vm_mem_dirty_rearm(struct vm *vm, uint64_t gpa, uint64_t len)
-{
-	struct vm_region *r;
-	int rc = -1;
-
-	pthread_rwlock_rdlock(&vm->mem_lock);
-	r = dirty_region(vm, gpa, len);
-	if (!r || vm->vm_fd < 0) {
-		errno = EINVAL;
+		for (uint64_t i = 0; rc == 0 && r->vmm_dirty && i < words; i++)
+			bitmap[i] |= __atomic_load_n(&r->vmm_dirty[i], __ATOMIC_RELAXED);
 	} else {
 		rc = region_slots(vm, r, rearm_one, NULL);
 		free(r->dirty_carry);
 		r->dirty_carry = NULL;
 		if (r->vmm_dirty)
-			memset(r->vmm_dirty, 0, (len / 4096 + 63) / 64 * 8);
+			memset(r->vmm_dirty, 0, words * 8);
 	}
 	pthread_rwlock_unlock(&vm->mem_lock);
 	return rc;
+}
+
+int vm_mem_dirty_log(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t *bitmap)
+{
+	if (!bitmap) {
+		errno = EINVAL;
+		return -1;
+	}
+	return dirty_op(vm, gpa, len, bitmap);
+}
+
+int vm_mem_dirty_rearm(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	return dirty_op(vm, gpa, len, NULL);
 }
 
 int vm_mem_dirty_carry(struct vm *vm, struct vm_region *r)
