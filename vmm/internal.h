@@ -239,6 +239,7 @@ struct vm {
 	struct kvm_cpuid2 *cpuid;
 	bool sync_faults; /* vmm_request_sync_faults: no async PF (vm.c) */
 	bool manual_dirty; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+	bool dirty_regions; /* a VM_MEM_LOG_DIRTY region exists */
 	/* vm_mem_change_begin/end: changes under way, and ended so far */
 	pthread_mutex_t change_lock;
 	pthread_cond_t change_cond;
