@@ -251,24 +251,30 @@ static void settle(struct nvdimm_pcow *p, uint64_t off, uint64_t len, bool on)
 		bits_set(p->settled, off / PAGE, len / PAGE, on);
 }
 
+static bool bit_get(const uint64_t *b, uint64_t i)
+{
+	return b[i / 64] >> (i % 64) & 1;
+}
+
+static size_t bitmap_bytes(uint64_t nbits)
+{
+	return (size_t)((nbits + 63) / 64 * 8);
+}
+
 static bool viewed(const struct nvdimm_pcow *p, uint64_t off)
 {
-	uint64_t s = off / VIEW_SPAN;
-
-	return p->viewed && (p->viewed[s / 64] >> (s % 64) & 1);
+	return p->viewed && bit_get(p->viewed, off / VIEW_SPAN);
 }
 
 /* Is the view of cluster off, whose translation is m, mapped privately? */
 static bool private_view(const struct nvdimm_pcow *p, uint64_t off, const struct pcow_map *m)
 {
-	uint64_t s = off / VIEW_SPAN, pg = off / PAGE;
-
 	/* not mapped shared from the file (the active layer's own clusters
 	 * and pending slots are, except clusters a deleted snapshot left to
 	 * the active layer while they were viewed privately) */
-	if (!viewed(p, off) || (p->settled[pg / 64] >> (pg % 64) & 1))
+	if (!viewed(p, off) || bit_get(p->settled, off / PAGE))
 		return false;
-	return m->kind != PCOW_MAP_BASE || (p->base_viewed[s / 64] >> (s % 64) & 1);
+	return m->kind != PCOW_MAP_BASE || bit_get(p->base_viewed, off / VIEW_SPAN);
 }
 
 static void change(struct nvdimm_pcow *p, bool begin)
@@ -830,13 +836,6 @@ static void chunks_reset(struct nvdimm_pcow *p)
 
 /* ---- writes without a fault ---- */
 
-/* On the first fault in span off / VIEW_SPAN: map its view privately where
- * the image has it (holes and zero clusters anonymous, snapshot clusters
- * and shared ones from the file), so the guest's later loads and stores
- * there never fault into the VMM. The active layer's own clusters and the
- * pending slots (mapped shared already) and base clusters (the
- * placeholder's faults copy them) are left as they are. Called with
- * p->lock held. 0 or -1 (failed). */
 /*
  * The view of [c, c+len) in base image b (depth d: its file is
  * p->lockfds[d]): its data privately from that file, holes and zero
@@ -887,6 +886,29 @@ static int base_view(struct nvdimm_pcow *p, struct pcow *b, unsigned d, uint64_t
 	return 0;
 }
 
+/* The run of the image's view at c (at most up to end), in whole clusters:
+ * *m and its length. 0, or -1 (failed). */
+static int span_run(struct nvdimm_pcow *p, uint64_t c, uint64_t end, struct pcow_map *m,
+		    uint64_t *len)
+{
+	if (pcow_translate(p->img, c, end - c, m)) {
+		fail(p, "translating 0x%" PRIx64 ": %s", c, pcow_errmsg(p->img));
+		return -1;
+	}
+	*len = m->len >= p->csize ? m->len - m->len % p->csize : p->csize;
+	if (*len > end - c)
+		*len = end - c;
+	return 0;
+}
+
+/* On the first fault in span off / VIEW_SPAN: map its view privately where
+ * the image has it (holes and zero clusters anonymous, snapshot clusters
+ * and shared ones from the file, base clusters from the base files), so
+ * the guest's later loads and stores there never fault into the VMM. The
+ * active layer's own clusters and the pending slots (mapped shared
+ * already) are left as they are, and so are base clusters where the base
+ * would take too many mappings (the placeholder's faults copy them).
+ * Called with p->lock held. 0 or -1 (failed). */
 static int view_span(struct nvdimm_pcow *p, uint64_t off)
 {
 	uint64_t s = off / VIEW_SPAN, start = s * VIEW_SPAN;
@@ -906,12 +928,8 @@ static int view_span(struct nvdimm_pcow *p, uint64_t off)
 		struct pcow_map m;
 		uint64_t len;
 
-		if (pcow_translate(p->img, c, end - c, &m)) {
-			fail(p, "translating 0x%" PRIx64 ": %s", c, pcow_errmsg(p->img));
+		if (span_run(p, c, end, &m, &len))
 			return -1;
-		}
-		len = m.len >= p->csize ? m.len - m.len % p->csize : p->csize;
-		len = len > end - c ? end - c : len;
 		if (m.kind == PCOW_MAP_BASE && base_view(p, pcow_base(p->img), 0, c, len, false, &n))
 			bases = false;
 		if (++n > VIEW_MAX_MAPS || p->view_maps + n > VIEW_BUDGET)
@@ -924,13 +942,8 @@ static int view_span(struct nvdimm_pcow *p, uint64_t off)
 		struct pcow_map m;
 		int r = 0;
 
-		if (pcow_translate(p->img, c, end - c, &m)) {
-			fail(p, "translating 0x%" PRIx64 ": %s", c, pcow_errmsg(p->img));
+		if (span_run(p, c, end, &m, &len))
 			return -1;
-		}
-		len = m.len >= p->csize ? m.len - m.len % p->csize : p->csize;
-		if (len > end - c)
-			len = end - c;
 		if (m.kind == PCOW_MAP_DATA && !m.shared) {
 			c += len;	/* the active layer's own: mapped shared */
 			continue;
@@ -969,10 +982,26 @@ static int view_span(struct nvdimm_pcow *p, uint64_t off)
 		c += len;
 	}
 	if (bases)
-		p->base_viewed[s / 64] |= 1ULL << (s % 64);
-	p->viewed[s / 64] |= 1ULL << (s % 64);
+		bits_set(p->base_viewed, s, 1, true);
+	bits_set(p->viewed, s, 1, true);
 	p->st.views++;
 	return 0;
+}
+
+/* A write made cluster's data the active layer's own in dt ns: the
+ * first-touch or copy-on-write count and latency (cow: the cluster showed
+ * data), and the longest. */
+static void count_write(struct nvdimm_pcow *p, bool cow, uint64_t dt)
+{
+	if (cow) {
+		p->st.cow_faults++;
+		nvdimm_lat_add(&p->st.cow_lat, dt);
+	} else {
+		p->st.first_touch_faults++;
+		nvdimm_lat_add(&p->st.ft_lat, dt);
+	}
+	if (dt > p->st.max_write_fault_ns)
+		p->st.max_write_fault_ns = dt;
 }
 
 /*
@@ -981,8 +1010,8 @@ static int view_span(struct nvdimm_pcow *p, uint64_t off)
  * waits in its vCPU: vm_mem_change_begin, vmm.h), the guest's view is
  * written to the cluster's place in the file (a chunk slot, as for a
  * fault, or the reserve), and the file is mapped over it, shared: later
- * stores reach the image directly. Called with p->lock held, inside a
- * change. 0 or -1 (failed).
+ * stores reach the image directly. Called with p->lock held; the change
+ * (vm_mem_change_begin/end) spans just this cluster. 0 or -1 (failed).
  */
 static int move_cluster(struct nvdimm_pcow *p, uint64_t coff)
 {
@@ -1041,16 +1070,9 @@ written:
 	change(p, false);
 	dt = now_ns() - t0;
 	p->st.moves++;
-	if (own) {
-		/* counted as neither: nothing was allocated */
-	} else if (cow) {
-		p->st.cow_faults++;
-		nvdimm_lat_add(&p->st.cow_lat, dt);
-	} else {
-		p->st.first_touch_faults++;
-		nvdimm_lat_add(&p->st.ft_lat, dt);
-	}
-	if (dt > p->st.max_write_fault_ns)
+	if (!own)	/* else nothing was allocated: counted as neither */
+		count_write(p, cow, dt);
+	else if (dt > p->st.max_write_fault_ns)
 		p->st.max_write_fault_ns = dt;
 	return 0;
 undo:
@@ -1064,12 +1086,12 @@ undo:
  * Move every cluster the guest wrote through a private mapping since the
  * last move (the dirty log, minus pages mapped shared from the file) into
  * the image. Before a flush (so the flush covers it), a live snapshot, the
- * statistics, and every MOVE_PERIOD_NS (bounding the private copies'
+ * statistics, and every move_period_ns (bounding the private copies'
  * memory). Called with p->lock held. 0, or -1 (the DIMM failed).
  */
 static int move_dirty(struct nvdimm_pcow *p)
 {
-	uint64_t words = (p->npages + 63) / 64;
+	uint64_t words = bitmap_bytes(p->npages) / 8;
 	int rc = 0;
 
 	if (!p->faultless || !p->have_host)
@@ -1077,7 +1099,7 @@ static int move_dirty(struct nvdimm_pcow *p)
 	if (p->failed)
 		return -1;
 	p->last_move_ns = now_ns();
-	memset(p->dirty, 0, words * 8);
+	memset(p->dirty, 0, bitmap_bytes(p->npages));
 	if (p->host.dirty_log(p->host.opaque, p->dirty)) {
 		fail(p, "reading KVM's dirty log: %s", strerror(errno));
 		return -1;
@@ -1160,15 +1182,7 @@ static void handle_fault(struct nvdimm_pcow *p, uint64_t addr, uint64_t flags)
 		}
 		wake(p, coff, p->csize);
 		dt = now_ns() - t0;
-		if (cow) {
-			p->st.cow_faults++;
-			nvdimm_lat_add(&p->st.cow_lat, dt);
-		} else {
-			p->st.first_touch_faults++;
-			nvdimm_lat_add(&p->st.ft_lat, dt);
-		}
-		if (dt > p->st.max_write_fault_ns)
-			p->st.max_write_fault_ns = dt;
+		count_write(p, cow, dt);
 		pthread_cond_signal(&p->cond);
 		return;
 	}
@@ -1431,6 +1445,7 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	struct pcow_error pe = { 0 };
 	struct pcow_info in;
 	struct uffdio_register reg;
+	bool oom;
 
 	if (o->size) {
 		snprintf(err, errlen, "%s: size=%" PRIu64 " is not supported for pcow images "
@@ -1494,6 +1509,7 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 	p->nchunks = p->size / (p->nslots * p->csize);
 	p->chunks = calloc((p->nchunks + CHUNK_BLOCK - 1) / CHUNK_BLOCK, sizeof(*p->chunks));
 	p->buf = aligned_alloc(PAGE, PAGE);
+	oom = !p->buf || !p->chunks;
 	p->faultless = o->dirty_log && !o->readonly;
 	/* base clusters are viewed from the files lock_bases opened, if those
 	 * are the files libpcow reads */
@@ -1519,14 +1535,13 @@ int nvdimm_pcow_open(struct nvdimm_backing *b, const struct nvdimm_opts *o,
 		p->move_period_ns = (v ? v : MOVE_PERIOD_MS) * 1000000ULL;
 		p->npages = p->size / PAGE;
 		p->nspans = (p->size + VIEW_SPAN - 1) / VIEW_SPAN;
-		p->settled = calloc((p->npages + 63) / 64, 8);
-		p->dirty = calloc((p->npages + 63) / 64, 8);
-		p->viewed = calloc((p->nspans + 63) / 64, 8);
-		p->base_viewed = calloc((p->nspans + 63) / 64, 8);
-		if (!p->settled || !p->dirty || !p->viewed || !p->base_viewed)
-			p->buf = (free(p->buf), NULL);
+		p->settled = calloc(1, bitmap_bytes(p->npages));
+		p->dirty = calloc(1, bitmap_bytes(p->npages));
+		p->viewed = calloc(1, bitmap_bytes(p->nspans));
+		p->base_viewed = calloc(1, bitmap_bytes(p->nspans));
+		oom |= !p->settled || !p->dirty || !p->viewed || !p->base_viewed;
 	}
-	if (!p->buf || !p->chunks) {
+	if (oom) {
 		snprintf(err, errlen, "%s: out of memory", o->path);
 		goto fail;
 	}
@@ -1724,7 +1739,6 @@ void nvdimm_pcow_set_host(struct nvdimm_backing *b, const struct nvdimm_pcow_hos
 	pthread_mutex_unlock(&b->pcow->lock);
 }
 
-
 /* ---- live snapshots ---- */
 
 /*
@@ -1867,12 +1881,6 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 
 	if (snap_op_begin(p, name, err, errlen))
 		return -1;
-	/* every guest store so far is in the file's page cache; the slots
-	 * written without a fault become the image's, so the snapshot holds
-	 * them. pcow_snapshot_create() below first makes all data durable
-	 * (fdatasync of the file: the guest's stores too) and then the
-	 * metadata, so no flush of our own is needed inside the pause (the
-	 * caller flushed just before it). */
 	/* vmm's own threads (virtio devices) may store into the range while
 	 * the vCPUs are paused: read-only until the placeholder replaces the
 	 * views, such a store waits (vm.c's SIGSEGV handler) and then faults
@@ -1886,6 +1894,13 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 		}
 		changing = true;
 	}
+	/* every guest store so far is in the file's page cache or, written
+	 * without a fault, moved there now; the slots written without a
+	 * fault become the image's, so the snapshot holds them.
+	 * pcow_snapshot_create() below first makes all data durable
+	 * (fdatasync of the file: the guest's stores too) and then the
+	 * metadata, so no flush of our own is needed inside the pause (the
+	 * caller flushed just before it). */
 	if (move_dirty(p) || commit_pending(p)) {
 		snprintf(err, errlen, "committing written clusters: %s (the VM stops)",
 			 pcow_errmsg(p->img));
@@ -1907,10 +1922,10 @@ int nvdimm_pcow_snapshot_create(struct nvdimm_backing *b, const char *name,
 	if (p->faultless) {
 		/* every view is the placeholder again: spans map their view
 		 * anew on their next fault, and the dirty log starts over */
-		memset(p->viewed, 0, (p->nspans + 63) / 64 * 8);
-		memset(p->base_viewed, 0, (p->nspans + 63) / 64 * 8);
+		memset(p->viewed, 0, bitmap_bytes(p->nspans));
+		memset(p->base_viewed, 0, bitmap_bytes(p->nspans));
 		p->view_maps = 0;
-		memset(p->settled, 0, (p->npages + 63) / 64 * 8);
+		memset(p->settled, 0, bitmap_bytes(p->npages));
 		if (p->have_host && p->host.rearm(p->host.opaque)) {
 			fail(p, "re-arming KVM's dirty log: %s", strerror(errno));
 			snprintf(err, errlen, "re-arming KVM's dirty log: %s (the VM stops)",
