@@ -243,7 +243,8 @@ struct vm {
 	/* vm_mem_change_begin/end: changes under way, and ended so far */
 	pthread_mutex_t change_lock;
 	pthread_cond_t change_cond;
-	int changing;
+	atomic_int changing; /* changed under change_lock; vm.c's SIGSEGV
+			      * handler reads it (and changes) lock-free */
 	atomic_uint_fast64_t changes;
 	atomic_uint_fast64_t change_waits; /* KVM_RUN EFAULTs run again */
 

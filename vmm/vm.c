@@ -231,11 +231,11 @@ uint64_t vm_mem_change_waits(struct vm *vm)
 }
 
 /* vmm threads' stores into a dirty-logged region that meet a change: the
- * SIGSEGV handler below, which sees the regions and the change state
+ * SIGSEGV handler below, which sees the regions and the VM's change state
  * through these (one VM per process). */
 static struct { uintptr_t lo, hi; } segv_range[VM_MAX_REGIONS];
-static atomic_int segv_nranges, changing_now;
-static atomic_uint_fast64_t changes_now;
+static atomic_int segv_nranges;
+static struct vm *segv_vm;
 static struct sigaction segv_old;
 static __thread uintptr_t segv_last_addr;
 static __thread uint64_t segv_last_changes;
@@ -251,12 +251,12 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	for (int i = 0; i < n && i < VM_MAX_REGIONS; i++)
 		ours |= a >= segv_range[i].lo && a < segv_range[i].hi;
 	if (ours && si->si_code == SEGV_ACCERR &&
-	    (atomic_load(&changing_now) > 0 || a != segv_last_addr ||
-	     atomic_load(&changes_now) != segv_last_changes)) {
+	    (atomic_load(&segv_vm->changing) > 0 || a != segv_last_addr ||
+	     atomic_load(&segv_vm->changes) != segv_last_changes)) {
 		segv_last_addr = a;
-		while (atomic_load(&changing_now) > 0)
+		while (atomic_load(&segv_vm->changing) > 0)
 			sched_yield();
-		segv_last_changes = atomic_load(&changes_now);
+		segv_last_changes = atomic_load(&segv_vm->changes);
 		return;	/* the store runs again */
 	}
 	/* not a change's: whatever handled SIGSEGV before (the access
@@ -264,12 +264,13 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	sigaction(SIGSEGV, &segv_old, NULL);
 }
 
-static void segv_watch(void *host, uint64_t size)
+static void segv_watch(struct vm *vm, void *host, uint64_t size)
 {
 	int n = atomic_load(&segv_nranges);
 
 	if (n >= VM_MAX_REGIONS)
 		return;
+	segv_vm = vm;
 	segv_range[n].lo = (uintptr_t)host;
 	segv_range[n].hi = (uintptr_t)host + size;
 	atomic_store(&segv_nranges, n + 1);
@@ -285,18 +286,15 @@ static void segv_watch(void *host, uint64_t size)
 void vm_mem_change_begin(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->change_lock);
-	vm->changing++;
-	atomic_fetch_add(&changing_now, 1);
+	atomic_fetch_add(&vm->changing, 1);
 	pthread_mutex_unlock(&vm->change_lock);
 }
 
 void vm_mem_change_end(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->change_lock);
-	vm->changing--;
 	atomic_fetch_add(&vm->changes, 1);
-	atomic_fetch_add(&changes_now, 1);
-	atomic_fetch_sub(&changing_now, 1);
+	atomic_fetch_sub(&vm->changing, 1);
 	pthread_cond_broadcast(&vm->change_cond);
 	pthread_mutex_unlock(&vm->change_lock);
 }
@@ -306,10 +304,10 @@ bool vm_mem_change_retry(struct vm *vm, uint64_t changes_before)
 	bool retry;
 
 	pthread_mutex_lock(&vm->change_lock);
-	retry = vm->changing > 0 || atomic_load(&vm->changes) != changes_before;
+	retry = atomic_load(&vm->changing) > 0 || atomic_load(&vm->changes) != changes_before;
 	if (retry)
 		atomic_fetch_add(&vm->change_waits, 1);
-	while (vm->changing > 0 && !atomic_load(&vm->exiting))
+	while (atomic_load(&vm->changing) > 0 && !atomic_load(&vm->exiting))
 		pthread_cond_wait(&vm->change_cond, &vm->change_lock);
 	pthread_mutex_unlock(&vm->change_lock);
 	return retry;
@@ -320,6 +318,7 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 {
 	struct kvm_userspace_memory_region reg;
 	bool have_kvm = vm->vm_fd >= 0;
+	uint64_t *vmm_dirty = NULL;	/* VM_MEM_LOG_DIRTY: the region's */
 	int slot, ret;
 
 	if ((gpa | size | (uintptr_t)host) & 0xfff || size == 0) {
@@ -337,6 +336,13 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 			return -1;
 		}
 		vm->manual_dirty = true;
+	}
+	if (flags & VM_MEM_LOG_DIRTY) {
+		vmm_dirty = calloc((size / 4096 + 63) / 64, 8);
+		if (!vmm_dirty) {
+			errno = ENOMEM;
+			return -1;
+		}
 	}
 	pthread_rwlock_wrlock(&vm->mem_lock);
 	slot = vm->next_slot;
@@ -373,13 +379,14 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 				vm->dirty_regions = true;
 				for (int i = 0; i < vm->mem.n; i++)
 					if (vm->mem.r[i].gpa == gpa)
-						vm->mem.r[i].vmm_dirty =
-							calloc((size / 4096 + 63) / 64, 8);
-				segv_watch(host, size);
+						vm->mem.r[i].vmm_dirty = vmm_dirty;
+				vmm_dirty = NULL;
+				segv_watch(vm, host, size);
 			}
 		}
 	}
 	pthread_rwlock_unlock(&vm->mem_lock);
+	free(vmm_dirty);	/* not added */
 	return ret < 0 ? -1 : slot;
 }
 
